@@ -1,0 +1,410 @@
+"""lkmon events: the plain dataclasses that carry everything the agent emits.
+
+The agent bridge (``lkmon.agent.bridge``) turns every LiveKit event into one of these at once;
+nothing past the bridge holds a LiveKit or pydantic object. The same events are folded into the
+model (``lkmon.model.state.SessionModel.apply``), appended to the session journal (JSON Lines, one
+``event_to_dict`` per line) and replayed from it.
+
+Conventions for every event:
+    * ``ts`` is wall-clock time in seconds since the Unix epoch (``time.time()``), the clock that
+      LiveKit's ``created_at`` fields use.
+    * Durations are in seconds, token counts in tokens, character counts in characters.
+    * A figure that is unknown is ``None``, never 0.
+
+This module imports neither textual nor livekit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+AgentState = str
+"""LiveKit agent state: ``initializing``, ``idle``, ``listening``, ``thinking``, ``speaking``."""
+UserState = str
+"""LiveKit user state: ``speaking``, ``listening``, ``away``."""
+MetricKind = Literal["stt", "llm", "tts", "eou", "vad"]
+
+
+@dataclass(slots=True)
+class SessionStarted:
+    """The session began. Emitted once by the runner before the agent starts.
+
+    Attributes:
+        ts: epoch seconds.
+        agent_file: path of the agent file as given on the command line.
+        models: role (``vad``/``stt``/``llm``/``tts``) -> ``"provider/model"`` label.
+        input: caller kind and source, e.g. ``"wav: a.wav, b.wav"``, ``"mic"``, ``"text"``.
+        output: audio sink, ``"null"`` or ``"speaker"``.
+        lkmon_version: the version of lkmon that recorded the session.
+    """
+
+    type: ClassVar[str] = "session_started"
+    ts: float
+    agent_file: str
+    models: dict[str, str] = field(default_factory=dict)
+    input: str = ""
+    output: str = ""
+    lkmon_version: str = ""
+
+
+@dataclass(slots=True)
+class LoadProgress:
+    """Model loading progress, shown before the first turn.
+
+    Attributes:
+        ts: epoch seconds.
+        stage: what is loading, e.g. ``"stt: whisper tiny.en"``.
+        done: stages finished so far (0..total).
+        total: number of stages.
+        seconds: time the stage took, once finished, else ``None``.
+    """
+
+    type: ClassVar[str] = "load_progress"
+    ts: float
+    stage: str
+    done: int
+    total: int
+    seconds: float | None = None
+
+
+@dataclass(slots=True)
+class AgentStateChanged:
+    """From LiveKit ``agent_state_changed`` (AgentStateChangedEvent.old_state/new_state)."""
+
+    type: ClassVar[str] = "agent_state"
+    ts: float
+    old_state: AgentState
+    new_state: AgentState
+
+
+@dataclass(slots=True)
+class UserStateChanged:
+    """From LiveKit ``user_state_changed`` (UserStateChangedEvent.old_state/new_state)."""
+
+    type: ClassVar[str] = "user_state"
+    ts: float
+    old_state: UserState
+    new_state: UserState
+
+
+@dataclass(slots=True)
+class UserTranscribed:
+    """From LiveKit ``user_input_transcribed``: interim (``is_final=False``) or final user text."""
+
+    type: ClassVar[str] = "user_transcribed"
+    ts: float
+    text: str
+    is_final: bool
+    item_id: str | None = None
+
+
+@dataclass(slots=True)
+class SpeechCreated:
+    """From LiveKit ``speech_created``: the agent scheduled a reply; ``speech_id`` names the turn.
+
+    Attributes:
+        speech_id: ``SpeechHandle.id``; the key that joins EOU, LLM and TTS metrics of a turn.
+        source: ``"say"`` or ``"generate_reply"``.
+        user_initiated: True when made by ``say``/``generate_reply`` (greetings, typed turns),
+            False when the user's speech triggered it.
+    """
+
+    type: ClassVar[str] = "speech_created"
+    ts: float
+    speech_id: str
+    source: str = "generate_reply"
+    user_initiated: bool = False
+
+
+@dataclass(slots=True)
+class SpeechDone:
+    """The ``SpeechHandle`` finished (its done callback).
+
+    Attributes:
+        speech_id: ``SpeechHandle.id``.
+        interrupted: ``SpeechHandle.interrupted``.
+        item_ids: ids of the chat items the speech added (``SpeechHandle.chat_items``), which
+            links the assistant ``ChatMessage`` to its ``speech_id``.
+    """
+
+    type: ClassVar[str] = "speech_done"
+    ts: float
+    speech_id: str
+    interrupted: bool = False
+    item_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ChatMessageAdded:
+    """From LiveKit ``conversation_item_added`` with a ``ChatMessage``.
+
+    Attributes:
+        item_id: ``ChatMessage.id``.
+        role: ``"user"``, ``"assistant"``, ``"system"`` or ``"developer"``.
+        text: ``ChatMessage.text_content`` (what was heard, for an interrupted reply).
+        interrupted: ``ChatMessage.interrupted``.
+        created_at: ``ChatMessage.created_at``, epoch seconds.
+        metrics: ``ChatMessage.metrics`` (MetricsReport) numeric fields, seconds or epoch seconds:
+            user: ``started_speaking_at``, ``stopped_speaking_at``, ``transcription_delay``,
+            ``end_of_turn_delay``, ``on_user_turn_completed_delay``; assistant: ``llm_node_ttft``,
+            ``llm_node_tps`` (tokens/s), ``tts_node_ttfb``, ``started_speaking_at``,
+            ``stopped_speaking_at``, ``playback_latency``, ``e2e_latency``.
+        speech_id: the speech the bridge saw playing when the message was added, if any.
+    """
+
+    type: ClassVar[str] = "chat_message"
+    ts: float
+    item_id: str
+    role: str
+    text: str
+    interrupted: bool = False
+    created_at: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    speech_id: str | None = None
+
+
+@dataclass(slots=True)
+class AgentTranscript:
+    """Agent text as it is spoken (the session's transcription output, paced with playback).
+
+    Attributes:
+        text: the new piece of text (a delta), empty when ``final``.
+        final: True when the segment is flushed (the reply's text ended).
+        speech_id: the speech playing, if known.
+    """
+
+    type: ClassVar[str] = "agent_transcript"
+    ts: float
+    text: str
+    final: bool = False
+    speech_id: str | None = None
+
+
+@dataclass(slots=True)
+class ToolCalled:
+    """One tool call, from LiveKit ``function_tools_executed`` (FunctionCall + FunctionCallOutput).
+
+    Attributes:
+        call_id: ``FunctionCall.call_id``.
+        name: tool name.
+        arguments: JSON text of the arguments, as the LLM produced it.
+        output: the tool's output text, or ``None`` when it produced none.
+        is_error: ``FunctionCallOutput.is_error``.
+        speech_id: the speech that made the call, if known.
+    """
+
+    type: ClassVar[str] = "tool_called"
+    ts: float
+    call_id: str
+    name: str
+    arguments: str
+    output: str | None = None
+    is_error: bool = False
+    speech_id: str | None = None
+
+
+@dataclass(slots=True)
+class PluginMetrics:
+    """One plugin metric: LiveKit STTMetrics, LLMMetrics, TTSMetrics, EOUMetrics or VADMetrics.
+
+    Attributes:
+        kind: ``"stt"``, ``"llm"``, ``"tts"``, ``"eou"`` or ``"vad"``.
+        label: the metric's ``label`` (the plugin class), or ``""``.
+        provider: ``metadata.model_provider``, or ``""``.
+        model: ``metadata.model_name``, or ``""``.
+        speech_id: the turn the metric belongs to (LLM, TTS, EOU); STT and VAD carry none.
+        request_id: the metric's ``request_id``, if any.
+        values: the metric's numeric fields by their LiveKit names, e.g. for LLM ``ttft``,
+            ``duration`` (seconds), ``prompt_tokens``, ``prompt_cached_tokens``,
+            ``completion_tokens`` (tokens), ``tokens_per_second``, ``cancelled``; for TTS
+            ``ttfb``, ``duration``, ``audio_duration`` (seconds), ``characters_count``; for STT
+            ``duration``, ``audio_duration``; for EOU ``end_of_utterance_delay``,
+            ``transcription_delay``, ``on_user_turn_completed_delay``; for VAD ``idle_time``,
+            ``inference_duration_total`` (seconds), ``inference_count``.
+    """
+
+    type: ClassVar[str] = "metrics"
+    ts: float
+    kind: MetricKind
+    label: str = ""
+    provider: str = ""
+    model: str = ""
+    speech_id: str | None = None
+    request_id: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class VadActivity:
+    """A VAD event seen by wrapping the VAD stream (``vad.VADEvent``), decimated by the bridge.
+
+    Attributes:
+        event: ``"start_of_speech"``, ``"end_of_speech"`` or ``"inference"``.
+        probability: speech probability 0..1 (the highest in the decimation window).
+        speaking: the VAD's speaking flag.
+        speech_duration: seconds of speech in the current segment.
+        silence_duration: seconds of silence since speech ended.
+        inference_duration: seconds the last inference took.
+    """
+
+    type: ClassVar[str] = "vad"
+    ts: float
+    event: str
+    probability: float = 0.0
+    speaking: bool = False
+    speech_duration: float = 0.0
+    silence_duration: float = 0.0
+    inference_duration: float = 0.0
+
+
+@dataclass(slots=True)
+class ModelUsage:
+    """Usage of one provider and model, from LiveKit ``AgentSessionUsage.model_usage``.
+
+    Attributes:
+        kind: ``"llm"``, ``"tts"`` or ``"stt"`` (or another LiveKit usage kind).
+        provider, model: labels reported by the plugin.
+        input_tokens, input_cached_tokens, output_tokens: LLM tokens.
+        characters_count: TTS characters.
+        audio_duration: seconds of audio (TTS produced or STT consumed).
+    """
+
+    kind: str
+    provider: str
+    model: str
+    input_tokens: int = 0
+    input_cached_tokens: int = 0
+    output_tokens: int = 0
+    characters_count: int = 0
+    audio_duration: float = 0.0
+
+
+@dataclass(slots=True)
+class UsageUpdated:
+    """From LiveKit ``session_usage_updated``: the whole session's usage so far (not a delta)."""
+
+    type: ClassVar[str] = "usage"
+    ts: float
+    usage: list[ModelUsage] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class AudioLevel:
+    """Audio level of the mic (caller) or of the agent's output, in dBFS (-inf..0)."""
+
+    type: ClassVar[str] = "level"
+    ts: float
+    source: Literal["mic", "agent"]
+    dbfs: float
+
+
+@dataclass(slots=True)
+class ErrorRaised:
+    """From LiveKit ``error`` (ErrorEvent) or an lkmon fault.
+
+    Attributes:
+        source: what failed, e.g. ``"llm"``, ``"tts"``, ``"stt"``, ``"lkmon"``.
+        message: one line.
+        recoverable: False when the session cannot go on.
+        speech_id: the turn it hit, if known.
+    """
+
+    type: ClassVar[str] = "error"
+    ts: float
+    source: str
+    message: str
+    recoverable: bool = True
+    speech_id: str | None = None
+
+
+@dataclass(slots=True)
+class LogRecord:
+    """A log record from the ``livekit`` or ``lkmon`` loggers, with secrets already redacted."""
+
+    type: ClassVar[str] = "log"
+    ts: float
+    level: str
+    logger: str
+    message: str
+
+
+@dataclass(slots=True)
+class SessionClosed:
+    """From LiveKit ``close`` (CloseEvent.reason, CloseEvent.error), or lkmon ending the session."""
+
+    type: ClassVar[str] = "session_closed"
+    ts: float
+    reason: str
+    error: str | None = None
+
+
+Event = (
+    SessionStarted
+    | LoadProgress
+    | AgentStateChanged
+    | UserStateChanged
+    | UserTranscribed
+    | SpeechCreated
+    | SpeechDone
+    | ChatMessageAdded
+    | AgentTranscript
+    | ToolCalled
+    | PluginMetrics
+    | VadActivity
+    | UsageUpdated
+    | AudioLevel
+    | ErrorRaised
+    | LogRecord
+    | SessionClosed
+)
+
+EVENT_TYPES: dict[str, type] = {
+    cls.type: cls
+    for cls in (
+        SessionStarted,
+        LoadProgress,
+        AgentStateChanged,
+        UserStateChanged,
+        UserTranscribed,
+        SpeechCreated,
+        SpeechDone,
+        ChatMessageAdded,
+        AgentTranscript,
+        ToolCalled,
+        PluginMetrics,
+        VadActivity,
+        UsageUpdated,
+        AudioLevel,
+        ErrorRaised,
+        LogRecord,
+        SessionClosed,
+    )
+}
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """Return ``{"type": <event type>, **fields}``, JSON-ready, for the journal."""
+    data = dataclasses.asdict(event)
+    data["type"] = event.type
+    return data
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event written by ``event_to_dict``.
+
+    Raises:
+        ValueError: unknown ``type`` or fields that do not fit the event.
+    """
+    kind = data.get("type")
+    cls = EVENT_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise ValueError(f"unknown event type {kind!r}")
+    fields = {k: v for k, v in data.items() if k != "type"}
+    try:
+        if cls is UsageUpdated:
+            fields["usage"] = [ModelUsage(**u) for u in fields.get("usage", [])]
+        return cls(**fields)  # type: ignore[no-any-return]
+    except TypeError as e:
+        raise ValueError(f"bad {kind} event: {e}") from e
