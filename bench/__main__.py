@@ -17,9 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that each runs")
     parser.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
-    parser.add_argument("names", nargs="*", choices=[[], *NAMES], metavar="NAME",
+    parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"benchmarks to run (default: all): {', '.join(NAMES)}")
     args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in NAMES]
+    if unknown:
+        parser.error(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(NAMES)}")
     failed = []
     for name in args.names or NAMES:
         start = time.perf_counter()
