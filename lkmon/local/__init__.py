@@ -1,0 +1,202 @@
+"""The embedded offline pipeline: Silero VAD, Whisper tiny.en, SmolLM2-135M and Piper.
+
+Every model's weights ship inside an installed Python package; nothing is fetched from a model
+hub. The plugin classes are ordinary LiveKit plugins (``stt.STT``, ``llm.LLM``, ``tts.TTS``) and
+work in any ``AgentSession``. :func:`load_local_models` loads and warms all four once per process.
+
+Fault injection for tests and demos lives in :mod:`lkmon.local.faults`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from livekit.agents import vad
+
+from lkmon.local import packages
+from lkmon.local.llm import DEFAULT_SYSTEM_PROMPT, SmolLLM
+from lkmon.local.packages import ModelPackageMissing
+from lkmon.local.stt import WhisperSTT
+from lkmon.local.tts import PiperTTS
+from lkmon.local.vad import MIN_SILENCE_SECONDS, load_vad
+from lkmon.model.events import LoadProgress
+
+__all__ = [
+    "DEFAULT_SYSTEM_PROMPT",
+    "MIN_SILENCE_SECONDS",
+    "LocalModels",
+    "LocalThreads",
+    "ModelPackageMissing",
+    "PiperTTS",
+    "SmolLLM",
+    "WhisperSTT",
+    "add_progress_listener",
+    "check_model_packages",
+    "load_local_models",
+    "load_vad",
+    "remove_progress_listener",
+]
+
+logger = logging.getLogger("lkmon.local")
+
+ProgressFn = Callable[[LoadProgress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalThreads:
+    """CPU threads per model. The defaults suit 2 cores: STT and the LLM never run at the same
+    moment of a turn, but TTS of the first sentence overlaps the LLM still decoding the rest.
+
+    Attributes:
+        stt: CTranslate2 threads for Whisper.
+        llm: llama.cpp threads for SmolLM2.
+        tts: onnxruntime intra-op threads for Piper.
+    """
+
+    stt: int = 2
+    llm: int = 2
+    tts: int = 1
+
+
+@dataclass(slots=True)
+class LocalModels:
+    """The four loaded, warmed-up models, shared by every session of the process.
+
+    Attributes:
+        vad: Silero VAD with ``min_silence_duration`` :data:`MIN_SILENCE_SECONDS`.
+        stt, llm, tts: the plugins.
+        threads: the thread counts they were built with.
+        load_seconds: role -> seconds to load (``"vad"``, ``"stt"``, ``"llm"``, ``"tts"``).
+        warm_up_seconds: role -> seconds the first tiny inference took (no ``"vad"``: its
+            first inference is part of the first VAD stream and costs milliseconds).
+    """
+
+    vad: vad.VAD
+    stt: WhisperSTT
+    llm: SmolLLM
+    tts: PiperTTS
+    threads: LocalThreads
+    load_seconds: dict[str, float] = field(default_factory=dict)
+    warm_up_seconds: dict[str, float] = field(default_factory=dict)
+
+    def labels(self) -> dict[str, str]:
+        """Role -> ``"provider/model"``, as in ``lkmon.model.events.SessionStarted.models``."""
+        return {
+            role: f"{plugin.provider}/{plugin.model}"
+            for role, plugin in (
+                ("vad", self.vad), ("stt", self.stt), ("llm", self.llm), ("tts", self.tts)
+            )
+        }
+
+
+_listeners: list[ProgressFn] = []
+_listeners_lock = threading.Lock()
+_cache: LocalModels | None = None
+_cache_lock = threading.Lock()
+
+
+def add_progress_listener(fn: ProgressFn) -> None:
+    """Also send every :class:`LoadProgress` of :func:`load_local_models` to ``fn``.
+
+    ``fn`` is called from the loading thread (not the event loop): keep it cheap and
+    thread-safe, e.g. ``loop.call_soon_threadsafe(queue.put_nowait, event)``. An exception in
+    it is logged and ignored.
+    """
+    with _listeners_lock:
+        if fn not in _listeners:
+            _listeners.append(fn)
+
+
+def remove_progress_listener(fn: ProgressFn) -> None:
+    """Stop sending progress to ``fn`` (no error if it was not registered)."""
+    with _listeners_lock:
+        if fn in _listeners:
+            _listeners.remove(fn)
+
+
+def check_model_packages() -> None:
+    """Check that every package the local pipeline needs is installed, without loading anything.
+
+    Raises:
+        ModelPackageMissing: one line naming the first missing package and its install command.
+    """
+    packages.require_module("faster_whisper", "faster-whisper", "pip install faster-whisper")
+    packages.whisper_tiny_en_dir()
+    packages.require_module(
+        "llama_cpp", "llama-cpp-python", "pip install llama-cpp-python==0.3.36 (compiles)"
+    )
+    packages.smollm2_gguf()
+    packages.require_module("piper", "piper-tts", "pip install piper-tts==1.8.0")
+    packages.piper_joe_medium()
+
+
+def load_local_models(
+    progress: ProgressFn | None = None, *, threads: LocalThreads | None = None
+) -> LocalModels:
+    """Load VAD, STT, LLM and TTS once per process and warm each up. Blocking: call in a thread.
+
+    A later call returns the same :class:`LocalModels` at once (whatever ``threads`` it asks
+    for) and reports a single ``"ready"`` progress event. Progress goes to ``progress`` and to
+    every listener of :func:`add_progress_listener`: for each stage one event when it starts
+    (``seconds=None``) and one when it ends (``seconds`` = load + warm-up time), with
+    ``done``/``total`` counting stages.
+
+    Args:
+        progress: called with each :class:`~lkmon.model.events.LoadProgress`, in this thread.
+        threads: thread counts; default :class:`LocalThreads`.
+
+    Raises:
+        ModelPackageMissing: a model package is missing (checked before anything loads).
+    """
+    global _cache
+    with _cache_lock:
+        if _cache is not None:
+            _report(progress, LoadProgress(time.time(), "ready", 4, 4, 0.0))
+            return _cache
+        check_model_packages()
+        threads = threads or LocalThreads()
+        stages: list[tuple[str, str, Callable[[], object]]] = [
+            ("vad", "vad: silero", load_vad),
+            ("stt", "stt: whisper tiny.en", lambda: WhisperSTT(cpu_threads=threads.stt)),
+            ("llm", "llm: SmolLM2-135M", lambda: SmolLLM(n_threads=threads.llm)),
+            ("tts", "tts: piper en_US-joe-medium", lambda: PiperTTS(intra_op_threads=threads.tts)),
+        ]
+        loaded: dict[str, object] = {}
+        load_s: dict[str, float] = {}
+        warm_s: dict[str, float] = {}
+        for i, (role, stage, make) in enumerate(stages):
+            _report(progress, LoadProgress(time.time(), stage, i, len(stages)))
+            start = time.perf_counter()
+            model = make()
+            load_s[role] = time.perf_counter() - start
+            warm_up = getattr(model, "warm_up", None)
+            if warm_up is not None:
+                warm_s[role] = warm_up()
+            loaded[role] = model
+            total = load_s[role] + warm_s.get(role, 0.0)
+            logger.info("loaded %s in %.2f s", stage, total)
+            _report(progress, LoadProgress(time.time(), stage, i + 1, len(stages), total))
+        _cache = LocalModels(
+            vad=loaded["vad"],  # type: ignore[arg-type]
+            stt=loaded["stt"],  # type: ignore[arg-type]
+            llm=loaded["llm"],  # type: ignore[arg-type]
+            tts=loaded["tts"],  # type: ignore[arg-type]
+            threads=threads,
+            load_seconds=load_s,
+            warm_up_seconds=warm_s,
+        )
+        return _cache
+
+
+def _report(progress: ProgressFn | None, event: LoadProgress) -> None:
+    with _listeners_lock:
+        targets = ([progress] if progress else []) + list(_listeners)
+    for fn in targets:
+        try:
+            fn(event)
+        except Exception:
+            logger.exception("model-loading progress listener %r failed", fn)
