@@ -1,0 +1,279 @@
+"""Joining events into turns by ``speech_id``, with fallbacks when the key is missing.
+
+The order livekit-agents 1.8.9 emits for a spoken turn (voice/agent_activity.py):
+``user_input_transcribed`` (final) -> ``speech_created`` (in ``_generate_reply``) -> EOUMetrics with
+the reply's ``speech_id`` (end of ``_user_turn_completed_impl``) -> the user ``ChatMessage`` (added
+inside the reply task, once the speech is scheduled) -> LLMMetrics / TTSMetrics (``speech_id`` set
+from the speech's context) -> the assistant ``ChatMessage`` with its MetricsReport (after playout)
+-> the ``SpeechHandle`` done callback. A tool call re-runs the reply task under the SAME speech
+handle: several LLM metrics and possibly several assistant messages share one ``speech_id``.
+A typed turn (``generate_reply(user_input=...)``) has no EOU metric and a user message without
+speech timings; a greeting (``say``/``generate_reply(instructions=...)``) has no user message.
+
+``TurnJoiner`` is the part of ``SessionModel`` that owns ``turns``. Every join that had to guess
+(no ``speech_id``) is counted in ``fallback_joins`` and noted in ``notes`` so it is never silent.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from lkmon.model.events import (
+    AgentTranscript,
+    ChatMessageAdded,
+    ErrorRaised,
+    PluginMetrics,
+    SpeechCreated,
+    SpeechDone,
+    ToolCalled,
+)
+from lkmon.model.turns import Turn
+
+PENDING_USER_WINDOW = 5.0
+"""Seconds a user message without a turn waits for one (``speech_created`` arriving late)."""
+RECENT = 6
+"""How many of the newest turns fallbacks look at."""
+MAX_PENDING_STT = 16
+MAX_NOTES = 200
+
+
+class TurnJoiner:
+    """Owns the list of turns and the joins. Methods return True when turns changed.
+
+    Attributes:
+        turns: turns in creation order; ``turns[i].index == i + 1``.
+        unjoined: plugin metrics that could not be joined to any turn (bounded).
+        fallback_joins: number of joins made without a ``speech_id``.
+        notes: one line per fallback or dropped join (bounded).
+    """
+
+    def __init__(self) -> None:
+        self.turns: list[Turn] = []
+        self.by_speech: dict[str, Turn] = {}
+        self.unjoined: deque[PluginMetrics] = deque(maxlen=500)
+        self.fallback_joins = 0
+        self.notes: deque[str] = deque(maxlen=MAX_NOTES)
+        self._pending_user: ChatMessageAdded | None = None
+        self._pending_stt: list[PluginMetrics] = []
+        self._item_turn: dict[str, Turn] = {}
+        self._playing: Turn | None = None
+        self.on_user_joined: Callable[[ChatMessageAdded, Turn], None] | None = None
+        """Called when a user message is joined to a turn (also a late, pending join)."""
+
+    # -- lookup ------------------------------------------------------------------------------
+
+    def turn_by_speech_id(self, speech_id: str | None) -> Turn | None:
+        """The turn of ``speech_id``, or ``None``."""
+        if speech_id is None:
+            return None
+        return self.by_speech.get(speech_id)
+
+    def _get_or_create(self, speech_id: str, ts: float) -> Turn:
+        turn = self.by_speech.get(speech_id)
+        if turn is None:
+            turn = Turn(index=len(self.turns) + 1, speech_id=speech_id, started_at=ts)
+            self.turns.append(turn)
+            self.by_speech[speech_id] = turn
+            self._adopt_pending_user(turn, ts)
+        return turn
+
+    def _note(self, text: str) -> None:
+        self.fallback_joins += 1
+        self.notes.append(text)
+
+    def _active(self) -> Turn | None:
+        """The turn being generated or played: the one playing, else the oldest not done."""
+        playing = self._playing
+        if playing is not None and not playing.done:
+            return playing
+        for turn in self.turns[-RECENT:]:
+            if not turn.done:
+                return turn
+        return None
+
+    # -- events --------------------------------------------------------------------------------
+
+    def speech_created(self, ev: SpeechCreated) -> bool:
+        """``speech_created``: create (or complete the lazily made) turn of ``ev.speech_id``."""
+        turn = self._get_or_create(ev.speech_id, ev.ts)
+        turn.started_at = ev.ts
+        turn.source = ev.source
+        turn.user_initiated = ev.user_initiated
+        return True
+
+    def speech_done(self, ev: SpeechDone) -> bool:
+        """``SpeechHandle`` done: mark the turn done and re-link its items definitively."""
+        turn = self._get_or_create(ev.speech_id, ev.ts)
+        turn.done = True
+        turn.done_at = ev.ts
+        if ev.interrupted:
+            turn.interrupted = True
+        for item_id in ev.item_ids:
+            owner = self._item_turn.get(item_id)
+            if owner is None:
+                self._item_turn[item_id] = turn  # the message comes later
+                if len(self._item_turn) > 1000:  # items that never come (tool calls)
+                    del self._item_turn[next(iter(self._item_turn))]
+                continue
+            if owner is not turn:
+                moved = [m for m in owner.assistant_messages if m.item_id == item_id]
+                owner.assistant_messages = [
+                    m for m in owner.assistant_messages if m.item_id != item_id
+                ]
+                turn.assistant_messages.extend(moved)
+                self._item_turn[item_id] = turn
+                self.notes.append(f"assistant item {item_id} re-joined to turn {turn.index}")
+                owner.recompute()
+            self._item_turn.pop(item_id, None)
+        if self._playing is turn:
+            self._playing = None
+        turn.recompute()
+        return True
+
+    def chat_message(self, ev: ChatMessageAdded) -> Turn | None:
+        """A user or assistant ``ChatMessage``: join it; return its turn (``None`` if none)."""
+        if ev.role == "user":
+            return self._user_message(ev)
+        if ev.role == "assistant":
+            return self._assistant_message(ev)
+        return None
+
+    def _user_message(self, ev: ChatMessageAdded) -> Turn | None:
+        turn = self.turn_by_speech_id(ev.speech_id)
+        if turn is not None and turn.user_message is not None:
+            turn = None
+        if turn is None:
+            turn = self._user_candidate(ev)
+        if turn is None:
+            if self._pending_user is not None:
+                self.notes.append(f"user message {self._pending_user.item_id} has no reply")
+            self._pending_user = ev
+            return None
+        self._set_user(turn, ev)
+        return turn
+
+    def _user_candidate(self, ev: ChatMessageAdded) -> Turn | None:
+        """The newest recent turn lacking both messages, preferring one that matches the input
+        kind (spoken input: a turn with an EOU metric; typed: one without)."""
+        spoken = "stopped_speaking_at" in ev.metrics
+        fallback: Turn | None = None
+        for turn in reversed(self.turns[-RECENT:]):
+            if turn.user_message is not None or turn.assistant_messages or turn.done:
+                continue
+            if turn.has_eou == spoken:
+                return turn
+            if fallback is None:
+                fallback = turn
+        return fallback
+
+    def _set_user(self, turn: Turn, ev: ChatMessageAdded) -> None:
+        turn.user_message = ev
+        turn.user_text = ev.text
+        turn.recompute()
+        if self.on_user_joined is not None:
+            self.on_user_joined(ev, turn)
+
+    def _adopt_pending_user(self, turn: Turn, ts: float) -> None:
+        pending = self._pending_user
+        if pending is None:
+            return
+        self._pending_user = None
+        if ts - pending.ts <= PENDING_USER_WINDOW:
+            self._set_user(turn, pending)
+        else:
+            self.notes.append(f"user message {pending.item_id} has no reply")
+
+    def _assistant_message(self, ev: ChatMessageAdded) -> Turn | None:
+        turn = self._item_turn.pop(ev.item_id, None)
+        if turn is None and ev.speech_id is not None:
+            turn = self._get_or_create(ev.speech_id, ev.ts)
+        if turn is None:
+            turn = self._active()
+            if turn is None:
+                self.notes.append(f"assistant message {ev.item_id} joined to no turn")
+                return None
+            self._note(f"assistant message {ev.item_id} without speech_id -> turn {turn.index}")
+            self._item_turn[ev.item_id] = turn  # SpeechDone may correct it
+        turn.assistant_messages.append(ev)
+        turn.recompute()
+        return turn
+
+    def agent_transcript(self, ev: AgentTranscript) -> Turn | None:
+        """Agent text as spoken: remember the playing turn and its streamed text."""
+        turn = self.turn_by_speech_id(ev.speech_id) if ev.speech_id else self._active()
+        if turn is None:
+            return None
+        self._playing = turn
+        if ev.text:
+            turn.spoken_text += ev.text
+        return turn
+
+    def tool_called(self, ev: ToolCalled) -> Turn | None:
+        """A tool call: join by ``speech_id``, else to the active turn."""
+        turn = self.turn_by_speech_id(ev.speech_id)
+        if turn is None and ev.speech_id is not None:
+            turn = self._get_or_create(ev.speech_id, ev.ts)
+        if turn is None:
+            turn = self._active()
+            if turn is None:
+                self.notes.append(f"tool call {ev.name} joined to no turn")
+                return None
+            self._note(f"tool call {ev.name} without speech_id -> turn {turn.index}")
+        turn.tool_calls.append(ev)
+        return turn
+
+    def metrics(self, ev: PluginMetrics) -> Turn | None:
+        """An STT/EOU/LLM/TTS metric: join by ``speech_id``; STT by time; else to the active
+        turn (LLM/TTS) or to no turn."""
+        kind = ev.kind
+        if kind == "stt":
+            pending = self._pending_stt
+            pending.append(ev)
+            if len(pending) > MAX_PENDING_STT:
+                self.unjoined.append(pending.pop(0))
+            return None
+        sid = ev.speech_id
+        if sid is not None:
+            turn = self.by_speech.get(sid)
+            if turn is None:
+                turn = self._get_or_create(sid, ev.ts)
+        elif kind == "eou":
+            turn = self._newest_without_eou()
+            if turn is not None:
+                self._note(f"eou metric without speech_id -> turn {turn.index}")
+        else:
+            turn = self._active()
+            if turn is not None:
+                self._note(f"{kind} metric without speech_id -> turn {turn.index}")
+        if turn is None:
+            self.unjoined.append(ev)
+            self.notes.append(f"{kind} metric joined to no turn")
+            return None
+        if kind == "eou":
+            turn.has_eou = True
+            if self._pending_stt:
+                turn.plugin_metrics.extend(self._pending_stt)
+                self._pending_stt = []
+        turn.plugin_metrics.append(ev)
+        turn.recompute()
+        return turn
+
+    def _newest_without_eou(self) -> Turn | None:
+        for turn in reversed(self.turns[-RECENT:]):
+            if not turn.has_eou and not turn.done and turn.user_message is None:
+                return turn
+        return None
+
+    def error(self, ev: ErrorRaised) -> Turn | None:
+        """An error: mark its turn failed (by ``speech_id``, else the active turn for LLM/TTS)."""
+        turn = self.turn_by_speech_id(ev.speech_id)
+        if turn is None and ev.speech_id is None and ev.source in ("llm", "tts"):
+            turn = self._active()
+            if turn is not None:
+                self._note(f"{ev.source} error without speech_id -> turn {turn.index}")
+        if turn is None:
+            return None
+        turn.errors.append(ev)
+        turn.failed = True
+        return turn

@@ -1,0 +1,367 @@
+"""The session model: folds lkmon events into turns, transcript, VAD, usage, status and logs.
+
+``SessionModel.apply(event)`` returns the set of ``Area`` values that changed so a view can
+refresh only the panes showing them. The same model is fed by a live session, by a replayed
+snapshot or journal, and by tests. Memory is bounded (deques) except for ``turns``; the full
+record goes to the journal on disk.
+
+No textual or livekit import here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from lkmon.model.events import (
+    AgentStateChanged,
+    AgentTranscript,
+    AudioLevel,
+    ChatMessageAdded,
+    ErrorRaised,
+    Event,
+    LoadProgress,
+    LogRecord,
+    ModelUsage,
+    PluginMetrics,
+    SessionClosed,
+    SessionStarted,
+    SpeechCreated,
+    SpeechDone,
+    ToolCalled,
+    UsageUpdated,
+    UserStateChanged,
+    UserTranscribed,
+    VadActivity,
+)
+from lkmon.model.join import TurnJoiner
+from lkmon.model.stats import LatencySummary
+from lkmon.model.transcript import TranscriptBook, TranscriptEntry
+from lkmon.model.turns import Turn
+from lkmon.model.usage import PriceTable, UsageCost
+from lkmon.model.vad import VadState
+
+MAX_LOGS = 5000
+MAX_ERRORS = 1000
+MAX_EVENTS = 50_000
+"""Events kept for the snapshot's ``events`` section (``AudioLevel`` events are not kept)."""
+
+__all__ = [
+    "Area",
+    "Levels",
+    "SessionInfo",
+    "SessionModel",
+    "TranscriptEntry",
+    "Turn",
+    "VadState",
+]
+
+
+class Area(enum.Enum):
+    """A part of the model that a pane shows; ``apply`` reports which ones changed."""
+
+    TRANSCRIPT = "transcript"
+    TURNS = "turns"
+    VAD = "vad"
+    USAGE = "usage"
+    STATUS = "status"
+    LOG = "log"
+    ERRORS = "errors"
+    SESSION = "session"
+
+
+@dataclass(slots=True)
+class SessionInfo:
+    """The session as a whole (from ``SessionStarted`` and ``SessionClosed``).
+
+    Attributes:
+        started_at: epoch seconds, or ``None`` before ``SessionStarted``.
+        agent_file: the agent file's path as given.
+        models: role (``vad``/``stt``/``llm``/``tts``) -> ``"provider/model"``.
+        input: caller description; output: audio sink.
+        lkmon_version: lkmon version that recorded the session.
+        closed_at: epoch seconds of ``SessionClosed``; close_reason, close_error from it.
+        last_event_at: epoch seconds of the newest event seen.
+    """
+
+    started_at: float | None = None
+    agent_file: str = ""
+    models: dict[str, str] = field(default_factory=dict)
+    input: str = ""
+    output: str = ""
+    lkmon_version: str = ""
+    closed_at: float | None = None
+    close_reason: str | None = None
+    close_error: str | None = None
+    last_event_at: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Session length in seconds: to ``closed_at``, else to the newest event."""
+        if self.started_at is None:
+            return None
+        end = self.closed_at if self.closed_at is not None else self.last_event_at
+        if end is None:
+            return 0.0
+        return max(end - self.started_at, 0.0)
+
+
+@dataclass(slots=True)
+class Levels:
+    """Latest audio levels in dBFS (``AudioLevel``); ``None`` until seen."""
+
+    mic_dbfs: float | None = None
+    agent_dbfs: float | None = None
+    mic_at: float | None = None
+    agent_at: float | None = None
+
+
+_T = Area.TRANSCRIPT
+_TURNS = Area.TURNS
+_TT = frozenset({Area.TRANSCRIPT, Area.TURNS})
+_STATUS = frozenset({Area.STATUS})
+_VAD = frozenset({Area.VAD})
+_USAGE = frozenset({Area.USAGE})
+_LOG = frozenset({Area.LOG})
+_SESSION = frozenset({Area.SESSION, Area.STATUS})
+_USER_STATE = frozenset({Area.STATUS, Area.VAD})
+
+
+class SessionModel:
+    """Everything lkmon knows about one session.
+
+    Attributes:
+        session: ``SessionInfo``.
+        turns: every turn, ordered by ``index`` (1-based). Not bounded (a few kB per turn).
+        transcript: bounded deque of ``TranscriptEntry``.
+        agent_state: LiveKit agent state (``initializing``/``idle``/``listening``/``thinking``/
+            ``speaking``); user_state: ``speaking``/``listening``/``away``.
+        vad: ``VadState``.
+        usage: the latest ``session_usage_updated`` model usage (session totals, not deltas).
+        prices: the ``PriceTable`` used by ``costs()`` and ``total_cost()``.
+        levels: latest mic and agent levels, dBFS.
+        logs: bounded deque of ``LogRecord``.
+        errors: the latest ``ErrorRaised`` events (bounded); error_count counts all.
+        load_progress: the latest ``LoadProgress``, or ``None``.
+        events: bounded deque of the events applied (no ``AudioLevel``), for snapshots.
+        event_count: events applied; events_dropped: events that fell off ``events``.
+    """
+
+    def __init__(self, prices: PriceTable | None = None, *, max_events: int = MAX_EVENTS) -> None:
+        self.session = SessionInfo()
+        self._joiner = TurnJoiner()
+        self.turns: list[Turn] = self._joiner.turns
+        self._book = TranscriptBook()
+        self.transcript: deque[TranscriptEntry] = self._book.entries
+        self._joiner.on_user_joined = self._book.user_joined
+        self.agent_state = "initializing"
+        self.user_state = "listening"
+        self.vad = VadState()
+        self.usage: list[ModelUsage] = []
+        self.prices = prices if prices is not None else PriceTable.default()
+        self.levels = Levels()
+        self.logs: deque[LogRecord] = deque(maxlen=MAX_LOGS)
+        self.errors: deque[ErrorRaised] = deque(maxlen=MAX_ERRORS)
+        self.error_count = 0
+        self.load_progress: LoadProgress | None = None
+        self.events: deque[Event] = deque(maxlen=max_events)
+        self.event_count = 0
+        self.events_dropped = 0
+        self._handlers: dict[type, Callable[[Event], Iterable[Area]]] = {
+            SessionStarted: self._session_started,  # type: ignore[dict-item]
+            LoadProgress: self._load_progress,  # type: ignore[dict-item]
+            AgentStateChanged: self._agent_state,  # type: ignore[dict-item]
+            UserStateChanged: self._user_state,  # type: ignore[dict-item]
+            UserTranscribed: self._user_transcribed,  # type: ignore[dict-item]
+            SpeechCreated: self._speech_created,  # type: ignore[dict-item]
+            SpeechDone: self._speech_done,  # type: ignore[dict-item]
+            ChatMessageAdded: self._chat_message,  # type: ignore[dict-item]
+            AgentTranscript: self._agent_transcript,  # type: ignore[dict-item]
+            ToolCalled: self._tool_called,  # type: ignore[dict-item]
+            PluginMetrics: self._metrics,  # type: ignore[dict-item]
+            VadActivity: self._vad_activity,  # type: ignore[dict-item]
+            UsageUpdated: self._usage,  # type: ignore[dict-item]
+            AudioLevel: self._level,  # type: ignore[dict-item]
+            ErrorRaised: self._error,  # type: ignore[dict-item]
+            LogRecord: self._log,  # type: ignore[dict-item]
+            SessionClosed: self._session_closed,  # type: ignore[dict-item]
+        }
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> set[Area]:
+        """Fold one event into the model.
+
+        Returns:
+            The areas that changed (empty for an unknown event type, which is ignored).
+        """
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            return set()
+        self.event_count += 1
+        if type(event) is not AudioLevel:
+            events = self.events
+            if len(events) == events.maxlen:
+                self.events_dropped += 1
+            events.append(event)
+        ts = event.ts
+        info = self.session
+        if info.last_event_at is None or ts > info.last_event_at:
+            info.last_event_at = ts
+        return set(handler(event))
+
+    def apply_many(self, events: Iterable[Event]) -> set[Area]:
+        """Fold many events; returns the union of the changed areas."""
+        changed: set[Area] = set()
+        apply = self.apply
+        for event in events:
+            changed |= apply(event)
+        return changed
+
+    def turn_by_speech_id(self, speech_id: str | None) -> Turn | None:
+        """The turn with ``speech_id`` (LiveKit ``SpeechHandle.id``), or ``None``."""
+        return self._joiner.turn_by_speech_id(speech_id)
+
+    def summary(self) -> LatencySummary:
+        """p50/p95/max of EOU delay, LLM TTFT, TTS TTFB and e2e latency, and the worst turn."""
+        return LatencySummary.of(self.turns)
+
+    @property
+    def interim_user_text(self) -> str:
+        """User text heard so far that is not yet a user message (shown dimmed)."""
+        return self._book.interim_user_text
+
+    @property
+    def events_complete(self) -> bool:
+        """True when ``events`` still holds every non-level event applied."""
+        return self.events_dropped == 0
+
+    @property
+    def join_notes(self) -> list[str]:
+        """One line per join made without a ``speech_id`` or left unjoined (newest last)."""
+        return list(self._joiner.notes)
+
+    @property
+    def fallback_joins(self) -> int:
+        """Number of joins made by a fallback because a ``speech_id`` was missing."""
+        return self._joiner.fallback_joins
+
+    @property
+    def unjoined_metrics(self) -> list[PluginMetrics]:
+        """Plugin metrics (STT/EOU/LLM/TTS) that joined no turn."""
+        return list(self._joiner.unjoined)
+
+    def costs(self) -> list[UsageCost]:
+        """Usage entries with their estimated cost (``None`` = unknown price)."""
+        return self.prices.costs(self.usage)
+
+    def total_cost(self) -> float | None:
+        """Estimated total cost in ``prices.currency``; ``None`` if no price is known."""
+        return self.prices.total(self.usage)
+
+    @property
+    def cost(self) -> float | None:
+        """Same as ``total_cost()``."""
+        return self.prices.total(self.usage)
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    def _session_started(self, ev: SessionStarted) -> frozenset[Area]:
+        info = self.session
+        info.started_at = ev.ts
+        info.agent_file = ev.agent_file
+        info.models = dict(ev.models)
+        info.input = ev.input
+        info.output = ev.output
+        info.lkmon_version = ev.lkmon_version
+        return _SESSION
+
+    def _load_progress(self, ev: LoadProgress) -> frozenset[Area]:
+        self.load_progress = ev
+        return _STATUS
+
+    def _agent_state(self, ev: AgentStateChanged) -> frozenset[Area]:
+        self.agent_state = ev.new_state
+        return _STATUS
+
+    def _user_state(self, ev: UserStateChanged) -> frozenset[Area]:
+        self.user_state = ev.new_state
+        return _USER_STATE
+
+    def _user_transcribed(self, ev: UserTranscribed) -> tuple[Area, ...]:
+        self._book.user_transcribed(ev)
+        return (_T,)
+
+    def _speech_created(self, ev: SpeechCreated) -> tuple[Area, ...]:
+        self._joiner.speech_created(ev)
+        return (_TURNS,)
+
+    def _speech_done(self, ev: SpeechDone) -> frozenset[Area]:
+        self._joiner.speech_done(ev)
+        turn = self._joiner.turn_by_speech_id(ev.speech_id)
+        if turn is not None:
+            self._book.speech_done(turn)
+        return _TT
+
+    def _chat_message(self, ev: ChatMessageAdded) -> frozenset[Area]:
+        turn = self._joiner.chat_message(ev)
+        if ev.role == "user":
+            self._book.user_message(ev, turn)
+        elif ev.role == "assistant":
+            self._book.assistant_message(ev, turn)
+        return _TT
+
+    def _agent_transcript(self, ev: AgentTranscript) -> tuple[Area, ...]:
+        turn = self._joiner.agent_transcript(ev)
+        self._book.agent_transcript(ev, turn)
+        return (_T,)
+
+    def _tool_called(self, ev: ToolCalled) -> frozenset[Area]:
+        turn = self._joiner.tool_called(ev)
+        self._book.tool_called(ev, turn)
+        return _TT
+
+    def _metrics(self, ev: PluginMetrics) -> tuple[Area, ...]:
+        if ev.kind == "vad":
+            self.vad.apply_metrics(ev)
+            return (Area.VAD,)
+        self._joiner.metrics(ev)
+        return (_TURNS,)
+
+    def _vad_activity(self, ev: VadActivity) -> frozenset[Area]:
+        self.vad.apply_activity(ev)
+        return _VAD
+
+    def _usage(self, ev: UsageUpdated) -> frozenset[Area]:
+        self.usage = list(ev.usage)
+        return _USAGE
+
+    def _level(self, ev: AudioLevel) -> frozenset[Area]:
+        levels = self.levels
+        if ev.source == "mic":
+            levels.mic_dbfs = ev.dbfs
+            levels.mic_at = ev.ts
+        else:
+            levels.agent_dbfs = ev.dbfs
+            levels.agent_at = ev.ts
+        return _STATUS
+
+    def _error(self, ev: ErrorRaised) -> tuple[Area, ...]:
+        self.errors.append(ev)
+        self.error_count += 1
+        turn = self._joiner.error(ev)
+        self._book.error(ev, turn)
+        return (Area.ERRORS, _T, _TURNS, Area.STATUS)
+
+    def _log(self, ev: LogRecord) -> frozenset[Area]:
+        self.logs.append(ev)
+        return _LOG
+
+    def _session_closed(self, ev: SessionClosed) -> frozenset[Area]:
+        info = self.session
+        info.closed_at = ev.ts
+        info.close_reason = ev.reason
+        info.close_error = ev.error
+        return _SESSION

@@ -1,0 +1,264 @@
+"""Turns: one agent reply (one LiveKit ``SpeechHandle``, keyed by ``speech_id``) and its figures.
+
+A turn is created by ``speech_created`` (or by the first event naming its ``speech_id``). The user
+message that triggered it, the assistant message(s) it produced, the tool calls it made and every
+EOU, LLM and TTS plugin metric of its ``speech_id`` are joined to it; STT metrics are joined by
+time. ``TurnMetrics`` is derived from those sources by ``Turn.recompute``, preferring the per-turn
+``ChatMessage.metrics`` (LiveKit's MetricsReport) over the per-plugin metrics.
+
+No textual or livekit import here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lkmon.model.events import ChatMessageAdded, ErrorRaised, PluginMetrics, ToolCalled
+
+STAGES = ("eou", "llm_ttft", "tts_ttfb")
+"""The stages of a turn's latency bar, in order: EOU delay, LLM TTFT, TTS TTFB."""
+
+
+@dataclass(slots=True)
+class TurnMetrics:
+    """Per-turn figures. Durations in seconds, times in epoch seconds, tokens in tokens.
+
+    Every field is ``None`` when unknown (never 0 for "missing").
+
+    Attributes:
+        eou_delay: end-of-utterance delay: EOUMetrics.end_of_utterance_delay, else the user
+            ChatMessage.metrics ``end_of_turn_delay``.
+        transcription_delay: user ChatMessage.metrics ``transcription_delay``, else
+            EOUMetrics.transcription_delay.
+        end_of_turn_delay: user ChatMessage.metrics ``end_of_turn_delay``.
+        on_user_turn_completed_delay: user ChatMessage.metrics, else EOUMetrics.
+        llm_ttft: assistant ChatMessage.metrics ``llm_node_ttft``, else the first LLMMetrics.ttft.
+        llm_tps: assistant ``llm_node_tps``, else the first LLMMetrics.tokens_per_second.
+        tts_ttfb: assistant ``tts_node_ttfb``, else the first TTSMetrics.ttfb.
+        playback_latency: assistant ``playback_latency``.
+        e2e_latency: assistant ``e2e_latency`` (playback start minus user stopped speaking); only
+            from the assistant message, so typed turns and greetings have ``None``.
+        user_started_speaking_at, user_stopped_speaking_at: user ChatMessage.metrics.
+        agent_started_speaking_at, agent_stopped_speaking_at: assistant ChatMessage.metrics
+            (first start, last stop over the turn's assistant messages).
+        prompt_tokens, prompt_cached_tokens, completion_tokens: sums over the turn's LLMMetrics
+            (a tool-call turn has several LLM calls).
+    """
+
+    eou_delay: float | None = None
+    transcription_delay: float | None = None
+    end_of_turn_delay: float | None = None
+    on_user_turn_completed_delay: float | None = None
+    llm_ttft: float | None = None
+    llm_tps: float | None = None
+    tts_ttfb: float | None = None
+    playback_latency: float | None = None
+    e2e_latency: float | None = None
+    user_started_speaking_at: float | None = None
+    user_stopped_speaking_at: float | None = None
+    agent_started_speaking_at: float | None = None
+    agent_stopped_speaking_at: float | None = None
+    prompt_tokens: int | None = None
+    prompt_cached_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+TURN_METRIC_FIELDS: tuple[str, ...] = tuple(TurnMetrics.__dataclass_fields__)
+
+
+def _num(value: Any) -> float | None:
+    """``value`` as a float if it is a real number (bools excluded), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _first(*values: float | None) -> float | None:
+    for v in values:
+        if v is not None:
+            return v
+    return None
+
+
+@dataclass(slots=True, eq=False)
+class Turn:
+    """One agent reply and everything joined to it.
+
+    Attributes:
+        index: 1-based position in ``SessionModel.turns``.
+        speech_id: LiveKit ``SpeechHandle.id``; ``None`` only for a turn made by a fallback.
+        started_at: epoch seconds of ``speech_created``.
+        source: ``SpeechCreated.source`` (``"say"`` or ``"generate_reply"``).
+        user_initiated: ``SpeechCreated.user_initiated``.
+        user_text: the user's message that this turn answers; ``None`` for a greeting.
+        agent_text: what the agent said (the assistant ``ChatMessage.text_content``, i.e. what was
+            heard for an interrupted reply); ``None`` before the message arrives.
+        unheard_text: for an interrupted reply, the part of the spoken transcript that was not
+            heard, when known; else ``None``.
+        interrupted: ``SpeechHandle.interrupted`` or ``ChatMessage.interrupted``.
+        tool_calls: the tool calls made while producing the reply.
+        metrics: derived per-turn figures (see ``TurnMetrics``).
+        plugin_metrics: every STT, EOU, LLM and TTS metric joined to the turn, in arrival order.
+        errors: errors that hit the turn.
+        complete: the reply finished (``SpeechDone`` seen, or an assistant message with metrics).
+        done: ``SpeechDone`` seen.
+        done_at: epoch seconds of ``SpeechDone``.
+        failed: an error hit the turn.
+        has_eou: an EOU metric was joined (the turn answers spoken input).
+        user_message: the raw user ``ChatMessageAdded`` (kept for re-joining).
+        assistant_messages: the raw assistant messages of the turn, in order.
+        spoken_text: agent transcript text streamed for this turn (``AgentTranscript`` deltas).
+    """
+
+    index: int
+    speech_id: str | None
+    started_at: float
+    source: str = "generate_reply"
+    user_initiated: bool = False
+    user_text: str | None = None
+    agent_text: str | None = None
+    unheard_text: str | None = None
+    interrupted: bool = False
+    tool_calls: list[ToolCalled] = field(default_factory=list)
+    metrics: TurnMetrics = field(default_factory=TurnMetrics)
+    plugin_metrics: list[PluginMetrics] = field(default_factory=list)
+    errors: list[ErrorRaised] = field(default_factory=list)
+    complete: bool = False
+    done: bool = False
+    done_at: float | None = None
+    failed: bool = False
+    has_eou: bool = False
+    user_message: ChatMessageAdded | None = None
+    assistant_messages: list[ChatMessageAdded] = field(default_factory=list)
+    spoken_text: str = ""
+
+    @property
+    def typed(self) -> bool:
+        """True for a typed user turn: a user message with no user speech timings and no EOU."""
+        return (
+            self.user_text is not None
+            and not self.has_eou
+            and self.metrics.user_stopped_speaking_at is None
+        )
+
+    @property
+    def greeting(self) -> bool:
+        """True when the turn answers no user message (a greeting or an agent-initiated reply)."""
+        return self.user_text is None
+
+    @property
+    def heard_text(self) -> str | None:
+        """What the user heard of the reply (the assistant message text)."""
+        return self.agent_text
+
+    def stages(self) -> dict[str, float | None]:
+        """The latency bar's stages in seconds: ``{"eou", "llm_ttft", "tts_ttfb"}``."""
+        m = self.metrics
+        return {"eou": m.eou_delay, "llm_ttft": m.llm_ttft, "tts_ttfb": m.tts_ttfb}
+
+    def dominant_stage(self) -> str | None:
+        """The stage key with the largest known value, or ``None`` when none is known."""
+        best: str | None = None
+        best_value = -1.0
+        for key, value in self.stages().items():
+            if value is not None and value > best_value:
+                best, best_value = key, value
+        return best
+
+    def plugin_metrics_of(self, kind: str) -> list[PluginMetrics]:
+        """The joined plugin metrics of one kind (``"stt"``, ``"eou"``, ``"llm"``, ``"tts"``)."""
+        return [p for p in self.plugin_metrics if p.kind == kind]
+
+    def recompute(self) -> None:
+        """Derive ``metrics``, ``agent_text``, ``interrupted`` and ``complete`` from the sources."""
+        m = TurnMetrics()
+        um = self.user_message.metrics if self.user_message is not None else {}
+        eou: dict[str, Any] = {}
+        llm_first: dict[str, Any] | None = None
+        tts_first: dict[str, Any] | None = None
+        prompt = cached = completion = None
+        for pm in self.plugin_metrics:
+            kind = pm.kind
+            if kind == "llm":
+                v = pm.values
+                if llm_first is None:
+                    llm_first = v
+                p = v.get("prompt_tokens")
+                if isinstance(p, int):
+                    prompt = (prompt or 0) + p
+                c = v.get("prompt_cached_tokens")
+                if isinstance(c, int):
+                    cached = (cached or 0) + c
+                o = v.get("completion_tokens")
+                if isinstance(o, int):
+                    completion = (completion or 0) + o
+            elif kind == "tts":
+                if tts_first is None:
+                    tts_first = pm.values
+            elif kind == "eou":
+                if not eou:
+                    eou = pm.values
+        m.end_of_turn_delay = _num(um.get("end_of_turn_delay"))
+        m.eou_delay = _first(_num(eou.get("end_of_utterance_delay")), m.end_of_turn_delay)
+        m.transcription_delay = _first(
+            _num(um.get("transcription_delay")), _num(eou.get("transcription_delay"))
+        )
+        m.on_user_turn_completed_delay = _first(
+            _num(um.get("on_user_turn_completed_delay")),
+            _num(eou.get("on_user_turn_completed_delay")),
+        )
+        m.user_started_speaking_at = _num(um.get("started_speaking_at"))
+        m.user_stopped_speaking_at = _num(um.get("stopped_speaking_at"))
+        texts: list[str] = []
+        interrupted = self.interrupted
+        complete = self.done
+        for msg in self.assistant_messages:
+            am = msg.metrics
+            if msg.text:
+                texts.append(msg.text)
+            if msg.interrupted:
+                interrupted = True
+            if am:
+                complete = True
+            if m.llm_ttft is None:
+                m.llm_ttft = _num(am.get("llm_node_ttft"))
+            if m.llm_tps is None:
+                m.llm_tps = _num(am.get("llm_node_tps"))
+            if m.tts_ttfb is None:
+                m.tts_ttfb = _num(am.get("tts_node_ttfb"))
+            if m.playback_latency is None:
+                m.playback_latency = _num(am.get("playback_latency"))
+            if m.e2e_latency is None:
+                m.e2e_latency = _num(am.get("e2e_latency"))
+            if m.agent_started_speaking_at is None:
+                m.agent_started_speaking_at = _num(am.get("started_speaking_at"))
+            stop = _num(am.get("stopped_speaking_at"))
+            if stop is not None:
+                m.agent_stopped_speaking_at = stop
+        if llm_first is not None:
+            if m.llm_ttft is None:
+                m.llm_ttft = _num(llm_first.get("ttft"))
+            if m.llm_tps is None:
+                m.llm_tps = _num(llm_first.get("tokens_per_second"))
+        if tts_first is not None and m.tts_ttfb is None:
+            m.tts_ttfb = _num(tts_first.get("ttfb"))
+        m.prompt_tokens, m.prompt_cached_tokens, m.completion_tokens = prompt, cached, completion
+        self.metrics = m
+        if self.assistant_messages:
+            self.agent_text = " ".join(texts)
+        self.interrupted = interrupted
+        self.complete = complete
+        self.unheard_text = _unheard(self.agent_text, self.spoken_text) if interrupted else None
+
+
+def _unheard(heard: str | None, spoken: str) -> str | None:
+    """The tail of the streamed transcript past what was heard, for an interrupted reply."""
+    if not spoken:
+        return None
+    heard = (heard or "").strip()
+    spoken_s = spoken.strip()
+    if spoken_s.startswith(heard) and len(spoken_s) > len(heard):
+        rest = spoken_s[len(heard) :].strip()
+        return rest or None
+    return None

@@ -1,0 +1,107 @@
+"""VAD state: speaking flag, a ~30 s speech-probability trace, durations and VAD health.
+
+Fed by ``VadActivity`` (the bridge wraps the VAD stream and decimates ``vad.VADEvent``) and by
+VADMetrics (``PluginMetrics`` of kind ``"vad"``). No textual or livekit import here.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from lkmon.model.events import PluginMetrics, VadActivity
+
+TRACE_SECONDS = 30.0
+"""How much speech-probability history the trace keeps, in seconds."""
+TRACE_MAXLEN = 3000
+"""Upper bound on trace points (100 per second over 30 s)."""
+VAD_WINDOW_SECONDS = 0.032
+"""Audio per VAD inference: Silero's 512 samples at 16 kHz (VADCapabilities.update_interval).
+VADMetrics carries no audio duration, so audio seconds = inference_count x this window."""
+
+
+@dataclass(slots=True)
+class VadState:
+    """What the VAD pane shows.
+
+    Attributes:
+        speaking: the VAD's speaking flag (``VADEvent.speaking``).
+        probability: the latest speech probability, 0..1.
+        trace: ``(ts, probability)`` pairs, epoch seconds, covering the last ~30 s.
+        speech_duration: seconds of speech in the current segment (``VADEvent.speech_duration``).
+        silence_duration: seconds of silence since speech ended (``VADEvent.silence_duration``).
+        speech_count: start-of-speech events seen.
+        speech_total: seconds of speech over ended segments (sum of speech_duration at each
+            end_of_speech).
+        silence_total: seconds of silence before each start of speech (sum of
+            silence_duration at each start_of_speech).
+        inference_count: VAD inferences counted by VADMetrics over the session.
+        inference_seconds: total ``VADMetrics.inference_duration_total``, seconds.
+        idle_time: the latest ``VADMetrics.idle_time``, seconds since the last speech boundary.
+        inference_per_audio_second: seconds of inference per second of audio in the latest
+            VADMetrics window (inference_duration_total / (inference_count x 32 ms)).
+        realtime_factor: inference seconds / audio seconds over the whole session (< 1 means the
+            VAD keeps up with real time); ``None`` before the first VADMetrics.
+        metrics_count: VADMetrics seen.
+        last_event_at: epoch seconds of the latest VadActivity.
+    """
+
+    speaking: bool = False
+    probability: float = 0.0
+    trace: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=TRACE_MAXLEN))
+    speech_duration: float = 0.0
+    silence_duration: float = 0.0
+    speech_count: int = 0
+    speech_total: float = 0.0
+    silence_total: float = 0.0
+    inference_count: int = 0
+    inference_seconds: float = 0.0
+    idle_time: float | None = None
+    inference_per_audio_second: float | None = None
+    realtime_factor: float | None = None
+    metrics_count: int = 0
+    last_event_at: float | None = None
+
+    def apply_activity(self, ev: VadActivity) -> None:
+        """Fold one ``VadActivity`` into the state."""
+        ts = ev.ts
+        trace = self.trace
+        trace.append((ts, ev.probability))
+        horizon = ts - TRACE_SECONDS
+        while trace[0][0] < horizon:
+            trace.popleft()
+        self.probability = ev.probability
+        self.speaking = ev.speaking
+        self.speech_duration = ev.speech_duration
+        self.silence_duration = ev.silence_duration
+        self.last_event_at = ts
+        kind = ev.event
+        if kind == "start_of_speech":
+            self.speech_count += 1
+            self.silence_total += ev.silence_duration
+            self.speaking = True
+        elif kind == "end_of_speech":
+            self.speech_total += ev.speech_duration
+            self.speaking = False
+
+    def apply_metrics(self, ev: PluginMetrics) -> None:
+        """Fold one VADMetrics (``PluginMetrics`` with kind ``"vad"``) into the health figures."""
+        values = ev.values
+        count = values.get("inference_count")
+        total = values.get("inference_duration_total")
+        idle = values.get("idle_time")
+        self.metrics_count += 1
+        if isinstance(idle, int | float):
+            self.idle_time = float(idle)
+        if isinstance(count, int) and count > 0 and isinstance(total, int | float):
+            self.inference_count += count
+            self.inference_seconds += float(total)
+            self.inference_per_audio_second = float(total) / (count * VAD_WINDOW_SECONDS)
+            self.realtime_factor = self.inference_seconds / (
+                self.inference_count * VAD_WINDOW_SECONDS
+            )
+
+    @property
+    def audio_seconds(self) -> float:
+        """Seconds of audio the VAD inferred over (inference_count x 32 ms)."""
+        return self.inference_count * VAD_WINDOW_SECONDS
