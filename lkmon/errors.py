@@ -1,0 +1,29 @@
+"""Errors that are the user's fault: one line on stderr, exit code 2, no traceback.
+
+No textual or livekit import here; anyone may import this module.
+"""
+
+from __future__ import annotations
+
+EXIT_USAGE = 2
+"""Process exit code for a bad input (a missing file, a corrupt WAV, no audio device...)."""
+
+
+class UsageError(Exception):
+    """A bad input that lkmon refuses with one clear line.
+
+    The CLI prints ``lkmon: error: <message>`` on stderr and exits with ``EXIT_USAGE`` (2).
+
+    Args:
+        message: one line, saying what is wrong and, when it helps, what to do instead.
+    """
+
+    exit_code: int = EXIT_USAGE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+    @property
+    def message(self) -> str:
+        """The one-line message."""
+        return str(self.args[0]) if self.args else ""

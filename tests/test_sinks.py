@@ -1,0 +1,160 @@
+"""The audio sinks honour LiveKit's AudioOutput contract at real-time pace."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+from livekit import rtc
+
+from lkmon.agent.sinks import NullSink, PlayoutBuffer, dbfs
+from lkmon.model.events import AudioLevel
+
+RATE = 24000
+
+
+def tone(seconds: float, amplitude: float = 0.5, rate: int = RATE) -> list[rtc.AudioFrame]:
+    """10 ms frames of a 440 Hz sine."""
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    x = (np.sin(2 * np.pi * 440 * t) * amplitude * 32767).astype(np.int16)
+    step = rate // 100
+    return [
+        rtc.AudioFrame(x[i : i + step].tobytes(), rate, 1, len(x[i : i + step]))
+        for i in range(0, n, step)
+    ]
+
+
+class Recorder:
+    """Collects playback events from an AudioOutput with wall-clock arrival times."""
+
+    def __init__(self, sink: NullSink) -> None:
+        self.started: list[float] = []
+        self.finished: list[tuple[float, bool, float]] = []
+        sink.on("playback_started", lambda ev: self.started.append(ev.created_at))
+        sink.on(
+            "playback_finished",
+            lambda ev: self.finished.append((ev.playback_position, ev.interrupted, time.time())),
+        )
+
+
+async def test_null_sink_plays_in_real_time_and_reports_once() -> None:
+    levels: list[AudioLevel] = []
+    sink = NullSink(levels.append)
+    rec = Recorder(sink)
+    t0 = time.time()
+    for frame in tone(0.5):  # pushed much faster than real time
+        await sink.capture_frame(frame)
+    sink.flush()
+    assert sink.captured_playout_segments == 1  # super().capture_frame counted the segment
+    ev = await asyncio.wait_for(sink.wait_for_playout(), 3)
+    elapsed = time.time() - t0
+    assert 0.48 <= elapsed <= 0.8, elapsed
+    assert len(rec.started) == 1 and t0 <= rec.started[0] <= t0 + 0.1
+    assert len(rec.finished) == 1
+    position, interrupted, _ = rec.finished[0]
+    assert position == pytest.approx(0.5, abs=0.011) and not interrupted
+    assert ev.playback_position == pytest.approx(0.5, abs=0.011)
+    # about 10 levels per second, near -9 dBFS for a 0.5-amplitude sine (rms 0.354)
+    playing = [lv for lv in levels if lv.dbfs > -50]
+    assert 3 <= len(playing) <= 8, levels
+    assert all(lv.source == "agent" for lv in levels)
+    assert playing[-1].dbfs == pytest.approx(-9.0, abs=0.5)
+    await sink.aclose()
+
+
+async def test_clear_buffer_interrupts_at_once() -> None:
+    sink = NullSink()
+    rec = Recorder(sink)
+    for frame in tone(3.0):
+        await sink.capture_frame(frame)
+    sink.flush()
+    await asyncio.sleep(0.3)
+    t_clear = time.time()
+    sink.clear_buffer()
+    ev = await asyncio.wait_for(sink.wait_for_playout(), 1)
+    assert ev.interrupted
+    assert len(rec.finished) == 1
+    position, interrupted, at = rec.finished[0]
+    assert interrupted and 0.25 <= position <= 0.45, position
+    assert at - t_clear < 0.05
+    assert not sink.busy
+    await asyncio.sleep(0.1)
+    assert len(rec.finished) == 1  # nothing more after the interruption
+    await sink.aclose()
+
+
+async def test_clear_without_flush_then_a_new_segment() -> None:
+    sink = NullSink()
+    rec = Recorder(sink)
+    for frame in tone(1.0):
+        await sink.capture_frame(frame)
+    await asyncio.sleep(0.05)
+    sink.clear_buffer()  # no flush before it
+    sink.flush()  # LiveKit may flush afterwards: must not open or end a segment
+    await asyncio.wait_for(sink.wait_for_playout(), 1)
+    assert [f[1] for f in rec.finished] == [True]
+    for frame in tone(0.2):
+        await sink.capture_frame(frame)
+    sink.flush()
+    ev = await asyncio.wait_for(sink.wait_for_playout(), 2)
+    assert not ev.interrupted and ev.playback_position == pytest.approx(0.2, abs=0.011)
+    assert len(rec.started) == 2 and len(rec.finished) == 2
+    await sink.aclose()
+
+
+async def test_two_segments_back_to_back() -> None:
+    sink = NullSink()
+    rec = Recorder(sink)
+    t0 = time.time()
+    for seconds in (0.3, 0.2):
+        for frame in tone(seconds):
+            await sink.capture_frame(frame)
+        sink.flush()
+    await asyncio.wait_for(sink.wait_for_playout(), 3)
+    assert len(rec.started) == 2
+    assert [round(f[0], 2) for f in rec.finished] == [0.3, 0.2]
+    assert rec.started[1] >= rec.started[0] + 0.29  # the second waits for the first
+    assert time.time() - t0 >= 0.49
+    await sink.aclose()
+
+
+async def test_pause_holds_the_position() -> None:
+    sink = NullSink()
+    rec = Recorder(sink)
+    for frame in tone(0.4):
+        await sink.capture_frame(frame)
+    sink.flush()
+    await asyncio.sleep(0.1)
+    sink.pause()
+    await asyncio.sleep(0.3)
+    assert rec.finished == []
+    sink.resume()
+    t_resume = time.time()
+    await asyncio.wait_for(sink.wait_for_playout(), 2)
+    assert time.time() - t_resume >= 0.25  # about 0.3 s were left
+    assert rec.finished[0][0] == pytest.approx(0.4, abs=0.011)
+    await sink.aclose()
+
+
+def test_playout_buffer_reports_end_after_last_sample_played() -> None:
+    buf = PlayoutBuffer(1000)
+    buf.push(np.ones(25, dtype=np.int16))
+    buf.end_segment()
+    out, notes = buf.read(10)
+    assert [n.kind for n in notes] == ["started"] and out.sum() == 10
+    out, notes = buf.read(10)
+    assert notes == []
+    out, notes = buf.read(10)
+    assert out.sum() == 5 and notes == []  # the last 5 samples are playing now
+    out, notes = buf.read(10)
+    assert [(n.kind, n.position, n.interrupted) for n in notes] == [("finished", 0.025, False)]
+    assert not buf.busy
+
+
+def test_dbfs() -> None:
+    assert dbfs(0.0, 100) == -100.0
+    full = np.full(100, 32767, dtype=np.float64)
+    assert dbfs(float(full @ full), 100) == pytest.approx(0.0, abs=0.01)
