@@ -162,21 +162,26 @@ class SmolLLM(llm.LLM):
     def messages_for(self, chat_ctx: llm.ChatContext) -> list[Message]:
         """The short ``[{"role", "content"}, ...]`` conversation the model sees.
 
-        One system message (see the class docstring), then the last ``max_history`` user and
-        assistant messages, each followed by the outputs of the tools it led to, as system
-        messages ``"<tool> returned: <output>"`` (the form SmolLM2 answers from best).
+        The system prompt (the context's first system message, the agent's instructions, or
+        ``system_prompt``), then the last ``max_history`` user/assistant messages, each
+        followed by what came after it: later system messages (e.g. ``generate_reply``
+        instructions) and tool outputs, written as system messages
+        ``"<tool> returned: <output>"`` (the form SmolLM2-135M answers from best).
         """
-        system_parts: list[str] = []
-        turns: list[list[Message]] = []  # one message, then the outputs of tools it called
+        instructions: str | None = None
+        turns: list[list[Message]] = []  # a message, then what followed it (tools, system)
         for item in chat_ctx.items:
             if item.type == "message":
                 text = " ".join((item.text_content or "").split())
                 if not text:
                     continue
-                if item.role in ("system", "developer"):
-                    system_parts.append(text)
+                role = "system" if item.role in ("system", "developer") else item.role
+                if role == "system" and instructions is None and not turns:
+                    instructions = text
+                elif role == "system" and turns:
+                    turns[-1].append({"role": role, "content": text})
                 else:
-                    turns.append([{"role": item.role, "content": text}])
+                    turns.append([{"role": role, "content": text}])
             elif item.type == "function_call_output":
                 result = " ".join(item.output.split())
                 note = {"role": "system", "content": f"{item.name or 'tool'} returned: {result}"}
@@ -184,7 +189,7 @@ class SmolLLM(llm.LLM):
                     turns[-1].append(note)
                 else:
                     turns.append([note])
-        system = self._system_prompt or " ".join(system_parts) or DEFAULT_SYSTEM_PROMPT
+        system = self._system_prompt or instructions or DEFAULT_SYSTEM_PROMPT
         recent = [m for turn in turns[-self._max_history :] for m in turn]
         return [{"role": "system", "content": system}, *recent]
 
