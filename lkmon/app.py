@@ -1,0 +1,601 @@
+"""The lkmon Textual app: panes, keys, and the event queue from the agent into the model.
+
+Data flow (STYLE.md): the runner calls ``LkmonApp.post_event`` for every lkmon event (cheap, an
+append to a deque; audio levels are coalesced to the latest per source). A timer drains the
+queue 15 times a second, folds each event into the ``SessionModel`` and refreshes only the panes
+whose ``Area`` changed, inside ``batch_update()``. With ``runner=None`` the app replays a saved
+model. Nothing here blocks the event loop: snapshot and HTML exports run in a thread while the
+drain is paused, so the model is not mutated under them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.widget import Widget
+from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState
+
+from lkmon import secrets
+from lkmon.model.events import AudioLevel, ErrorRaised, Event
+from lkmon.model.state import Area, SessionModel
+from lkmon.widgets.banner import ErrorBanner, LoadingLine
+from lkmon.widgets.common import guarded
+from lkmon.widgets.detail import TurnDetailScreen
+from lkmon.widgets.help import HelpScreen
+from lkmon.widgets.log import LogPane
+from lkmon.widgets.status import StatusStrip
+from lkmon.widgets.transcript import TranscriptPane
+from lkmon.widgets.turns import TurnsPane
+from lkmon.widgets.usage import UsagePane
+from lkmon.widgets.vad import VadPane
+
+log = logging.getLogger("lkmon.app")
+
+DRAIN_HZ = 15
+"""How often the event queue is drained into the model (per second)."""
+MAX_EVENTS_PER_DRAIN = 20_000
+"""Events folded per drain at most, so one drain never holds the loop for long."""
+MAX_QUEUE = 200_000
+"""Events waiting in the queue at most; beyond it events are dropped (the journal keeps them)."""
+MIN_SIZE = (80, 24)
+"""Below this terminal size (columns, rows) the app shows a notice instead of the panes."""
+FULL_SIZE = (110, 30)
+"""From this size up every pane is on screen; below it one pane at a time (number keys)."""
+PANES = ["turns", "transcript", "vad", "usage", "log"]
+"""Pane ids in number-key order (1..5)."""
+MOVE = Binding.Group("Turns ")
+"""Footer group of the turn cursor keys."""
+QUIT_TIMEOUT = 4.0
+"""Seconds to wait for the runner to stop on quit before giving up on it."""
+
+
+def unique_path(directory: Path, stem: str, suffix: str) -> Path:
+    """Reserve and return a new file ``directory/stem[-N]suffix`` that did not exist (mode 0600).
+
+    Raises:
+        OSError: the directory is missing, read-only or full.
+    """
+    for n in range(1000):
+        path = directory / (f"{stem}{suffix}" if n == 0 else f"{stem}-{n}{suffix}")
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return path
+    raise FileExistsError(f"no free file name for {stem}{suffix} in {directory}")
+
+
+class LkmonApp(App[Path | None]):
+    """The lkmon monitor.
+
+    Args:
+        model: the session model the panes show; the app folds new events into it.
+        runner: a ``lkmon.agent.runner.SessionRunner`` built with ``emit=app.post_event``, or
+            ``None`` to replay ``model``.
+        thresholds: (good, bad) e2e latency in seconds: below good is green, from bad red.
+        export_dir: where ``e`` and quit write snapshots, SVG screenshots and HTML reports.
+        prices: a ``lkmon.model.usage.PriceTable`` for cost estimates, or ``None`` for defaults.
+        redact: replace transcript text with placeholders in the screen and every export.
+        clock: returns epoch seconds; fixed in tests so elapsed times are stable.
+        exit_on_close: exit the app when the session ends (used by headless runs).
+    """
+
+    CSS_PATH = "lkmon.tcss"
+    TITLE = "lkmon"
+    ENABLE_COMMAND_PALETTE = False
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit", tooltip="Stop the agent, save the snapshot and exit.",
+                id="quit"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="Keys and panes.",
+                id="help"),
+        Binding("up,k", "cursor(-1)", "Prev turn", key_display="↑k",
+                tooltip="Move the turn cursor up.", id="cursor-up", group=MOVE),
+        Binding("down,j", "cursor(1)", "Next turn", key_display="↓j",
+                tooltip="Move the turn cursor down.", id="cursor-down", group=MOVE),
+        Binding("g", "cursor_first", "First turn", tooltip="First turn.", id="cursor-first",
+                group=MOVE),
+        Binding("G", "cursor_last", "Last turn", key_display="G", tooltip="Last turn.",
+                id="cursor-last", group=MOVE),
+        Binding("f", "toggle_follow", "Follow", tooltip="Follow the newest turn on/off.",
+                id="follow"),
+        Binding("enter", "open_detail", "Detail", key_display="⏎",
+                tooltip="Everything known about the turn under the cursor.", id="detail"),
+        Binding("t", "type_message", "Type", tooltip="Type a user message to the agent.",
+                id="type"),
+        Binding("m", "toggle_mute", "Mute", tooltip="Mute or unmute the microphone.", id="mute"),
+        Binding("e", "export", "Export",
+                tooltip="Write snapshot JSON, SVG screenshot and HTML report.", id="export"),
+        Binding("x", "dismiss_banner", "Dismiss", show=False,
+                tooltip="Hide the error banner until the next error.", id="dismiss"),
+        Binding("z", "zoom", "Zoom", show=False, tooltip="Maximise the focused pane or restore.",
+                id="zoom"),
+        *[
+            Binding(str(i + 1), f"show_pane('{pane}')", "Panes" if i == 0 else pane.capitalize(),
+                    show=i == 0,
+                    key_display="1-5" if i == 0 else None,
+                    tooltip=f"Show and focus the {pane} pane (1-5: turns, transcript, vad, "
+                    "usage, log).", id=f"pane-{pane}")
+            for i, pane in enumerate(PANES)
+        ],
+    ]
+
+    def __init__(
+        self,
+        model: SessionModel,
+        runner: Any = None,
+        *,
+        thresholds: tuple[float, float] = (1.0, 2.0),
+        export_dir: Path | str = ".",
+        prices: Any = None,
+        redact: bool = False,
+        clock: Callable[[], float] = time.time,
+        exit_on_close: bool = False,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.runner = runner
+        self.thresholds = thresholds
+        self.export_dir = Path(export_dir)
+        self.prices = prices
+        self.redact = redact
+        self.clock = clock
+        self.exit_on_close = exit_on_close
+        self.mic_muted = False
+        """True while the mic is muted with ``m``."""
+        self.active_pane = "turns"
+        """The pane number keys selected last (the one shown in compact layouts)."""
+        self.saved_snapshot: Path | None = None
+        """The snapshot written on quit, if any."""
+        self.exported: list[Path] = []
+        """Every file written by ``e``, in order."""
+        self._queue: deque[Event] = deque()
+        self._levels: dict[str, AudioLevel] = {}
+        self._dropped = 0
+        self._pause_drain = 0
+        self._errors_seen: dict[tuple[str, str], int] = {}
+        self._runner_worker: Worker[None] | None = None
+        self._quitting = False
+        self._session_over = runner is None
+        self._redactor = secrets.default_redactor()
+
+    # --- the event queue ------------------------------------------------------------------
+    @property
+    def session_over(self) -> bool:
+        """True once the runner has returned (and always in replay)."""
+        return self._session_over
+
+    @property
+    def live(self) -> bool:
+        """True with a runner (a live session), False in replay."""
+        return self.runner is not None
+
+    def post_event(self, event: Event) -> None:
+        """Queue one event for the model. Cheap; call it from the event-loop thread.
+
+        This is the ``emit`` callback given to ``SessionRunner``. Audio levels keep only the
+        latest value per source; other events are queued in order.
+        """
+        if isinstance(event, AudioLevel):
+            self._levels[event.source] = event
+            return
+        if len(self._queue) >= MAX_QUEUE:
+            self._dropped += 1
+            return
+        self._queue.append(event)
+
+    def apply_events(self, events: Iterable[Event]) -> set[Area]:
+        """Fold events into the model now and refresh the panes they changed.
+
+        Returns:
+            The areas that changed.
+        """
+        changed: set[Area] = set()
+        for event in events:
+            changed |= self._apply(event)
+        if changed:
+            self.refresh_areas(changed)
+        return changed
+
+    def _apply(self, event: Event) -> set[Area]:
+        try:
+            return self.model.apply(event)
+        except Exception as e:  # a model bug must not stop the session
+            self.report_error(f"model.apply({type(event).__name__})", e)
+            return set()
+
+    def drain(self) -> int:
+        """Fold queued events into the model and refresh the changed panes.
+
+        Returns:
+            How many events were folded.
+        """
+        if self._pause_drain:
+            return 0
+        changed: set[Area] = set()
+        n = 0
+        queue = self._queue
+        apply = self._apply
+        while queue and n < MAX_EVENTS_PER_DRAIN:
+            changed |= apply(queue.popleft())
+            n += 1
+        if self._levels:
+            levels, self._levels = self._levels, {}
+            for event in levels.values():
+                changed |= apply(event)
+                n += 1
+        if self._dropped:
+            dropped, self._dropped = self._dropped, 0
+            log.warning("event queue full: %d events dropped from the screen "
+                        "(the journal keeps them)", dropped)
+        if changed:
+            self.refresh_areas(changed)
+        return n
+
+    def refresh_areas(self, changed: set[Area]) -> None:
+        """Re-render the panes that show any of the ``changed`` areas."""
+        if not self.is_running or not self.screen_stack:
+            return
+        with self.batch_update():
+            for pane in self._panes:
+                if pane.AREAS & changed:
+                    self._refresh_pane(pane)
+            screen = self.screen
+            if isinstance(screen, TurnDetailScreen) and (
+                Area.TURNS in changed or Area.TRANSCRIPT in changed
+            ):
+                self._refresh_pane(screen)
+
+    def _refresh_pane(self, pane: Any) -> None:
+        try:
+            pane.update_view()
+        except Exception as e:  # shown, never fatal
+            self.report_error(f"{type(pane).__name__}.update_view", e)
+
+    def report_error(self, where: str, error: BaseException) -> None:
+        """Log an exception from lkmon's own code and show it (banner + log pane), once per kind.
+
+        Never raises. The agent session goes on.
+        """
+        key = (where, f"{type(error).__name__}: {error}")
+        count = self._errors_seen.get(key, 0) + 1
+        self._errors_seen[key] = count
+        log.error("lkmon error in %s: %s", where, key[1], exc_info=error if count == 1 else None)
+        if count > 1:
+            return
+        message = self._redactor.redact(f"{where}: {key[1]}")
+        event = ErrorRaised(ts=self.clock(), source="lkmon", message=message, recoverable=True)
+        # Through the queue, so a failing pane cannot re-enter itself.
+        self._queue.append(event)
+
+    # --- layout ---------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        """Status strip, banners, the panes in two columns, the message input and the footer."""
+        self._status = StatusStrip(self.model, self)
+        self._banner = ErrorBanner(self.model)
+        self._loading = LoadingLine(self.model)
+        with Vertical(id="top"):
+            yield self._status
+            yield self._banner
+            yield self._loading
+        self._turns = TurnsPane(self.model, thresholds=self.thresholds)
+        self._transcript = TranscriptPane(self.model, redact=self.redact)
+        self._vad = VadPane(self.model, clock=self._now)
+        self._usage = UsagePane(self.model, prices=self.prices, clock=self._now)
+        self._log = LogPane(self.model)
+        self._panes: list[Any] = [
+            self._turns, self._transcript, self._vad, self._usage, self._log,
+            self._banner, self._loading, self._status,
+        ]
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield self._turns
+                yield self._transcript
+            with Vertical(id="right"):
+                yield self._vad
+                yield self._usage
+                yield self._log
+        yield Static(id="too-small")
+        say = Input(placeholder="Message to the agent; Enter sends, Esc cancels", id="say")
+        say.display = False
+        yield say
+        self._footer = Footer()
+        yield self._footer
+
+    def _pane(self, name: str) -> Widget:
+        return {
+            "turns": self._turns, "transcript": self._transcript, "vad": self._vad,
+            "usage": self._usage, "log": self._log,
+        }[name]
+
+    def on_mount(self) -> None:
+        """Start the drain timer, the runner worker, and lay out for the terminal size."""
+        self.set_interval(1 / DRAIN_HZ, self.drain, name="drain")
+        if self.live:
+            self.set_interval(1.0, self._tick, name="tick")
+            self._runner_worker = self.run_worker(
+                self._run_runner(), name="runner", group="runner", exit_on_error=False
+            )
+        self._apply_layout()
+        self._turns.focus_list()
+        self.refresh_areas(set(Area))
+
+    async def _run_runner(self) -> None:
+        await self.runner.run()
+
+    def _now(self) -> float:
+        """The current time for live views: the clock when live, the session's end in replay."""
+        if self.live and not self._session_over:
+            return self.clock()
+        session = self.model.session
+        end = session.closed_at if session.closed_at is not None else session.last_event_at
+        return end if end is not None else self.clock()
+
+    def _tick(self) -> None:
+        """Once a second: elapsed time and the sliding VAD window move on."""
+        with self.batch_update():
+            self._status.request_update()
+            self._refresh_pane(self._vad)
+
+    def on_resize(self, event: Resize) -> None:
+        """Switch between the full and the one-pane layout, or show the too-small notice."""
+        self._apply_layout()
+
+    @guarded("app.layout")
+    def _apply_layout(self) -> None:
+        width, height = self.size
+        too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        compact = not too_small and (width < FULL_SIZE[0] or height < FULL_SIZE[1])
+        self.screen.set_class(too_small, "-too-small")
+        self.screen.set_class(compact, "-compact")
+        self._footer.compact = width < 120
+        notice = self.query_one("#too-small", Static)
+        notice.update(
+            f"Terminal too small: {width}x{height}.\n"
+            f"lkmon needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}; enlarge the window.\n"
+            "The session goes on; q quits."
+        )
+        for name in PANES:
+            pane = self._pane(name)
+            pane.set_class(name == self.active_pane, "-active")
+        for column in ("#left", "#right"):
+            box = self.query_one(column)
+            box.set_class(any(p.has_class("-active") for p in box.children), "-has-active")
+
+    # --- actions --------------------------------------------------------------------------
+    @guarded("app.cursor")
+    def action_cursor(self, delta: int) -> None:
+        """Move the turn cursor by ``delta`` rows."""
+        self._turns.move_cursor(delta)
+
+    @guarded("app.cursor_first")
+    def action_cursor_first(self) -> None:
+        """Cursor to the first turn (stops following)."""
+        self._turns.cursor_first()
+
+    @guarded("app.cursor_last")
+    def action_cursor_last(self) -> None:
+        """Cursor to the last turn."""
+        self._turns.cursor_last()
+
+    @guarded("app.follow")
+    def action_toggle_follow(self) -> None:
+        """Follow the newest turn, or stop following."""
+        following = self._turns.toggle_follow()
+        self.notify("Following the newest turn" if following else "Not following", timeout=2)
+
+    @guarded("app.detail")
+    def action_open_detail(self) -> None:
+        """Open the detail screen for the turn under the cursor."""
+        index = self._turns.cursor_turn_index()
+        if index is None:
+            self.notify("No turn yet.", timeout=2)
+            return
+        self.push_screen(TurnDetailScreen(self.model, index, thresholds=self.thresholds,
+                                          redact=self.redact))
+
+    @guarded("app.help")
+    def action_help(self) -> None:
+        """Show every key and what each pane shows."""
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HelpScreen(list(self.BINDINGS)))
+
+    @guarded("app.show_pane")
+    def action_show_pane(self, name: str) -> None:
+        """Show (in the one-pane layout) and focus pane ``name``."""
+        self.active_pane = name
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+        self._apply_layout()
+        pane = self._pane(name)
+        if name == "turns":
+            self._turns.focus_list()
+        else:
+            pane.focus()
+
+    @guarded("app.zoom")
+    def action_zoom(self) -> None:
+        """Maximise the active pane, or restore the layout."""
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+        else:
+            self.screen.maximize(self._pane(self.active_pane))
+
+    @guarded("app.dismiss_banner")
+    def action_dismiss_banner(self) -> None:
+        """Hide the error banner until the next error."""
+        self._banner.dismiss()
+
+    @guarded("app.type_message")
+    def action_type_message(self) -> None:
+        """Open the message input (live sessions only)."""
+        if not self.live:
+            self.notify("Replay: there is no agent to talk to.", severity="warning", timeout=3)
+            return
+        say = self.query_one("#say", Input)
+        say.display = True
+        say.focus()
+
+    @on(Input.Submitted, "#say")
+    @guarded("app.say")
+    def _on_say(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        say = event.input
+        say.value = ""
+        say.display = False
+        self._turns.focus_list()
+        if not text:
+            return
+        self._call_runner("send_text", text)
+        self.notify(f"Sent: {text[:60]}", timeout=2)
+
+    def on_key(self, event: Any) -> None:
+        """Esc in the message input cancels it."""
+        say = self.query_one("#say", Input)
+        if event.key == "escape" and say.display and say.has_focus:
+            say.value = ""
+            say.display = False
+            self._turns.focus_list()
+            event.stop()
+
+    @guarded("app.mute")
+    def action_toggle_mute(self) -> None:
+        """Mute or unmute the microphone (live sessions only)."""
+        if not self.live:
+            self.notify("Replay: there is no microphone.", severity="warning", timeout=3)
+            return
+        self.mic_muted = not self.mic_muted
+        self._call_runner("set_mic_muted", self.mic_muted)
+        self.notify("Mic muted" if self.mic_muted else "Mic on", timeout=2)
+        self._status.request_update()
+
+    def _call_runner(self, method: str, *args: Any) -> None:
+        """Call a runner method that may be sync or async; failures are shown, never raised."""
+        try:
+            result = getattr(self.runner, method)(*args)
+        except Exception as e:
+            self.report_error(f"runner.{method}", e)
+            return
+        if inspect.isawaitable(result):
+            async def wait() -> None:
+                await result
+
+            self.run_worker(wait(), group="runner-call", exit_on_error=False)
+
+    @guarded("app.export")
+    def action_export(self) -> None:
+        """Write the snapshot JSON, an SVG screenshot and the HTML report, never overwriting."""
+        self.run_worker(self.export_all(), group="export", exit_on_error=False)
+
+    async def export_all(self) -> list[Path]:
+        """Export the snapshot, SVG screenshot and HTML report into ``export_dir``.
+
+        Each file gets a new time-stamped name; a failure (read-only or full directory) becomes
+        a notification and the others are still written.
+
+        Returns:
+            The files written.
+        """
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.clock()))
+        stem = f"lkmon-{stamp}"
+        written: list[Path] = []
+        failures: list[str] = []
+        svg = self._redactor.redact(self.export_screenshot(title="lkmon"))
+        jobs: list[tuple[str, str, Callable[[Path], Any]]] = [
+            ("snapshot", ".json", self._write_snapshot),
+            ("screenshot", ".svg", lambda p: p.write_text(svg, encoding="utf-8")),
+            ("report", ".html", self._write_html),
+        ]
+        self._pause_drain += 1  # the model must not change while a thread reads it
+        try:
+            for what, suffix, write in jobs:
+                try:
+                    path = unique_path(self.export_dir, stem, suffix)
+                    await asyncio.to_thread(write, path)
+                except Exception as e:
+                    log.warning("export of the %s failed: %s", what, e)
+                    failures.append(f"{what}: {e}")
+                    continue
+                written.append(path)
+        finally:
+            self._pause_drain -= 1
+        self.exported.extend(written)
+        if written:
+            names = ", ".join(p.name for p in written)
+            self.notify(f"Exported {names} to {self.export_dir.resolve()}", title="Export",
+                        timeout=8)
+        if failures:
+            self.notify("Export failed: " + "; ".join(failures), title="Export",
+                        severity="error", timeout=10)
+        return written
+
+    def _write_snapshot(self, path: Path) -> None:
+        from lkmon.snapshot import write_snapshot
+
+        write_snapshot(self.model, path, redact_text=self.redact)
+
+    def _write_html(self, path: Path) -> None:
+        from lkmon.export_html import write_html_report
+
+        write_html_report(self.model, path, redact_text=self.redact, prices=self.prices,
+                          thresholds=self.thresholds)
+
+    # --- workers and quitting -------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one handler for worker failures: show them, never exit because of them."""
+        worker = event.worker
+        if event.state == WorkerState.ERROR and worker.error is not None:
+            self.report_error(f"worker {worker.name or worker.group}", worker.error)
+        if worker is self._runner_worker and event.state in (
+            WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED
+        ):
+            self._session_over = True
+            self._status.request_update()
+            if not self._quitting:
+                self.notify("The agent session has ended. q quits, e exports.", timeout=6)
+                if self.exit_on_close:
+                    self.run_worker(self.action_quit(), group="quit")
+
+    async def action_quit(self) -> None:
+        """Stop the runner, save the snapshot (live sessions), and exit."""
+        if self._quitting:
+            return
+        self._quitting = True
+        self.notify("Stopping the agent and saving the snapshot…", timeout=QUIT_TIMEOUT)
+        worker = self._runner_worker
+        if self.runner is not None and worker is not None and worker.is_running:
+            self._call_runner("stop")
+            try:
+                await asyncio.wait_for(worker.wait(), timeout=QUIT_TIMEOUT)
+            except Exception as e:  # a runner that does not stop in time is cancelled
+                log.warning("the runner did not stop in %.0f s (%s); cancelling it",
+                            QUIT_TIMEOUT, type(e).__name__)
+                worker.cancel()
+        self._pause_drain = 0
+        self.drain()
+        if self.live:
+            try:
+                path = unique_path(self.export_dir, time.strftime(
+                    "lkmon-%Y%m%d-%H%M%S", time.localtime(self.clock())), ".json")
+                await asyncio.to_thread(self._write_snapshot, path)
+                self.saved_snapshot = path
+            except Exception as e:
+                log.error("could not save the snapshot on quit: %s", e)
+        self.exit(self.saved_snapshot)

@@ -1,0 +1,136 @@
+"""A virtual list for the Line API: items rendered to wrapped lines, only visible lines drawn.
+
+The transcript and the log panes subclass ``ItemLines``. Each item is rendered once per
+(key, width) and cached; a refresh re-renders only the items whose key changed, so a pane with
+thousands of entries costs the same per frame as one with ten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from lkmon.widgets.common import guarded, report_widget_error
+
+
+def text_to_strips(
+    text: Text, width: int, console: Console, style: Style | None = None
+) -> list[Strip]:
+    """Wrap ``text`` to ``width`` cells and return one ``Strip`` per line."""
+    if width <= 0:
+        width = 1
+    lines = text.wrap(console, width, overflow="fold")
+    strips = []
+    for line in lines:
+        if style is not None:
+            line.stylize_before(style)
+        strips.append(Strip(line.render(console), line.cell_len))
+    return strips or [Strip.blank(0)]
+
+
+class ItemLines(ScrollView, can_focus=True):
+    """A scrolling list of items, each rendered to one or more lines.
+
+    Subclasses implement ``items()``, ``item_key(item)`` and ``render_item(item) -> Text``.
+    Call ``update_view()`` when the items may have changed. The view follows the end of the list
+    while it is scrolled to the bottom (``auto_scroll``).
+    """
+
+    auto_scroll: bool = True
+    """Scroll to the newest item when the view was already at the end."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._cache: dict[tuple[Hashable, int], list[Strip]] = {}
+        self._lines: list[Strip] = []
+        self._width = 0
+
+    # --- for subclasses -------------------------------------------------------------------
+    def items(self) -> Sequence[Any]:
+        """The items to show, oldest first."""
+        return ()
+
+    def item_key(self, item: Any) -> Hashable:
+        """A key that changes whenever the item's rendering would change."""
+        return id(item)
+
+    def render_item(self, item: Any) -> Text:
+        """Render one item (it is wrapped to the pane's width)."""
+        return Text(str(item))
+
+    def empty_text(self) -> Text:
+        """Shown when there is no item."""
+        return Text("")
+
+    # --- view -----------------------------------------------------------------------------
+    @property
+    def line_count(self) -> int:
+        """Number of wrapped lines in the view."""
+        return len(self._lines)
+
+    def rendered_text(self) -> str:
+        """The plain text of every line (for tests and exports)."""
+        return "\n".join(strip.text for strip in self._lines)
+
+    def _content_width(self) -> int:
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            width = max(self.size.width - 1, 1)
+        return width
+
+    def update_view(self) -> None:
+        """Re-render changed items and refresh the view, following the end if it was there."""
+        at_end = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        width = self._content_width()
+        self._width = width
+        console = self.app.console
+        old = self._cache
+        cache: dict[tuple[Hashable, int], list[Strip]] = {}
+        lines: list[Strip] = []
+        items = self.items()
+        for item in items:
+            try:
+                key = (self.item_key(item), width)
+                strips = old.get(key)
+                if strips is None:
+                    strips = text_to_strips(self.render_item(item), width, console)
+                cache[key] = strips
+            except Exception as e:  # one bad item must not blank the pane
+                report_widget_error(f"{type(self).__name__}.render_item", e)
+                strips = [Strip([]), *text_to_strips(Text(f"⚠ {e!r}", style="red"), width, console)]
+            lines.extend(strips)
+        if not items:
+            lines = text_to_strips(self.empty_text(), width, console)
+        self._cache = cache
+        self._lines = lines
+        self.virtual_size = Size(width, len(lines))
+        if self.auto_scroll and at_end:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+
+    def on_resize(self) -> None:
+        """Re-wrap for the new width."""
+        if self._content_width() != self._width:
+            self.update_view()
+
+    def on_mount(self) -> None:
+        """First render."""
+        self.call_after_refresh(self.update_view)
+
+    @guarded("lines.render_line", fallback=lambda self, y: Strip.blank(self.size.width))
+    def render_line(self, y: int) -> Strip:
+        """Render the visible line ``y`` (Textual Line API)."""
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.size.width
+        style = self.rich_style
+        if index >= len(self._lines):
+            return Strip.blank(width, style)
+        return self._lines[index].apply_style(style).crop_extend(scroll_x, scroll_x + width, style)
