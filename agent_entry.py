@@ -13,6 +13,7 @@ Models, in this order:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from datetime import datetime
@@ -84,12 +85,10 @@ def prewarm(proc: JobProcess) -> None:
 server.setup_fnc = prewarm
 
 
-@server.rtc_session()
-async def entrypoint(ctx: JobContext) -> None:
-    ctx.log_context_fields = {"room": ctx.room.name}
-    userdata = ctx.proc.userdata
+def make_session(userdata: dict) -> AgentSession:
+    """The session for the models ``prewarm`` chose (``userdata`` is ``JobProcess.userdata``)."""
     if userdata.get("models") == "local":
-        session = AgentSession(
+        return AgentSession(
             vad=userdata["vad"],
             stt=userdata["stt"],
             llm=userdata["llm"],
@@ -98,16 +97,20 @@ async def entrypoint(ctx: JobContext) -> None:
             # and no cloud interruption model on the local pipeline
             turn_handling={"turn_detection": "vad", "interruption": {"mode": "vad"}},
         )
-    else:
-        session = AgentSession(
-            stt=inference.STT(model="deepgram/nova-3-general"),
-            llm=inference.LLM(model="openai/gpt-4.1-mini"),
-            tts=inference.TTS(
-                model="cartesia/sonic-3", voice="9626c31c-bec5-4cca-baa8-f8ba9e84c8bc"
-            ),
-            vad=userdata["vad"],
-        )
+    return AgentSession(
+        stt=inference.STT(model="deepgram/nova-3-general"),
+        llm=inference.LLM(model="openai/gpt-4.1-mini"),
+        tts=inference.TTS(model="cartesia/sonic-3", voice="9626c31c-bec5-4cca-baa8-f8ba9e84c8bc"),
+        vad=userdata["vad"],
+    )
 
+
+@server.rtc_session()
+async def entrypoint(ctx: JobContext) -> None:
+    ctx.log_context_fields = {"room": ctx.room.name}
+    if "models" not in ctx.proc.userdata:  # started without the server's setup_fnc
+        await asyncio.to_thread(prewarm, ctx.proc)
+    session = make_session(ctx.proc.userdata)
     await session.start(agent=Assistant(), room=ctx.room)
     await ctx.connect()
 

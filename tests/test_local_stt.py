@@ -1,0 +1,103 @@
+"""WhisperSTT on real LibriVox recordings: word error rate, metrics, off-loop inference."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+from livekit import rtc
+from livekit.agents import stt
+
+from lkmon.local import LocalModels, load_local_models
+
+pytestmark = pytest.mark.models
+
+DATA = Path(__file__).parent / "data"
+CLIPS = ["0870", "0880", "0920"]
+
+
+@pytest.fixture(scope="module")
+def models() -> LocalModels:
+    return load_local_models()  # cached: every test module shares one load
+
+
+def reference(clip: str) -> str:
+    for line in (DATA / "librivox_transcription.txt").read_text().splitlines():
+        if line.endswith(f"-{clip})"):
+            return line.split("<s>")[1].split("</s>")[0].strip()
+    raise KeyError(clip)
+
+
+def normalise(text: str) -> str:
+    text = text.lower().replace("-", " ")
+    text = re.sub(r"\bmr\b\.?", "mister", text)
+    return " ".join(re.sub(r"[^a-z' ]", " ", text).split())
+
+
+def frame_of(clip: str, rate: int | None = None, channels: int = 1) -> rtc.AudioFrame:
+    pcm, sr = sf.read(DATA / f"librivox_sense_{clip}.wav", dtype="float32")
+    if rate is not None and rate != sr:
+        pcm, sr = soxr.resample(pcm, sr, rate), rate
+    if channels > 1:
+        pcm = np.repeat(pcm[:, None], channels, axis=1)
+    data = (np.clip(pcm, -1, 1) * 32767).astype(np.int16)
+    return rtc.AudioFrame(data.tobytes(), sr, channels, data.shape[0])
+
+
+async def test_transcripts_are_close_to_the_reference(models: LocalModels) -> None:
+    metrics: list = []
+    models.stt.on("metrics_collected", metrics.append)
+    try:
+        for clip in CLIPS:
+            event = await models.stt.recognize(frame_of(clip))
+            assert event.type == stt.SpeechEventType.FINAL_TRANSCRIPT
+            text = event.alternatives[0].text
+            wer = jiwer.wer(normalise(reference(clip)), normalise(text))
+            assert wer <= 0.30, f"{clip}: WER {wer:.0%} for {text!r}"
+            assert 0.0 < event.alternatives[0].confidence <= 1.0
+    finally:
+        models.stt.off("metrics_collected", metrics.append)
+    assert len(metrics) == len(CLIPS)
+    for m, clip in zip(metrics, CLIPS, strict=True):
+        info = sf.info(DATA / f"librivox_sense_{clip}.wav")
+        assert m.audio_duration == pytest.approx(info.duration, abs=0.01)
+        assert 0.0 < m.duration < 10.0
+        assert m.metadata.model_provider == "faster-whisper"
+        assert m.metadata.model_name == "whisper-tiny.en"
+
+
+async def test_any_rate_and_channel_count_is_accepted(models: LocalModels) -> None:
+    clip = "0880"
+    event = await models.stt.recognize(frame_of(clip, rate=48000, channels=2))
+    assert jiwer.wer(normalise(reference(clip)), normalise(event.alternatives[0].text)) <= 0.30
+
+
+async def test_recognition_does_not_block_the_event_loop(models: LocalModels) -> None:
+    """A loop ticker keeps running every 10 ms while Whisper works on its thread."""
+    gaps: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    start = time.perf_counter()
+    await models.stt.recognize(frame_of("0870"))
+    took = time.perf_counter() - start
+    stop.set()
+    await task
+    assert took > 0.1  # real work happened meanwhile
+    assert len(gaps) >= 5
+    assert max(gaps) < took / 2, f"loop stalled {max(gaps):.3f} s of a {took:.3f} s recognition"
