@@ -20,6 +20,7 @@ Reusable by the TUI tests: ``demo_session()`` (every case in one short session),
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from lkmon.model.events import (
@@ -100,6 +101,11 @@ class Script:
         self.events.extend(ev for _, _, ev in self._buf)
         self._buf.clear()
         return self.events
+
+    def drain(self) -> list[Event]:
+        """Return the flushed events and forget them (for generators)."""
+        out, self.events = self.events, []
+        return out
 
     def new_id(self, prefix: str) -> str:
         """A deterministic id like LiveKit's (``speech_0001``, ``item_0002``...)."""
@@ -551,11 +557,11 @@ def demo_session() -> list[Event]:
     return s.close()
 
 
-def synthetic_session(turns: int = 1000, *, background: bool = True) -> list[Event]:
-    """A long, representative session of ``turns`` spoken turns (every 10th has a tool call,
-    every 7th is interrupted), with VAD, levels, usage and logs at realistic rates."""
+def iter_synthetic_session(turns: int = 1000, *, background: bool = True) -> Iterator[Event]:
+    """The events of ``synthetic_session``, made turn by turn (memory stays flat for benchmarks)."""
     s = Script(background=background).start()
     s.greeting()
+    yield from s.drain()
     for i in range(turns - 1):
         s.idle(0.8)
         s.spoken_turn(
@@ -576,4 +582,13 @@ def synthetic_session(turns: int = 1000, *, background: bool = True) -> list[Eve
                 message=f"turn {i + 2} done",
             )
             s.flush()
-    return s.close()
+        yield from s.drain()
+    s.close()
+    yield from s.drain()
+
+
+def synthetic_session(turns: int = 1000, *, background: bool = True) -> list[Event]:
+    """A long, representative session of ``turns`` turns: a greeting then spoken turns (every
+    10th has a tool call, every 7th is interrupted), with VAD activity at 10 Hz, mic and agent
+    levels at 10 Hz, VADMetrics and usage updates every second, and logs."""
+    return list(iter_synthetic_session(turns, background=background))

@@ -60,6 +60,15 @@ class TurnJoiner:
         self._playing: Turn | None = None
         self.on_user_joined: Callable[[ChatMessageAdded, Turn], None] | None = None
         """Called when a user message is joined to a turn (also a late, pending join)."""
+        self.on_rejoined: Callable[[str, Turn], None] | None = None
+        """Called when ``SpeechDone`` moves an assistant item to another turn."""
+
+    def restore(self, turn: Turn) -> None:
+        """Append a turn rebuilt by a loader (a snapshot without its full event record)."""
+        turn.index = len(self.turns) + 1
+        self.turns.append(turn)
+        if turn.speech_id is not None:
+            self.by_speech[turn.speech_id] = turn
 
     # -- lookup ------------------------------------------------------------------------------
 
@@ -125,6 +134,8 @@ class TurnJoiner:
                 self._item_turn[item_id] = turn
                 self.notes.append(f"assistant item {item_id} re-joined to turn {turn.index}")
                 owner.recompute()
+                if self.on_rejoined is not None:
+                    self.on_rejoined(item_id, turn)
             self._item_turn.pop(item_id, None)
         if self._playing is turn:
             self._playing = None

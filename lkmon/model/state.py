@@ -45,8 +45,9 @@ from lkmon.model.vad import VadState
 
 MAX_LOGS = 5000
 MAX_ERRORS = 1000
-MAX_EVENTS = 50_000
-"""Events kept for the snapshot's ``events`` section (``AudioLevel`` events are not kept)."""
+MAX_EVENTS = 20_000
+"""Events kept for the snapshot's ``events`` section. ``AudioLevel`` and VAD ``inference`` events
+(display-only, many per second) are not kept; the journal on disk has every event."""
 
 __all__ = [
     "Area",
@@ -145,8 +146,10 @@ class SessionModel:
         logs: bounded deque of ``LogRecord``.
         errors: the latest ``ErrorRaised`` events (bounded); error_count counts all.
         load_progress: the latest ``LoadProgress``, or ``None``.
-        events: bounded deque of the events applied (no ``AudioLevel``), for snapshots.
-        event_count: events applied; events_dropped: events that fell off ``events``.
+        events: bounded deque of the events applied, for snapshots (no ``AudioLevel`` and no VAD
+            ``inference`` events: replaying ``events`` rebuilds everything but the level meters
+            and the VAD probability trace).
+        event_count: events applied; events_dropped: kept events that fell off ``events``.
     """
 
     def __init__(self, prices: PriceTable | None = None, *, max_events: int = MAX_EVENTS) -> None:
@@ -156,6 +159,7 @@ class SessionModel:
         self._book = TranscriptBook()
         self.transcript: deque[TranscriptEntry] = self._book.entries
         self._joiner.on_user_joined = self._book.user_joined
+        self._joiner.on_rejoined = self._book.relink
         self.agent_state = "initializing"
         self.user_state = "listening"
         self.vad = VadState()
@@ -201,7 +205,8 @@ class SessionModel:
         if handler is None:
             return set()
         self.event_count += 1
-        if type(event) is not AudioLevel:
+        kind = type(event)
+        if kind is not AudioLevel and (kind is not VadActivity or event.event != "inference"):
             events = self.events
             if len(events) == events.maxlen:
                 self.events_dropped += 1
@@ -220,6 +225,11 @@ class SessionModel:
             changed |= apply(event)
         return changed
 
+    def restore_turns(self, turns: Iterable[Turn]) -> None:
+        """Append turns rebuilt by a loader (``lkmon.snapshot``); indexes are renumbered."""
+        for turn in turns:
+            self._joiner.restore(turn)
+
     def turn_by_speech_id(self, speech_id: str | None) -> Turn | None:
         """The turn with ``speech_id`` (LiveKit ``SpeechHandle.id``), or ``None``."""
         return self._joiner.turn_by_speech_id(speech_id)
@@ -235,7 +245,7 @@ class SessionModel:
 
     @property
     def events_complete(self) -> bool:
-        """True when ``events`` still holds every non-level event applied."""
+        """True when ``events`` still holds every kept event (none fell off the deque)."""
         return self.events_dropped == 0
 
     @property

@@ -142,6 +142,16 @@ class TranscriptBook:
             if rest.startswith(heard) and len(rest) > len(heard):
                 entry.unheard_text = rest[len(heard) :].strip() or None
 
+    def relink(self, item_id: str, turn: Turn) -> None:
+        """An assistant item moved to ``turn``: fix its entry (searched among the newest 50)."""
+        for n, entry in enumerate(reversed(self.entries)):
+            if n >= 50:
+                break
+            if entry.item_id == item_id:
+                entry.turn = turn.index
+                entry.speech_id = turn.speech_id
+                return
+
     def speech_done(self, turn: Turn) -> None:
         """The speech ended: close its open entry and mark an interruption."""
         entry = self._open_agent.pop(turn.speech_id, None)

@@ -108,7 +108,9 @@ class Turn:
         has_eou: an EOU metric was joined (the turn answers spoken input).
         user_message: the raw user ``ChatMessageAdded`` (kept for re-joining).
         assistant_messages: the raw assistant messages of the turn, in order.
-        spoken_text: agent transcript text streamed for this turn (``AgentTranscript`` deltas).
+        spoken_text: agent transcript text streamed for this turn (``AgentTranscript`` deltas);
+            emptied once the reply is done and its unheard part is known.
+        restored: rebuilt from a snapshot's figures (no raw sources; ``recompute`` keeps it).
     """
 
     index: int
@@ -132,6 +134,7 @@ class Turn:
     user_message: ChatMessageAdded | None = None
     assistant_messages: list[ChatMessageAdded] = field(default_factory=list)
     spoken_text: str = ""
+    restored: bool = False
 
     @property
     def typed(self) -> bool:
@@ -172,6 +175,8 @@ class Turn:
 
     def recompute(self) -> None:
         """Derive ``metrics``, ``agent_text``, ``interrupted`` and ``complete`` from the sources."""
+        if self.restored:
+            return
         m = TurnMetrics()
         um = self.user_message.metrics if self.user_message is not None else {}
         eou: dict[str, Any] = {}
@@ -245,11 +250,13 @@ class Turn:
             m.tts_ttfb = _num(tts_first.get("ttfb"))
         m.prompt_tokens, m.prompt_cached_tokens, m.completion_tokens = prompt, cached, completion
         self.metrics = m
-        if self.assistant_messages:
-            self.agent_text = " ".join(texts)
+        self.agent_text = " ".join(texts) if self.assistant_messages else None
         self.interrupted = interrupted
         self.complete = complete
-        self.unheard_text = _unheard(self.agent_text, self.spoken_text) if interrupted else None
+        if self.spoken_text:
+            self.unheard_text = _unheard(self.agent_text, self.spoken_text) if interrupted else None
+            if self.done and self.assistant_messages:
+                self.spoken_text = ""  # no longer needed: free it (long sessions)
 
 
 def _unheard(heard: str | None, spoken: str) -> str | None:

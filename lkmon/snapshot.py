@@ -1,0 +1,602 @@
+"""Session snapshots: write a ``SessionModel`` to versioned JSON, and load a snapshot or a journal.
+
+The format (``{"lkmon_snapshot": 1, ...}``) is public: it is described in
+``docs/snapshot-format.md`` and checked against ``lkmon/snapshot.schema.json``. Everything written
+passes through ``lkmon.secrets.default_redactor()``; ``redact_text=True`` also replaces transcript
+text with same-length placeholders (timings kept), for sharing.
+
+No textual or livekit import here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lkmon.model.events import (
+    EVENT_TYPES,
+    AgentTranscript,
+    ChatMessageAdded,
+    ErrorRaised,
+    Event,
+    LogRecord,
+    ModelUsage,
+    PluginMetrics,
+    ToolCalled,
+    UsageUpdated,
+    UserTranscribed,
+    event_from_dict,
+)
+from lkmon.model.state import SessionModel
+from lkmon.model.transcript import TranscriptEntry
+from lkmon.model.turns import TURN_METRIC_FIELDS, Turn, TurnMetrics
+from lkmon.secrets import default_redactor
+
+SNAPSHOT_VERSION = 1
+"""The snapshot format version this lkmon writes and reads (``"lkmon_snapshot"``)."""
+
+log = logging.getLogger("lkmon.snapshot")
+
+_WORD = re.compile(r"\S")
+PLACEHOLDER_CHAR = "\u2588"  # "█": one per redacted character, spaces kept
+
+
+class SnapshotError(ValueError):
+    """A file that is not a loadable lkmon snapshot or journal; ``str()`` is one line."""
+
+
+# -- building --------------------------------------------------------------------------------
+
+
+def placeholder(text: str | None) -> str | None:
+    """``text`` with every non-space character replaced by "█" (same length, same words)."""
+    if text is None:
+        return None
+    return _WORD.sub(PLACEHOLDER_CHAR, text)
+
+
+def _event_dict(ev: Event, redact_text: bool) -> dict[str, Any]:
+    """The ``event_to_dict`` shape, built without ``dataclasses.asdict``'s deep copies."""
+    d: dict[str, Any] = {f: getattr(ev, f) for f in ev.__slots__}  # type: ignore[union-attr]
+    d["type"] = ev.type
+    if isinstance(ev, UsageUpdated):
+        d["usage"] = [{f: getattr(u, f) for f in u.__slots__} for u in ev.usage]
+    elif isinstance(ev, PluginMetrics):
+        d["values"] = dict(ev.values)
+    elif isinstance(ev, ChatMessageAdded):
+        d["metrics"] = dict(ev.metrics)
+    if redact_text:
+        if isinstance(ev, UserTranscribed | ChatMessageAdded | AgentTranscript):
+            d["text"] = placeholder(ev.text)
+        elif isinstance(ev, ToolCalled):
+            d["arguments"] = placeholder(ev.arguments)
+            d["output"] = placeholder(ev.output)
+    return d
+
+
+def _turn_dict(turn: Turn, redact_text: bool) -> dict[str, Any]:
+    m = turn.metrics
+    text = placeholder if redact_text else (lambda t: t)
+    return {
+        "index": turn.index,
+        "speech_id": turn.speech_id,
+        "started_at": turn.started_at,
+        "source": turn.source,
+        "user_initiated": turn.user_initiated,
+        "user_text": text(turn.user_text),
+        "agent_text": text(turn.agent_text),
+        "unheard_text": text(turn.unheard_text),
+        "interrupted": turn.interrupted,
+        "typed": turn.typed,
+        "greeting": turn.greeting,
+        "complete": turn.complete,
+        "done": turn.done,
+        "done_at": turn.done_at,
+        "failed": turn.failed,
+        "dominant_stage": turn.dominant_stage(),
+        "tool_calls": [
+            {
+                "ts": c.ts,
+                "call_id": c.call_id,
+                "name": c.name,
+                "arguments": text(c.arguments),
+                "output": text(c.output),
+                "is_error": c.is_error,
+            }
+            for c in turn.tool_calls
+        ],
+        "metrics": {f: getattr(m, f) for f in TURN_METRIC_FIELDS},
+        "plugin_metrics": [
+            {
+                "ts": p.ts,
+                "kind": p.kind,
+                "label": p.label,
+                "provider": p.provider,
+                "model": p.model,
+                "speech_id": p.speech_id,
+                "request_id": p.request_id,
+                "values": p.values,
+            }
+            for p in turn.plugin_metrics
+        ],
+        "errors": [_error_dict(e) for e in turn.errors],
+    }
+
+
+def _error_dict(e: Any) -> dict[str, Any]:
+    return {
+        "ts": e.ts,
+        "source": e.source,
+        "message": e.message,
+        "recoverable": e.recoverable,
+        "speech_id": e.speech_id,
+    }
+
+
+def build_snapshot(model: SessionModel, *, redact_text: bool = False) -> dict[str, Any]:
+    """The snapshot of ``model`` as a JSON-ready dict (format version 1).
+
+    Secrets are NOT redacted here (``write_snapshot`` does it); ``redact_text`` replaces user and
+    agent text, transcript and tool arguments/outputs with same-length placeholders.
+
+    Returns:
+        ``{"lkmon_snapshot": 1, "session", "turns", "usage", "cost", "summary", "vad", "errors",
+        "transcript", "events_complete", "events"}``; missing figures are ``None``.
+    """
+    info = model.session
+    summary = model.summary()
+    text = placeholder if redact_text else (lambda t: t)
+    costs = model.costs()
+    vad = model.vad
+    return {
+        "lkmon_snapshot": SNAPSHOT_VERSION,
+        "redacted_text": redact_text,
+        "session": {
+            "started_at": info.started_at,
+            "duration": info.duration,
+            "closed_at": info.closed_at,
+            "agent_file": info.agent_file,
+            "models": dict(info.models),
+            "input": info.input,
+            "output": info.output,
+            "lkmon_version": info.lkmon_version,
+            "close_reason": info.close_reason,
+            "close_error": info.close_error,
+            "agent_state": model.agent_state,
+            "user_state": model.user_state,
+            "turn_count": len(model.turns),
+            "error_count": model.error_count,
+            "event_count": model.event_count,
+            "events_complete": model.events_complete,
+            "fallback_joins": model.fallback_joins,
+            "join_notes": model.join_notes,
+        },
+        "turns": [_turn_dict(t, redact_text) for t in model.turns],
+        "usage": [
+            {
+                **{f: getattr(c.usage, f) for f in ModelUsage.__slots__},
+                "cost": c.cost,
+                "local": c.local,
+            }
+            for c in costs
+        ],
+        "cost": {
+            "currency": model.prices.currency,
+            "total": model.total_cost(),
+            "prices": model.prices.source,
+        },
+        "summary": {
+            "stages": {
+                k: {"count": s.count, "p50": s.p50, "p95": s.p95, "max": s.max, "mean": s.mean}
+                for k, s in summary.stages.items()
+            },
+            "turns": summary.turns,
+            "worst_turn": summary.worst_turn,
+            "worst_e2e": summary.worst_e2e,
+            "worst_stage": summary.worst_stage,
+        },
+        "vad": {
+            "speech_count": vad.speech_count,
+            "speech_total": vad.speech_total,
+            "silence_total": vad.silence_total,
+            "inference_count": vad.inference_count,
+            "inference_seconds": vad.inference_seconds,
+            "audio_seconds": vad.audio_seconds,
+            "idle_time": vad.idle_time,
+            "inference_per_audio_second": vad.inference_per_audio_second,
+            "realtime_factor": vad.realtime_factor,
+            "metrics_count": vad.metrics_count,
+        },
+        "errors": [_error_dict(e) for e in model.errors],
+        "transcript": [
+            {
+                "ts": e.ts,
+                "role": e.role,
+                "text": text(e.text),
+                "interim": e.interim,
+                "interrupted": e.interrupted,
+                "unheard_text": text(e.unheard_text),
+                "speech_id": e.speech_id,
+                "turn": e.turn,
+                "item_id": e.item_id,
+            }
+            for e in model.transcript
+        ],
+        "events_complete": model.events_complete,
+        "events": [_event_dict(ev, redact_text) for ev in model.events],
+    }
+
+
+def snapshot_json(model: SessionModel, *, redact_text: bool = False) -> str:
+    """The snapshot as JSON text, secrets redacted (``default_redactor().redact_obj``)."""
+    return dumps_redacted(build_snapshot(model, redact_text=redact_text))
+
+
+_JSON_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)")
+_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "/": "/"}
+
+
+def _unescape(m: re.Match[str]) -> str:
+    seq = m.group(0)[1:]
+    if seq[0] == "u":
+        return chr(int(seq[1:], 16))
+    return _SIMPLE_ESCAPES.get(seq, seq)
+
+
+def _dumps(data: Any) -> str:
+    try:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN or infinity somewhere: JSON has no such number, write null
+        return json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"))
+
+
+def dumps_redacted(data: Any) -> str:
+    """JSON text of ``data`` with secrets redacted as ``default_redactor().redact_obj`` does.
+
+    Walking a large object with ``redact_obj`` costs about 1.5 s for 10,000 turns, so the JSON
+    text (with its string escapes undone) is first scanned for any secret in one pass; only if
+    one occurs is the object redacted with ``redact_obj`` and serialised again. The result is
+    the same either way.
+    """
+    redactor = default_redactor()
+    text = _dumps(data)
+    if not redactor.active:
+        return text
+    probe = _JSON_ESCAPE.sub(_unescape, text) if "\\" in text else text
+    if redactor.redact(probe) == probe:
+        return text
+    return _dumps(redactor.redact_obj(data))
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by ``None``."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def write_snapshot(model: SessionModel, path: str | Path, *, redact_text: bool = False) -> Path:
+    """Write the snapshot of ``model`` to ``path`` atomically, with mode 0600.
+
+    The JSON goes to a temporary file in the same directory, is fsynced, then ``os.replace``d
+    onto ``path``, so a reader never sees a half-written snapshot.
+
+    Args:
+        model: the session.
+        path: destination file (its directory must exist).
+        redact_text: replace transcript text with same-length placeholders.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        OSError: the directory is missing, read-only or full (the temporary file is removed).
+    """
+    dest = Path(path)
+    payload = snapshot_json(model, redact_text=redact_text).encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return dest
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The snapshot JSON Schema (``lkmon/snapshot.schema.json``)."""
+    text = resources.files("lkmon").joinpath("snapshot.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    cls = jsonschema.validators.validator_for(schema())
+    return cls(schema())
+
+
+def validate_snapshot(data: Any, *, where: str = "snapshot") -> None:
+    """Check a parsed snapshot against the schema.
+
+    Raises:
+        SnapshotError: not an lkmon snapshot, a newer format version, or a schema violation.
+    """
+    if not isinstance(data, dict) or "lkmon_snapshot" not in data:
+        raise SnapshotError(f"{where}: not an lkmon snapshot")
+    version = data["lkmon_snapshot"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise SnapshotError(f"{where}: bad lkmon_snapshot version {version!r}")
+    if version > SNAPSHOT_VERSION:
+        raise SnapshotError(
+            f"{where}: snapshot format {version} is newer than this lkmon reads "
+            f"({SNAPSHOT_VERSION}); upgrade lkmon"
+        )
+    sample, index_maps = _sample(data)
+    error = next(iter(_validator().iter_errors(sample)), None)
+    if error is not None:
+        path = list(error.absolute_path)
+        if len(path) >= 2 and path[0] in index_maps and isinstance(path[1], int):
+            path[1] = index_maps[path[0]][path[1]]
+        at = "/".join(str(p) for p in path) or "top level"
+        msg = error.message.splitlines()[0][:160]
+        raise SnapshotError(f"{where}: invalid snapshot at {at}: {msg}")
+
+
+SCHEMA_SAMPLE = 60
+"""Items of each long array (turns, events, transcript) that the schema check covers: the
+first and last 20 and an even spread between. jsonschema is pure Python (about 8 s for 10,000
+turns); the loader's own field checks cover the rest."""
+
+
+def _sample(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[int]]]:
+    """``data`` with long arrays cut to a sample, and each sample's original indexes."""
+    out = dict(data)
+    maps: dict[str, list[int]] = {}
+    for key in ("turns", "events", "transcript"):
+        items = data.get(key)
+        if not isinstance(items, list) or len(items) <= SCHEMA_SAMPLE:
+            continue
+        n = len(items)
+        step = max((n - 40) // (SCHEMA_SAMPLE - 40), 1)
+        idx = sorted({*range(20), *range(20, n - 20, step), *range(n - 20, n)})
+        out[key] = [items[i] for i in idx]
+        maps[key] = idx
+    return out, maps
+
+
+def load_session(path: str | Path) -> SessionModel:
+    """Load a snapshot (``write_snapshot``) or a session journal (JSON Lines of events).
+
+    The kind is detected from the content. A snapshot whose ``events`` are complete is replayed
+    event by event (an exact rebuild); otherwise the model is rebuilt from its ``turns``,
+    ``usage``, ``vad``, ``errors`` and ``transcript`` sections. A journal is replayed; a torn
+    last line (a crash mid-write) is skipped with a warning.
+
+    Raises:
+        SnapshotError: missing, unreadable, empty, truncated, not lkmon, or a newer format.
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise SnapshotError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise SnapshotError(f"{p}: is a directory, not a snapshot") from None
+    except OSError as e:
+        raise SnapshotError(f"{p}: cannot read: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SnapshotError(f"{p}: not an lkmon snapshot or journal (not UTF-8 text)") from None
+    if not text.strip():
+        raise SnapshotError(f"{p}: empty file")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and "lkmon_snapshot" in data:
+        validate_snapshot(data, where=str(p))
+        return model_from_snapshot(data)
+    if isinstance(data, dict) and data.get("type") in EVENT_TYPES:
+        return _model_from_events(_journal_events(text, p))
+    first = text.lstrip().split("\n", 1)[0]
+    if data is None and _is_event_line(first):
+        return _model_from_events(_journal_events(text, p))
+    if data is None and '"lkmon_snapshot"' in text[:200]:
+        raise SnapshotError(f"{p}: truncated snapshot (invalid JSON)")
+    raise SnapshotError(f"{p}: not an lkmon snapshot or journal")
+
+
+def _is_event_line(line: str) -> bool:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(obj, dict) and obj.get("type") in EVENT_TYPES
+
+
+def _journal_events(text: str, p: Path) -> list[Event]:
+    lines = text.splitlines()
+    events: list[Event] = []
+    last = len(lines) - 1
+    while last >= 0 and not lines[last].strip():
+        last -= 1
+    for n, line in enumerate(lines[: last + 1]):
+        if not line.strip():
+            continue
+        try:
+            events.append(event_from_dict(json.loads(line)))
+        except (json.JSONDecodeError, ValueError, TypeError) as e:
+            if n == last:
+                log.warning("%s: skipped a torn last line (%d characters)", p, len(line))
+                break
+            raise SnapshotError(f"{p}: bad journal line {n + 1}: {e}") from None
+    if not events:
+        raise SnapshotError(f"{p}: journal has no events")
+    return events
+
+
+def _model_from_events(events: list[Event]) -> SessionModel:
+    model = SessionModel()
+    model.apply_many(events)
+    return model
+
+
+def model_from_snapshot(data: dict[str, Any]) -> SessionModel:
+    """Rebuild a model from a validated snapshot dict (see ``load_session``)."""
+    events_data = data.get("events") or []
+    complete = data.get("events_complete", data["session"].get("events_complete", False))
+    if complete and events_data:
+        try:
+            events = [event_from_dict(e) for e in events_data]
+        except (ValueError, TypeError) as e:
+            raise SnapshotError(f"snapshot events are corrupt: {e}") from None
+        return _model_from_events(events)
+    return _model_from_sections(data, events_data)
+
+
+def _model_from_sections(data: dict[str, Any], events_data: list[dict[str, Any]]) -> SessionModel:
+    model = SessionModel()
+    s = data["session"]
+    info = model.session
+    info.started_at = s.get("started_at")
+    info.agent_file = s.get("agent_file", "")
+    info.models = dict(s.get("models", {}))
+    info.input = s.get("input", "")
+    info.output = s.get("output", "")
+    info.lkmon_version = s.get("lkmon_version", "")
+    info.closed_at = s.get("closed_at")
+    info.close_reason = s.get("close_reason")
+    info.close_error = s.get("close_error")
+    if info.started_at is not None and s.get("duration") is not None:
+        info.last_event_at = info.started_at + s["duration"]
+    model.agent_state = s.get("agent_state", "idle")
+    model.user_state = s.get("user_state", "listening")
+    model.event_count = s.get("event_count", 0)
+    model.error_count = s.get("error_count", len(data["errors"]))
+    model.events_dropped = max(model.event_count - len(events_data), 1)
+    turns = data["turns"]
+    try:
+        model.restore_turns(_turn_from_dict(t, i) for i, t in enumerate(turns))
+        model.usage = [
+            ModelUsage(**{f: u[f] for f in ModelUsage.__slots__ if f in u}) for u in data["usage"]
+        ]
+        model.errors.extend(ErrorRaised(**e) for e in data["errors"])
+        for e in data.get("transcript", []):
+            model.transcript.append(TranscriptEntry(**e))
+        vad = model.vad
+        for key, value in data["vad"].items():
+            if key != "audio_seconds" and hasattr(vad, key):
+                setattr(vad, key, value)
+        for e in events_data:
+            if e.get("type") == "log":
+                ev = event_from_dict(e)
+                assert isinstance(ev, LogRecord)
+                model.logs.append(ev)
+    except SnapshotError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise SnapshotError(f"snapshot sections are corrupt: {type(e).__name__}: {e}") from None
+    return model
+
+
+_NUM_TYPES = (int, float, type(None))
+
+
+def _check_turn(d: Any, i: int) -> None:
+    """Cheap type checks of one turn (the schema check only samples long snapshots)."""
+    ok = (
+        isinstance(d, dict)
+        and isinstance(d.get("index"), int)
+        and isinstance(d.get("started_at"), int | float)
+        and isinstance(d.get("metrics"), dict)
+        and all(type(v) in _NUM_TYPES for v in d["metrics"].values())
+        and isinstance(d.get("plugin_metrics"), list)
+        and all(
+            isinstance(p, dict) and isinstance(p.get("values"), dict) for p in d["plugin_metrics"]
+        )
+        and isinstance(d.get("tool_calls"), list)
+        and isinstance(d.get("user_text"), str | None)
+        and isinstance(d.get("agent_text"), str | None)
+    )
+    if not ok:
+        raise SnapshotError(f"invalid snapshot at turns/{i}: malformed turn")
+
+
+def _turn_from_dict(d: dict[str, Any], i: int = 0) -> Turn:
+    """Rebuild a turn from its snapshot entry, figures as recorded (a restored turn is final)."""
+    _check_turn(d, i)
+    m = d["metrics"]
+    sid = d.get("speech_id")
+    ts = d["started_at"]
+    turn = Turn(
+        d["index"],
+        sid,
+        ts,
+        d.get("source", "generate_reply"),
+        d.get("user_initiated", False),
+        d["user_text"],
+        d["agent_text"],
+        d.get("unheard_text"),
+        d["interrupted"],
+        [
+            ToolCalled(
+                c.get("ts", ts),
+                c.get("call_id", ""),
+                c["name"],
+                c["arguments"],
+                c.get("output"),
+                c.get("is_error", False),
+                sid,
+            )
+            for c in d["tool_calls"]
+        ],
+        TurnMetrics(*[m.get(f) for f in TURN_METRIC_FIELDS]),
+        [
+            PluginMetrics(
+                p["ts"],
+                p["kind"],
+                p.get("label", ""),
+                p.get("provider", ""),
+                p.get("model", ""),
+                p.get("speech_id"),
+                p.get("request_id"),
+                p["values"],
+            )
+            for p in d["plugin_metrics"]
+        ],
+        [ErrorRaised(**e) for e in d.get("errors", ())],
+        d.get("complete", False),
+        d.get("done", d.get("complete", False)),
+        d.get("done_at"),
+        d["failed"],
+    )
+    turn.has_eou = any(p.kind == "eou" for p in turn.plugin_metrics)
+    turn.restored = True
+    return turn
