@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -466,7 +467,7 @@ class TextCaller:
         """Send every line, each after the previous reply; then call ``on_done``."""
         it = iter(self._lines)
         while True:
-            line = await asyncio.to_thread(next, it, None)
+            line = await in_daemon_thread(next, it, None)
             if line is None:
                 break
             text = line.strip()
@@ -488,6 +489,36 @@ class TextCaller:
                 logger.warning("caller: no reply within %.0f s; going on", timeout)
                 return
             await asyncio.sleep(0.05)
+
+
+def in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Run ``fn(*args)`` in a daemon thread; the future resolves on the running loop.
+
+    Unlike ``asyncio.to_thread``, an abandoned call cannot hold up interpreter exit.
+    """
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, exc: BaseException | None) -> None:
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
+
+    def work() -> None:
+        try:
+            result, exc = fn(*args), None
+        except BaseException as e:  # handed to the awaiting task
+            result, exc = None, e
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(settle, result, exc)
+
+    threading.Thread(
+        target=work, name=f"lkmon-{getattr(fn, '__name__', 'call')}", daemon=True
+    ).start()
+    return fut
 
 
 def _sounddevice() -> Any:

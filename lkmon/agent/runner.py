@@ -1,0 +1,562 @@
+"""Run a user's LiveKit agent file in-process, as LiveKit's console does, and watch everything.
+
+``SessionRunner.run()``:
+
+1. imports the agent file (``lkmon.agent.loader``) and opens the caller, the sink and the journal
+   (``prepare``; every bad input raises ``UsageError`` here, before anything starts);
+2. installs a fake job context (``livekit.agents.testing.fake_job_context``) and runs the file's
+   prewarm ``setup_fnc(ctx.proc)`` in a thread, turning ``lkmon.local`` model-loading progress into
+   ``LoadProgress`` events;
+3. wraps ``AgentSession.start`` for the duration of the run and calls the entrypoint. When the
+   user's code calls ``session.start(agent=..., room=ctx.room)``, lkmon drops the unconnected room
+   (no RoomIO), sets ``session.input.audio`` (the caller), ``session.output.audio`` and
+   ``session.output.transcription`` (through LiveKit's ``TranscriptSynchronizer``, so an interrupted
+   reply is cut to what was played), attaches the bridge, then calls the original ``start``;
+4. waits for the caller to finish, ``stop()``, the session to close, or a failure; then closes the
+   session (``aclose``), runs the job's shutdown callbacks and closes the journal.
+
+Failures: an entrypoint that raises before its session starts, or a file that never starts one
+within ``RunOptions.start_timeout`` seconds, raise ``UsageError``. A session whose models fail
+before the first reply (e.g. cloud models with no network) ends within
+``RunOptions.failure_timeout`` seconds with ``SessionFailed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gc
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lkmon import __version__
+from lkmon.agent.bridge import Bridge, describe_exception
+from lkmon.agent.loader import AgentFile, load_agent_file
+from lkmon.agent.logs import LogRouter
+from lkmon.agent.sinks import NullSink, SpeakerSink
+from lkmon.agent.sources import MicInput, TextCaller, WavCaller, in_daemon_thread
+from lkmon.errors import UsageError
+from lkmon.journal import JournalWriter
+from lkmon.model.events import (
+    ChatMessageAdded,
+    Event,
+    LoadProgress,
+    SessionClosed,
+    SessionStarted,
+)
+
+logger = logging.getLogger("lkmon.runner")
+
+MODELS_ENV = "LKMON_MODELS"
+"""Environment variable that tells ``agent_entry.py`` which models to use (auto/local/cloud)."""
+
+
+class SessionFailed(UsageError):
+    """The session's models failed before the first reply (one line; exit code 2)."""
+
+
+@dataclass
+class RunOptions:
+    """How to run a session.
+
+    Attributes:
+        agent_file: the LiveKit agent file to run.
+        inputs: WAV files or folders, or ``["mic"]``, or ``["text"]``.
+        output: ``"null"`` (real-time, silent) or ``"speaker"``.
+        models: ``"auto"``, ``"local"`` or ``"cloud"``; passed to the agent file as
+            ``$LKMON_MODELS``.
+        journal: JSON Lines journal path, or None for no journal.
+        text_lines: for ``inputs=["text"]``: the typed turns to send one by one (e.g. stdin),
+            then end; None to wait for ``send_text`` (the TUI).
+        start_timeout: seconds the entrypoint may take to start its session.
+        failure_timeout: seconds after a model error, before the first reply, to give up.
+        close_timeout: seconds ``AgentSession.aclose`` may take at the end.
+        gap: seconds of agent quiet before the caller's next recording or line.
+        reply_timeout: seconds the caller waits for a reply before going on.
+        log_level: level of the livekit/lkmon loggers routed into LogRecord events.
+        stderr_log_level: also print records at or above this level on stderr (headless).
+        capture_root_logs: route the root logger too (the TUI).
+        mic_device, speaker_device: sounddevice device index or name; None for the default.
+    """
+
+    agent_file: Path = Path("agent_entry.py")
+    inputs: list[str] = field(default_factory=lambda: ["mic"])
+    output: str = "null"
+    models: str = "auto"
+    journal: Path | None = None
+    text_lines: Iterable[str] | None = None
+    start_timeout: float = 60.0
+    failure_timeout: float = 15.0
+    close_timeout: float = 3.0
+    gap: float = 1.0
+    reply_timeout: float = 30.0
+    log_level: str = "INFO"
+    stderr_log_level: str | None = None
+    capture_root_logs: bool = False
+    mic_device: int | str | None = None
+    speaker_device: int | str | None = None
+
+
+class SessionRunner:
+    """Runs one agent session in-process and emits every event it sees.
+
+    Args:
+        options: what to run and how.
+        emit: receives each ``lkmon.model.events`` event, synchronously, on the event-loop
+            thread; it must be cheap. (Events also go to the journal.)
+    """
+
+    def __init__(self, options: RunOptions, emit: Callable[[Event], None]) -> None:
+        self.options = options
+        self._user_emit = emit
+        self.agent: AgentFile | None = None
+        self.session: Any = None
+        self.bridge: Bridge | None = None
+        self.journal: JournalWriter | None = None
+        self.caller: WavCaller | MicInput | TextCaller | None = None
+        self.sink: NullSink | SpeakerSink | None = None
+        self.end_reason: str | None = None
+        self.failure: str | None = None
+        self.error: UsageError | None = None
+        self.replies = 0
+        self._router: LogRouter | None = None
+        self._prepared = False
+        self._end: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._sync: Any = None
+        self._ctx: Any = None
+        self._first_error_at: float | None = None
+        self._first_error: str | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._pending_text: list[str] = []
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Check every input and load the agent file, before any session starts.
+
+        Idempotent. Raises:
+            UsageError: a bad agent file, recording, device or journal path.
+        """
+        if self._prepared:
+            return
+        opts = self.options
+        self._router = LogRouter(
+            self.emit,
+            level=opts.log_level,
+            stderr_level=opts.stderr_log_level,
+            capture_root=opts.capture_root_logs,
+        ).install()
+        try:
+            self.caller = self._make_caller()
+            self.sink = (
+                SpeakerSink(self.emit, device=opts.speaker_device)
+                if opts.output == "speaker"
+                else NullSink(self.emit)
+            )
+            if opts.models not in ("auto", "local", "cloud"):
+                raise UsageError(f"--models must be auto, local or cloud, not {opts.models!r}")
+            os.environ[MODELS_ENV] = opts.models
+            self.agent = load_agent_file(opts.agent_file)
+            if opts.journal is not None:
+                try:
+                    self.journal = JournalWriter(opts.journal)
+                except OSError as e:
+                    raise UsageError(
+                        f"cannot write the journal {opts.journal}: {e.strerror}"
+                    ) from None
+        except BaseException:
+            self._router.uninstall()
+            raise
+        self._prepared = True
+
+    async def run(self) -> None:
+        """Run the session to its end (caller finished, ``stop()``, session closed or failed).
+
+        Raises:
+            UsageError: bad input (see ``prepare``), an entrypoint that raises before its session
+                starts, or no session started within ``start_timeout``.
+            SessionFailed: the models failed before the first reply.
+        """
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._end = asyncio.Event()
+        self.prepare()
+        assert self._router is not None and self.agent is not None
+        self._router.bind(self._loop)
+        from livekit.agents import testing
+
+        listener = self._progress_listener()
+        try:
+            with testing.fake_job_context() as ctx:
+                self._ctx = ctx
+                await self._prewarm(ctx)
+                if not self._end.is_set():
+                    await self._run_entrypoint(ctx)
+        except UsageError as e:
+            self.error = e
+            raise
+        finally:
+            await self._cleanup(listener)
+        if self.failure is not None:
+            self.error = SessionFailed(self.failure)
+            raise self.error
+
+    def stop(self, reason: str = "stopped") -> None:
+        """End the session gracefully (from any thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._finish(reason)
+        else:
+            loop.call_soon_threadsafe(self._finish, reason)
+
+    def send_text(self, text: str) -> None:
+        """Send a typed user turn (``AgentSession.generate_reply(user_input=text)``)."""
+        text = text.strip()
+        if not text:
+            return
+        if self.session is None:
+            self._pending_text.append(text)
+            return
+        self.session.generate_reply(user_input=text)
+
+    def set_mic_muted(self, muted: bool) -> None:
+        """Mute or unmute the microphone (frames become silence; timing is kept)."""
+        if isinstance(self.caller, MicInput):
+            self.caller.muted = muted
+
+    @property
+    def mic_muted(self) -> bool:
+        """True while the microphone is muted."""
+        return isinstance(self.caller, MicInput) and self.caller.muted
+
+    def emit(self, event: Event) -> None:
+        """Journal ``event`` and hand it to the consumer (never raises)."""
+        if self.journal is not None:
+            self.journal.write(event)
+        if type(event) is ChatMessageAdded and event.role == "assistant":
+            self.replies += 1
+        try:
+            self._user_emit(event)
+        except Exception:
+            logger.exception("lkmon event consumer failed on %s", type(event).__name__)
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _make_caller(self) -> WavCaller | MicInput | TextCaller | None:
+        opts = self.options
+        inputs = list(opts.inputs)
+        if inputs == ["mic"]:
+            return MicInput(self.emit, device=opts.mic_device)
+        if inputs == ["text"]:
+            if opts.text_lines is None:
+                return None
+            return TextCaller(
+                opts.text_lines, self.send_text, gap=opts.gap, reply_timeout=opts.reply_timeout
+            )
+        if "mic" in inputs or "text" in inputs or not inputs:
+            raise UsageError("--input takes 'mic', 'text', or WAV files and folders, not a mix")
+        return WavCaller(inputs, self.emit, gap=opts.gap, reply_timeout=opts.reply_timeout)
+
+    def _progress_listener(self) -> Callable[[LoadProgress], None] | None:
+        """Forward ``lkmon.local`` loading progress when the agent file uses it."""
+        local = sys.modules.get("lkmon.local")
+        if local is None and self.agent is not None and _mentions_local(self.agent.path):
+            try:
+                import lkmon.local as local
+            except ImportError as e:  # the agent file will report it in its own words
+                logger.debug("lkmon.local unavailable: %s", e)
+        add = getattr(local, "add_progress_listener", None)
+        if add is None or self._loop is None:
+            return None
+        loop = self._loop
+
+        def listener(event: LoadProgress) -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self.emit, event)
+
+        add(listener)
+        return listener
+
+    async def _prewarm(self, ctx: Any) -> None:
+        """Run the file's ``setup_fnc(proc)`` in a thread so the loop stays free."""
+        assert self.agent is not None
+        setup = self.agent.setup_fnc
+        if setup is None:
+            return
+        t0 = time.perf_counter()
+        assert self._end is not None
+        done = in_daemon_thread(setup, ctx.proc)
+        ended = asyncio.ensure_future(self._end.wait())
+        try:
+            await asyncio.wait({done, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if not done.done():  # stopped while loading: leave the thread, it is a daemon
+            logger.info("stopped during prewarm")
+            return
+        try:
+            done.result()
+        except UsageError:
+            raise
+        except Exception as e:
+            raise UsageError(
+                f"agent file {self.options.agent_file}: prewarm raised {describe_exception(e)}"
+            ) from None
+        logger.info("prewarm took %.2f s", time.perf_counter() - t0)
+
+    async def _run_entrypoint(self, ctx: Any) -> None:
+        from livekit.agents import AgentSession
+
+        assert self.agent is not None and self._end is not None
+        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        original = AgentSession.start
+        runner = self
+
+        @functools.wraps(original)
+        async def start(session: Any, *args: Any, **kwargs: Any) -> Any:
+            if runner.session is not None:  # a second session: leave it alone
+                return await original(session, *args, **kwargs)
+            agent = args[0] if args else kwargs.get("agent")
+            for key in ("room", "room_options", "room_input_options", "room_output_options"):
+                kwargs.pop(key, None)
+            kwargs["record"] = False
+            runner._take_over(session, agent)
+            result = await original(session, *args, **kwargs)
+            if not started.done():
+                started.set_result(None)
+            return result
+
+        AgentSession.start = start  # type: ignore[method-assign]
+        entry = asyncio.create_task(self._entry(ctx), name="lkmon.entrypoint")
+        try:
+            await self._wait_started(started, entry)
+            if self._end.is_set():
+                return
+            self._after_start()
+            await self._end.wait()
+        finally:
+            AgentSession.start = original  # type: ignore[method-assign]
+            if not entry.done():
+                entry.cancel()
+                await asyncio.gather(entry, return_exceptions=True)
+
+    async def _entry(self, ctx: Any) -> None:
+        assert self.agent is not None
+        await self.agent.entrypoint(ctx)
+
+    async def _wait_started(self, started: asyncio.Future[None], entry: asyncio.Task[None]) -> None:
+        assert self._end is not None
+        path = self.options.agent_file
+        ended = asyncio.ensure_future(self._end.wait())
+        try:
+            await asyncio.wait(
+                {started, entry, ended},
+                timeout=self.options.start_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            ended.cancel()
+        if started.done() or self._end.is_set():
+            return
+        if entry.done():
+            exc = entry.exception()
+            if isinstance(exc, UsageError):
+                raise exc
+            if exc is not None:
+                raise UsageError(
+                    f"agent file {path}: its entrypoint raised {describe_exception(exc)}"
+                )
+            raise UsageError(
+                f"agent file {path}: its entrypoint returned without starting an "
+                "AgentSession (session.start was never called)"
+            )
+        raise UsageError(
+            f"agent file {path}: no AgentSession started within "
+            f"{self.options.start_timeout:.0f} s (does its entrypoint call session.start()?)"
+        )
+
+    def _take_over(self, session: Any, agent: Any) -> None:
+        """Give the session lkmon's audio in/out and transcript, and attach the bridge."""
+        from livekit.agents.voice.transcription import TranscriptSynchronizer
+
+        assert self.sink is not None
+        self.session = session
+        self.bridge = Bridge(session, self.emit)
+        sync = TranscriptSynchronizer(
+            next_in_chain_audio=self.sink, next_in_chain_text=self.bridge.transcript
+        )
+        session.input.audio = self.caller if isinstance(self.caller, WavCaller | MicInput) else None
+        session.output.audio = sync.audio_output
+        session.output.transcription = sync.text_output
+        self._sync = sync
+        self.bridge.attach()
+        agent_vad = getattr(agent, "vad", None)
+        if agent_vad is not None and hasattr(agent_vad, "stream"):
+            self.bridge.tap_vad(agent_vad)
+        if isinstance(self.caller, WavCaller | TextCaller):
+            self.caller.attach(session)
+        session.on("error", self._on_error)
+        session.on("close", self._on_close)
+        self.emit(
+            SessionStarted(
+                ts=time.time(),
+                agent_file=str(self.options.agent_file),
+                models=_model_labels(session, agent),
+                input=self.caller.describe() if self.caller is not None else "text",
+                output=self.options.output,
+                lkmon_version=__version__,
+            )
+        )
+
+    def _after_start(self) -> None:
+        """The session is listening: freeze start-up garbage, start the caller."""
+        assert self._loop is not None
+        gc.collect()
+        gc.freeze()  # full collections stalled the loop 75-160 ms (notes)
+        caller = self.caller
+        if isinstance(self.sink, SpeakerSink):
+            self.sink.start(self._loop)
+        if isinstance(caller, MicInput):
+            caller.start(self._loop)
+        elif isinstance(caller, WavCaller):
+            caller.on_done = lambda: self._finish("caller finished")
+        elif isinstance(caller, TextCaller):
+            caller.on_done = lambda: self._finish("caller finished")
+            self._tasks.append(asyncio.create_task(caller.run(), name="lkmon.text_caller"))
+        for text in self._pending_text:
+            self.send_text(text)
+        self._pending_text.clear()
+
+    # -- failure watch -------------------------------------------------------------------------
+
+    def _on_error(self, ev: Any) -> None:
+        if self.replies > 0:
+            return  # after a good reply, LiveKit's retries and close decide
+        err = ev.error
+        exc = getattr(err, "error", err)
+        kind = str(getattr(err, "type", "model_error")).replace("_", " ")
+        text = describe_exception(exc) if isinstance(exc, BaseException) else str(exc)
+        message = f"{kind} before the first reply: {text}"
+        if self._first_error is None:
+            self._first_error, self._first_error_at = message, time.monotonic()
+            assert self._loop is not None
+            self._loop.call_later(self.options.failure_timeout, self._check_failed)
+        if not getattr(err, "recoverable", True):
+            self._fail(message)
+
+    def _check_failed(self) -> None:
+        if self.replies == 0 and self._first_error is not None:
+            self._fail(f"{self._first_error} (no reply {self.options.failure_timeout:.0f} s later)")
+
+    def _fail(self, message: str) -> None:
+        if self.failure is None:
+            self.failure = f"{message}; check the network and credentials, or use --models local"
+            self._finish("failed")
+
+    def _on_close(self, ev: Any) -> None:
+        if ev.error is not None and self.replies == 0:
+            exc = getattr(ev.error, "error", ev.error)
+            text = describe_exception(exc) if isinstance(exc, BaseException) else str(exc)
+            self._fail(f"session closed: {text}")
+        self._finish(f"session closed ({getattr(ev.reason, 'value', ev.reason)})")
+
+    def _finish(self, reason: str) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+            logger.info("ending the session: %s", reason)
+        if self._end is not None:
+            self._end.set()
+
+    # -- the end -------------------------------------------------------------------------------
+
+    async def _cleanup(self, listener: Callable[[LoadProgress], None] | None) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        session = self.session
+        if session is not None:
+            try:
+                await asyncio.wait_for(session.aclose(), self.options.close_timeout)
+            except TimeoutError:
+                logger.warning("session close took over %.1f s", self.options.close_timeout)
+            except Exception as e:
+                logger.error("session close failed: %s", describe_exception(e))
+            await self._run_shutdown_callbacks()
+        if self._sync is not None:
+            try:
+                await asyncio.wait_for(self._sync.aclose(), self.options.close_timeout)
+            except Exception as e:
+                logger.warning("transcript synchronizer close failed: %s", describe_exception(e))
+        if self.bridge is not None:
+            if self.bridge.closed is None:
+                self.emit(
+                    SessionClosed(
+                        ts=time.time(), reason=self.end_reason or "ended", error=self.failure
+                    )
+                )
+            self.bridge.detach()
+        elif self.end_reason is not None or self.failure is not None:
+            self.emit(
+                SessionClosed(ts=time.time(), reason=self.end_reason or "ended", error=self.failure)
+            )
+        if isinstance(self.caller, WavCaller | MicInput):
+            self.caller.close()
+        if self.sink is not None:
+            await self.sink.aclose()
+        if listener is not None:
+            local = sys.modules.get("lkmon.local")
+            getattr(local, "remove_progress_listener", lambda _fn: None)(listener)
+        if self.journal is not None:
+            await asyncio.to_thread(self.journal.close)
+        if self._router is not None:
+            self._router.uninstall()
+
+    async def _run_shutdown_callbacks(self) -> None:
+        """Run the job's shutdown callbacks (``ctx.add_shutdown_callback``), as a worker would."""
+        ctx = self._ctx
+        callbacks = list(getattr(ctx, "_shutdown_callbacks", []) or [])
+        for cb in callbacks:
+            try:
+                await asyncio.wait_for(cb("lkmon session ended"), self.options.close_timeout)
+            except Exception as e:
+                logger.warning(
+                    "shutdown callback %s failed: %s",
+                    getattr(cb, "__name__", cb),
+                    describe_exception(e),
+                )
+
+
+def _mentions_local(path: Path) -> bool:
+    """True when the agent file's source refers to ``lkmon.local`` (it loads the local models)."""
+    try:
+        return "lkmon.local" in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def _model_labels(session: Any, agent: Any) -> dict[str, str]:
+    """Role -> ``"provider/model"`` for the VAD, STT, LLM and TTS in use (the agent's wins)."""
+    labels: dict[str, str] = {}
+    for role in ("vad", "stt", "llm", "tts"):
+        plugin = getattr(agent, role, None)
+        if plugin is None or not hasattr(plugin, "provider"):
+            plugin = getattr(session, role, None)
+        if plugin is None:
+            continue
+        try:
+            labels[role] = f"{plugin.provider}/{plugin.model}"
+        except Exception as e:
+            logger.debug("no label for %s: %s", role, e)
+            labels[role] = type(plugin).__name__
+    return labels

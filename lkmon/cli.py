@@ -1,0 +1,280 @@
+"""``lkmon`` command line: thin argument parsing that builds the app or the headless runner.
+
+    lkmon run [AGENT_FILE] [--input mic|text|FILES/DIRS...] [--output null|speaker]
+              [--models auto|local|cloud] [--headless] [--export PATH] [--journal PATH]
+              [--redact] [--prices FILE]
+    lkmon replay SNAPSHOT_OR_JOURNAL [--export OUT.json]
+
+Every bad input is one line on stderr (``lkmon: error: ...``) and exit code 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import NoReturn
+
+from lkmon import __version__
+from lkmon.errors import EXIT_USAGE, UsageError
+
+SESSIONS_DIR = Path("lkmon-sessions")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lkmon`` argument parser."""
+    p = _Parser(prog="lkmon", description="A terminal monitor for LiveKit voice agents.")
+    p.add_argument("--version", action="version", version=f"lkmon {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="{run,replay}", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser("run", help="run a LiveKit agent file in-process and monitor it")
+    run.add_argument(
+        "agent_file",
+        nargs="?",
+        default="agent_entry.py",
+        metavar="AGENT_FILE",
+        help="LiveKit agent file (default: agent_entry.py)",
+    )
+    run.add_argument(
+        "--input",
+        nargs="+",
+        metavar="SRC",
+        help="'mic', 'text', or WAV files/folders (default: mic if there is one, else text)",
+    )
+    run.add_argument(
+        "--output",
+        choices=("null", "speaker"),
+        help="agent audio: speaker, or a silent real-time sink (default: speaker "
+        "if there is one, else null)",
+    )
+    run.add_argument(
+        "--models",
+        choices=("auto", "local", "cloud"),
+        default="auto",
+        help="models for agent_entry.py (default: auto: cloud with credentials)",
+    )
+    run.add_argument(
+        "--headless",
+        action="store_true",
+        help="no TUI: a line per turn, a table at the end, a snapshot",
+    )
+    run.add_argument(
+        "--export",
+        metavar="PATH",
+        help="snapshot file or folder (never overwritten: a time-stamped name is used instead)",
+    )
+    run.add_argument("--journal", metavar="PATH", help="session journal (JSON Lines) path")
+    run.add_argument(
+        "--redact", action="store_true", help="replace transcript text with placeholders in exports"
+    )
+    run.add_argument("--prices", metavar="FILE", help="price table (TOML) overriding the defaults")
+    run.add_argument(
+        "--start-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds the agent file may take to start its session (default 60)",
+    )
+
+    replay = sub.add_parser("replay", help="open a snapshot or journal, or convert it")
+    replay.add_argument("path", metavar="SNAPSHOT_OR_JOURNAL")
+    replay.add_argument(
+        "--export", metavar="OUT.json", help="write a snapshot instead of opening the UI"
+    )
+    replay.add_argument(
+        "--redact", action="store_true", help="replace transcript text with placeholders in exports"
+    )
+    return p
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def _free(path: Path) -> Path:
+    """``path``, or ``stem-<timestamp>[-N]suffix`` beside it when it exists."""
+    if not path.exists():
+        return path
+    suffix = "".join(path.suffixes) or ".json"
+    stem = path.name[: -len(suffix)] if path.suffixes else path.name
+    n = 0
+    while True:
+        name = f"{stem}-{_stamp()}" + (f"-{n}" if n else "") + suffix
+        candidate = path.with_name(name)
+        if not candidate.exists():
+            return candidate
+        n += 1
+
+
+def _check_writable_dir(folder: Path, what: str, path: Path) -> None:
+    if not folder.exists():
+        raise UsageError(f"cannot write {what} {path}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {what} {path}: {folder} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".lkmon-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UsageError(f"cannot write {what} {path}: {e.strerror or e}") from None
+
+
+def resolve_output(arg: str | None, kind: str, suffix: str, what: str) -> Path:
+    """Where to write an export or journal: checked writable now, never an existing file.
+
+    ``None`` -> ``lkmon-sessions/<timestamp>.<kind><suffix>`` (the folder is created); a folder
+    -> a time-stamped file in it; an existing file -> a time-stamped name beside it.
+
+    Raises:
+        UsageError: the folder is missing, not a folder, read-only or otherwise unwritable.
+    """
+    if arg is None:
+        try:
+            SESSIONS_DIR.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"cannot create {SESSIONS_DIR}: {e.strerror or e}") from None
+        path = SESSIONS_DIR / f"{_stamp()}.{kind}{suffix}"
+    else:
+        path = Path(arg)
+        if path.is_dir():
+            path = path / f"lkmon-{_stamp()}.{kind}{suffix}"
+    _check_writable_dir(path.parent, what, path)
+    return _free(path)
+
+
+def _default_input() -> list[str]:
+    from lkmon.agent.sources import has_input_device
+
+    return ["mic"] if has_input_device() else ["text"]
+
+
+def _default_output() -> str:
+    from lkmon.agent.sinks import has_output_device
+
+    return "speaker" if has_output_device() else "null"
+
+
+def _load_prices(path: str | None):  # type: ignore[no-untyped-def]
+    if path is None:
+        return None
+    from lkmon.model.usage import PriceTable
+
+    try:
+        return PriceTable.load(path)
+    except ValueError as e:  # PriceTableError: one line
+        raise UsageError(str(e)) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``lkmon run``: the TUI, or ``--headless``."""
+    from lkmon.agent.runner import RunOptions
+    from lkmon.secrets import install_from_env
+
+    agent_file = Path(args.agent_file)
+    install_from_env(agent_file.parent / ".env")
+    install_from_env(Path.cwd() / ".env")
+    prices = _load_prices(args.prices)
+    inputs = args.input or _default_input()
+    if args.output is None:
+        output = (
+            "null" if inputs not in (["mic"], ["text"]) and args.headless else _default_output()
+        )
+    else:
+        output = args.output
+    export = resolve_output(args.export, "snapshot", ".json", "--export")
+    journal = resolve_output(args.journal, "journal", ".jsonl", "--journal")
+    text_lines = sys.stdin if inputs == ["text"] and args.headless else None
+    options = RunOptions(
+        agent_file=agent_file,
+        inputs=inputs,
+        output=output,
+        models=args.models,
+        journal=journal,
+        text_lines=text_lines,
+        start_timeout=args.start_timeout,
+        stderr_log_level=None,
+        capture_root_logs=not args.headless,
+    )
+    if args.headless:
+        from lkmon.headless import run_headless
+
+        run_headless(options, export, prices=prices, redact=args.redact)
+        return 0
+    return _run_tui(options, export, prices, args.redact)
+
+
+def _run_tui(options, export: Path, prices, redact: bool) -> int:  # type: ignore[no-untyped-def]
+    from lkmon.agent.runner import SessionRunner
+    from lkmon.app import LkmonApp
+    from lkmon.model.state import SessionModel
+
+    model = SessionModel(prices)
+    app_ref: list[LkmonApp] = []
+
+    def emit(event):  # type: ignore[no-untyped-def]
+        app_ref[0].post_event(event)
+
+    runner = SessionRunner(options, emit)
+    runner.prepare()  # bad input is refused before the screen opens
+    print(f"lkmon: journal {options.journal}", file=sys.stderr)
+    app = LkmonApp(model, runner, export_dir=export.parent, prices=prices, redact=redact)
+    app_ref.append(app)
+    app.run()
+    error = getattr(runner, "error", None)
+    if error is not None:
+        raise error
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """``lkmon replay``: open a snapshot or journal, or convert it with ``--export``."""
+    from lkmon.snapshot import SnapshotError, load_session, write_snapshot
+
+    try:
+        model = load_session(args.path)
+    except SnapshotError as e:
+        raise UsageError(str(e)) from None
+    if args.export:
+        out = resolve_output(args.export, "snapshot", ".json", "--export")
+        path = write_snapshot(model, out, redact_text=args.redact)
+        print(f"lkmon: {len(model.turns)} turns -> {path}")
+        return 0
+    from lkmon.app import LkmonApp
+
+    LkmonApp(model, None, export_dir=Path(args.path).parent, redact=args.redact).run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lkmon`` console script; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "run":
+            return cmd_run(args)
+        return cmd_replay(args)
+    except UsageError as e:
+        print(f"lkmon: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("lkmon: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> NoReturn:
+    """``sys.exit(main())``."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
