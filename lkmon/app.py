@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import logging
 import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -25,6 +26,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
+from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
@@ -80,6 +82,17 @@ def unique_path(directory: Path, stem: str, suffix: str) -> Path:
     raise FileExistsError(f"no free file name for {stem}{suffix} in {directory}")
 
 
+def _discard_empty(path: Path | None) -> None:
+    """Remove a reserved export file that a failed writer left empty."""
+    if path is None:
+        return
+    try:
+        if path.stat().st_size == 0:
+            path.unlink()
+    except OSError as e:
+        log.debug("could not remove the empty %s: %s", path, e)
+
+
 class LkmonApp(App[Path | None]):
     """The lkmon monitor.
 
@@ -102,6 +115,7 @@ class LkmonApp(App[Path | None]):
     BINDINGS = [
         Binding("q", "quit", "Quit", tooltip="Stop the agent, save the snapshot and exit.",
                 id="quit"),
+        Binding("ctrl+c,ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-ctrl"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Keys and panes.",
                 id="help"),
         Binding("up,k", "cursor(-1)", "Prev turn", key_display="↑k",
@@ -127,10 +141,9 @@ class LkmonApp(App[Path | None]):
                 id="zoom"),
         *[
             Binding(str(i + 1), f"show_pane('{pane}')", "Panes" if i == 0 else pane.capitalize(),
-                    show=i == 0,
-                    key_display="1-5" if i == 0 else None,
-                    tooltip=f"Show and focus the {pane} pane (1-5: turns, transcript, vad, "
-                    "usage, log).", id=f"pane-{pane}")
+                    show=i == 0, key_display="1-5" if i == 0 else None,
+                    tooltip="Show and focus a pane: 1 turns, 2 transcript, 3 VAD, 4 usage, 5 log."
+                    if i == 0 else f"Show and focus the {pane} pane.", id=f"pane-{pane}")
             for i, pane in enumerate(PANES)
         ],
     ]
@@ -173,6 +186,9 @@ class LkmonApp(App[Path | None]):
         self._quitting = False
         self._session_over = runner is None
         self._redactor = secrets.default_redactor()
+        self._signals: list[signal.Signals] = []
+        self._layout_size: Size | None = None
+        self._log_router: Any = None
 
     # --- the event queue ------------------------------------------------------------------
     @property
@@ -286,45 +302,48 @@ class LkmonApp(App[Path | None]):
     # --- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         """Status strip, banners, the panes in two columns, the message input and the footer."""
-        self._status = StatusStrip(self.model, self)
-        self._banner = ErrorBanner(self.model)
-        self._loading = LoadingLine(self.model)
+        self.status_strip = StatusStrip(self.model, self)
+        self.banner = ErrorBanner(self.model)
+        self.loading_line = LoadingLine(self.model)
         with Vertical(id="top"):
-            yield self._status
-            yield self._banner
-            yield self._loading
-        self._turns = TurnsPane(self.model, thresholds=self.thresholds)
-        self._transcript = TranscriptPane(self.model, redact=self.redact)
-        self._vad = VadPane(self.model, clock=self._now)
-        self._usage = UsagePane(self.model, prices=self.prices, clock=self._now)
-        self._log = LogPane(self.model)
+            yield self.status_strip
+            yield self.banner
+            yield self.loading_line
+        self.turns_pane = TurnsPane(self.model, thresholds=self.thresholds)
+        self.transcript_pane = TranscriptPane(self.model, redact=self.redact)
+        self.vad_pane = VadPane(self.model, clock=self._now)
+        self.usage_pane = UsagePane(self.model, prices=self.prices, clock=self._now)
+        self.log_pane = LogPane(self.model)
         self._panes: list[Any] = [
-            self._turns, self._transcript, self._vad, self._usage, self._log,
-            self._banner, self._loading, self._status,
+            self.turns_pane, self.transcript_pane, self.vad_pane, self.usage_pane, self.log_pane,
+            self.banner, self.loading_line, self.status_strip,
         ]
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield self._turns
-                yield self._transcript
+                yield self.turns_pane
+                yield self.transcript_pane
             with Vertical(id="right"):
-                yield self._vad
-                yield self._usage
-                yield self._log
+                yield self.vad_pane
+                yield self.usage_pane
+                yield self.log_pane
         yield Static(id="too-small")
         say = Input(placeholder="Message to the agent; Enter sends, Esc cancels", id="say")
         say.display = False
         yield say
-        self._footer = Footer()
-        yield self._footer
+        self.footer = Footer()
+        yield self.footer
 
     def _pane(self, name: str) -> Widget:
         return {
-            "turns": self._turns, "transcript": self._transcript, "vad": self._vad,
-            "usage": self._usage, "log": self._log,
+            "turns": self.turns_pane, "transcript": self.transcript_pane, "vad": self.vad_pane,
+            "usage": self.usage_pane, "log": self.log_pane,
         }[name]
 
     def on_mount(self) -> None:
         """Start the drain timer, the runner worker, and lay out for the terminal size."""
+        self._install_signals()
+        if not self.live:
+            self._route_logs()
         self.set_interval(1 / DRAIN_HZ, self.drain, name="drain")
         if self.live:
             self.set_interval(1.0, self._tick, name="tick")
@@ -332,8 +351,37 @@ class LkmonApp(App[Path | None]):
                 self._run_runner(), name="runner", group="runner", exit_on_error=False
             )
         self._apply_layout()
-        self._turns.focus_list()
+        self.turns_pane.focus_list()
         self.refresh_areas(set(Area))
+
+    def _install_signals(self) -> None:
+        """SIGTERM and SIGINT quit gracefully: runner stopped, snapshot saved."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.request_quit)
+            except (NotImplementedError, RuntimeError, ValueError) as e:
+                log.debug("no handler for %s: %s", sig, e)
+                continue
+            self._signals.append(sig)
+
+    def _route_logs(self) -> None:
+        """In replay there is no runner routing the loggers: route them into the log pane so
+        nothing is written over the screen."""
+        from lkmon.agent.logs import LogRouter  # no livekit import there
+
+        self._log_router = LogRouter(self.post_event, capture_root=True).install()
+        self._log_router.bind(asyncio.get_running_loop())
+
+    def on_unmount(self) -> None:
+        """Give back the signal handlers and the loggers."""
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals.clear()
+        if self._log_router is not None:
+            self._log_router.uninstall()
+            self._log_router = None
 
     async def _run_runner(self) -> None:
         await self.runner.run()
@@ -349,21 +397,22 @@ class LkmonApp(App[Path | None]):
     def _tick(self) -> None:
         """Once a second: elapsed time and the sliding VAD window move on."""
         with self.batch_update():
-            self._status.request_update()
-            self._refresh_pane(self._vad)
+            self.status_strip.request_update()
+            self._refresh_pane(self.vad_pane)
 
     def on_resize(self, event: Resize) -> None:
         """Switch between the full and the one-pane layout, or show the too-small notice."""
-        self._apply_layout()
+        self._apply_layout(event.size)
 
     @guarded("app.layout")
-    def _apply_layout(self) -> None:
-        width, height = self.size
+    def _apply_layout(self, size: Size | None = None) -> None:
+        width, height = size or self.size
+        self._layout_size = Size(width, height)
         too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         compact = not too_small and (width < FULL_SIZE[0] or height < FULL_SIZE[1])
         self.screen.set_class(too_small, "-too-small")
         self.screen.set_class(compact, "-compact")
-        self._footer.compact = width < 120
+        self.footer.compact = width < 120
         notice = self.query_one("#too-small", Static)
         notice.update(
             f"Terminal too small: {width}x{height}.\n"
@@ -378,31 +427,50 @@ class LkmonApp(App[Path | None]):
             box.set_class(any(p.has_class("-active") for p in box.children), "-has-active")
 
     # --- actions --------------------------------------------------------------------------
+    MAIN_ONLY = frozenset({
+        "cursor", "cursor_first", "cursor_last", "toggle_follow", "open_detail", "type_message",
+        "toggle_mute", "show_pane", "zoom", "dismiss_banner",
+    })
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Pane keys only work (and show in the footer) on the main screen; live-only keys
+        are hidden in replay."""
+        if action in self.MAIN_ONLY and len(self.screen_stack) > 1:
+            return None
+        if action in ("type_message", "toggle_mute") and not self.live:
+            return None
+        return True
+
+    def request_quit(self) -> None:
+        """Quit gracefully from a signal handler or another task (stops the runner first)."""
+        if not self._quitting:
+            self.run_worker(self.action_quit(), group="quit", exit_on_error=False)
+
     @guarded("app.cursor")
     def action_cursor(self, delta: int) -> None:
         """Move the turn cursor by ``delta`` rows."""
-        self._turns.move_cursor(delta)
+        self.turns_pane.move_cursor(delta)
 
     @guarded("app.cursor_first")
     def action_cursor_first(self) -> None:
         """Cursor to the first turn (stops following)."""
-        self._turns.cursor_first()
+        self.turns_pane.cursor_first()
 
     @guarded("app.cursor_last")
     def action_cursor_last(self) -> None:
         """Cursor to the last turn."""
-        self._turns.cursor_last()
+        self.turns_pane.cursor_last()
 
     @guarded("app.follow")
     def action_toggle_follow(self) -> None:
         """Follow the newest turn, or stop following."""
-        following = self._turns.toggle_follow()
+        following = self.turns_pane.toggle_follow()
         self.notify("Following the newest turn" if following else "Not following", timeout=2)
 
     @guarded("app.detail")
     def action_open_detail(self) -> None:
         """Open the detail screen for the turn under the cursor."""
-        index = self._turns.cursor_turn_index()
+        index = self.turns_pane.cursor_turn_index()
         if index is None:
             self.notify("No turn yet.", timeout=2)
             return
@@ -415,7 +483,10 @@ class LkmonApp(App[Path | None]):
         if isinstance(self.screen, HelpScreen):
             self.pop_screen()
             return
-        self.push_screen(HelpScreen(list(self.BINDINGS)))
+        self.push_screen(HelpScreen(list(self.BINDINGS), extra=[
+            ("In the log pane", list(LogPane.BINDINGS)),
+            ("In the turn detail", list(TurnDetailScreen.BINDINGS)),
+        ]))
 
     @guarded("app.show_pane")
     def action_show_pane(self, name: str) -> None:
@@ -423,10 +494,10 @@ class LkmonApp(App[Path | None]):
         self.active_pane = name
         if self.screen.maximized is not None:
             self.screen.minimize()
-        self._apply_layout()
+        self._apply_layout(self._layout_size)
         pane = self._pane(name)
         if name == "turns":
-            self._turns.focus_list()
+            self.turns_pane.focus_list()
         else:
             pane.focus()
 
@@ -441,7 +512,7 @@ class LkmonApp(App[Path | None]):
     @guarded("app.dismiss_banner")
     def action_dismiss_banner(self) -> None:
         """Hide the error banner until the next error."""
-        self._banner.dismiss()
+        self.banner.dismiss()
 
     @guarded("app.type_message")
     def action_type_message(self) -> None:
@@ -460,7 +531,7 @@ class LkmonApp(App[Path | None]):
         say = event.input
         say.value = ""
         say.display = False
-        self._turns.focus_list()
+        self.turns_pane.focus_list()
         if not text:
             return
         self._call_runner("send_text", text)
@@ -472,7 +543,7 @@ class LkmonApp(App[Path | None]):
         if event.key == "escape" and say.display and say.has_focus:
             say.value = ""
             say.display = False
-            self._turns.focus_list()
+            self.turns_pane.focus_list()
             event.stop()
 
     @guarded("app.mute")
@@ -484,7 +555,7 @@ class LkmonApp(App[Path | None]):
         self.mic_muted = not self.mic_muted
         self._call_runner("set_mic_muted", self.mic_muted)
         self.notify("Mic muted" if self.mic_muted else "Mic on", timeout=2)
-        self._status.request_update()
+        self.status_strip.request_update()
 
     def _call_runner(self, method: str, *args: Any) -> None:
         """Call a runner method that may be sync or async; failures are shown, never raised."""
@@ -526,12 +597,14 @@ class LkmonApp(App[Path | None]):
         self._pause_drain += 1  # the model must not change while a thread reads it
         try:
             for what, suffix, write in jobs:
+                path: Path | None = None
                 try:
                     path = unique_path(self.export_dir, stem, suffix)
                     await asyncio.to_thread(write, path)
                 except Exception as e:
                     log.warning("export of the %s failed: %s", what, e)
                     failures.append(f"{what}: {e}")
+                    _discard_empty(path)
                     continue
                 written.append(path)
         finally:
@@ -567,7 +640,7 @@ class LkmonApp(App[Path | None]):
             WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED
         ):
             self._session_over = True
-            self._status.request_update()
+            self.status_strip.request_update()
             if not self._quitting:
                 self.notify("The agent session has ended. q quits, e exports.", timeout=6)
                 if self.exit_on_close:
@@ -591,6 +664,7 @@ class LkmonApp(App[Path | None]):
         self._pause_drain = 0
         self.drain()
         if self.live:
+            path = None
             try:
                 path = unique_path(self.export_dir, time.strftime(
                     "lkmon-%Y%m%d-%H%M%S", time.localtime(self.clock())), ".json")
@@ -598,4 +672,5 @@ class LkmonApp(App[Path | None]):
                 self.saved_snapshot = path
             except Exception as e:
                 log.error("could not save the snapshot on quit: %s", e)
+                _discard_empty(path)
         self.exit(self.saved_snapshot)

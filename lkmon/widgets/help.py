@@ -32,7 +32,7 @@ def bindings_table(bindings: list[Binding]) -> Table:
     table.add_column()
     seen: set[str] = set()
     for b in bindings:
-        if not b.description or b.action in seen:
+        if not b.description or b.action in seen or b.system:
             continue
         seen.add(b.action)
         keys = b.key_display or " ".join(k.strip() for k in b.key.split(","))
@@ -50,9 +50,11 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "app.pop_screen", "Close help", id="help-close"),
     ]
 
-    def __init__(self, bindings: list[Binding]) -> None:
+    def __init__(self, bindings: list[Binding],
+                 extra: list[tuple[str, list[Binding]]] | None = None) -> None:
         super().__init__()
-        self._bindings = bindings
+        self._keys = bindings
+        self._extra = extra or []
 
     def compose(self) -> ComposeResult:
         """A scrolling body with the keys, the panes and the colour legend."""
@@ -60,7 +62,10 @@ class HelpScreen(ModalScreen[None]):
             body.border_title = "lkmon help"
             body.border_subtitle = "Esc closes"
             yield Static(Text("Keys", style="bold underline"))
-            yield Static(bindings_table(self._bindings))
+            yield Static(bindings_table(self._keys))
+            for title, bindings in self._extra:
+                yield Static(Text(f"\n{title}", style="bold underline"))
+                yield Static(bindings_table(bindings))
             yield Static(Text("\nPanes", style="bold underline"))
             panes = Table.grid(padding=(0, 2))
             panes.add_column(style=f"bold {ACCENT}", no_wrap=True)

@@ -48,9 +48,9 @@ class ItemLines(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._cache: dict[tuple[Hashable, int], list[Strip]] = {}
-        self._lines: list[Strip] = []
-        self._width = 0
+        self._item_cache: dict[tuple[Hashable, int], list[Strip]] = {}
+        self._item_lines: list[Strip] = []
+        self._wrap_width = 0
 
     # --- for subclasses -------------------------------------------------------------------
     def items(self) -> Sequence[Any]:
@@ -73,11 +73,11 @@ class ItemLines(ScrollView, can_focus=True):
     @property
     def line_count(self) -> int:
         """Number of wrapped lines in the view."""
-        return len(self._lines)
+        return len(self._item_lines)
 
     def rendered_text(self) -> str:
         """The plain text of every line (for tests and exports)."""
-        return "\n".join(strip.text for strip in self._lines)
+        return "\n".join(strip.text for strip in self._item_lines)
 
     def _content_width(self) -> int:
         width = self.scrollable_content_region.width
@@ -89,9 +89,9 @@ class ItemLines(ScrollView, can_focus=True):
         """Re-render changed items and refresh the view, following the end if it was there."""
         at_end = self.is_vertical_scroll_end or self.max_scroll_y == 0
         width = self._content_width()
-        self._width = width
+        self._wrap_width = width
         console = self.app.console
-        old = self._cache
+        old = self._item_cache
         cache: dict[tuple[Hashable, int], list[Strip]] = {}
         lines: list[Strip] = []
         items = self.items()
@@ -108,8 +108,8 @@ class ItemLines(ScrollView, can_focus=True):
             lines.extend(strips)
         if not items:
             lines = text_to_strips(self.empty_text(), width, console)
-        self._cache = cache
-        self._lines = lines
+        self._item_cache = cache
+        self._item_lines = lines
         self.virtual_size = Size(width, len(lines))
         if self.auto_scroll and at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
@@ -117,7 +117,7 @@ class ItemLines(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         """Re-wrap for the new width."""
-        if self._content_width() != self._width:
+        if self._content_width() != self._wrap_width:
             self.update_view()
 
     def on_mount(self) -> None:
@@ -131,6 +131,7 @@ class ItemLines(ScrollView, can_focus=True):
         index = scroll_y + y
         width = self.size.width
         style = self.rich_style
-        if index >= len(self._lines):
+        if index >= len(self._item_lines):
             return Strip.blank(width, style)
-        return self._lines[index].apply_style(style).crop_extend(scroll_x, scroll_x + width, style)
+        strip = self._item_lines[index].apply_style(style)
+        return strip.crop_extend(scroll_x, scroll_x + width, style)

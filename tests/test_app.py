@@ -1,0 +1,413 @@
+"""Drive the Textual app headless (Pilot) with the scripted sessions of tests/synthetic.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+from synthetic import T0, Script, demo_session
+from textual.geometry import Region
+from textual.widget import Widget
+from textual.widgets import Input
+
+from lkmon.app import LkmonApp
+from lkmon.model.events import AudioLevel, LogRecord
+from lkmon.model.state import SessionModel
+from lkmon.widgets.detail import TurnDetailScreen
+from lkmon.widgets.help import HelpScreen
+
+CLOCK = T0 + 60.0
+
+
+class RecordingRunner:
+    """A test double for ``SessionRunner``: records the calls the app makes; ``run`` waits for
+    ``stop``. (The real runner is exercised end to end by the agent's tests.)"""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.muted: list[bool] = []
+        self.stopped = 0
+        self.started = False
+        self._stop = asyncio.Event()
+
+    async def run(self) -> None:
+        self.started = True
+        await self._stop.wait()
+
+    def stop(self, reason: str = "stopped") -> None:
+        self.stopped += 1
+        self._stop.set()
+
+    def send_text(self, text: str) -> None:
+        self.texts.append(text)
+
+    def set_mic_muted(self, muted: bool) -> None:
+        self.muted.append(muted)
+
+
+def text_of(widget: Widget) -> str:
+    """What the widget shows, as plain text (every line of it, not only the visible ones)."""
+    width, height = widget.size
+    if not height:  # not laid out yet
+        return str(widget.render())
+    return "\n".join(strip.text for strip in widget.render_lines(Region(0, 0, width, height)))
+
+
+def demo_model() -> SessionModel:
+    model = SessionModel()
+    model.apply_many(demo_session())
+    return model
+
+
+def replay_app(tmp_path: Path | None = None, **kw: object) -> LkmonApp:
+    return LkmonApp(demo_model(), export_dir=tmp_path or ".", clock=lambda: CLOCK, **kw)
+
+
+async def test_turn_cursor_navigation() -> None:
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        turns = app.turns_pane
+        n = len(app.model.turns)
+        assert n == 8
+        assert turns.list.cursor == n - 1 and turns.list.follow
+        await pilot.press("k")
+        assert turns.list.cursor == n - 2 and not turns.list.follow
+        await pilot.press("up", "up")
+        assert turns.list.cursor == n - 4
+        await pilot.press("j")
+        assert turns.list.cursor == n - 3
+        await pilot.press("down")
+        assert turns.list.cursor == n - 2
+        await pilot.press("g")
+        assert turns.list.cursor == 0 and turns.cursor_turn_index() == 1
+        await pilot.press("G")
+        assert turns.list.cursor == n - 1 and turns.list.follow
+        await pilot.press("f")
+        assert not turns.list.follow
+        await pilot.press("f")
+        assert turns.list.follow
+
+
+async def test_turn_rows_show_bar_e2e_and_flags() -> None:
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        lst = app.turns_pane.list
+        rows = [lst.row_text(i).plain for i in range(len(app.model.turns))]
+        assert "greeting" in rows[0]
+        assert "1.11s" in rows[1] and "█" in rows[1]
+        assert "typed" in rows[2]
+        assert "intr" in rows[4]
+        assert "failed" in rows[7]
+        # one scale for every turn: the longest bar (turn 4, e2e 1.95 s) is the widest
+        widths = [row.count("█") for row in rows]
+        assert max(widths) == widths[3]
+        assert lst.scale == 2.0
+        ruler = text_of(app.query_one("#turns-ruler"))
+        assert "0s" in ruler and "2s" in ruler and "e2e" in ruler
+        summary = app.turns_pane.summary_table()
+        from rich.console import Console
+
+        console = Console(width=120, record=True)
+        console.print(summary)
+        text = console.export_text()
+        assert "p50" in text and "p95" in text and "max" in text
+        assert "worst #4 1.95s" in text
+
+
+async def test_follow_moves_cursor_to_new_turns_only_when_following() -> None:
+    s = Script(background=False).start()
+    s.greeting()
+    first = s.flush()
+    model = SessionModel()
+    app = LkmonApp(model, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for ev in first:
+            app.post_event(ev)
+        await pilot.pause(0.2)
+        assert len(model.turns) == 1 and app.turns_pane.list.cursor == 0
+        s.drain()
+        s.spoken_turn("Hi", "Hello there.")
+        for ev in s.flush():
+            app.post_event(ev)
+        await pilot.pause(0.2)
+        assert app.turns_pane.list.cursor == 1
+        await pilot.press("k")
+        s.drain()
+        s.spoken_turn("Again", "Sure.")
+        for ev in s.flush():
+            app.post_event(ev)
+        await pilot.pause(0.2)
+        assert len(model.turns) == 3
+        assert app.turns_pane.list.cursor == 0  # not following: stays put
+
+
+async def test_detail_screen_shows_joined_metrics_and_goes_back() -> None:
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("k", "k", "k", "k")  # turn 4: the tool-call turn
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TurnDetailScreen) and screen.index == 4
+        content = text_of(screen.query_one("#detail-content"))
+        for needle in ("User metrics", "transcription delay", "on_user_turn_completed delay",
+                       "Assistant metrics", "LLM TTFT", "LLM tokens/s", "TTS TTFB",
+                       "playback latency", "e2e latency", "LLM #1", "LLM #2", "STT", "EOU",
+                       "TTS", "get_time", "09:10", "interrupted"):
+            assert needle in content, needle
+        await pilot.press("right")
+        assert screen.index == 5
+        content = text_of(screen.query_one("#detail-content"))
+        assert "[interrupted]" in content
+        await pilot.press("escape")
+        assert not isinstance(app.screen, TurnDetailScreen)
+
+
+async def test_help_lists_every_footer_binding() -> None:
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = " ".join(text_of(w) for w in app.screen.query("Static"))
+        for binding in app.BINDINGS:
+            if binding.show:
+                assert binding.description in text, binding.description
+        assert "Log level" in text and "Prev turn" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_typing_and_mute_reach_the_runner() -> None:
+    runner = RecordingRunner()
+    app = LkmonApp(SessionModel(), runner, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert runner.started
+        await pilot.press("t")
+        say = app.query_one("#say", Input)
+        assert say.display and say.has_focus
+        await pilot.press(*"hello agent")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert runner.texts == ["hello agent"]
+        assert not say.display
+        await pilot.press("t", "x", "escape")
+        assert not say.display and runner.texts == ["hello agent"]
+        await pilot.press("m")
+        await pilot.pause()
+        assert runner.muted == [True]
+        assert "MUTED" in text_of(app.status_strip)
+        await pilot.press("m")
+        assert runner.muted == [True, False]
+
+
+async def test_replay_has_no_typing() -> None:
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("t")
+        assert not app.query_one("#say", Input).display
+        shown = {ab.binding.action for ab in app.screen.active_bindings.values()
+                 if ab.enabled and app.check_action(ab.binding.action, ()) is not None}
+        assert "type_message" not in shown and "toggle_mute" not in shown
+        assert "open_detail" in shown and "export" in shown
+
+
+async def test_export_writes_three_new_files_and_never_overwrites(tmp_path: Path) -> None:
+    app = replay_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        first = await app.export_all()
+        second = await app.export_all()
+        await pilot.pause()
+    suffixes = sorted(p.suffix for p in first)
+    assert suffixes == [".html", ".json", ".svg"]
+    assert not set(first) & set(second)
+    assert len(list(tmp_path.iterdir())) == 6
+    snap = json.loads(next(p for p in first if p.suffix == ".json").read_text())
+    assert snap["lkmon_snapshot"] == 1 and len(snap["turns"]) == 8
+    svg = next(p for p in first if p.suffix == ".svg").read_text()
+    assert svg.startswith("<svg") and "Turns" in svg
+    assert oct(os.stat(next(p for p in first if p.suffix == ".json")).st_mode & 0o777) == "0o600"
+
+
+async def test_export_key_notifies_where_files_went(tmp_path: Path) -> None:
+    app = replay_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("e")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if len(app.exported) == 3:
+                break
+        assert len(app.exported) == 3
+        messages = [n.message for n in app._notifications]
+        assert any("Exported" in m and str(tmp_path) in m for m in messages)
+
+
+def _can_create(directory: Path) -> bool:
+    try:
+        fd = os.open(directory / ".lkmon-probe", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(directory / ".lkmon-probe")
+    return True
+
+
+async def test_export_to_read_only_dir_notifies_and_goes_on(tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if os.access(ro, os.W_OK):  # root ignores the mode; sysfs refuses new files even to root
+        ro = Path("/sys")
+        if not ro.is_dir() or os.access(ro, os.W_OK) and _can_create(ro):
+            pytest.skip("no read-only directory available")
+    runner = RecordingRunner()
+    app = LkmonApp(demo_model(), runner, export_dir=ro, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        written = await app.export_all()
+        await pilot.pause()
+        assert written == []
+        errors = [n for n in app._notifications if n.severity == "error"]
+        assert errors and "Export failed" in errors[0].message
+        assert app.is_running and runner.stopped == 0
+
+
+async def test_export_to_missing_dir_notifies_and_goes_on(tmp_path: Path) -> None:
+    runner = RecordingRunner()
+    app = LkmonApp(demo_model(), runner, export_dir=tmp_path / "missing",
+                   clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        written = await app.export_all()
+        await pilot.pause()
+        assert written == []
+        assert any(n.severity == "error" for n in app._notifications)
+        assert app.is_running and runner.stopped == 0 and app._runner_worker.is_running
+
+
+async def test_quit_stops_runner_and_saves_snapshot(tmp_path: Path) -> None:
+    runner = RecordingRunner()
+    model = demo_model()
+    app = LkmonApp(model, runner, export_dir=tmp_path, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause(0.3)
+    assert runner.stopped == 1
+    assert app.return_value is not None and app.return_value.exists()
+    data = json.loads(app.return_value.read_text())
+    assert len(data["turns"]) == len(model.turns)
+
+
+async def test_live_events_are_drained_and_levels_coalesced() -> None:
+    runner = RecordingRunner()
+    model = SessionModel()
+    app = LkmonApp(model, runner, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for i in range(50):
+            app.post_event(AudioLevel(ts=T0 + i, source="mic", dbfs=-60.0 + i))
+        app.post_event(LogRecord(ts=T0, level="WARNING", logger="livekit", message="careful"))
+        assert len(app._queue) == 1  # levels are kept as the latest value only
+        await pilot.pause(0.2)
+        assert model.levels.mic_dbfs == -11.0
+        assert "careful" in app.log_pane.rendered_text()
+
+
+async def test_sizes_80x24_switches_panes_with_number_keys() -> None:
+    app = replay_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.screen.has_class("-compact")
+        assert app.turns_pane.display and app.turns_pane.region.height > 10
+        assert app.transcript_pane.region.height == 0
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.transcript_pane.region.height > 10 and app.turns_pane.region.height == 0
+        assert "Paris" in app.transcript_pane.rendered_text()
+        for key, pane in (("3", app.vad_pane), ("4", app.usage_pane), ("5", app.log_pane),
+                          ("1", app.turns_pane)):
+            await pilot.press(key)
+            await pilot.pause()
+            assert pane.region.height > 5, key
+        await pilot.press("k", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TurnDetailScreen) and app.screen.index == 7
+
+
+async def test_size_200x60_shows_every_pane_and_survives_resize() -> None:
+    app = replay_app()
+    async with app.run_test(size=(200, 60)) as pilot:
+        await pilot.pause()
+        assert not app.screen.has_class("-compact")
+        for pane in (app.turns_pane, app.transcript_pane, app.vad_pane, app.usage_pane,
+                     app.log_pane):
+            assert pane.region.height >= 6 and pane.region.width >= 50
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        assert app.screen.has_class("-too-small")
+        notice = app.query_one("#too-small")
+        assert notice.region.height > 0 and "too small" in text_of(notice)
+        assert app.turns_pane.region.height == 0
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert app.screen.has_class("-compact") and not app.screen.has_class("-too-small")
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause()
+        assert not app.screen.has_class("-compact")
+        assert app.turns_pane.region.height >= 6
+
+
+async def test_widget_exception_is_shown_not_fatal() -> None:
+    runner = RecordingRunner()
+    model = demo_model()
+    app = LkmonApp(model, runner, clock=lambda: CLOCK)
+
+    def broken() -> None:
+        raise RuntimeError("boom in usage")
+
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        app.usage_pane.build = broken  # type: ignore[method-assign]
+        s = Script(t0=T0 + 100).start()
+        for ev in s.flush():
+            app.post_event(ev)
+        await pilot.pause(0.3)
+        assert app.is_running and app._runner_worker.is_running
+        assert app.banner.display
+        banner = text_of(app.banner)
+        assert "lkmon" in banner and "boom in usage" in banner
+        assert any("boom in usage" in e.message for e in model.errors)
+        await pilot.press("x")
+        assert not app.banner.display
+
+
+async def test_runner_failure_is_shown_and_app_stays() -> None:
+    class FailingRunner(RecordingRunner):
+        async def run(self) -> None:
+            raise RuntimeError("agent exploded")
+
+    app = LkmonApp(SessionModel(), FailingRunner(), clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        assert app.is_running and app.session_over
+        assert "agent exploded" in text_of(app.banner)
+
+
+async def test_loading_line_until_models_are_loaded() -> None:
+    from lkmon.model.events import LoadProgress
+
+    app = LkmonApp(SessionModel(), RecordingRunner(), clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_event(LoadProgress(ts=T0, stage="stt: whisper tiny.en", done=1, total=4))
+        await pilot.pause(0.2)
+        assert app.loading_line.display
+        assert "1/4" in text_of(app.loading_line) and "whisper" in text_of(app.loading_line)
+        app.post_event(LoadProgress(ts=T0 + 1, stage="tts: piper", done=4, total=4, seconds=0.5))
+        await pilot.pause(0.2)
+        assert not app.loading_line.display
