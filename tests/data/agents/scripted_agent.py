@@ -71,7 +71,8 @@ class ScriptedStream(llm.LLMStream):
         words = reply.split(" ")
         for i, word in enumerate(words):
             await asyncio.sleep(0.02)
-            delta = llm.ChoiceDelta(role="assistant", content=word + (" " if i < len(words) - 1 else ""))
+            text = word + (" " if i < len(words) - 1 else "")
+            delta = llm.ChoiceDelta(role="assistant", content=text)
             self._event_ch.send_nowait(llm.ChatChunk(id=rid, delta=delta))
         self._event_ch.send_nowait(
             llm.ChatChunk(

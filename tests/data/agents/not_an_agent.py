@@ -1,0 +1,3 @@
+"""A Python file that is not a LiveKit agent."""
+
+print("hello")

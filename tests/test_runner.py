@@ -1,0 +1,235 @@
+"""SessionRunner on a real AgentSession (real Silero VAD, scripted STT/LLM/TTS, no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from pathlib import Path
+
+import pytest
+
+from lkmon.agent import bridge as bridge_mod
+from lkmon.agent.loader import load_agent_file
+from lkmon.agent.runner import RunOptions, SessionRunner
+from lkmon.errors import UsageError
+from lkmon.journal import read_journal
+from lkmon.model.events import (
+    AgentTranscript,
+    ChatMessageAdded,
+    ErrorRaised,
+    LogRecord,
+    PluginMetrics,
+    SessionClosed,
+    SessionStarted,
+    SpeechCreated,
+    SpeechDone,
+    UsageUpdated,
+    VadActivity,
+)
+
+DATA = Path(__file__).parent / "data"
+AGENTS = DATA / "agents"
+SCRIPTED = AGENTS / "scripted_agent.py"
+WAV = DATA / "librivox_sense_0880.wav"  # 2.99 s
+
+
+async def run_session(options: RunOptions) -> tuple[SessionRunner, list, float]:
+    events: list = []
+    runner = SessionRunner(options, events.append)
+    start = time.monotonic()
+    await asyncio.wait_for(runner.run(), 60)
+    return runner, events, time.monotonic() - start
+
+
+@pytest.fixture(scope="module")
+def voice_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[SessionRunner, list, float, Path]:
+    journal = tmp_path_factory.mktemp("voice") / "s.journal.jsonl"
+    options = RunOptions(
+        agent_file=SCRIPTED, inputs=[str(WAV), str(WAV)], output="null", journal=journal, gap=0.5
+    )
+    runner, events, took = asyncio.run(run_session(options))
+    return runner, events, took, journal
+
+
+def of(events: list, cls: type) -> list:
+    return [e for e in events if type(e) is cls]
+
+
+def test_voice_turns_are_captured_end_to_end(voice_run) -> None:
+    runner, events, took, _ = voice_run
+    started = of(events, SessionStarted)
+    assert len(started) == 1
+    assert started[0].models == {
+        "vad": "ONNX/silero",
+        "stt": "scripted/scripted-stt",
+        "llm": "scripted/scripted-llm",
+        "tts": "scripted/scripted-tts",
+    }
+    assert started[0].input == "wav: librivox_sense_0880.wav, librivox_sense_0880.wav"
+    created = of(events, SpeechCreated)
+    done = of(events, SpeechDone)
+    assert len(created) == 2 and [d.speech_id for d in done] == [c.speech_id for c in created]
+    users = [m for m in of(events, ChatMessageAdded) if m.role == "user"]
+    replies = [m for m in of(events, ChatMessageAdded) if m.role == "assistant"]
+    assert [u.text for u in users] == ["hello number 1", "hello number 2"]
+    for reply, d in zip(replies, done, strict=True):
+        # the sink reported playback: LiveKit could measure e2e latency
+        assert 0 < reply.metrics["e2e_latency"] < 3
+        assert reply.speech_id == d.speech_id and reply.item_id in d.item_ids
+        assert reply.text == "Nice to hear you. Goodbye for now."
+    assert users[0].metrics["end_of_turn_delay"] > 0
+    assert of(events, SessionClosed)[-1].ts >= done[-1].ts
+    assert runner.end_reason == "caller finished" and runner.failure is None
+    # two 3 s recordings, replies, 0.5 s gaps and a ~2 s close: real time, no hang
+    assert 8 < took < 25, took
+
+
+def test_metrics_are_joined_by_speech_id(voice_run) -> None:
+    _, events, _, _ = voice_run
+    ids = [c.speech_id for c in of(events, SpeechCreated)]
+    metrics = of(events, PluginMetrics)
+    kinds = collections.Counter(m.kind for m in metrics)
+    assert kinds["stt"] == 2 and kinds["eou"] == 2 and kinds["llm"] == 2 and kinds["tts"] >= 2
+    assert kinds["vad"] >= 5  # VADMetrics about once a second
+    for m in metrics:
+        if m.kind in ("llm", "tts", "eou"):
+            assert m.speech_id in ids
+    llm = [m for m in metrics if m.kind == "llm"][0]
+    assert llm.provider == "scripted" and llm.model == "scripted-llm"
+    assert llm.values["prompt_tokens"] == 20 and llm.values["ttft"] > 0
+    eou = [m for m in metrics if m.kind == "eou"][0]
+    assert eou.values["end_of_utterance_delay"] > 0
+
+
+def test_usage_vad_and_transcript(voice_run) -> None:
+    _, events, took, _ = voice_run
+    usage = of(events, UsageUpdated)
+    assert usage
+    # deduplicated: LiveKit fires session_usage_updated on every metric
+    keys = [
+        tuple(
+            (u.kind, u.input_tokens, u.output_tokens, u.characters_count, u.audio_duration)
+            for u in e.usage
+        )
+        for e in usage
+    ]
+    assert len(keys) == len(set(keys))
+    last = {u.kind: u for u in usage[-1].usage}
+    assert last["llm"].input_tokens == 40 and last["llm"].output_tokens == 14
+    assert last["tts"].characters_count > 0 and last["tts"].audio_duration > 1.0
+    vad = of(events, VadActivity)
+    assert [v.event for v in vad].count("start_of_speech") == 2
+    assert [v.event for v in vad].count("end_of_speech") == 2
+    inference = [v for v in vad if v.event == "inference"]
+    assert 6 <= len(inference) / took <= 12  # decimated to about 10 per second
+    assert max(v.probability for v in inference) > 0.9
+    # the transcript arrives as spoken, one segment per reply
+    text = "".join(t.text for t in of(events, AgentTranscript) if not t.final)
+    assert text.replace(" ", "") == "Nicetohearyou.Goodbyefornow." * 2
+    assert sum(t.final for t in of(events, AgentTranscript)) >= 2
+
+
+def test_journal_holds_every_event(voice_run) -> None:
+    _, events, _, journal = voice_run
+    assert read_journal(journal) == events
+
+
+def test_logs_are_routed_not_printed(voice_run, capsys: pytest.CaptureFixture[str]) -> None:
+    _, events, _, _ = voice_run
+    logs = of(events, LogRecord)
+    assert any(r.logger.startswith("livekit") for r in logs)
+    assert any(r.logger == "lkmon.sources" and "played" in r.message for r in logs)
+
+
+async def test_typed_turns() -> None:
+    options = RunOptions(
+        agent_file=SCRIPTED, inputs=["text"], text_lines=["hi there", "bye"], gap=0.3
+    )
+    runner, events, _ = await run_session(options)
+    users = [m.text for m in of(events, ChatMessageAdded) if m.role == "user"]
+    replies = [m for m in of(events, ChatMessageAdded) if m.role == "assistant"]
+    assert users == ["hi there", "bye"] and len(replies) == 2
+    assert all("e2e_latency" not in r.metrics for r in replies)  # typed: no user timings
+    assert all(r.metrics["llm_node_ttft"] > 0 for r in replies)
+    assert of(events, SessionStarted)[0].input == "text"
+
+
+async def test_stop_ends_the_session_quickly() -> None:
+    events: list = []
+    runner = SessionRunner(RunOptions(agent_file=SCRIPTED, inputs=["text"]), events.append)
+    task = asyncio.create_task(runner.run())
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        if of(events, SessionStarted):
+            break
+    runner.send_text("hello")
+    await asyncio.sleep(1.0)
+    start = time.monotonic()
+    runner.stop("test")
+    await asyncio.wait_for(task, 5)
+    assert time.monotonic() - start < 4
+    assert runner.end_reason == "test"
+    assert [m.text for m in of(events, ChatMessageAdded) if m.role == "user"] == ["hello"]
+
+
+async def test_a_failing_bridge_handler_is_shown_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_m: object) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(bridge_mod, "metrics_event", broken)
+    options = RunOptions(agent_file=SCRIPTED, inputs=[str(WAV)], gap=0.3)
+    runner, events, _ = await run_session(options)
+    errors = [e for e in of(events, ErrorRaised) if e.source == "lkmon"]
+    assert errors and "bridge metrics_collected: KeyError" in errors[0].message
+    assert len(of(events, SpeechDone)) == 1  # the agent went on
+    assert runner.end_reason == "caller finished"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("raises_in_entrypoint.py", "its entrypoint raised RuntimeError: database unreachable"),
+        ("returns_early.py", "returned without starting an AgentSession"),
+        ("never_starts.py", "no AgentSession started within 2 s"),
+        ("legacy_worker_options.py", "no AgentSession started within 2 s"),
+    ],
+)
+async def test_bad_entrypoints(name: str, message: str) -> None:
+    runner = SessionRunner(
+        RunOptions(agent_file=AGENTS / name, inputs=["text"], start_timeout=2), lambda e: None
+    )
+    start = time.monotonic()
+    with pytest.raises(UsageError, match=message):
+        await runner.run()
+    assert time.monotonic() - start < 6
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (AGENTS / "missing.py", "agent file not found"),
+        (DATA / "librivox_sense_0880.wav", "must be a Python .py file"),
+        (AGENTS, "is a directory"),
+        (AGENTS / "import_fails.py", "fails to import: ModuleNotFoundError: No module named"),
+        (AGENTS / "not_an_agent.py", "not a LiveKit agent file"),
+    ],
+)
+def test_bad_agent_files(path: Path, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        load_agent_file(path)
+
+
+def test_syntax_error(tmp_path: Path) -> None:
+    bad = tmp_path / "broken_agent.py"
+    bad.write_text("def broken(:\n    pass\n")
+    with pytest.raises(UsageError, match=r"fails to import: SyntaxError: .* \(line 1\)"):
+        load_agent_file(bad)
+
+
+def test_recipe_style_and_legacy_files_load() -> None:
+    scripted = load_agent_file(SCRIPTED)
+    assert scripted.server is not None and scripted.setup_fnc is not None
+    assert scripted.module.__name__ != "__main__"
+    legacy = load_agent_file(AGENTS / "legacy_worker_options.py")
+    assert legacy.entrypoint.__name__ == "entrypoint" and legacy.server is None
