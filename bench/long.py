@@ -1,0 +1,117 @@
+"""Long sessions: a synthetic 10,000-turn session through the model (issue 5, item 3, model side).
+
+Each run is a fresh Python process (so RSS is not polluted by earlier runs) that:
+    * folds the session into a ``SessionModel`` event by event, the events made turn by turn as a
+      live session would bring them, and reports the RSS growth (target <= 50 MB with the app;
+      this is the model's share);
+    * exports the snapshot (``write_snapshot``, target <= 1 s) and the HTML report;
+    * loads the snapshot back (``load_session``: the model side of ``lkmon replay``'s
+      load-to-first-frame, target <= 1.5 s in total with the first frame).
+Figures are medians over the runs, with the spread.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import figure
+
+NAME = "long"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 1e6
+
+
+def child(turns: int, directory: str) -> dict[str, float]:
+    """One measurement run (in the current process); returns the figures."""
+    import gc
+    import time
+
+    from lkmon.export_html import write_html_report
+    from lkmon.model.state import SessionModel
+    from lkmon.snapshot import load_session, write_snapshot
+    from tests.synthetic import iter_synthetic_session
+
+    gc.collect()
+    rss0 = _rss_mb()
+    model = SessionModel()
+    apply = model.apply
+    start = time.perf_counter()
+    n = 0
+    for ev in iter_synthetic_session(turns):
+        apply(ev)
+        n += 1
+    replay_s = time.perf_counter() - start
+    gc.collect()
+    rss1 = _rss_mb()
+    out = Path(directory)
+    start = time.perf_counter()
+    snap = write_snapshot(model, out / "long.json")
+    export_s = time.perf_counter() - start
+    start = time.perf_counter()
+    write_html_report(model, out / "long.html")
+    html_s = time.perf_counter() - start
+    del model
+    gc.collect()
+    start = time.perf_counter()
+    loaded = load_session(snap)
+    load_s = time.perf_counter() - start
+    assert len(loaded.turns) == turns
+    return {
+        "events": n,
+        "rss_growth_mb": rss1 - rss0,
+        "replay_s": replay_s,
+        "snapshot_export_s": export_s,
+        "snapshot_mb": snap.stat().st_size / 1e6,
+        "html_export_s": html_s,
+        "snapshot_load_s": load_s,
+    }
+
+
+def run(quick: bool = False) -> None:
+    """Print ``long.*`` figures."""
+    turns = 300 if quick else 10_000
+    runs = 1 if quick else 3
+    results = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            code = (
+                "import json, sys; from bench.long import child; "
+                f"print(json.dumps(child({turns}, {tmp!r})))"
+            )
+            proc = subprocess.run(
+                [sys.executable, "-c", code],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr.strip().splitlines()[-1])
+            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    def col(key: str) -> list[float]:
+        return [r[key] for r in results]
+
+    figure(NAME, "turns", turns, "turns")
+    figure(NAME, "events", col("events")[0], "events")
+    figure(NAME, "model_rss_growth", col("rss_growth_mb"), "MB", "<= 50 MB (with the app)")
+    figure(NAME, "replay_through_model", col("replay_s"), "s")
+    figure(NAME, "snapshot_export", col("snapshot_export_s"), "s", "<= 1 s")
+    figure(NAME, "snapshot_size", col("snapshot_mb"), "MB")
+    figure(NAME, "html_export", col("html_export_s"), "s")
+    figure(
+        NAME,
+        "snapshot_load",
+        col("snapshot_load_s"),
+        "s",
+        "<= 1.5 s load to first frame, with the app",
+    )
