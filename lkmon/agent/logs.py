@@ -18,12 +18,13 @@ import collections
 import logging
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 
 from lkmon.model.events import Event, LogRecord
 from lkmon.secrets import redact
 
-ROUTED_LOGGERS = ("livekit", "lkmon", "asyncio")
+ROUTED_LOGGERS = ("livekit", "lkmon", "asyncio", "py.warnings")
 """Logger names (and their children) that lkmon captures."""
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _BUFFER = 2000
@@ -79,11 +80,14 @@ class LogRouter(logging.Handler):
         self._saved: list[tuple[logging.Logger, list[logging.Handler], bool, int]] = []
         self._local = threading.local()
         self._stderr = sys.stderr
+        self._capture_warnings = False
 
     def install(self) -> LogRouter:
         """Take over the routed loggers (and the root logger with ``capture_root``)."""
         if self._saved:
             return self
+        self._capture_warnings = getattr(warnings.showwarning, "__module__", "") != "logging"
+        logging.captureWarnings(True)  # warnings.warn() output would go to stderr otherwise
         names: list[str | None] = list(ROUTED_LOGGERS)
         if self._capture_root:
             names.append(None)
@@ -108,6 +112,8 @@ class LogRouter(logging.Handler):
             lg.setLevel(level)
         self._saved.clear()
         self._loop = None
+        if self._capture_warnings:
+            logging.captureWarnings(False)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver events on ``loop`` from now on (call from the loop's thread)."""

@@ -193,19 +193,22 @@ class SessionRunner:
         assert self._router is not None and self.agent is not None
         self._router.bind(self._loop)
         from livekit.agents import testing
+        from livekit.agents.utils import http_context
 
         listener = self._progress_listener()
-        try:
-            with testing.fake_job_context() as ctx:
-                self._ctx = ctx
-                await self._prewarm(ctx)
-                if not self._end.is_set():
-                    await self._run_entrypoint(ctx)
-        except UsageError as e:
-            self.error = e
-            raise
-        finally:
-            await self._cleanup(listener)
+        # a worker gives each job an aiohttp session (cloud plugins need it) and a job context
+        async with http_context.open():
+            try:
+                with testing.fake_job_context() as ctx:
+                    self._ctx = ctx
+                    await self._prewarm(ctx)
+                    if not self._end.is_set():
+                        await self._run_entrypoint(ctx)
+            except UsageError as e:
+                self.error = e
+                raise
+            finally:
+                await self._cleanup(listener)
         if self.failure is not None:
             self.error = SessionFailed(self.failure)
             raise self.error

