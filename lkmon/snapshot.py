@@ -231,7 +231,7 @@ def build_snapshot(model: SessionModel, *, redact_text: bool = False) -> dict[st
             for e in model.transcript
         ],
         "events_complete": model.events_complete,
-        "events": [_event_dict(ev, redact_text) for ev in model.events],
+        "events": [_event_dict(ev, redact_text) for ev in model.record()],
     }
 
 

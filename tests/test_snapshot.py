@@ -84,7 +84,8 @@ def test_snapshot_shape_follows_issue_3(demo: SessionModel) -> None:
     assert snap["summary"]["stages"]["e2e"]["count"] == 5
     assert snap["vad"]["speech_count"] == 6
     assert snap["errors"][0]["source"] == "llm"
-    assert snap["events_complete"] is True and len(snap["events"]) == len(demo.events)
+    assert snap["events_complete"] is True and len(snap["events"]) == len(demo.events) + 1
+    assert snap["events"][-1]["type"] == "usage"  # the latest usage update, added back
 
 
 def test_snapshot_validates_against_the_shipped_schema(demo: SessionModel) -> None:
@@ -95,7 +96,7 @@ def test_snapshot_validates_against_the_shipped_schema(demo: SessionModel) -> No
 
 def test_events_section_is_event_to_dict(demo: SessionModel) -> None:
     snap = build_snapshot(demo)
-    assert snap["events"] == [event_to_dict(e) for e in demo.events]
+    assert snap["events"] == [event_to_dict(e) for e in demo.record()]
 
 
 def test_write_is_atomic_0600_and_round_trips(demo: SessionModel, tmp_path: Path) -> None:

@@ -82,7 +82,10 @@ class TurnJoiner:
         turn = self.by_speech.get(speech_id)
         if turn is None:
             turn = Turn(index=len(self.turns) + 1, speech_id=speech_id, started_at=ts)
-            self.turns.append(turn)
+            turns = self.turns
+            if len(turns) > RECENT and turns[-RECENT - 1].done:
+                turns[-RECENT - 1].compact()  # past every fallback's reach: keep it lean
+            turns.append(turn)
             self.by_speech[speech_id] = turn
             self._adopt_pending_user(turn, ts)
         return turn

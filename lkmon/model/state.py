@@ -14,6 +14,7 @@ import enum
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from sys import intern
 
 from lkmon.model.events import (
     AgentStateChanged,
@@ -46,8 +47,8 @@ from lkmon.model.vad import VadState
 MAX_LOGS = 5000
 MAX_ERRORS = 1000
 MAX_EVENTS = 20_000
-"""Events kept for the snapshot's ``events`` section. ``AudioLevel`` and VAD ``inference`` events
-(display-only, many per second) are not kept; the journal on disk has every event."""
+"""Events kept for the snapshot's ``events`` section (see ``SessionModel.events``); the journal
+on disk has every event."""
 
 __all__ = [
     "Area",
@@ -128,6 +129,7 @@ _USAGE = frozenset({Area.USAGE})
 _LOG = frozenset({Area.LOG})
 _SESSION = frozenset({Area.SESSION, Area.STATUS})
 _USER_STATE = frozenset({Area.STATUS, Area.VAD})
+_NOT_KEPT = frozenset({AudioLevel, UsageUpdated})
 
 
 class SessionModel:
@@ -146,9 +148,9 @@ class SessionModel:
         logs: bounded deque of ``LogRecord``.
         errors: the latest ``ErrorRaised`` events (bounded); error_count counts all.
         load_progress: the latest ``LoadProgress``, or ``None``.
-        events: bounded deque of the events applied, for snapshots (no ``AudioLevel`` and no VAD
-            ``inference`` events: replaying ``events`` rebuilds everything but the level meters
-            and the VAD probability trace).
+        events: bounded deque of the events applied, for snapshots. Not kept: ``AudioLevel``, VAD
+            ``inference`` events (display only) and ``UsageUpdated`` (session totals: only the
+            latest, ``last_usage_event``, matters); ``record()`` adds that one back.
         event_count: events applied; events_dropped: kept events that fell off ``events``.
     """
 
@@ -171,6 +173,7 @@ class SessionModel:
         self.error_count = 0
         self.load_progress: LoadProgress | None = None
         self.events: deque[Event] = deque(maxlen=max_events)
+        self.last_usage_event: UsageUpdated | None = None
         self.event_count = 0
         self.events_dropped = 0
         self._handlers: dict[type, Callable[[Event], Iterable[Area]]] = {
@@ -206,7 +209,7 @@ class SessionModel:
             return set()
         self.event_count += 1
         kind = type(event)
-        if kind is not AudioLevel and (kind is not VadActivity or event.event != "inference"):
+        if kind not in _NOT_KEPT and (kind is not VadActivity or event.event != "inference"):
             events = self.events
             if len(events) == events.maxlen:
                 self.events_dropped += 1
@@ -242,6 +245,14 @@ class SessionModel:
     def interim_user_text(self) -> str:
         """User text heard so far that is not yet a user message (shown dimmed)."""
         return self._book.interim_user_text
+
+    def record(self) -> list[Event]:
+        """The kept events plus the latest usage update: replaying them rebuilds the model
+        (all but the level meters and the VAD trace) when ``events_complete``."""
+        out: list[Event] = list(self.events)
+        if self.last_usage_event is not None:
+            out.append(self.last_usage_event)
+        return out
 
     @property
     def events_complete(self) -> bool:
@@ -337,6 +348,11 @@ class SessionModel:
         if ev.kind == "vad":
             self.vad.apply_metrics(ev)
             return (Area.VAD,)
+        # kept with the turn for the whole session: share the label strings (journal replays
+        # and some bridges make a new string per event)
+        ev.label = intern(ev.label)
+        ev.provider = intern(ev.provider)
+        ev.model = intern(ev.model)
         self._joiner.metrics(ev)
         return (_TURNS,)
 
@@ -346,6 +362,7 @@ class SessionModel:
 
     def _usage(self, ev: UsageUpdated) -> frozenset[Area]:
         self.usage = list(ev.usage)
+        self.last_usage_event = ev
         return _USAGE
 
     def _level(self, ev: AudioLevel) -> frozenset[Area]:

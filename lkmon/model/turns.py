@@ -111,6 +111,7 @@ class Turn:
         spoken_text: agent transcript text streamed for this turn (``AgentTranscript`` deltas);
             emptied once the reply is done and its unheard part is known.
         restored: rebuilt from a snapshot's figures (no raw sources; ``recompute`` keeps it).
+        message_figures: set by ``compact``: the figures taken from the dropped raw messages.
     """
 
     index: int
@@ -135,6 +136,7 @@ class Turn:
     assistant_messages: list[ChatMessageAdded] = field(default_factory=list)
     spoken_text: str = ""
     restored: bool = False
+    message_figures: tuple[Any, ...] | None = None
 
     @property
     def typed(self) -> bool:
@@ -177,8 +179,26 @@ class Turn:
         """Derive ``metrics``, ``agent_text``, ``interrupted`` and ``complete`` from the sources."""
         if self.restored:
             return
-        m = TurnMetrics()
-        um = self.user_message.metrics if self.user_message is not None else {}
+        msg = self.message_figures
+        if msg is None:
+            msg = _message_figures(self.user_message, self.assistant_messages)
+        (
+            eot,
+            tdelay,
+            outc,
+            ustart,
+            ustop,
+            ttft,
+            tps,
+            ttfb,
+            playback,
+            e2e,
+            astart,
+            astop,
+            agent_text,
+            msg_interrupted,
+            msg_complete,
+        ) = msg
         eou: dict[str, Any] = {}
         llm_first: dict[str, Any] | None = None
         tts_first: dict[str, Any] | None = None
@@ -204,59 +224,113 @@ class Turn:
             elif kind == "eou":
                 if not eou:
                     eou = pm.values
-        m.end_of_turn_delay = _num(um.get("end_of_turn_delay"))
-        m.eou_delay = _first(_num(eou.get("end_of_utterance_delay")), m.end_of_turn_delay)
-        m.transcription_delay = _first(
-            _num(um.get("transcription_delay")), _num(eou.get("transcription_delay"))
-        )
-        m.on_user_turn_completed_delay = _first(
-            _num(um.get("on_user_turn_completed_delay")),
-            _num(eou.get("on_user_turn_completed_delay")),
-        )
-        m.user_started_speaking_at = _num(um.get("started_speaking_at"))
-        m.user_stopped_speaking_at = _num(um.get("stopped_speaking_at"))
-        texts: list[str] = []
-        interrupted = self.interrupted
-        complete = self.done
-        for msg in self.assistant_messages:
-            am = msg.metrics
-            if msg.text:
-                texts.append(msg.text)
-            if msg.interrupted:
-                interrupted = True
-            if am:
-                complete = True
-            if m.llm_ttft is None:
-                m.llm_ttft = _num(am.get("llm_node_ttft"))
-            if m.llm_tps is None:
-                m.llm_tps = _num(am.get("llm_node_tps"))
-            if m.tts_ttfb is None:
-                m.tts_ttfb = _num(am.get("tts_node_ttfb"))
-            if m.playback_latency is None:
-                m.playback_latency = _num(am.get("playback_latency"))
-            if m.e2e_latency is None:
-                m.e2e_latency = _num(am.get("e2e_latency"))
-            if m.agent_started_speaking_at is None:
-                m.agent_started_speaking_at = _num(am.get("started_speaking_at"))
-            stop = _num(am.get("stopped_speaking_at"))
-            if stop is not None:
-                m.agent_stopped_speaking_at = stop
         if llm_first is not None:
-            if m.llm_ttft is None:
-                m.llm_ttft = _num(llm_first.get("ttft"))
-            if m.llm_tps is None:
-                m.llm_tps = _num(llm_first.get("tokens_per_second"))
-        if tts_first is not None and m.tts_ttfb is None:
-            m.tts_ttfb = _num(tts_first.get("ttfb"))
-        m.prompt_tokens, m.prompt_cached_tokens, m.completion_tokens = prompt, cached, completion
-        self.metrics = m
-        self.agent_text = " ".join(texts) if self.assistant_messages else None
-        self.interrupted = interrupted
-        self.complete = complete
+            if ttft is None:
+                ttft = _num(llm_first.get("ttft"))
+            if tps is None:
+                tps = _num(llm_first.get("tokens_per_second"))
+        if tts_first is not None and ttfb is None:
+            ttfb = _num(tts_first.get("ttfb"))
+        self.metrics = TurnMetrics(
+            _first(_num(eou.get("end_of_utterance_delay")), eot),
+            _first(tdelay, _num(eou.get("transcription_delay"))),
+            eot,
+            _first(outc, _num(eou.get("on_user_turn_completed_delay"))),
+            ttft,
+            tps,
+            ttfb,
+            playback,
+            e2e,
+            ustart,
+            ustop,
+            astart,
+            astop,
+            prompt,
+            cached,
+            completion,
+        )
+        self.agent_text = agent_text
+        self.interrupted = self.interrupted or msg_interrupted
+        self.complete = self.done or msg_complete
         if self.spoken_text:
-            self.unheard_text = _unheard(self.agent_text, self.spoken_text) if interrupted else None
+            self.unheard_text = (
+                _unheard(self.agent_text, self.spoken_text) if self.interrupted else None
+            )
             if self.done and self.assistant_messages:
                 self.spoken_text = ""  # no longer needed: free it (long sessions)
+
+    def compact(self) -> None:
+        """Drop the raw messages of a finished turn, keeping what ``recompute`` needs of them.
+
+        Called by the joiner for done turns older than the last few, so that a long session
+        keeps about 2 kB per turn. Late plugin metrics still recompute correctly.
+        """
+        if self.restored or self.message_figures is not None:
+            return
+        self.message_figures = _message_figures(self.user_message, self.assistant_messages)
+        self.user_message = None
+        self.assistant_messages = []
+        self.spoken_text = ""
+
+
+_NO_MESSAGES = (None,) * 12 + (None, False, False)
+
+
+def _message_figures(
+    user: ChatMessageAdded | None, assistants: list[ChatMessageAdded]
+) -> tuple[Any, ...]:
+    """What ``Turn.recompute`` takes from the chat messages, as one tuple:
+
+    (end_of_turn_delay, transcription_delay, on_user_turn_completed_delay, user started,
+    user stopped, llm_node_ttft, llm_node_tps, tts_node_ttfb, playback_latency, e2e_latency,
+    agent started, agent stopped, agent_text, any interrupted, any assistant metrics).
+    """
+    if user is None and not assistants:
+        return _NO_MESSAGES
+    um = user.metrics if user is not None else {}
+    ttft = tps = ttfb = playback = e2e = astart = astop = None
+    texts: list[str] = []
+    interrupted = complete = False
+    for msg in assistants:
+        am = msg.metrics
+        if msg.text:
+            texts.append(msg.text)
+        if msg.interrupted:
+            interrupted = True
+        if am:
+            complete = True
+        if ttft is None:
+            ttft = _num(am.get("llm_node_ttft"))
+        if tps is None:
+            tps = _num(am.get("llm_node_tps"))
+        if ttfb is None:
+            ttfb = _num(am.get("tts_node_ttfb"))
+        if playback is None:
+            playback = _num(am.get("playback_latency"))
+        if e2e is None:
+            e2e = _num(am.get("e2e_latency"))
+        if astart is None:
+            astart = _num(am.get("started_speaking_at"))
+        stop = _num(am.get("stopped_speaking_at"))
+        if stop is not None:
+            astop = stop
+    return (
+        _num(um.get("end_of_turn_delay")),
+        _num(um.get("transcription_delay")),
+        _num(um.get("on_user_turn_completed_delay")),
+        _num(um.get("started_speaking_at")),
+        _num(um.get("stopped_speaking_at")),
+        ttft,
+        tps,
+        ttfb,
+        playback,
+        e2e,
+        astart,
+        astop,
+        " ".join(texts) if assistants else None,
+        interrupted,
+        complete,
+    )
 
 
 def _unheard(heard: str | None, spoken: str) -> str | None:
