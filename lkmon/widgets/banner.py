@@ -49,7 +49,7 @@ class ErrorBanner(Static):
         more = model.error_count - self._dismissed_at
         text.append(f"   {fmt_clock(err.ts)}", style="dim")
         text.append(f" · {more} new error{'s' * (more != 1)} · x hides · 5 log", style="dim")
-        self.update(text)
+        self.update(text, layout=False)
         self.set_class(not err.recoverable, "-fatal")
         self.display = True
 
@@ -83,5 +83,5 @@ class LoadingLine(Static):
         if progress.seconds is not None:
             text.append(f" ({progress.seconds:.1f} s)", style=DIM)
         text.append("   the agent starts listening when this is done", style=DIM)
-        self.update(text)
+        self.update(text, layout=False)
         self.display = True

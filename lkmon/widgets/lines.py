@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Offset, Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -45,12 +45,18 @@ class ItemLines(ScrollView, can_focus=True):
 
     auto_scroll: bool = True
     """Scroll to the newest item when the view was already at the end."""
+    mutable_tail: int | None = None
+    """How many of the newest items may still change in place (``None``: any of them)."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._item_cache: dict[tuple[Hashable, int], list[Strip]] = {}
+        self._item_cache: dict[int, tuple[Any, Hashable, list[Strip]]] = {}
+        self._cache_width = 0
         self._item_lines: list[Strip] = []
         self._wrap_width = 0
+        self._base_style = Style()
+        self._offset = Offset(0, 0)
+        self._pass_width = 0
 
     # --- for subclasses -------------------------------------------------------------------
     def items(self) -> Sequence[Any]:
@@ -80,28 +86,40 @@ class ItemLines(ScrollView, can_focus=True):
         return "\n".join(strip.text for strip in self._item_lines)
 
     def _content_width(self) -> int:
-        width = self.scrollable_content_region.width
-        if width <= 0:
-            width = max(self.size.width - 1, 1)
-        return width
+        return self.scrollable_content_region.width
 
     def update_view(self) -> None:
-        """Re-render changed items and refresh the view, following the end if it was there."""
-        at_end = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        """Re-render changed items and refresh the view, following the end if it was there.
+
+        Items older than the last ``mutable_tail`` are taken as settled: they are reused by
+        identity without computing their key (the cache holds a reference to each item, so an
+        id cannot be reused by another object while it is cached).
+        """
         width = self._content_width()
+        if width < 8:  # not laid out yet (or hidden): wrapping now would be wasted work
+            self._wrap_width = 0
+            return
+        at_end = self.is_vertical_scroll_end or self.max_scroll_y == 0
         self._wrap_width = width
         console = self.app.console
         old = self._item_cache
-        cache: dict[tuple[Hashable, int], list[Strip]] = {}
+        cache: dict[int, tuple[Any, Hashable, list[Strip]]] = {}
         lines: list[Strip] = []
         items = self.items()
-        for item in items:
+        settled = len(items) - self.mutable_tail if self.mutable_tail is not None else 0
+        item_key = self.item_key
+        for i, item in enumerate(items):
             try:
-                key = (self.item_key(item), width)
-                strips = old.get(key)
-                if strips is None:
-                    strips = text_to_strips(self.render_item(item), width, console)
-                cache[key] = strips
+                cached = old.get(id(item)) if width == self._cache_width else None
+                if cached is not None and cached[0] is item and i < settled:
+                    key, strips = cached[1], cached[2]
+                else:
+                    key = item_key(item)
+                    if cached is not None and cached[0] is item and cached[1] == key:
+                        strips = cached[2]
+                    else:
+                        strips = text_to_strips(self.render_item(item), width, console)
+                cache[id(item)] = (item, key, strips)
             except Exception as e:  # one bad item must not blank the pane
                 report_widget_error(f"{type(self).__name__}.render_item", e)
                 strips = [Strip([]), *text_to_strips(Text(f"⚠ {e!r}", style="red"), width, console)]
@@ -109,7 +127,13 @@ class ItemLines(ScrollView, can_focus=True):
         if not items:
             lines = text_to_strips(self.empty_text(), width, console)
         self._item_cache = cache
+        self._cache_width = width
+        unchanged = len(lines) == len(self._item_lines) and all(
+            a is b for a, b in zip(lines, self._item_lines, strict=True)
+        )
         self._item_lines = lines
+        if unchanged:
+            return
         self.virtual_size = Size(width, len(lines))
         if self.auto_scroll and at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
@@ -124,13 +148,20 @@ class ItemLines(ScrollView, can_focus=True):
         """First render."""
         self.call_after_refresh(self.update_view)
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Render the visible lines; the widget's style is looked up once per pass."""
+        self._base_style = self.rich_style
+        self._offset = self.scroll_offset
+        self._pass_width = self.size.width
+        return super().render_lines(crop)
+
     @guarded("lines.render_line", fallback=lambda self, y: Strip.blank(self.size.width))
     def render_line(self, y: int) -> Strip:
         """Render the visible line ``y`` (Textual Line API)."""
-        scroll_x, scroll_y = self.scroll_offset
+        scroll_x, scroll_y = self._offset
         index = scroll_y + y
-        width = self.size.width
-        style = self.rich_style
+        width = self._pass_width
+        style = self._base_style
         if index >= len(self._item_lines):
             return Strip.blank(width, style)
         strip = self._item_lines[index].apply_style(style)

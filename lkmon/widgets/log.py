@@ -30,6 +30,7 @@ class LogPane(ItemLines):
     """Log records with a minimum level; ``l`` cycles the level filter."""
 
     AREAS = frozenset({Area.LOG})
+    mutable_tail = 0  # log records never change
 
     BINDINGS = [
         Binding("l", "cycle_level", "Log level", tooltip="Cycle the minimum log level shown.",

@@ -67,7 +67,7 @@ class StatusStrip(Static):
     @guarded("status.render")
     def render_now(self) -> None:
         """Re-render from the model and the app's state (muted, live, session over)."""
-        self.update(self.build())
+        self.update(self.build(), layout=False)
 
     def build(self) -> Text:
         """The two lines of the strip."""

@@ -43,6 +43,7 @@ class TranscriptPane(ItemLines):
     """Messages, tool calls and errors, newest at the bottom; follows the end while there."""
 
     AREAS = frozenset({Area.TRANSCRIPT})
+    mutable_tail = 64  # only recent entries are filled in (spoken text, heard text, marks)
 
     def __init__(self, model: Any, *, redact: bool = False) -> None:
         super().__init__(id="transcript", classes="pane")

@@ -20,7 +20,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.cache import LRUCache
 from textual.containers import Vertical
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -132,6 +132,9 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         """Seconds that a full-width bar stands for (one scale for every turn)."""
         self._lengths: list[tuple[Any, float]] = []
         self._row_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(512)
+        self._base_style = Style()
+        self._top = 0
+        self._pass_width = 0
 
     # --- model -> view --------------------------------------------------------------------
     def _update_scale(self) -> None:
@@ -213,17 +216,24 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
             text.append(f" {flag}", style=style)
         return text
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Render the visible rows; the widget's style is looked up once per pass, not per row."""
+        self._base_style = self.rich_style
+        self._top = int(self.scroll_y)
+        self._pass_width = self.size.width
+        return super().render_lines(crop)
+
     @guarded("turns.render_line", fallback=lambda self, y: Strip.blank(self.size.width))
     def render_line(self, y: int) -> Strip:
         """Render visible row ``y`` (Textual Line API)."""
-        position = int(self.scroll_y) + y
-        width = self.size.width
+        position = self._top + y
+        width = self._pass_width
         turns = self.model.turns
         if position >= len(turns):
             if not turns and y == 0:
                 return Strip(Text("  No turns yet: speak, or press t to type.", style=DIM)
                              .render(self.app.console)).crop_extend(0, width, None)
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._base_style)
         is_cursor = position == self.cursor
         # The cache is cleared whenever the model changes (update_view), so the key only
         # needs what changes between model updates.
@@ -234,7 +244,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
             text.append("▶" if is_cursor else " ", style=f"bold {WARN}")
             text.append_text(self.row_text(position))
             strip = Strip(text.render(self.app.console), text.cell_len)
-            base = self.rich_style
+            base = self._base_style
             if is_cursor:
                 base = base + Style(bgcolor="#434c5e" if self.has_focus else "#3b4252")
             strip = strip.apply_style(base).crop_extend(0, width, base)
@@ -266,6 +276,7 @@ class TurnsPane(Vertical):
         self.list = TurnsList(model, thresholds=thresholds, id="turns-list")
         self._summary_at = 0.0
         self._summary_pending = False
+        self._summary_rows = -1
 
     @staticmethod
     def _legend_markup() -> str:
@@ -316,13 +327,17 @@ class TurnsPane(Vertical):
                     ruler[pos + j] = ch
         text.append("".join(ruler), style=DIM)
         text.append(f" {'e2e':>7}", style=DIM)
-        self.query_one("#turns-ruler", Static).update(text)
+        self.query_one("#turns-ruler", Static).update(text, layout=False)
 
     @guarded("turns.summary")
     def _update_summary(self) -> None:
         self._summary_pending = False
         self._summary_at = time.monotonic()
-        self.query_one("#turns-summary", Static).update(self.summary_table())
+        table = self.summary_table()
+        rows = table.row_count if isinstance(table, Table) else 1
+        # a new layout only when the summary's height changes
+        self.query_one("#turns-summary", Static).update(table, layout=rows != self._summary_rows)
+        self._summary_rows = rows
 
     def summary_table(self) -> Table | Text:
         """p50/p95/max per stage and e2e, and the worst turn with its dominant stage."""

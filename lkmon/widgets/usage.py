@@ -35,13 +35,18 @@ class UsagePane(Static):
         if prices is not None:
             model.prices = prices
         self.clock = clock
+        self._lines_shown = -1
         self.border_title = "4 Usage"
         self.can_focus = True
 
     @guarded("usage.update_view")
     def update_view(self) -> None:
         """Re-render from the model."""
-        self.update(self.build())
+        text = self.build()
+        lines = text.plain.count("\n")
+        # a new layout only when the pane's height changes
+        self.update(text, layout=lines != self._lines_shown)
+        self._lines_shown = lines
 
     def build(self) -> Text:
         """A block per provider/model (usage, cost), the total and the session duration."""

@@ -46,17 +46,21 @@ def bin_trace(trace: Iterable[tuple[float, float]], start: float, end: float,
 def plot(bins: list[float | None], rows: int = PLOT_ROWS) -> Text:
     """Bar plot of probabilities 0..1, ``rows`` high, speech columns (≥ 0.5) in green."""
     text = Text(no_wrap=True)
+    styles = [DIM if p is None else (GOOD if p >= THRESHOLD else ACCENT) for p in bins]
     for r in range(rows - 1, -1, -1):
+        chars = []
         for p in bins:
             if p is None:
-                text.append("·" if r == 0 else " ", style=DIM)
+                chars.append("·" if r == 0 else " ")
                 continue
-            eighths = p * rows * 8 - r * 8
-            level = max(0, min(8, int(round(eighths))))
-            ch = _BLOCKS[level]
-            if r == 0 and level == 0:
-                ch = "▁"
-            text.append(ch, style=GOOD if p >= THRESHOLD else ACCENT)
+            level = max(0, min(8, int(round(p * rows * 8 - r * 8))))
+            chars.append("▁" if r == 0 and level == 0 else _BLOCKS[level])
+        # one span per run of equal style: a few spans per row instead of one per cell
+        start = 0
+        for i in range(1, len(chars) + 1):
+            if i == len(chars) or styles[i] != styles[start]:
+                text.append("".join(chars[start:i]), style=styles[start])
+                start = i
         if r:
             text.append("\n")
     return text
@@ -82,7 +86,7 @@ class VadPane(Static):
     @guarded("vad.update_view")
     def update_view(self) -> None:
         """Re-render from the model."""
-        self.update(self.build())
+        self.update(self.build(), layout=False)
 
     def build(self) -> Text:
         """The pane's text at the current width."""
