@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -118,6 +119,15 @@ async def test_reply_after_the_tool_output_is_generated_from_it(models: LocalMod
     text = "".join(c.delta.content for c in chunks if c.delta and c.delta.content)
     assert "3:04" in text
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+async def test_reply_stops_after_two_sentences(models: LocalModels) -> None:
+    ctx = chat(("user", "Write a long story about a dragon."))
+    reply = await models.llm.chat(chat_ctx=ctx).collect()
+    ends = re.findall(r"[.!?](?:\s|$)", reply.text)
+    assert len(ends) == 2, reply.text
+    assert reply.text.endswith((".", "!", "?"))
+    assert reply.usage is not None and reply.usage.completion_tokens < 60
 
 
 def test_context_is_short(models: LocalModels) -> None:

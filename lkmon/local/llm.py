@@ -52,7 +52,9 @@ class SmolLLM(llm.LLM):
     The model is weak: it gets a one-line system prompt (the chat context's instructions with
     whitespace collapsed, or ``system_prompt``), only the last ``max_history`` user/assistant
     messages (default 1, the current one: with more history SmolLM2-135M copies its earlier
-    replies), greedy decoding, at most ``max_tokens`` tokens, ``repeat_penalty`` 1.1.
+    replies), greedy decoding, ``repeat_penalty`` 1.1, and a reply ends after ``max_sentences``
+    sentences or ``max_tokens`` tokens, whichever comes first (a voice reply should be short, and
+    decoding competes with TTS for the CPU).
 
     Tool calls: SmolLM2-135M cannot do function calling. When tools are offered and the last
     chat item is a user message, a *keyword router* (not the model) picks a tool that takes no
@@ -68,6 +70,7 @@ class SmolLLM(llm.LLM):
     Args:
         n_threads: llama.cpp threads for decoding and prompt processing.
         max_tokens: cap on tokens per reply.
+        max_sentences: a reply stops at the end of this many sentences; ``None``: no limit.
         max_history: user/assistant messages kept from the chat history (>= 1).
         repeat_penalty: llama.cpp repeat penalty.
         system_prompt: overrides the chat context's instructions when given.
@@ -84,6 +87,7 @@ class SmolLLM(llm.LLM):
         *,
         n_threads: int = 2,
         max_tokens: int = 60,
+        max_sentences: int | None = 2,
         max_history: int = 1,
         repeat_penalty: float = 1.1,
         system_prompt: str | None = None,
@@ -117,6 +121,7 @@ class SmolLLM(llm.LLM):
         }
         self._n_threads = n_threads
         self._max_tokens = max_tokens
+        self._max_sentences = max_sentences
         self._max_history = max(1, max_history)
         self._repeat_penalty = repeat_penalty
         self._system_prompt = system_prompt
@@ -268,6 +273,8 @@ class SmolLLM(llm.LLM):
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         n = 0
         started = False
+        reply = ""
+        sentences = 0
         for token in llama.generate(tokens, temp=0.0, repeat_penalty=self._repeat_penalty):
             if cancel.is_set() or token in self._stop_ids:
                 break
@@ -278,6 +285,11 @@ class SmolLLM(llm.LLM):
                 started = bool(text)
             if text:
                 on_text(text)
+                reply += text
+                if self._max_sentences and _ends_sentence(reply):
+                    sentences += 1
+                    if sentences >= self._max_sentences:
+                        break
             if fault and fault.kind == "llm_raise" and n >= faults.LLM_RAISE_AFTER_TOKENS:
                 raise faults.fault_error(fault)
             if n >= self._max_tokens:
@@ -381,6 +393,25 @@ class SmolLLMStream(llm.LLMStream):
             self._event_ch.send_nowait(llm.ChatChunk(id=request_id, usage=usage))
         finally:
             cancel.set()
+
+
+_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "no"})
+
+
+def _ends_sentence(text: str) -> bool:
+    """True when ``text`` ends a sentence: ``.``, ``!`` or ``?`` (and closing quotes), not a
+    decimal point, an initial or a common abbreviation."""
+    m = re.search(r"([.!?])[\"')\]]*$", text)
+    if m is None:
+        return False
+    if m.group(1) == ".":
+        head = text[: m.start()]
+        if head[-1:].isdigit():
+            return False
+        word = head.split()[-1].lower() if head.split() else ""
+        if len(word) <= 1 or word in _ABBREVIATIONS:
+            return False
+    return True
 
 
 def _name_keywords(name: str) -> frozenset[str]:
