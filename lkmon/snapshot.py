@@ -123,7 +123,7 @@ def _turn_dict(turn: Turn, redact_text: bool) -> dict[str, Any]:
                 "model": p.model,
                 "speech_id": p.speech_id,
                 "request_id": p.request_id,
-                "values": p.values,
+                "values": p.values if type(p.values) is dict else dict(p.values),
             }
             for p in turn.plugin_metrics
         ],

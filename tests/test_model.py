@@ -291,6 +291,38 @@ def test_memory_stays_bounded_except_turns() -> None:
     assert all(not t.spoken_text for t in model.turns)  # freed once done
 
 
+def test_compacted_turns_keep_their_figures() -> None:
+    """Finished turns older than the last few drop their raw messages; figures stay, and a
+    late metric still recomputes them correctly."""
+    full = SessionModel()
+    events = synthetic_session(turns=20, background=False)
+    full.apply_many(events)
+    old = full.turns[3]
+    assert old.message_figures is not None and old.user_message is None
+    assert old.user_text and old.agent_text and old.metrics.e2e_latency is not None
+    llm = old.plugin_metrics_of("llm")[0]
+    assert llm.values["ttft"] > 0 and "prompt_tokens" in llm.values
+    assert dict(llm.values) == next(
+        e.values
+        for e in events
+        if isinstance(e, PluginMetrics) and e.speech_id == old.speech_id and e.kind == "llm"
+    )
+    before = old.metrics
+    old.recompute()
+    assert old.metrics == before and old.agent_text and old.user_text
+    full.apply(
+        PluginMetrics(
+            ts=T0 + 999,
+            kind="llm",
+            speech_id=old.speech_id,
+            values={"ttft": 9.0, "prompt_tokens": 5, "completion_tokens": 1},
+        )
+    )
+    assert old.metrics.e2e_latency == before.e2e_latency
+    assert old.metrics.llm_ttft == before.llm_ttft  # the MetricsReport still wins
+    assert old.metrics.prompt_tokens == before.prompt_tokens + 5
+
+
 def test_usage_is_the_latest_session_total_and_local_costs_zero(demo: SessionModel) -> None:
     kinds = {u.kind for u in demo.usage}
     assert kinds == {"stt", "llm", "tts"}

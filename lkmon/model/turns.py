@@ -11,6 +11,7 @@ No textual or livekit import here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -271,6 +272,58 @@ class Turn:
         self.user_message = None
         self.assistant_messages = []
         self.spoken_text = ""
+        # new PluginMetrics objects (the events themselves are left as they were)
+        self.plugin_metrics = [
+            PluginMetrics(
+                pm.ts,
+                pm.kind,
+                pm.label,
+                pm.provider,
+                pm.model,
+                pm.speech_id,
+                pm.request_id,
+                MetricValues.of(pm.values),  # type: ignore[arg-type]
+            )
+            if type(pm.values) is dict
+            else pm
+            for pm in self.plugin_metrics
+        ]
+
+
+class MetricValues(Mapping[str, Any]):
+    """A read-only, compact ``PluginMetrics.values`` for finished turns (half a dict's size).
+
+    Behaves as a ``Mapping`` (``[]``, ``get``, ``in``, ``items``, ``==`` with a dict); the key
+    index is shared by every metric with the same keys.
+    """
+
+    __slots__ = ("_index", "_values")
+    _shapes: dict[tuple[str, ...], dict[str, int]] = {}
+
+    def __init__(self, index: dict[str, int], values: tuple[Any, ...]) -> None:
+        self._index = index
+        self._values = values
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> MetricValues:
+        """The compact form of ``values``."""
+        keys = tuple(values)
+        index = cls._shapes.get(keys)
+        if index is None:
+            index = cls._shapes.setdefault(keys, {k: i for i, k in enumerate(keys)})
+        return cls(index, tuple(values.values()))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[self._index[key]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
 
 
 _NO_MESSAGES = (None,) * 12 + (None, False, False)
