@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from livekit.agents import vad
 
 from lkmon.local import packages
-from lkmon.local.llm import DEFAULT_SYSTEM_PROMPT, SmolLLM
+from lkmon.local.llm import SmolLLM
 from lkmon.local.packages import ModelPackageMissing
+from lkmon.local.prompt import DEFAULT_SYSTEM_PROMPT
 from lkmon.local.stt import WhisperSTT
 from lkmon.local.tts import PiperTTS
 from lkmon.local.vad import MIN_SILENCE_SECONDS, load_vad

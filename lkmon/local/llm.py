@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import concurrent.futures
-import re
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,21 +20,20 @@ from livekit.agents import (
     llm,
     utils,
 )
-from livekit.agents.llm.tool_context import is_function_tool, is_raw_function_tool
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 
 from lkmon.local import faults
 from lkmon.local.packages import require_module, smollm2_gguf
-
-DEFAULT_SYSTEM_PROMPT = "You are a friendly voice assistant. Reply in one or two short sentences."
-"""Used when the chat context carries no instructions."""
-
-_DONE = object()
-_NAME_STOPWORDS = frozenset(
-    {"get", "set", "current", "the", "a", "an", "of", "to", "for", "now", "fetch", "look", "up",
-     "lookup", "check", "tool", "my", "is", "what", "do", "make", "find", "query"}
+from lkmon.local.prompt import (
+    DEFAULT_SYSTEM_PROMPT,
+    Message,
+    build_messages,
+    ends_sentence,
+    route_tool_call,
 )
-Message = dict[str, str]
+
+logger = logging.getLogger("lkmon.local")
+_DONE = object()
 
 
 class SmolLLM(llm.LLM):
@@ -165,69 +164,16 @@ class SmolLLM(llm.LLM):
         )
 
     def messages_for(self, chat_ctx: llm.ChatContext) -> list[Message]:
-        """The short ``[{"role", "content"}, ...]`` conversation the model sees.
-
-        The system prompt (the context's first system message, the agent's instructions, or
-        ``system_prompt``), then the last ``max_history`` user/assistant messages, each
-        followed by what came after it: later system messages (e.g. ``generate_reply``
-        instructions) and tool outputs, written as system messages
-        ``"<tool> returned: <output>"`` (the form SmolLM2-135M answers from best).
-        """
-        instructions: str | None = None
-        turns: list[list[Message]] = []  # a message, then what followed it (tools, system)
-        for item in chat_ctx.items:
-            if item.type == "message":
-                text = " ".join((item.text_content or "").split())
-                if not text:
-                    continue
-                role = "system" if item.role in ("system", "developer") else item.role
-                if role == "system" and instructions is None and not turns:
-                    instructions = text
-                elif role == "system" and turns:
-                    turns[-1].append({"role": role, "content": text})
-                else:
-                    turns.append([{"role": role, "content": text}])
-            elif item.type == "function_call_output":
-                result = " ".join(item.output.split())
-                note = {"role": "system", "content": f"{item.name or 'tool'} returned: {result}"}
-                if turns:
-                    turns[-1].append(note)
-                else:
-                    turns.append([note])
-        system = self._system_prompt or instructions or DEFAULT_SYSTEM_PROMPT
-        recent = [m for turn in turns[-self._max_history :] for m in turn]
-        return [{"role": "system", "content": system}, *recent]
+        """The short conversation the model sees: see :func:`lkmon.local.prompt.build_messages`."""
+        return build_messages(
+            chat_ctx, system_prompt=self._system_prompt, max_history=self._max_history
+        )
 
     def route_tool_call(
         self, chat_ctx: llm.ChatContext, tools: list[llm.Tool]
     ) -> llm.FunctionToolCall | None:
-        """The keyword router: a tool call for the last user message, or ``None``.
-
-        See the class docstring. Only tools without required arguments are routed.
-        """
-        if not tools or not chat_ctx.items:
-            return None
-        last = chat_ctx.items[-1]
-        if last.type != "message" or last.role != "user":
-            return None
-        words = set(re.findall(r"[a-z]+", (last.text_content or "").lower()))
-        for tool in tools:
-            if is_function_tool(tool):
-                name = tool.info.name
-                schema = llm.utils.build_legacy_openai_schema(tool)["function"]["parameters"]
-            elif is_raw_function_tool(tool):
-                name = tool.info.name
-                schema = tool.info.raw_schema.get("parameters", {})
-            else:
-                continue
-            if schema.get("required"):
-                continue
-            keywords = self._tool_keywords.get(name) or _name_keywords(name)
-            if keywords & words:
-                return llm.FunctionToolCall(
-                    name=name, arguments="{}", call_id=utils.shortuuid("call_")
-                )
-        return None
+        """The keyword router: see :func:`lkmon.local.prompt.route_tool_call`."""
+        return route_tool_call(chat_ctx, tools, self._tool_keywords)
 
     def generate_blocking(
         self,
@@ -286,7 +232,7 @@ class SmolLLM(llm.LLM):
             if text:
                 on_text(text)
                 reply += text
-                if self._max_sentences and _ends_sentence(reply):
+                if self._max_sentences and ends_sentence(reply):
                     sentences += 1
                     if sentences >= self._max_sentences:
                         break
@@ -370,6 +316,7 @@ class SmolLLMStream(llm.LLMStream):
                 hand_over(_DONE)
 
         worker = loop.run_in_executor(self._smol._executor, work)
+        worker.add_done_callback(_consume)  # no 'exception never retrieved' after a cancel
         timeout = self._conn_options.timeout
         try:
             while True:
@@ -395,30 +342,6 @@ class SmolLLMStream(llm.LLMStream):
             cancel.set()
 
 
-_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "no"})
-
-
-def _ends_sentence(text: str) -> bool:
-    """True when ``text`` ends a sentence: ``.``, ``!`` or ``?`` (and closing quotes), not a
-    decimal point, an initial or a common abbreviation."""
-    m = re.search(r"([.!?])[\"')\]]*$", text)
-    if m is None:
-        return False
-    if m.group(1) == ".":
-        head = text[: m.start()]
-        if head[-1:].isdigit():
-            return False
-        word = head.split()[-1].lower() if head.split() else ""
-        if len(word) <= 1 or word in _ABBREVIATIONS:
-            return False
-    return True
-
-
-def _name_keywords(name: str) -> frozenset[str]:
-    words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower())
-    return frozenset(w for w in words if w not in _NAME_STOPWORDS)
-
-
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -426,3 +349,8 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
+
+
+def _consume(future: asyncio.Future) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        logger.debug("llm worker ended after its stream: %r", exc)

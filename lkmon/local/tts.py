@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from lkmon.local.packages import piper_joe_medium, require_module
 PIPER_RATE = 22050
 """Sample rate of en_US-joe-medium, Hz (mono, 16-bit)."""
 
+logger = logging.getLogger("lkmon.local")
 _DONE = object()
 
 
@@ -159,6 +161,7 @@ class PiperChunkedStream(tts.ChunkedStream):
                 hand_over(_DONE)
 
         worker = loop.run_in_executor(self._piper._executor, work)
+        worker.add_done_callback(_consume)  # no 'exception never retrieved' after a cancel
         try:
             while (item := await queue.get()) is not _DONE:
                 output_emitter.push(item)  # type: ignore[arg-type]
@@ -166,3 +169,8 @@ class PiperChunkedStream(tts.ChunkedStream):
             output_emitter.flush()
         finally:
             cancel.set()
+
+
+def _consume(future: asyncio.Future) -> None:
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        logger.debug("tts worker ended after its stream: %r", exc)
