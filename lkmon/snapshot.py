@@ -114,21 +114,27 @@ def _turn_dict(turn: Turn, redact_text: bool) -> dict[str, Any]:
             for c in turn.tool_calls
         ],
         "metrics": {f: getattr(m, f) for f in TURN_METRIC_FIELDS},
-        "plugin_metrics": [
-            {
-                "ts": p.ts,
-                "kind": p.kind,
-                "label": p.label,
-                "provider": p.provider,
-                "model": p.model,
-                "speech_id": p.speech_id,
-                "request_id": p.request_id,
-                "values": p.values if type(p.values) is dict else dict(p.values),
-            }
-            for p in turn.plugin_metrics
-        ],
+        "plugin_metrics": [_metric_dict(p, turn.speech_id) for p in turn.plugin_metrics],
         "errors": [_error_dict(e) for e in turn.errors],
     }
+
+
+def _metric_dict(p: PluginMetrics, turn_speech_id: str | None) -> dict[str, Any]:
+    """A turn's plugin metric; ``speech_id`` only when it differs from the turn's (STT: null),
+    ``request_id`` only when known."""
+    d: dict[str, Any] = {
+        "ts": p.ts,
+        "kind": p.kind,
+        "label": p.label,
+        "provider": p.provider,
+        "model": p.model,
+        "values": p.values if type(p.values) is dict else dict(p.values),
+    }
+    if p.speech_id != turn_speech_id:
+        d["speech_id"] = p.speech_id
+    if p.request_id is not None:
+        d["request_id"] = p.request_id
+    return d
 
 
 def _error_dict(e: Any) -> dict[str, Any]:
@@ -424,10 +430,10 @@ def load_session(path: str | Path) -> SessionModel:
         validate_snapshot(data, where=str(p))
         return model_from_snapshot(data)
     if isinstance(data, dict) and data.get("type") in EVENT_TYPES:
-        return _model_from_events(_journal_events(text, p))
+        return _model_from_events(_journal_events(p))
     first = text.lstrip().split("\n", 1)[0]
     if data is None and _is_event_line(first):
-        return _model_from_events(_journal_events(text, p))
+        return _model_from_events(_journal_events(p))
     if data is None and '"lkmon_snapshot"' in text[:200]:
         raise SnapshotError(f"{p}: truncated snapshot (invalid JSON)")
     raise SnapshotError(f"{p}: not an lkmon snapshot or journal")
@@ -441,22 +447,16 @@ def _is_event_line(line: str) -> bool:
     return isinstance(obj, dict) and obj.get("type") in EVENT_TYPES
 
 
-def _journal_events(text: str, p: Path) -> list[Event]:
-    lines = text.splitlines()
-    events: list[Event] = []
-    last = len(lines) - 1
-    while last >= 0 and not lines[last].strip():
-        last -= 1
-    for n, line in enumerate(lines[: last + 1]):
-        if not line.strip():
-            continue
-        try:
-            events.append(event_from_dict(json.loads(line)))
-        except (json.JSONDecodeError, ValueError, TypeError) as e:
-            if n == last:
-                log.warning("%s: skipped a torn last line (%d characters)", p, len(line))
-                break
-            raise SnapshotError(f"{p}: bad journal line {n + 1}: {e}") from None
+def _journal_events(p: Path) -> list[Event]:
+    """Events of a journal, read with ``lkmon.journal.read_journal`` (torn last line skipped)."""
+    from lkmon.journal import read_journal
+
+    try:
+        events = read_journal(p)
+    except ValueError as e:
+        raise SnapshotError(f"{p}: {str(e).splitlines()[0]}") from None
+    except OSError as e:
+        raise SnapshotError(f"{p}: cannot read: {e.strerror or e}") from None
     if not events:
         raise SnapshotError(f"{p}: journal has no events")
     return events
@@ -585,7 +585,7 @@ def _turn_from_dict(d: dict[str, Any], i: int = 0) -> Turn:
                 p.get("label", ""),
                 p.get("provider", ""),
                 p.get("model", ""),
-                p.get("speech_id"),
+                p.get("speech_id", sid),
                 p.get("request_id"),
                 p["values"],
             )

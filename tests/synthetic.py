@@ -478,6 +478,7 @@ class Script:
         for at, kind, pm, values in deferred:
             self._plugin(end_t + 0.002 + 0.001 * (at - t), kind, pm, msid, **values)
         done_t = end_t + 0.01
+        self.emit(done_t, AgentStateChanged, old_state="speaking", new_state="listening")
         self.emit(
             done_t,
             SpeechDone,
@@ -485,7 +486,6 @@ class Script:
             interrupted=interrupt_after is not None,
             item_ids=[item],
         )
-        self.emit(done_t, AgentStateChanged, old_state="speaking", new_state="listening")
         self.now = done_t
         self.flush()
         return sid

@@ -337,3 +337,45 @@ def test_apply_many_returns_the_union() -> None:
     s.greeting()
     areas = SessionModel().apply_many(s.flush())
     assert {Area.SESSION, Area.STATUS, Area.TURNS, Area.TRANSCRIPT, Area.USAGE} <= areas
+
+
+def test_wrong_speech_id_on_an_assistant_message_is_corrected_by_speech_done() -> None:
+    """The bridge tags assistant messages with ``AgentSession.current_speech``, which can
+    already be the next speech; the handle's own item list wins."""
+    model = SessionModel()
+    model.apply(SpeechCreated(ts=T0, speech_id="a"))
+    model.apply(SpeechCreated(ts=T0 + 0.1, speech_id="b"))
+    model.apply(
+        ChatMessageAdded(
+            ts=T0 + 1,
+            item_id="ia",
+            role="assistant",
+            text="for a",
+            speech_id="b",
+            metrics={"e2e_latency": 1.2},
+        )
+    )
+    assert model.turns[1].agent_text == "for a"
+    model.apply(SpeechDone(ts=T0 + 1.1, speech_id="a", item_ids=["ia"]))
+    assert model.turns[0].agent_text == "for a" and model.turns[0].metrics.e2e_latency == 1.2
+    assert model.turns[1].agent_text is None and model.turns[1].metrics.e2e_latency is None
+
+
+def test_speech_done_before_the_message_links_it() -> None:
+    model = SessionModel()
+    model.apply(SpeechCreated(ts=T0, speech_id="a"))
+    model.apply(SpeechCreated(ts=T0 + 0.1, speech_id="b"))
+    model.apply(SpeechDone(ts=T0 + 1, speech_id="b", item_ids=["ib"]))
+    model.apply(ChatMessageAdded(ts=T0 + 1.1, item_id="ib", role="assistant", text="late"))
+    assert model.turns[1].agent_text == "late" and model.turns[0].agent_text is None
+    assert model.fallback_joins == 0
+
+
+def test_stt_errors_fail_no_turn() -> None:
+    model = SessionModel()
+    model.apply(SpeechCreated(ts=T0, speech_id="a"))
+    model.apply(ErrorRaised(ts=T0 + 1, source="stt", message="no network", speech_id="a"))
+    assert not model.turns[0].failed and model.error_count == 1
+    model.apply(ErrorRaised(ts=T0 + 2, source="tts", message="no audio"))  # no speech_id
+    assert model.turns[0].failed and model.turns[0].errors[0].message == "no audio"
+    assert any("tts error without speech_id" in n for n in model.join_notes)

@@ -199,16 +199,19 @@ class TurnJoiner:
             self.notes.append(f"user message {pending.item_id} has no reply")
 
     def _assistant_message(self, ev: ChatMessageAdded) -> Turn | None:
-        turn = self._item_turn.pop(ev.item_id, None)
-        if turn is None and ev.speech_id is not None:
-            turn = self._get_or_create(ev.speech_id, ev.ts)
+        turn = self._item_turn.pop(ev.item_id, None)  # SpeechDone came first: definitive
         if turn is None:
-            turn = self._active()
-            if turn is None:
-                self.notes.append(f"assistant message {ev.item_id} joined to no turn")
-                return None
-            self._note(f"assistant message {ev.item_id} without speech_id -> turn {turn.index}")
-            self._item_turn[ev.item_id] = turn  # SpeechDone may correct it
+            if ev.speech_id is not None:
+                turn = self._get_or_create(ev.speech_id, ev.ts)
+            else:
+                turn = self._active()
+                if turn is None:
+                    self.notes.append(f"assistant message {ev.item_id} joined to no turn")
+                    return None
+                self._note(f"assistant message {ev.item_id} without speech_id -> turn {turn.index}")
+            self._item_turn[ev.item_id] = turn  # until SpeechDone confirms or corrects it
+            if len(self._item_turn) > 1000:
+                del self._item_turn[next(iter(self._item_turn))]
         turn.assistant_messages.append(ev)
         turn.recompute()
         return turn
@@ -280,7 +283,13 @@ class TurnJoiner:
         return None
 
     def error(self, ev: ErrorRaised) -> Turn | None:
-        """An error: mark its turn failed (by ``speech_id``, else the active turn for LLM/TTS)."""
+        """An error: mark its turn failed (by ``speech_id``, else the active turn for LLM/TTS).
+
+        STT and VAD errors fail no turn: they hit the user's speech, not the reply that happens
+        to be current (the bridge tags errors with ``AgentSession.current_speech``).
+        """
+        if ev.source in ("stt", "vad"):
+            return None
         turn = self.turn_by_speech_id(ev.speech_id)
         if turn is None and ev.speech_id is None and ev.source in ("llm", "tts"):
             turn = self._active()
