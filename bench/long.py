@@ -5,8 +5,8 @@ Each run is a fresh Python process (so RSS is not polluted by earlier runs) that
       live session would bring them, and reports the RSS growth (target <= 50 MB with the app;
       this is the model's share);
     * exports the snapshot (``write_snapshot``, target <= 1 s) and the HTML report;
-    * loads the snapshot back (``load_session``: the model side of ``lkmon replay``'s
-      load-to-first-frame, target <= 1.5 s in total with the first frame).
+    * loads the snapshot back (``load_session``), then again into the app up to its first frame
+      with Textual's headless driver, as ``lkmon replay`` does (target <= 1.5 s).
 Figures are medians over the runs, with the spread.
 """
 
@@ -64,6 +64,9 @@ def child(turns: int, directory: str) -> dict[str, float]:
     loaded = load_session(snap)
     load_s = time.perf_counter() - start
     assert len(loaded.turns) == turns
+    del loaded
+    gc.collect()
+    first_frame_s = replay_first_frame(snap)
     return {
         "events": n,
         "rss_growth_mb": rss1 - rss0,
@@ -72,7 +75,31 @@ def child(turns: int, directory: str) -> dict[str, float]:
         "snapshot_mb": snap.stat().st_size / 1e6,
         "html_export_s": html_s,
         "snapshot_load_s": load_s,
+        "replay_first_frame_s": first_frame_s,
     }
+
+
+def replay_first_frame(snapshot: Path) -> float:
+    """Seconds from reading ``snapshot`` to the app's first frame (Textual's headless driver),
+    as ``lkmon replay`` does it; ``nan`` when the app cannot be built."""
+    import asyncio
+    import time
+
+    from lkmon.snapshot import load_session
+
+    async def measure() -> float:
+        from lkmon.app import LkmonApp
+
+        start = time.perf_counter()
+        app = LkmonApp(load_session(snapshot))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            return time.perf_counter() - start
+
+    try:
+        return asyncio.run(measure())
+    except ImportError:
+        return float("nan")
 
 
 def run(quick: bool = False) -> None:
@@ -108,10 +135,5 @@ def run(quick: bool = False) -> None:
     figure(NAME, "snapshot_export", col("snapshot_export_s"), "s", "<= 1 s")
     figure(NAME, "snapshot_size", col("snapshot_mb"), "MB")
     figure(NAME, "html_export", col("html_export_s"), "s")
-    figure(
-        NAME,
-        "snapshot_load",
-        col("snapshot_load_s"),
-        "s",
-        "<= 1.5 s load to first frame, with the app",
-    )
+    figure(NAME, "snapshot_load", col("snapshot_load_s"), "s")
+    figure(NAME, "replay_load_to_first_frame", col("replay_first_frame_s"), "s", "<= 1.5 s")
