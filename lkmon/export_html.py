@@ -254,10 +254,10 @@ def build_html_report(
     # -- errors
     if model.errors:
         out.append("<h2>Errors</h2><table><tr><th>time</th><th>source</th><th>message</th></tr>")
-        for e in model.errors:
+        for err in model.errors:
             out.append(
-                f"<tr><td>{_clock(e.ts, start)}</td><td>{esc(e.source)}</td>"
-                f"<td>{esc(e.message)}</td></tr>"
+                f"<tr><td>{_clock(err.ts, start)}</td><td>{esc(err.source)}</td>"
+                f"<td>{esc(err.message)}</td></tr>"
             )
         out.append("</table>")
 

@@ -379,3 +379,16 @@ def test_stt_errors_fail_no_turn() -> None:
     model.apply(ErrorRaised(ts=T0 + 2, source="tts", message="no audio"))  # no speech_id
     assert model.turns[0].failed and model.turns[0].errors[0].message == "no audio"
     assert any("tts error without speech_id" in n for n in model.join_notes)
+
+
+def test_model_snapshot_and_report_import_neither_textual_nor_livekit() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lkmon.model.state, lkmon.snapshot, lkmon.export_html\n"
+        "from lkmon.snapshot import load_session\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'livekit'))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -209,7 +209,9 @@ class SessionModel:
             return set()
         self.event_count += 1
         kind = type(event)
-        if kind not in _NOT_KEPT and (kind is not VadActivity or event.event != "inference"):
+        if kind not in _NOT_KEPT and (
+            kind is not VadActivity or event.event != "inference"  # type: ignore[union-attr]
+        ):
             events = self.events
             if len(events) == events.maxlen:
                 self.events_dropped += 1
