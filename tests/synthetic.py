@@ -49,7 +49,7 @@ T0 = 1_767_225_600.0
 """2026-01-01T00:00:00Z: every scripted session starts here, so snapshots are stable."""
 
 MODELS = {
-    "vad": "silero/silero",
+    "vad": "ONNX/silero",
     "stt": "faster-whisper/whisper-tiny.en",
     "llm": "llama.cpp/smollm2-135m-instruct",
     "tts": "piper/en_US-joe-medium",
@@ -57,6 +57,13 @@ MODELS = {
 STT = ("faster-whisper", "whisper-tiny.en")
 LLM = ("llama.cpp", "smollm2-135m-instruct")
 TTS = ("piper", "en_US-joe-medium")
+EOU = ("vad", "unknown")  # what livekit-agents 1.8.9 reports with VAD turn detection
+LABELS = {
+    "stt": "lkmon.local.stt.WhisperSTT",
+    "llm": "lkmon.local.llm.SmolLLM",
+    "tts": "lkmon.local.tts.PiperTTS",
+    "eou": "",
+}
 
 
 @dataclass
@@ -81,6 +88,7 @@ class Script:
     _ids: int = 0
     _usage: dict[tuple[str, str, str], ModelUsage] = field(default_factory=dict)
     _next_vad_metric: float = 1.0
+    _last_usage: str = ""
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -125,7 +133,7 @@ class Script:
             offset,
             PluginMetrics,
             kind=kind,
-            label=f"lkmon.local.{kind}",
+            label=LABELS[kind],
             provider=pm[0],
             model=pm[1],
             speech_id=sid,
@@ -135,10 +143,15 @@ class Script:
             self.usage(offset)
 
     def usage(self, offset: float) -> None:
-        """A ``session_usage_updated`` with the totals so far."""
+        """A ``session_usage_updated`` with the totals so far, only when they changed (the
+        bridge drops repeats: LiveKit fires it after every plugin metric, VAD included)."""
         snapshot = [
             ModelUsage(**{f: getattr(u, f) for f in u.__slots__}) for u in self._usage.values()
         ]
+        key = repr(snapshot)
+        if key == self._last_usage:
+            return
+        self._last_usage = key
         self.emit(offset, UsageUpdated, usage=snapshot)
 
     def _background(
@@ -181,8 +194,8 @@ class Script:
                 t,
                 PluginMetrics,
                 kind="vad",
-                label="livekit.plugins.silero.VAD",
-                provider="silero",
+                label="livekit.plugins.silero.vad.VAD",
+                provider="ONNX",
                 model="silero",
                 values={
                     "idle_time": 0.0 if user else round(t - start, 3),
@@ -313,6 +326,7 @@ class Script:
         t = self.now
         if spoken and user_text is not None:
             stop = stopped if stopped is not None else t
+            self._use("stt", *STT, audio_duration=1.8)
             self._plugin(
                 stop + transcription * 0.9,
                 "stt",
@@ -322,7 +336,6 @@ class Script:
                 audio_duration=1.8,
                 streamed=False,
             )
-            self._use("stt", *STT, audio_duration=1.8)
             self.emit(stop + transcription, UserTranscribed, text=user_text, is_final=True)
             t = stop + eou
         user_item = self.new_id("item")
@@ -358,7 +371,7 @@ class Script:
             self._plugin(
                 t,
                 "eou",
-                ("silero", "vad"),
+                EOU,
                 msid,
                 end_of_utterance_delay=eou,
                 transcription_delay=transcription,
