@@ -436,9 +436,9 @@ class LkmonApp(App[Path | None]):
         """Pane keys only work (and show in the footer) on the main screen; live-only keys
         are hidden in replay."""
         if action in self.MAIN_ONLY and len(self.screen_stack) > 1:
-            return None
+            return False
         if action in ("type_message", "toggle_mute") and not self.live:
-            return None
+            return False
         return True
 
     def request_quit(self) -> None:

@@ -197,6 +197,10 @@ class TurnDetailScreen(Screen[None]):
         ]))
 
         origin = m.user_stopped_speaking_at or turn.started_at
+        parts.append(Text(
+            "times: clock time (offset from "
+            + ("the user's end of speech" if m.user_stopped_speaking_at else "the turn's start")
+            + ")", style=DIM))
         parts.append(_heading("User metrics"))
         parts.append(_kv_table([
             ("transcription delay", fmt_s(m.transcription_delay, digits=3)),
@@ -223,7 +227,7 @@ class TurnDetailScreen(Screen[None]):
         ]))
 
         parts.append(_heading(f"Plugin metrics ({len(turn.plugin_metrics)})"))
-        parts.append(self._plugin_table(turn))
+        parts.append(self._plugin_table(turn, origin))
 
         parts.append(_heading(f"Tool calls ({len(turn.tool_calls)})"))
         if turn.tool_calls:
@@ -235,7 +239,7 @@ class TurnDetailScreen(Screen[None]):
             for call in turn.tool_calls:
                 result = Text(self._t(call.output) if call.output is not None else "(none)",
                               style=BAD if call.is_error else "")
-                tools.add_row(_at(call.ts, turn.started_at), call.name,
+                tools.add_row(_at(call.ts, origin), call.name,
                               self._t(_pretty_json(call.arguments)), result)
             parts.append(tools)
         else:
@@ -248,7 +252,7 @@ class TurnDetailScreen(Screen[None]):
                 parts.append(Text(f"{fmt_clock(err.ts)} {err.source}: {err.message}", style=BAD))
         return Group(*parts)
 
-    def _plugin_table(self, turn: Any) -> RenderableType:
+    def _plugin_table(self, turn: Any, origin: float) -> RenderableType:
         if not turn.plugin_metrics:
             return Text("none joined to this turn", style=DIM)
         table = Table(box=None, padding=(0, 1), header_style=f"bold {DIM}")
@@ -272,7 +276,7 @@ class TurnDetailScreen(Screen[None]):
                     figures.append(f"{name} ", style=DIM)
                     figures.append(_value(pm.values[name], unit) + "  ")
             plugin = "/".join(x for x in (pm.provider, pm.model) if x) or pm.label or "-"
-            table.add_row(f"{pm.ts - turn.started_at:+.3f}s", label, plugin, figures)
+            table.add_row(f"{pm.ts - origin:+.3f}s", label, plugin, figures)
         if llm_calls > 1:
             return Group(table, Text(f"{llm_calls} LLM calls: the ones after the first follow "
                                      "tool calls.", style=DIM))

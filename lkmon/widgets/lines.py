@@ -20,18 +20,25 @@ from textual.strip import Strip
 from lkmon.widgets.common import guarded, report_widget_error
 
 
-def text_to_strips(
-    text: Text, width: int, console: Console, style: Style | None = None
-) -> list[Strip]:
-    """Wrap ``text`` to ``width`` cells and return one ``Strip`` per line."""
-    if width <= 0:
-        width = 1
+def text_to_strips(text: Text | tuple[Text, Text], width: int, console: Console) -> list[Strip]:
+    """Wrap ``text`` to ``width`` cells and return one ``Strip`` per line.
+
+    A ``(prefix, body)`` pair wraps the body beside the prefix, with a hanging indent.
+    """
+    width = max(width, 1)
+    if isinstance(text, tuple):
+        prefix, body = text
+        indent = prefix.cell_len
+        if indent > width // 2:  # too narrow for a hanging indent: wrap as one text
+            return text_to_strips(Text.assemble(prefix, body), width, console)
+        out = []
+        for i, line in enumerate(body.wrap(console, width - indent, overflow="fold")):
+            head = prefix.copy() if i == 0 else Text(" " * indent)
+            head.append_text(line)
+            out.append(Strip(head.render(console), head.cell_len))
+        return out or [Strip(prefix.render(console), prefix.cell_len)]
     lines = text.wrap(console, width, overflow="fold")
-    strips = []
-    for line in lines:
-        if style is not None:
-            line.stylize_before(style)
-        strips.append(Strip(line.render(console), line.cell_len))
+    strips = [Strip(line.render(console), line.cell_len) for line in lines]
     return strips or [Strip.blank(0)]
 
 
@@ -55,6 +62,7 @@ class ItemLines(ScrollView, can_focus=True):
         self._item_lines: list[Strip] = []
         self._wrap_width = 0
         self._base_style = Style()
+        self._stick_end = True
         self._offset = Offset(0, 0)
         self._pass_width = 0
 
@@ -67,8 +75,9 @@ class ItemLines(ScrollView, can_focus=True):
         """A key that changes whenever the item's rendering would change."""
         return id(item)
 
-    def render_item(self, item: Any) -> Text:
-        """Render one item (it is wrapped to the pane's width)."""
+    def render_item(self, item: Any) -> Text | tuple[Text, Text]:
+        """Render one item: a ``Text``, or ``(prefix, body)`` to wrap the body beside the
+        prefix with a hanging indent. It is wrapped to the pane's width."""
         return Text(str(item))
 
     def empty_text(self) -> Text:
@@ -99,7 +108,7 @@ class ItemLines(ScrollView, can_focus=True):
         if width < 8:  # not laid out yet (or hidden): wrapping now would be wasted work
             self._wrap_width = 0
             return
-        at_end = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        at_end = self._stick_end or self.is_vertical_scroll_end or self.max_scroll_y == 0
         self._wrap_width = width
         console = self.app.console
         old = self._item_cache
@@ -140,9 +149,16 @@ class ItemLines(ScrollView, can_focus=True):
         self.refresh()
 
     def on_resize(self) -> None:
-        """Re-wrap for the new width."""
+        """Re-wrap for the new width; stay at the end if the view was following it."""
         if self._content_width() != self._wrap_width:
             self.update_view()
+        if self.auto_scroll and self._stick_end:
+            self.call_after_refresh(self.scroll_end, animate=False, x_axis=False)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        """Follow the end again once the user scrolls back down to it."""
+        super().watch_scroll_y(old_value, new_value)
+        self._stick_end = new_value >= self.max_scroll_y
 
     def on_mount(self) -> None:
         """First render."""

@@ -57,15 +57,16 @@ class LogPane(ItemLines):
         """Log records never change once made."""
         return (id(item), item.ts, item.message)
 
-    def render_item(self, item: Any) -> Text:
-        """``HH:MM:SS LEVEL logger: message``."""
-        text = Text()
-        text.append(fmt_clock(item.ts), style=DIM)
+    def render_item(self, item: Any) -> tuple[Text, Text]:
+        """``HH:MM:SS LEVEL logger: message``, wrapped with a hanging indent."""
+        prefix = Text()
+        prefix.append(fmt_clock(item.ts), style=DIM)
         level = item.level.upper()
-        text.append(f" {level[:4]:<4} ", style=LEVEL_STYLES.get(level, "") or "bold")
+        prefix.append(f" {level[:4]:<4} ", style=LEVEL_STYLES.get(level, "") or "bold")
+        text = Text()
         text.append(f"{item.logger}: ", style=DIM)
         text.append(item.message)
-        return text
+        return prefix, text
 
     def empty_text(self) -> Text:
         """Shown before the first record."""

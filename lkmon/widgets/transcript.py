@@ -72,19 +72,21 @@ class TranscriptPane(ItemLines):
         return (id(item), item.ts, item.role, item.text, item.interim, item.interrupted,
                 item.unheard_text, item.turn)
 
-    def render_item(self, item: Any) -> Text:
-        """``HH:MM:SS role text`` with marks for interim, interrupted and tool entries."""
+    def render_item(self, item: Any) -> tuple[Text, Text]:
+        """``HH:MM:SS role text`` with marks for interim, interrupted and tool entries; the text
+        wraps with a hanging indent."""
+        prefix = Text()
         text = Text()
         if isinstance(item, InterimUser):
-            text.append("  …     ", style=DIM)
-            text.append("user  ", style=ROLE_STYLES["user"])
+            prefix.append("   …     ", style=DIM)
+            prefix.append("user  ", style=ROLE_STYLES["user"])
             text.append(self._text(item.text), style=f"italic {DIM}")
-            return text
-        text.append(fmt_clock(item.ts), style=DIM)
-        text.append(" ")
+            return prefix, text
+        prefix.append(fmt_clock(item.ts), style=DIM)
+        prefix.append(" ")
         role = item.role
-        text.append(ROLE_LABELS.get(role, f"{role[:5]:<5}"), style=ROLE_STYLES.get(role, "bold"))
-        text.append(" ")
+        prefix.append(ROLE_LABELS.get(role, f"{role[:5]:<5}"), style=ROLE_STYLES.get(role, "bold"))
+        prefix.append(" ")
         body = self._text(item.text)
         if role == "tool":
             text.append(body, style=WARN)
@@ -100,7 +102,7 @@ class TranscriptPane(ItemLines):
             if item.unheard_text:
                 text.append("  unheard: ", style=DIM)
                 text.append(self._text(item.unheard_text), style=f"strike {DIM}")
-        return text
+        return prefix, text
 
     def empty_text(self) -> Text:
         """Shown before the first message."""

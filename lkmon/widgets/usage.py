@@ -62,12 +62,12 @@ class UsagePane(Static):
             text.append(f"{u.provider}/{u.model}")
             text.append("  ")
             text.append_text(_cost_text(item.cost, item.local))
-            text.append("\n    ")
+            text.append("\n  ")
             figures: list[tuple[str, str]] = []
             if kind == "llm":
-                figures = [("prompt", fmt_count(u.input_tokens)),
+                figures = [("tokens: prompt", fmt_count(u.input_tokens)),
                            ("cached", fmt_count(u.input_cached_tokens)),
-                           ("completion", fmt_count(u.output_tokens)), ("", "tokens")]
+                           ("completion", fmt_count(u.output_tokens))]
             elif kind == "tts":
                 figures = [("", f"{fmt_count(u.characters_count)} chars"),
                            ("", f"{u.audio_duration:.1f} s audio")]
@@ -80,7 +80,7 @@ class UsagePane(Static):
             for name, value in figures:
                 if name:
                     text.append(f"{name} ", style=DIM)
-                text.append(f"{value}  ")
+                text.append(f"{value} ")
             text.append("\n")
         total = model.total_cost()
         currency = getattr(model.prices, "currency", "USD")

@@ -100,7 +100,7 @@ class VadPane(Static):
         text.append(f"   user: {self.model.user_state}", style=DIM)
         text.append("\n")
         now = self.clock()
-        rows = max(PLOT_ROWS, min(12, (self.content_region.height or 0) - 5))
+        rows = max(PLOT_ROWS, min(12, (self.content_region.height or 0) - 6))
         if not vad.trace:
             text.append("No VAD events yet.\n" + "\n" * (rows - 1), style=DIM)
         else:
@@ -114,26 +114,25 @@ class VadPane(Static):
                 if 0 <= pos + j < width:
                     axis[pos + j] = ch
         text.append("".join(axis) + "\n", style=DIM)
-        text.append("speech ", style=DIM)
-        text.append(fmt_s(vad.speech_duration, digits=1))
-        text.append("  silence ", style=DIM)
-        text.append(fmt_s(vad.silence_duration, digits=1))
-        text.append("  segments ", style=DIM)
-        text.append(str(vad.speech_count))
-        text.append("  total speech ", style=DIM)
+        text.append("speech " if vad.speaking else "silence ", style=DIM)
+        text.append(fmt_s(vad.speech_duration if vad.speaking else vad.silence_duration,
+                          digits=1))
+        text.append(f" · {vad.speech_count} segments · ", style=DIM)
         text.append(fmt_s(vad.speech_total, digits=1))
+        text.append(" speech", style=DIM)
         text.append("\n")
         text.append("health ", style=DIM)
         if vad.metrics_count == 0:
             text.append("no VADMetrics yet", style=DIM)
             return text
-        text.append(f"{fmt_count(vad.inference_count)} inf")
-        text.append("  ")
-        ips = vad.inference_per_audio_second
-        text.append("-" if ips is None else f"{ips * 1000:.1f} ms/s audio",
-                    style=WARN if ips is not None and ips > 0.5 else "")
+        text.append(f"{fmt_count(vad.inference_count)} inferences")
         text.append("  idle ", style=DIM)
         text.append(fmt_s(vad.idle_time, digits=1))
+        text.append("\n       ")
+        ips = vad.inference_per_audio_second
+        text.append("-" if ips is None else f"{ips * 1000:.1f} ms",
+                    style=WARN if ips is not None and ips > 0.5 else "")
+        text.append(" per s of audio", style=DIM)
         text.append("  RTF ", style=DIM)
         rtf = vad.realtime_factor
         text.append("-" if rtf is None else f"{rtf:.3f}",
