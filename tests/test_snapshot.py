@@ -255,3 +255,21 @@ def test_redact_text_keeps_lengths_and_timings(demo: SessionModel, tmp_path: Pat
         assert phrase not in text
     loaded = load_session(path)
     assert loaded.turns[1].metrics.e2e_latency == demo.turns[1].metrics.e2e_latency
+
+
+@pytest.mark.parametrize("use_orjson", [True, False])
+def test_non_finite_figures_are_written_as_null(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_orjson: bool
+) -> None:
+    if not use_orjson:
+        monkeypatch.setattr("lkmon.snapshot.orjson", None)
+    model = SessionModel()
+    model.apply_many(demo_session())
+    model.turns[1].metrics.llm_tps = float("inf")
+    model.turns[2].metrics.llm_tps = float("nan")
+    path = write_snapshot(model, tmp_path / "s.json")
+    data = json.loads(path.read_text())  # strict JSON: no NaN/Infinity tokens
+    assert "Infinity" not in path.read_text() and "NaN" not in path.read_text()
+    assert data["turns"][1]["metrics"]["llm_tps"] is None
+    assert data["turns"][2]["metrics"]["llm_tps"] is None
+    assert load_session(path).turns[1].agent_text == model.turns[1].agent_text
