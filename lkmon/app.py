@@ -55,7 +55,7 @@ MAX_QUEUE = 200_000
 """Events waiting in the queue at most; beyond it events are dropped (the journal keeps them)."""
 MIN_SIZE = (80, 24)
 """Below this terminal size (columns, rows) the app shows a notice instead of the panes."""
-FULL_SIZE = (110, 30)
+FULL_SIZE = (110, 34)
 """From this size up every pane is on screen; below it one pane at a time (number keys)."""
 PANES = ["turns", "transcript", "vad", "usage", "log"]
 """Pane ids in number-key order (1..5)."""

@@ -40,18 +40,28 @@ from lkmon.widgets.common import (
 )
 
 BAR_STAGES = ("eou", "llm_ttft", "tts_ttfb")
-SCALE_STEPS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 60.0)
+SCALE_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 60.0)
+"""Full-bar scales in seconds; at least 1 s so that short turns look short."""
 SUMMARY_EVERY = 0.5
 """Seconds between summary recomputations while turns keep changing."""
 _PARTIAL = " ▏▎▍▌▋▊▉"
 
 
 def friendly_scale(longest: float) -> float:
-    """The smallest friendly number of seconds (0.25, 0.5, 1, 1.5, 2, 3, ...) ≥ ``longest``."""
+    """The smallest friendly number of seconds (1, 1.5, 2, 2.5, 3, 4, ...) ≥ ``longest``."""
     for step in SCALE_STEPS:
         if longest <= step:
             return step
     return math.ceil(longest / 60.0) * 60.0
+
+
+def ruler_ticks(scale: float, max_ticks: int) -> list[float]:
+    """Round tick values (seconds) from 0 to ``scale``: at most ``max_ticks`` intervals."""
+    for step in (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0):
+        if scale / step <= max_ticks:
+            break
+    count = int(scale / step + 1e-9)
+    return [round(i * step, 6) for i in range(count + 1)]
 
 
 def bar_segments(turn: Any) -> list[tuple[str, float]]:
@@ -150,7 +160,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
             else:
                 lengths.append((metrics, bar_length(turn)))
         longest = max((length for _, length in lengths), default=0.0)
-        self.scale = friendly_scale(max(longest, 0.25))
+        self.scale = friendly_scale(longest)
 
     def update_view(self) -> None:
         """Re-read the turns: scale, virtual size, cursor (when following)."""
@@ -198,8 +208,8 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
 
     # --- rendering ------------------------------------------------------------------------
     def bar_width(self) -> int:
-        """Cells available to the bar at the current width."""
-        return max(self.size.width - self.ROW_FIXED, 6)
+        """Cells available to the bar at the current width (the scrollbar gutter excluded)."""
+        return max(self.scrollable_content_region.width - self.ROW_FIXED, 6)
 
     def row_text(self, position: int) -> Text:
         """The text of row ``position`` (0-based), without the cursor highlight."""
@@ -220,7 +230,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         """Render the visible rows; the widget's style is looked up once per pass, not per row."""
         self._base_style = self.rich_style
         self._top = int(self.scroll_y)
-        self._pass_width = self.size.width
+        self._pass_width = self.scrollable_content_region.width
         return super().render_lines(crop)
 
     @guarded("turns.render_line", fallback=lambda self, y: Strip.blank(self.size.width))
@@ -317,14 +327,13 @@ class TurnsPane(Vertical):
         text = Text(no_wrap=True)
         text.append(f"{'#':>6} {'time':<8} ", style=DIM)
         ruler = [" "] * bar
-        for tick in range(5):
-            pos = int((bar - 1) * tick / 4)
-            label = f"{scale * tick / 4:g}s"
-            if tick == 4:
-                pos = max(bar - len(label), 0)
-            for j, ch in enumerate(label):
-                if pos + j < bar:
-                    ruler[pos + j] = ch
+        for seconds in ruler_ticks(scale, max(2, min(6, bar // 9))):
+            label = f"{seconds:g}s"
+            pos = int(round(seconds / scale * bar))
+            pos = min(pos, bar - len(label))  # the last label ends at the bar's end
+            if pos < 0 or any(c != " " for c in ruler[max(pos - 1, 0):pos + len(label)]):
+                continue
+            ruler[pos:pos + len(label)] = label
         text.append("".join(ruler), style=DIM)
         text.append(f" {'e2e':>7}", style=DIM)
         self.query_one("#turns-ruler", Static).update(text, layout=False)
