@@ -392,3 +392,17 @@ def test_model_snapshot_and_report_import_neither_textual_nor_livekit() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_summary_is_cached_until_turns_change() -> None:
+    model = SessionModel()
+    s = Script(background=False).start()
+    s.spoken_turn("hi", "Hello there.")
+    model.apply_many(s.drain())
+    first = model.summary()
+    assert model.summary() is first
+    model.apply(AudioLevel(ts=T0 + 99, source="mic", dbfs=-30.0))
+    assert model.summary() is first
+    s.spoken_turn("again", "Hello again.")
+    model.apply_many(s.drain())
+    assert model.summary() is not first and model.summary()["e2e"].count == 2

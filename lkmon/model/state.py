@@ -176,6 +176,7 @@ class SessionModel:
         self.last_usage_event: UsageUpdated | None = None
         self.event_count = 0
         self.events_dropped = 0
+        self._summary: LatencySummary | None = None
         self._handlers: dict[type, Callable[[Event], Iterable[Area]]] = {
             SessionStarted: self._session_started,  # type: ignore[dict-item]
             LoadProgress: self._load_progress,  # type: ignore[dict-item]
@@ -220,7 +221,10 @@ class SessionModel:
         info = self.session
         if info.last_event_at is None or ts > info.last_event_at:
             info.last_event_at = ts
-        return set(handler(event))
+        changed = set(handler(event))
+        if Area.TURNS in changed:
+            self._summary = None
+        return changed
 
     def apply_many(self, events: Iterable[Event]) -> set[Area]:
         """Fold many events; returns the union of the changed areas."""
@@ -234,14 +238,21 @@ class SessionModel:
         """Append turns rebuilt by a loader (``lkmon.snapshot``); indexes are renumbered."""
         for turn in turns:
             self._joiner.restore(turn)
+        self._summary = None
 
     def turn_by_speech_id(self, speech_id: str | None) -> Turn | None:
         """The turn with ``speech_id`` (LiveKit ``SpeechHandle.id``), or ``None``."""
         return self._joiner.turn_by_speech_id(speech_id)
 
     def summary(self) -> LatencySummary:
-        """p50/p95/max of EOU delay, LLM TTFT, TTS TTFB and e2e latency, and the worst turn."""
-        return LatencySummary.of(self.turns)
+        """p50/p95/max of EOU delay, LLM TTFT, TTS TTFB and e2e latency, and the worst turn.
+
+        Cached until an event changes the turns (10,000 turns take about 10 ms to summarise).
+        """
+        summary = self._summary
+        if summary is None:
+            summary = self._summary = LatencySummary.of(self.turns)
+        return summary
 
     @property
     def interim_user_text(self) -> str:
