@@ -6,7 +6,9 @@ Each run is a fresh Python process (so RSS is not polluted by earlier runs) that
       this is the model's share);
     * exports the snapshot (``write_snapshot``, target <= 1 s) and the HTML report;
     * loads the snapshot back (``load_session``), then again into the app up to its first frame
-      with Textual's headless driver, as ``lkmon replay`` does (target <= 1.5 s).
+      with Textual's headless driver, as ``lkmon replay`` does (target <= 1.5 s);
+    * in a second process, replays the session through the model and the app (redrawn after
+      every 5,000 events) and reports that RSS growth (target <= 50 MB).
 Figures are medians over the runs, with the spread.
 """
 
@@ -79,6 +81,46 @@ def child(turns: int, directory: str) -> dict[str, float]:
     }
 
 
+def child_app(turns: int) -> dict[str, float]:
+    """One run through the model AND the app (Textual's headless driver, 120x40): events are
+    folded in chunks with ``LkmonApp.apply_events`` and the screen is redrawn after each chunk,
+    as the app's drain timer does in accelerated time. Returns the RSS growth and timings."""
+    import asyncio
+    import gc
+    import time
+
+    from tests.synthetic import iter_synthetic_session
+
+    async def measure() -> dict[str, float]:
+        from lkmon.app import LkmonApp
+        from lkmon.model.state import SessionModel
+
+        app = LkmonApp(SessionModel())
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            gc.collect()
+            rss0 = _rss_mb()
+            start = time.perf_counter()
+            chunk: list = []
+            frames = 0
+            for ev in iter_synthetic_session(turns):
+                chunk.append(ev)
+                if len(chunk) >= 5000:
+                    app.apply_events(chunk)
+                    chunk = []
+                    await pilot.pause()
+                    frames += 1
+            app.apply_events(chunk)
+            await pilot.pause()
+            elapsed = time.perf_counter() - start
+            gc.collect()
+            rss1 = _rss_mb()
+            assert len(app.model.turns) == turns
+            return {"app_rss_growth_mb": rss1 - rss0, "app_replay_s": elapsed, "frames": frames}
+
+    return asyncio.run(measure())
+
+
 def replay_first_frame(snapshot: Path) -> float:
     """Seconds from reading ``snapshot`` to the app's first frame (Textual's headless driver),
     as ``lkmon replay`` does it; ``nan`` when the app cannot be built."""
@@ -125,12 +167,29 @@ def run(quick: bool = False) -> None:
                 raise RuntimeError(proc.stderr.strip().splitlines()[-1])
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
 
+        code = (
+            f"import json; from bench.long import child_app; print(json.dumps(child_app({turns})))"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr.strip().splitlines()[-1])
+        results[-1].update(json.loads(proc.stdout.strip().splitlines()[-1]))
+
     def col(key: str) -> list[float]:
         return [r[key] for r in results]
 
     figure(NAME, "turns", turns, "turns")
     figure(NAME, "events", col("events")[0], "events")
     figure(NAME, "model_rss_growth", col("rss_growth_mb"), "MB", "<= 50 MB (with the app)")
+    figure(NAME, "app_rss_growth", col("app_rss_growth_mb"), "MB", "<= 50 MB")
+    figure(NAME, "replay_through_app", col("app_replay_s"), "s")
     figure(NAME, "replay_through_model", col("replay_s"), "s")
     figure(NAME, "snapshot_export", col("snapshot_export_s"), "s", "<= 1 s")
     figure(NAME, "snapshot_size", col("snapshot_mb"), "MB")
