@@ -106,6 +106,10 @@ class LkmonApp(App[Path | None]):
         redact: replace transcript text with placeholders in the screen and every export.
         clock: returns epoch seconds; fixed in tests so elapsed times are stable.
         exit_on_close: exit the app when the session ends (used by headless runs).
+        snapshot_path: where quitting a live session writes its snapshot (``--export FILE``);
+            ``None`` for a new time-stamped file in ``export_dir``.
+
+    ``run()`` returns the path of the snapshot written on quit, or ``None``.
     """
 
     CSS_PATH = "lkmon.tcss"
@@ -159,6 +163,7 @@ class LkmonApp(App[Path | None]):
         redact: bool = False,
         clock: Callable[[], float] = time.time,
         exit_on_close: bool = False,
+        snapshot_path: Path | str | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -169,6 +174,7 @@ class LkmonApp(App[Path | None]):
         self.redact = redact
         self.clock = clock
         self.exit_on_close = exit_on_close
+        self.snapshot_path = Path(snapshot_path) if snapshot_path is not None else None
         self.mic_muted = False
         """True while the mic is muted with ``m``."""
         self.active_pane = "turns"
@@ -666,11 +672,12 @@ class LkmonApp(App[Path | None]):
         if self.live:
             path = None
             try:
-                path = unique_path(self.export_dir, time.strftime(
+                path = self.snapshot_path or unique_path(self.export_dir, time.strftime(
                     "lkmon-%Y%m%d-%H%M%S", time.localtime(self.clock())), ".json")
                 await asyncio.to_thread(self._write_snapshot, path)
                 self.saved_snapshot = path
             except Exception as e:
                 log.error("could not save the snapshot on quit: %s", e)
-                _discard_empty(path)
+                if self.snapshot_path is None:
+                    _discard_empty(path)
         self.exit(self.saved_snapshot)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -303,6 +304,40 @@ async def test_quit_stops_runner_and_saves_snapshot(tmp_path: Path) -> None:
     assert app.return_value is not None and app.return_value.exists()
     data = json.loads(app.return_value.read_text())
     assert len(data["turns"]) == len(model.turns)
+
+
+async def test_quit_writes_the_snapshot_to_the_given_path(tmp_path: Path) -> None:
+    runner = RecordingRunner()
+    target = tmp_path / "session.json"
+    app = LkmonApp(demo_model(), runner, snapshot_path=target, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+c")
+        await pilot.pause(0.3)
+    assert runner.stopped == 1 and app.return_value == target
+    assert json.loads(target.read_text())["lkmon_snapshot"] == 1
+
+
+async def test_sigterm_quits_gracefully(tmp_path: Path) -> None:
+    runner = RecordingRunner()
+    app = LkmonApp(demo_model(), runner, export_dir=tmp_path, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert signal.SIGTERM in app._signals  # else the signal would end the test run
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if not app.is_running:
+                break
+    assert runner.stopped == 1
+    assert app.return_value is not None and app.return_value.exists()
+
+
+async def test_replay_quit_writes_nothing(tmp_path: Path) -> None:
+    app = replay_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("q")
+        await pilot.pause(0.2)
+    assert app.return_value is None and list(tmp_path.iterdir()) == []
 
 
 async def test_live_events_are_drained_and_levels_coalesced() -> None:
