@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import NoReturn
@@ -256,8 +258,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lkmon`` console script; returns the exit code."""
+    if threading.current_thread() is threading.main_thread():
+        # until the session installs its own handlers, SIGTERM interrupts like Ctrl+C
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":

@@ -93,7 +93,9 @@ class LogRouter(logging.Handler):
             names.append(None)
         for name in names:
             lg = logging.getLogger(name)
-            self._saved.append((lg, list(lg.handlers), lg.propagate, lg.level))
+            # another router (the app's, or a runner's) is not a handler to give back later
+            keep = [h for h in lg.handlers if not isinstance(h, LogRouter)]
+            self._saved.append((lg, keep, lg.propagate, lg.level))
             for h in list(lg.handlers):
                 lg.removeHandler(h)
             lg.addHandler(self)
@@ -105,6 +107,8 @@ class LogRouter(logging.Handler):
     def uninstall(self) -> None:
         """Give the loggers back their handlers, propagation and levels."""
         for lg, handlers, propagate, level in reversed(self._saved):
+            if self not in lg.handlers:
+                continue  # another router took over since; it gives the logger back
             lg.removeHandler(self)
             for h in handlers:
                 lg.addHandler(h)
