@@ -139,9 +139,9 @@ class LkmonApp(App[Path | None]):
         Binding("m", "toggle_mute", "Mute", tooltip="Mute or unmute the microphone.", id="mute"),
         Binding("e", "export", "Export",
                 tooltip="Write snapshot JSON, SVG screenshot and HTML report.", id="export"),
-        Binding("x", "dismiss_banner", "Dismiss", show=False,
+        Binding("x", "dismiss_banner", "Hide error",
                 tooltip="Hide the error banner until the next error.", id="dismiss"),
-        Binding("z", "zoom", "Zoom", show=False, tooltip="Maximise the focused pane or restore.",
+        Binding("z", "zoom", "Zoom", tooltip="Maximise the active pane, or restore the layout.",
                 id="zoom"),
         *[
             Binding(str(i + 1), f"show_pane('{pane}')", "Panes" if i == 0 else pane.capitalize(),
@@ -445,6 +445,9 @@ class LkmonApp(App[Path | None]):
             return False
         if action in ("type_message", "toggle_mute") and not self.live:
             return False
+        banner = getattr(self, "banner", None)
+        if action == "dismiss_banner" and (banner is None or not banner.display):
+            return False
         return True
 
     def request_quit(self) -> None:
@@ -519,6 +522,7 @@ class LkmonApp(App[Path | None]):
     def action_dismiss_banner(self) -> None:
         """Hide the error banner until the next error."""
         self.banner.dismiss()
+        self.refresh_bindings()
 
     @guarded("app.type_message")
     def action_type_message(self) -> None:

@@ -51,7 +51,9 @@ class ErrorBanner(Static):
         text.append(f" · {more} new error{'s' * (more != 1)} · x hides · 5 log", style="dim")
         self.update(text, layout=False)
         self.set_class(not err.recoverable, "-fatal")
-        self.display = True
+        if not self.display:
+            self.display = True
+            self.app.refresh_bindings()  # "x" shows in the footer while the banner does
 
 
 class LoadingLine(Static):

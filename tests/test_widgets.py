@@ -1,0 +1,153 @@
+"""The panes' pure helpers and their content for scripted sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from synthetic import T0, Script
+from test_app import CLOCK, RecordingRunner, demo_model, text_of
+
+from lkmon.app import LkmonApp, unique_path
+from lkmon.model.events import ModelUsage, UsageUpdated, UserTranscribed
+from lkmon.model.state import SessionModel
+from lkmon.widgets.common import e2e_style, fmt_cost, fmt_duration, fmt_s, level_bar
+from lkmon.widgets.transcript import placeholder
+from lkmon.widgets.turns import bar_segments, friendly_scale, render_bar, ruler_ticks
+from lkmon.widgets.vad import bin_trace, plot
+
+
+def test_render_bar_is_proportional_on_one_scale() -> None:
+    parts = [("eou", 0.5), ("llm_ttft", 0.25), ("tts_ttfb", 0.25)]
+    bar = render_bar(parts, 40, 2.0)
+    assert bar.cell_len == 40
+    assert bar.plain.count("█") == 20  # 1.0 s of 2.0 s on 40 cells
+    spans = [(bar.plain[s.start:s.end], str(s.style)) for s in bar.spans]
+    assert [len(t) for t, _ in spans[:3]] == [10, 5, 5]
+    half = render_bar([("eou", 1.0)], 40, 2.0)
+    assert half.plain.count("█") == 20
+    assert render_bar([("eou", 4.0)], 10, 2.0).plain == "█" * 10  # clipped, never wider
+
+
+def test_bar_segments_add_the_rest_of_e2e() -> None:
+    model = demo_model()
+    turn4 = model.turns[3]
+    segments = dict(bar_segments(turn4))
+    assert set(segments) == {"eou", "llm_ttft", "tts_ttfb", "other"}
+    assert sum(segments.values()) == pytest.approx(turn4.metrics.e2e_latency)
+    typed = dict(bar_segments(model.turns[2]))
+    assert "eou" not in typed and "other" not in typed  # no user timings, no e2e
+
+
+def test_scales_and_ticks() -> None:
+    assert friendly_scale(0.2) == 1.0
+    assert friendly_scale(1.95) == 2.0
+    assert friendly_scale(2.01) == 2.5
+    assert friendly_scale(75) == 120.0
+    assert ruler_ticks(2.0, 4) == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert ruler_ticks(3.0, 3) == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_vad_trace_binning_and_plot() -> None:
+    trace = [(T0 + i * 0.1, 0.9 if 100 <= i < 200 else 0.05) for i in range(300)]
+    bins = bin_trace(trace, T0, T0 + 30, 30)
+    assert len(bins) == 30
+    assert bins[0] == pytest.approx(0.05) and bins[15] == pytest.approx(0.9)
+    assert bin_trace([], T0, T0 + 30, 10) == [None] * 10
+    text = plot(bins, rows=4)
+    rows = text.plain.split("\n")
+    assert len(rows) == 4 and all(len(r) == 30 for r in rows)
+    assert rows[0][15] != " " and rows[0][0] == " "  # speech reaches the top row, silence not
+
+
+def test_formatting() -> None:
+    assert fmt_s(None) == "-" and fmt_s(1.234) == "1.23s"
+    assert fmt_duration(3725) == "1:02:05" and fmt_duration(65) == "1:05"
+    assert fmt_cost(None) == "-" and fmt_cost(0) == "$0" and fmt_cost(0.001) == "$0.0010"
+    assert "#a3be8c" in e2e_style(0.5, (1.0, 2.0)) and "#bf616a" in e2e_style(2.5, (1.0, 2.0))
+    assert level_bar(None).plain == "········"
+    assert level_bar(0.0).plain == "████████"
+    assert placeholder("Hi there!") == "xx xxxxxx"
+
+
+def test_unique_path_never_overwrites(tmp_path: Path) -> None:
+    first = unique_path(tmp_path, "lkmon-x", ".json")
+    first.write_text("keep")
+    second = unique_path(tmp_path, "lkmon-x", ".json")
+    assert first != second and first.read_text() == "keep"
+    assert second.name == "lkmon-x-1.json"
+
+
+async def test_interim_user_text_is_shown_dimmed_then_replaced() -> None:
+    model = SessionModel()
+    app = LkmonApp(model, RecordingRunner(), clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_event(UserTranscribed(ts=T0, text="what is the", is_final=False))
+        await pilot.pause(0.2)
+        lines = app.transcript_pane.rendered_text()
+        assert "what is the" in lines and "…" in lines
+        strip = app.transcript_pane._item_lines[-1]
+        styles = [seg.style for seg in strip if "what" in seg.text]
+        assert styles and styles[0].italic and styles[0].dim is not True  # italic, dim colour
+
+
+async def test_usage_pane_costs_a_priced_model() -> None:
+    model = SessionModel()
+    app = LkmonApp(model, RecordingRunner(), clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_event(UsageUpdated(ts=T0, usage=[
+            ModelUsage(kind="llm", provider="livekit", model="openai/gpt-4.1-mini",
+                       input_tokens=1_000_000, input_cached_tokens=0, output_tokens=500_000),
+            ModelUsage(kind="tts", provider="piper", model="joe", characters_count=1200,
+                       audio_duration=12.5),
+            ModelUsage(kind="stt", provider="nobody-knows", model="x", audio_duration=30.0),
+        ]))
+        await pilot.pause(0.2)
+        text = text_of(app.usage_pane)
+        assert "livekit/openai/gpt-4.1-mini" in text and "$1.20" in text  # 0.40 + 0.80
+        assert "1,200 chars" in text and "12.5 s audio" in text and "$0 local" in text
+        assert "30.0 s audio" in text and "?" in text  # unknown price: never shown as $0
+        assert "total $1.20 USD" in text
+
+
+async def test_log_level_filter() -> None:
+    s = Script(background=False).start()
+    s.spoken_turn("Hi", "Hello.")
+    model = SessionModel()
+    model.apply_many(s.close())
+    from lkmon.model.events import LogRecord
+
+    for level in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        model.apply(LogRecord(ts=T0 + 50, level=level, logger="livekit", message=f"{level} line"))
+    app = LkmonApp(model, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        shown = app.log_pane.rendered_text()
+        assert "DEBUG line" not in shown and "INFO line" in shown
+        await pilot.press("l")
+        shown = app.log_pane.rendered_text()
+        assert app.log_pane.min_level == "WARNING"
+        assert "INFO line" not in shown and "WARNING line" in shown and "ERROR line" in shown
+        await pilot.press("l", "l")
+        assert app.log_pane.min_level == "DEBUG" and "DEBUG line" in app.log_pane.rendered_text()
+
+
+async def test_banner_key_shows_only_with_an_error() -> None:
+    model = SessionModel()
+    app = LkmonApp(model, RecordingRunner(), clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.check_action("dismiss_banner", ()) is False
+        from lkmon.model.events import ErrorRaised
+
+        app.post_event(ErrorRaised(ts=T0, source="tts", message="TTS returned no audio",
+                                   speech_id="speech_1"))
+        await pilot.pause(0.2)
+        assert app.banner.display and "TTS returned no audio" in text_of(app.banner)
+        assert app.check_action("dismiss_banner", ()) is True
+        await pilot.press("x")
+        assert not app.banner.display
+        app.post_event(ErrorRaised(ts=T0 + 1, source="llm", message="second", recoverable=False))
+        await pilot.pause(0.2)
+        assert app.banner.display and app.banner.has_class("-fatal")
+        assert "cannot go on" in text_of(app.banner)
