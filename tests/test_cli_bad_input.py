@@ -31,8 +31,13 @@ def lkmon(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
     full_env.update(env or {})
     return subprocess.run(
-        [LKMON, *args], cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=timeout,
+        [LKMON, *args],
+        cwd=cwd,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -74,41 +79,79 @@ CASES = [
     ("bad --start-timeout", ["run", "--start-timeout", "soon"], "invalid float value"),
     ("replay without a file", ["replay"], "the following arguments are required"),
     ("mixed --input", ["run", SCRIPTED, "--headless", "--input", "mic", str(WAV)], "not a mix"),
-    ("missing agent file", ["run", "nope.py", "--headless", "--input", "text"],
-     "agent file not found: nope.py"),
-    ("agent file not .py", ["run", str(WAV), "--headless", "--input", "text"],
-     "must be a Python .py file"),
-    ("agent file fails to import",
-     ["run", str(AGENTS / "import_fails.py"), "--headless", "--input", "text"],
-     "fails to import: ModuleNotFoundError"),
-    ("not an agent file", ["run", str(AGENTS / "not_an_agent.py"), "--headless", "--input", "text"],
-     "not a LiveKit agent file: no AgentServer with an @server.rtc_session() entrypoint"),
-    ("entrypoint raises",
-     ["run", str(AGENTS / "raises_in_entrypoint.py"), "--headless", "--input", "text"],
-     "its entrypoint raised RuntimeError: database unreachable"),
-    ("never starts a session",
-     ["run", str(AGENTS / "never_starts.py"), "--headless", "--input", "text",
-      "--start-timeout", "2"],
-     "no AgentSession started within 2 s"),
-    ("entrypoint returns early",
-     ["run", str(AGENTS / "returns_early.py"), "--headless", "--input", "text"],
-     "returned without starting an AgentSession"),
-    ("missing WAV", ["run", SCRIPTED, "--headless", "--input", "missing.wav"],
-     "input not found: missing.wav"),
-    ("mic without a device", ["run", SCRIPTED, "--headless", "--input", "mic"],
-     "no audio input device"),
-    ("speaker without a device",
-     ["run", SCRIPTED, "--headless", "--input", "text", "--output", "speaker"],
-     "no audio output device"),
-    ("export folder missing",
-     ["run", SCRIPTED, "--headless", "--input", "text", "--export", "/nonexistent/out.json"],
-     "cannot write --export /nonexistent/out.json: folder /nonexistent does not exist"),
-    ("export folder unwritable",
-     ["run", SCRIPTED, "--headless", "--input", "text", "--export", "/sys/out.json"],
-     "cannot write --export /sys/out.json: Permission denied"),
-    ("journal folder missing",
-     ["run", SCRIPTED, "--headless", "--input", "text", "--journal", "/nonexistent/j.jsonl"],
-     "cannot write --journal"),
+    (
+        "missing agent file",
+        ["run", "nope.py", "--headless", "--input", "text"],
+        "agent file not found: nope.py",
+    ),
+    (
+        "agent file not .py",
+        ["run", str(WAV), "--headless", "--input", "text"],
+        "must be a Python .py file",
+    ),
+    (
+        "agent file fails to import",
+        ["run", str(AGENTS / "import_fails.py"), "--headless", "--input", "text"],
+        "fails to import: ModuleNotFoundError",
+    ),
+    (
+        "not an agent file",
+        ["run", str(AGENTS / "not_an_agent.py"), "--headless", "--input", "text"],
+        "not a LiveKit agent file: no AgentServer with an @server.rtc_session() entrypoint",
+    ),
+    (
+        "entrypoint raises",
+        ["run", str(AGENTS / "raises_in_entrypoint.py"), "--headless", "--input", "text"],
+        "its entrypoint raised RuntimeError: database unreachable",
+    ),
+    (
+        "never starts a session",
+        [
+            "run",
+            str(AGENTS / "never_starts.py"),
+            "--headless",
+            "--input",
+            "text",
+            "--start-timeout",
+            "2",
+        ],
+        "no AgentSession started within 2 s",
+    ),
+    (
+        "entrypoint returns early",
+        ["run", str(AGENTS / "returns_early.py"), "--headless", "--input", "text"],
+        "returned without starting an AgentSession",
+    ),
+    (
+        "missing WAV",
+        ["run", SCRIPTED, "--headless", "--input", "missing.wav"],
+        "input not found: missing.wav",
+    ),
+    (
+        "mic without a device",
+        ["run", SCRIPTED, "--headless", "--input", "mic"],
+        "no audio input device",
+    ),
+    (
+        "speaker without a device",
+        ["run", SCRIPTED, "--headless", "--input", "text", "--output", "speaker"],
+        "no audio output device",
+    ),
+    (
+        "export folder missing",
+        ["run", SCRIPTED, "--headless", "--input", "text", "--export", "/nonexistent/out.json"],
+        "cannot write --export /nonexistent/out.json: folder /nonexistent does not exist",
+    ),
+    (
+        "export folder unwritable",
+        ["run", SCRIPTED, "--headless", "--input", "text", "--export", "/sys/out.json"],
+        "cannot write --export /sys/out.json: Permission denied",
+    ),
+    (
+        "journal folder missing",
+        ["run", SCRIPTED, "--headless", "--input", "text", "--journal", "/nonexistent/j.jsonl"],
+        "cannot write --journal",
+    ),
     ("replay missing file", ["replay", "nothing.json"], "nothing.json: no such file"),
 ]
 
@@ -166,8 +209,15 @@ def test_missing_model_package(tmp_path: Path) -> None:
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("")
     proc = lkmon(
-        ["run", str(ROOT / "agent_entry.py"), "--models", "local", "--headless", "--input",
-         str(WAV)],
+        [
+            "run",
+            str(ROOT / "agent_entry.py"),
+            "--models",
+            "local",
+            "--headless",
+            "--input",
+            str(WAV),
+        ],
         tmp_path,
         env={"PYTHONPATH": str(tmp_path / "shadow")},
     )
@@ -178,10 +228,20 @@ def test_cloud_models_without_network_fail_fast(tmp_path: Path) -> None:
     """--models cloud with (fake) credentials and no network: a clear error within 15 s."""
     start = time.monotonic()
     proc = lkmon(
-        ["run", str(ROOT / "agent_entry.py"), "--models", "cloud", "--headless", "--input",
-         str(WAV)],
+        [
+            "run",
+            str(ROOT / "agent_entry.py"),
+            "--models",
+            "cloud",
+            "--headless",
+            "--input",
+            str(WAV),
+        ],
         tmp_path,
-        env={"LIVEKIT_API_KEY": "APIfake0123456789", "LIVEKIT_API_SECRET": "fake-secret-0123456789"},
+        env={
+            "LIVEKIT_API_KEY": "APIfake0123456789",
+            "LIVEKIT_API_SECRET": "fake-secret-0123456789",
+        },
         timeout=60,
     )
     took = time.monotonic() - start
@@ -197,8 +257,9 @@ def test_cloud_models_without_network_fail_fast(tmp_path: Path) -> None:
 def test_corrupt_price_table(tmp_path: Path) -> None:
     prices = tmp_path / "prices.toml"
     prices.write_text("[[model]\nthis is = not toml")
-    proc = lkmon(["run", SCRIPTED, "--headless", "--input", "text", "--prices", str(prices)],
-                 tmp_path)
+    proc = lkmon(
+        ["run", SCRIPTED, "--headless", "--input", "text", "--prices", str(prices)], tmp_path
+    )
     assert_one_line_error(proc, str(prices))
 
 
@@ -208,8 +269,19 @@ def test_corrupt_price_table(tmp_path: Path) -> None:
         ("", "empty file"),
         ('{"lkmon_snapshot": 1, "session": {"started_at": 1', "truncated snapshot"),
         ('{"hello": "world"}', "not an lkmon snapshot or journal"),
-        (json.dumps({"lkmon_snapshot": 99, "session": {}, "turns": [], "usage": [], "vad": {},
-                     "events": []}), "99"),
+        (
+            json.dumps(
+                {
+                    "lkmon_snapshot": 99,
+                    "session": {},
+                    "turns": [],
+                    "usage": [],
+                    "vad": {},
+                    "events": [],
+                }
+            ),
+            "99",
+        ),
     ],
     ids=["empty", "truncated", "not lkmon", "future version"],
 )

@@ -47,10 +47,26 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str, Path]:
     export = tmp / "session.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
     proc = subprocess.run(
-        [LKMON, "run", str(ROOT / "agent_entry.py"), "--models", "local", "--headless",
-         "--input", *[str(DATA / f"{c}.wav") for c in CLIPS], "--export", str(export),
-         "--journal", str(tmp / "session.journal.jsonl")],
-        cwd=tmp, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
+        [
+            LKMON,
+            "run",
+            str(ROOT / "agent_entry.py"),
+            "--models",
+            "local",
+            "--headless",
+            "--input",
+            *[str(DATA / f"{c}.wav") for c in CLIPS],
+            "--export",
+            str(export),
+            "--journal",
+            str(tmp / "session.journal.jsonl"),
+        ],
+        cwd=tmp,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout[-3000:]
     assert "Traceback" not in proc.stderr + proc.stdout
@@ -103,8 +119,17 @@ def test_the_snapshot_holds_it_all(session) -> None:
     assert s["input"] == "wav: " + ", ".join(f"{c}.wav" for c in CLIPS)
     assert s["duration"] > sum([7.1, 5.3, 3.29]) * 0.5 and s["closed_at"] is not None
     types = {e["type"] for e in snap["events"]}
-    assert {"session_started", "load_progress", "speech_created", "speech_done", "chat_message",
-            "metrics", "vad", "usage", "session_closed"} <= types
+    assert {
+        "session_started",
+        "load_progress",
+        "speech_created",
+        "speech_done",
+        "chat_message",
+        "metrics",
+        "vad",
+        "usage",
+        "session_closed",
+    } <= types
     assert snap["vad"]  # VAD summary present
     # headless printed one line per completed turn and the p50/p95 table
     assert len(re.findall(r"^turn +\d+ ", stdout, re.M)) == len(snap["turns"])

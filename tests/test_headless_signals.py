@@ -27,10 +27,24 @@ WAVS = [str(DATA / f"librivox_sense_{n}.wav") for n in ("0880", "0930", "0880", 
 def start(tmp_path: Path, journal: Path, export: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
     return subprocess.Popen(
-        [LKMON, "run", SCRIPTED, "--headless", "--input", *WAVS, "--journal", str(journal),
-         "--export", str(export)],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [
+            LKMON,
+            "run",
+            SCRIPTED,
+            "--headless",
+            "--input",
+            *WAVS,
+            "--journal",
+            str(journal),
+            "--export",
+            str(export),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -56,15 +70,23 @@ def test_kill_9_then_replay_recovers_every_completed_turn(tmp_path: Path) -> Non
     assert proc.returncode == -signal.SIGKILL
     assert not (tmp_path / "never.json").exists()
     assert stat.S_IMODE(journal.stat().st_mode) == 0o600
-    done_ids = [json.loads(line)["speech_id"] for line in journal.read_text().splitlines()
-                if '"type":"speech_done"' in line]
+    done_ids = [
+        json.loads(line)["speech_id"]
+        for line in journal.read_text().splitlines()
+        if '"type":"speech_done"' in line
+    ]
 
     # a crash mid-write leaves a torn last line: it is skipped with a warning
     with journal.open("a") as f:
         f.write('{"ts":1,"type":"vad","event":"infer')
     out = tmp_path / "recovered.json"
-    replay = subprocess.run([LKMON, "replay", str(journal), "--export", str(out)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+    replay = subprocess.run(
+        [LKMON, "replay", str(journal), "--export", str(out)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert replay.returncode == 0, replay.stderr
     assert "Traceback" not in replay.stderr
     snap = json.loads(out.read_text())
@@ -106,7 +128,11 @@ def test_export_never_overwrites(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
     proc = subprocess.run(
         [LKMON, "run", SCRIPTED, "--headless", "--input", WAVS[0], "--export", str(export)],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
         timeout=90,
     )
     assert proc.returncode == 0, proc.stderr

@@ -233,3 +233,41 @@ def test_recipe_style_and_legacy_files_load() -> None:
     assert scripted.module.__name__ != "__main__"
     legacy = load_agent_file(AGENTS / "legacy_worker_options.py")
     assert legacy.entrypoint.__name__ == "entrypoint" and legacy.server is None
+
+
+async def test_interrupted_reply_is_cut_to_what_was_played(monkeypatch: pytest.MonkeyPatch) -> None:
+    """session.interrupt() mid-reply: the sink stops at once, the transcript stops there too."""
+    monkeypatch.setenv(
+        "SCRIPTED_REPLY", " ".join(f"Sentence number {i} is here." for i in range(8))
+    )
+    events: list = []
+    runner = SessionRunner(RunOptions(agent_file=SCRIPTED, inputs=["text"]), events.append)
+    task = asyncio.create_task(runner.run())
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        if of(events, SessionStarted):
+            break
+    runner.send_text("tell me a long story")
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        if any(getattr(e, "new_state", None) == "speaking" for e in events):
+            break
+    await asyncio.sleep(1.0)  # about 1.6 of the 8 x 0.6 s sentences played
+    t_interrupt = time.time()
+    await runner.session.interrupt()
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if of(events, SpeechDone):
+            break
+    runner.stop("test")
+    await asyncio.wait_for(task, 10)
+    done = of(events, SpeechDone)[0]
+    assert done.interrupted
+    reply = [m for m in of(events, ChatMessageAdded) if m.role == "assistant"][0]
+    assert reply.interrupted
+    full = " ".join(f"Sentence number {i} is here." for i in range(8))
+    assert 0 < len(reply.text) < len(full) / 2, reply.text  # what was heard, not all of it
+    assert full.startswith(reply.text.rstrip(".… "))
+    assert reply.metrics["stopped_speaking_at"] - t_interrupt < 0.3  # stopped at once
+    spoken = "".join(t.text for t in of(events, AgentTranscript) if not t.final)
+    assert len(spoken) < len(full) / 2

@@ -158,3 +158,70 @@ def test_dbfs() -> None:
     assert dbfs(0.0, 100) == -100.0
     full = np.full(100, 32767, dtype=np.float64)
     assert dbfs(float(full @ full), 100) == pytest.approx(0.0, abs=0.01)
+
+
+class FakeOutputStream:
+    """Stands in for sounddevice.OutputStream: a thread pulls blocks at real-time pace."""
+
+    def __init__(self, *, samplerate, channels, dtype, blocksize, device, callback) -> None:
+        import threading
+
+        self.rate, self.block, self.callback = samplerate, blocksize, callback
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+
+    def _pump(self) -> None:
+        t0 = time.monotonic()
+        while not self.stopped.is_set():
+            out = np.zeros((self.block, 1), dtype=np.int16)
+            self.callback(out, self.block, None, None)
+            t0 += self.block / self.rate
+            time.sleep(max(0.0, t0 - time.monotonic()))
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(1)
+
+    def close(self) -> None:
+        pass
+
+
+class FakeSoundDevice:
+    def query_devices(self, device=None, kind=None):  # noqa: ANN001, ANN201
+        return {"name": "fake", "default_samplerate": 48000.0}
+
+    OutputStream = FakeOutputStream
+
+
+async def test_speaker_sink_contract_through_the_audio_thread(monkeypatch) -> None:
+    from lkmon.agent import sinks
+
+    monkeypatch.setattr(sinks, "_sounddevice", lambda: FakeSoundDevice())
+    levels: list[AudioLevel] = []
+    sink = sinks.SpeakerSink(levels.append)
+    assert sink.sample_rate == 48000
+    rec = Recorder(sink)
+    sink.start(asyncio.get_running_loop())
+    t0 = time.time()
+    for frame in tone(0.4, rate=48000):
+        await sink.capture_frame(frame)
+    sink.flush()
+    ev = await asyncio.wait_for(sink.wait_for_playout(), 3)
+    assert 0.38 <= time.time() - t0 <= 0.7
+    assert len(rec.started) == 1 and len(rec.finished) == 1
+    assert ev.playback_position == pytest.approx(0.4, abs=0.011) and not ev.interrupted
+    # and an interruption from the loop while the audio thread plays
+    for frame in tone(2.0, rate=48000):
+        await sink.capture_frame(frame)
+    sink.flush()
+    await asyncio.sleep(0.3)
+    sink.clear_buffer()
+    ev = await asyncio.wait_for(sink.wait_for_playout(), 1)
+    assert ev.interrupted and 0.2 <= ev.playback_position <= 0.45
+    await asyncio.sleep(0.1)
+    assert len(rec.started) == 2 and len(rec.finished) == 2
+    assert any(lv.dbfs > -20 for lv in levels)
+    await sink.aclose()

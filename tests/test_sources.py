@@ -202,3 +202,64 @@ def _truncated(path: Path) -> Path:
     write_wav(path, 1.0, 16000)
     path.write_bytes(path.read_bytes()[:30])
     return path
+
+
+class FakeRawInputStream:
+    """Stands in for sounddevice.RawInputStream: a thread delivers 10 ms blocks of a tone."""
+
+    def __init__(self, *, samplerate, channels, dtype, blocksize, device, callback) -> None:
+        import threading
+
+        self.rate, self.block, self.callback = samplerate, blocksize, callback
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+
+    def _pump(self) -> None:
+        t = np.arange(self.block) / self.rate
+        block = (0.5 * np.sin(2 * np.pi * 200 * t) * 32767).astype(np.int16).tobytes()
+        t0 = time.monotonic()
+        while not self.stopped.is_set():
+            self.callback(memoryview(block), self.block, None, None)
+            t0 += self.block / self.rate
+            time.sleep(max(0.0, t0 - time.monotonic()))
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(1)
+
+    def close(self) -> None:
+        pass
+
+
+class FakeSoundDevice:
+    RawInputStream = FakeRawInputStream
+
+    def query_devices(self, device=None, kind=None):  # noqa: ANN001, ANN201
+        return {"name": "fake mic", "default_samplerate": 48000.0}
+
+
+async def test_mic_input_frames_mute_and_levels(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lkmon.agent import sources
+
+    monkeypatch.setattr(sources, "_sounddevice", lambda: FakeSoundDevice())
+    levels: list[AudioLevel] = []
+    mic = sources.MicInput(levels.append)
+    mic.start(asyncio.get_running_loop())
+    t0 = time.monotonic()
+    peaks = []
+    for i in range(60):
+        if i == 30:
+            mic.muted = True
+        frame = await asyncio.wait_for(mic.__anext__(), 1)
+        assert frame.sample_rate == 16000 and frame.samples_per_channel == 160
+        peaks.append(np.abs(np.frombuffer(frame.data, np.int16)).max())
+    assert time.monotonic() - t0 == pytest.approx(0.6, abs=0.1)  # the device's pace
+    assert min(peaks[:30]) > 10000 and max(peaks[30:]) == 0  # muted frames are silence
+    assert 4 <= len(levels) <= 8 and levels[0].source == "mic" and levels[0].dbfs > -10
+    mic.close()
+    with pytest.raises(StopAsyncIteration):
+        while True:
+            await asyncio.wait_for(mic.__anext__(), 1)

@@ -1,0 +1,148 @@
+"""``lkmon run --headless`` and ``lkmon replay`` through the real console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+LKMON = str(Path(sys.executable).parent / "lkmon")
+SCRIPTED = DATA / "agents" / "scripted_agent.py"
+WAV = str(DATA / "librivox_sense_0880.wav")
+
+
+def run(
+    args: list[str],
+    cwd: Path,
+    *,
+    stdin: str = "",
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [LKMON, *args],
+        cwd=cwd,
+        env=full_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_python_m_lkmon(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "lkmon", "--version"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and re.fullmatch(r"lkmon \d+\.\d+\.\d+\n", proc.stdout)
+
+
+def test_typed_turns_from_stdin(tmp_path: Path) -> None:
+    proc = run(
+        [
+            "run",
+            str(SCRIPTED),
+            "--headless",
+            "--input",
+            "text",
+            "--export",
+            str(tmp_path / "s.json"),
+        ],
+        tmp_path,
+        stdin="hello there\n\nwhat time is it\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = re.findall(r"^turn +(\d+) +(speech_\w+) +user: (.*?)  e2e (\S+)", proc.stdout, re.M)
+    assert [(n, user, e2e) for n, _, user, e2e in lines] == [
+        ("1", "hello there", "-"),
+        ("2", "what time is it", "-"),  # typed: no e2e latency
+    ]
+    snap = json.loads((tmp_path / "s.json").read_text())
+    assert [t["user_text"] for t in snap["turns"]] == ["hello there", "what time is it"]
+    assert all(t["metrics"]["llm_ttft"] > 0 for t in snap["turns"])
+    # the journal's default place, printed at start
+    journal = re.search(r"^lkmon: journal (\S+)$", proc.stdout, re.M)
+    assert journal and (tmp_path / journal.group(1)).is_file()
+    assert journal.group(1).startswith("lkmon-sessions/")
+
+
+def test_secrets_never_reach_any_file(tmp_path: Path) -> None:
+    """Planted secrets (environment and .env), spoken by the agent and logged: all redacted."""
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    agent = agent_dir / "agent.py"
+    agent.write_text(SCRIPTED.read_text())
+    (agent_dir / ".env").write_text("PLAIN_SETTING=dotenv-value-7f3a91\n")
+    env_secret = "sk-live-93b1c0de55aa"
+    reply = f"The token is {env_secret} and the setting is dotenv-value-7f3a91 ok."
+    proc = run(
+        [
+            "run",
+            str(agent),
+            "--headless",
+            "--input",
+            "text",
+            "--export",
+            str(tmp_path / "out.json"),
+        ],
+        tmp_path,
+        stdin="what is the token\n",
+        env={"ACME_API_KEY": env_secret, "SCRIPTED_REPLY": reply},
+    )
+    assert proc.returncode == 0, proc.stderr
+    written = list((tmp_path / "lkmon-sessions").iterdir()) + [tmp_path / "out.json"]
+    assert len(written) >= 2
+    for f in written:
+        text = f.read_text()
+        assert env_secret not in text and "dotenv-value-7f3a91" not in text, f
+        assert "[REDACTED]" in text
+        assert f.stat().st_mode & 0o077 == 0  # 0600
+
+
+def test_redact_keeps_lengths_and_timings(tmp_path: Path) -> None:
+    proc = run(
+        [
+            "run",
+            str(SCRIPTED),
+            "--headless",
+            "--input",
+            "text",
+            "--redact",
+            "--export",
+            str(tmp_path / "r.json"),
+        ],
+        tmp_path,
+        stdin="my secret plan\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "r.json").read_text()
+    assert "my secret plan" not in text and "Nice to hear you" not in text
+    turn = json.loads(text)["turns"][0]
+    assert len(turn["user_text"]) == len("my secret plan")
+    assert turn["metrics"]["llm_ttft"] > 0
+
+
+def test_replay_export_round_trip(tmp_path: Path) -> None:
+    first = tmp_path / "first.json"
+    proc = run(
+        ["run", str(SCRIPTED), "--headless", "--input", WAV, "--export", str(first)], tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    again = tmp_path / "again.json"
+    proc = run(["replay", str(first), "--export", str(again)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    a, b = json.loads(first.read_text()), json.loads(again.read_text())
+    assert [t["speech_id"] for t in a["turns"]] == [t["speech_id"] for t in b["turns"]]
+    assert a["turns"][0]["metrics"] == b["turns"][0]["metrics"]
+    assert a["turns"][0]["metrics"]["e2e_latency"] > 0
