@@ -38,6 +38,7 @@ from lkmon.snapshot_load import (
     SnapshotError,
     load_session,
     model_from_snapshot,
+    no_gc,
     schema,
     validate_snapshot,
 )
@@ -335,7 +336,8 @@ def write_snapshot(model: SessionModel, path: str | Path, *, redact_text: bool =
         OSError: the directory is missing, read-only or full (the temporary file is removed).
     """
     dest = Path(path)
-    payload = dumps_redacted(build_snapshot(model, redact_text=redact_text))
+    with no_gc():
+        payload = dumps_redacted(build_snapshot(model, redact_text=redact_text))
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
     try:
         os.fchmod(fd, 0o600)
