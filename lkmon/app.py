@@ -13,32 +13,33 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import os
-import signal
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from textual import on
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.geometry import Size
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from lkmon import secrets
-from lkmon.model.events import AudioLevel, ErrorRaised, Event
+from lkmon import exports, secrets
+from lkmon.feed import EventFeed
+from lkmon.lifecycle import QuitSignals, route_logs
+from lkmon.model.events import ErrorRaised, Event
 from lkmon.model.state import Area, SessionModel
 from lkmon.widgets.banner import ErrorBanner, LoadingLine
 from lkmon.widgets.common import guarded
 from lkmon.widgets.detail import TurnDetailScreen
 from lkmon.widgets.help import HelpScreen
+from lkmon.widgets.keys import APP_BINDINGS, LIVE_ONLY, MAIN_ONLY
+from lkmon.widgets.layout import apply_layout
 from lkmon.widgets.log import LogPane
+from lkmon.widgets.say import SayBox
 from lkmon.widgets.status import StatusStrip
 from lkmon.widgets.transcript import TranscriptPane
 from lkmon.widgets.turns import TurnsPane
@@ -49,48 +50,9 @@ log = logging.getLogger("lkmon.app")
 
 DRAIN_HZ = 15
 """How often the event queue is drained into the model (per second)."""
-MAX_EVENTS_PER_DRAIN = 20_000
-"""Events folded per drain at most, so one drain never holds the loop for long."""
-MAX_QUEUE = 200_000
-"""Events waiting in the queue at most; beyond it events are dropped (the journal keeps them)."""
-MIN_SIZE = (80, 24)
-"""Below this terminal size (columns, rows) the app shows a notice instead of the panes."""
-FULL_SIZE = (110, 34)
-"""From this size up every pane is on screen; below it one pane at a time (number keys)."""
-PANES = ["turns", "transcript", "vad", "usage", "log"]
-"""Pane ids in number-key order (1..5)."""
-MOVE = Binding.Group("Turns ")
-"""Footer group of the turn cursor keys."""
 QUIT_TIMEOUT = 4.0
-"""Seconds to wait for the runner to stop on quit before giving up on it."""
-
-
-def unique_path(directory: Path, stem: str, suffix: str) -> Path:
-    """Reserve and return a new file ``directory/stem[-N]suffix`` that did not exist (mode 0600).
-
-    Raises:
-        OSError: the directory is missing, read-only or full.
-    """
-    for n in range(1000):
-        path = directory / (f"{stem}{suffix}" if n == 0 else f"{stem}-{n}{suffix}")
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return path
-    raise FileExistsError(f"no free file name for {stem}{suffix} in {directory}")
-
-
-def _discard_empty(path: Path | None) -> None:
-    """Remove a reserved export file that a failed writer left empty."""
-    if path is None:
-        return
-    try:
-        if path.stat().st_size == 0:
-            path.unlink()
-    except OSError as e:
-        log.debug("could not remove the empty %s: %s", path, e)
+"""Seconds to wait for the runner to stop on quit before cancelling it."""
+unique_path = exports.unique_path
 
 
 class LkmonApp(App[Path | None]):
@@ -116,41 +78,7 @@ class LkmonApp(App[Path | None]):
     TITLE = "lkmon"
     ENABLE_COMMAND_PALETTE = False
 
-    BINDINGS = [
-        Binding("q", "quit", "Quit", tooltip="Stop the agent, save the snapshot and exit.",
-                id="quit"),
-        Binding("ctrl+c,ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-ctrl"),
-        Binding("question_mark", "help", "Help", key_display="?", tooltip="Keys and panes.",
-                id="help"),
-        Binding("up,k", "cursor(-1)", "Prev turn", key_display="↑k",
-                tooltip="Move the turn cursor up.", id="cursor-up", group=MOVE),
-        Binding("down,j", "cursor(1)", "Next turn", key_display="↓j",
-                tooltip="Move the turn cursor down.", id="cursor-down", group=MOVE),
-        Binding("g", "cursor_first", "First turn", tooltip="First turn.", id="cursor-first",
-                group=MOVE),
-        Binding("G", "cursor_last", "Last turn", key_display="G", tooltip="Last turn.",
-                id="cursor-last", group=MOVE),
-        Binding("f", "toggle_follow", "Follow", tooltip="Follow the newest turn on/off.",
-                id="follow"),
-        Binding("enter", "open_detail", "Detail", key_display="⏎",
-                tooltip="Everything known about the turn under the cursor.", id="detail"),
-        Binding("t", "type_message", "Type", tooltip="Type a user message to the agent.",
-                id="type"),
-        Binding("m", "toggle_mute", "Mute", tooltip="Mute or unmute the microphone.", id="mute"),
-        Binding("e", "export", "Export",
-                tooltip="Write snapshot JSON, SVG screenshot and HTML report.", id="export"),
-        Binding("x", "dismiss_banner", "Hide error",
-                tooltip="Hide the error banner until the next error.", id="dismiss"),
-        Binding("z", "zoom", "Zoom", tooltip="Maximise the active pane, or restore the layout.",
-                id="zoom"),
-        *[
-            Binding(str(i + 1), f"show_pane('{pane}')", "Panes" if i == 0 else pane.capitalize(),
-                    show=i == 0, key_display="1-5" if i == 0 else None,
-                    tooltip="Show and focus a pane: 1 turns, 2 transcript, 3 VAD, 4 usage, 5 log."
-                    if i == 0 else f"Show and focus the {pane} pane.", id=f"pane-{pane}")
-            for i, pane in enumerate(PANES)
-        ],
-    ]
+    BINDINGS = APP_BINDINGS
 
     def __init__(
         self,
@@ -183,16 +111,14 @@ class LkmonApp(App[Path | None]):
         """The snapshot written on quit, if any."""
         self.exported: list[Path] = []
         """Every file written by ``e``, in order."""
-        self._queue: deque[Event] = deque()
-        self._levels: dict[str, AudioLevel] = {}
-        self._dropped = 0
-        self._pause_drain = 0
+        self.feed = EventFeed(model, self.report_error)
+        """The queue from the runner into the model."""
         self._errors_seen: dict[tuple[str, str], int] = {}
         self._runner_worker: Worker[None] | None = None
         self._quitting = False
         self._session_over = runner is None
         self._redactor = secrets.default_redactor()
-        self._signals: list[signal.Signals] = []
+        self._signals = QuitSignals(self.request_quit)
         self._layout_size: Size | None = None
         self._log_router: Any = None
 
@@ -210,16 +136,10 @@ class LkmonApp(App[Path | None]):
     def post_event(self, event: Event) -> None:
         """Queue one event for the model. Cheap; call it from the event-loop thread.
 
-        This is the ``emit`` callback given to ``SessionRunner``. Audio levels keep only the
-        latest value per source; other events are queued in order.
+        This is the ``emit`` callback given to ``SessionRunner``; the drain timer folds the
+        queue into the model 15 times a second.
         """
-        if isinstance(event, AudioLevel):
-            self._levels[event.source] = event
-            return
-        if len(self._queue) >= MAX_QUEUE:
-            self._dropped += 1
-            return
-        self._queue.append(event)
+        self.feed.post(event)
 
     def apply_events(self, events: Iterable[Event]) -> set[Area]:
         """Fold events into the model now and refresh the panes they changed.
@@ -227,19 +147,10 @@ class LkmonApp(App[Path | None]):
         Returns:
             The areas that changed.
         """
-        changed: set[Area] = set()
-        for event in events:
-            changed |= self._apply(event)
+        changed = self.feed.apply_many(events)
         if changed:
             self.refresh_areas(changed)
         return changed
-
-    def _apply(self, event: Event) -> set[Area]:
-        try:
-            return self.model.apply(event)
-        except Exception as e:  # a model bug must not stop the session
-            self.report_error(f"model.apply({type(event).__name__})", e)
-            return set()
 
     def drain(self) -> int:
         """Fold queued events into the model and refresh the changed panes.
@@ -247,24 +158,7 @@ class LkmonApp(App[Path | None]):
         Returns:
             How many events were folded.
         """
-        if self._pause_drain:
-            return 0
-        changed: set[Area] = set()
-        n = 0
-        queue = self._queue
-        apply = self._apply
-        while queue and n < MAX_EVENTS_PER_DRAIN:
-            changed |= apply(queue.popleft())
-            n += 1
-        if self._levels:
-            levels, self._levels = self._levels, {}
-            for event in levels.values():
-                changed |= apply(event)
-                n += 1
-        if self._dropped:
-            dropped, self._dropped = self._dropped, 0
-            log.warning("event queue full: %d events dropped from the screen "
-                        "(the journal keeps them)", dropped)
+        n, changed = self.feed.drain()
         if changed:
             self.refresh_areas(changed)
         return n
@@ -303,7 +197,7 @@ class LkmonApp(App[Path | None]):
         message = self._redactor.redact(f"{where}: {key[1]}")
         event = ErrorRaised(ts=self.clock(), source="lkmon", message=message, recoverable=True)
         # Through the queue, so a failing pane cannot re-enter itself.
-        self._queue.append(event)
+        self.feed.post(event)
 
     # --- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -333,23 +227,24 @@ class LkmonApp(App[Path | None]):
                 yield self.usage_pane
                 yield self.log_pane
         yield Static(id="too-small")
-        say = Input(placeholder="Message to the agent; Enter sends, Esc cancels", id="say")
-        say.display = False
-        yield say
-        self.footer = Footer()
-        yield self.footer
+        yield SayBox()
+        yield Footer()
 
     def _pane(self, name: str) -> Widget:
+        return self._named_panes()[name]
+
+    def _named_panes(self) -> dict[str, Widget]:
         return {
             "turns": self.turns_pane, "transcript": self.transcript_pane, "vad": self.vad_pane,
             "usage": self.usage_pane, "log": self.log_pane,
-        }[name]
+        }
 
     def on_mount(self) -> None:
         """Start the drain timer, the runner worker, and lay out for the terminal size."""
-        self._install_signals()
+        loop = asyncio.get_running_loop()
+        self._signals.install(loop)
         if not self.live:
-            self._route_logs()
+            self._log_router = route_logs(self.post_event, loop)
         self.set_interval(1 / DRAIN_HZ, self.drain, name="drain")
         if self.live:
             self.set_interval(1.0, self._tick, name="tick")
@@ -360,31 +255,9 @@ class LkmonApp(App[Path | None]):
         self.turns_pane.focus_list()
         self.refresh_areas(set(Area))
 
-    def _install_signals(self) -> None:
-        """SIGTERM and SIGINT quit gracefully: runner stopped, snapshot saved."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                loop.add_signal_handler(sig, self.request_quit)
-            except (NotImplementedError, RuntimeError, ValueError) as e:
-                log.debug("no handler for %s: %s", sig, e)
-                continue
-            self._signals.append(sig)
-
-    def _route_logs(self) -> None:
-        """In replay there is no runner routing the loggers: route them into the log pane so
-        nothing is written over the screen."""
-        from lkmon.agent.logs import LogRouter  # no livekit import there
-
-        self._log_router = LogRouter(self.post_event, capture_root=True).install()
-        self._log_router.bind(asyncio.get_running_loop())
-
     def on_unmount(self) -> None:
         """Give back the signal handlers and the loggers."""
-        loop = asyncio.get_running_loop()
-        for sig in self._signals:
-            loop.remove_signal_handler(sig)
-        self._signals.clear()
+        self._signals.uninstall(asyncio.get_running_loop())
         if self._log_router is not None:
             self._log_router.uninstall()
             self._log_router = None
@@ -412,38 +285,16 @@ class LkmonApp(App[Path | None]):
 
     @guarded("app.layout")
     def _apply_layout(self, size: Size | None = None) -> None:
-        width, height = size or self.size
-        self._layout_size = Size(width, height)
-        too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
-        compact = not too_small and (width < FULL_SIZE[0] or height < FULL_SIZE[1])
-        self.screen.set_class(too_small, "-too-small")
-        self.screen.set_class(compact, "-compact")
-        self.footer.compact = width < 120
-        notice = self.query_one("#too-small", Static)
-        notice.update(
-            f"Terminal too small: {width}x{height}.\n"
-            f"lkmon needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}; enlarge the window.\n"
-            "The session goes on; q quits."
-        )
-        for name in PANES:
-            pane = self._pane(name)
-            pane.set_class(name == self.active_pane, "-active")
-        for column in ("#left", "#right"):
-            box = self.query_one(column)
-            box.set_class(any(p.has_class("-active") for p in box.children), "-has-active")
+        self._layout_size = size or self.size
+        apply_layout(self.screen, self._layout_size, self._named_panes(), self.active_pane)
 
     # --- actions --------------------------------------------------------------------------
-    MAIN_ONLY = frozenset({
-        "cursor", "cursor_first", "cursor_last", "toggle_follow", "open_detail", "type_message",
-        "toggle_mute", "show_pane", "zoom", "dismiss_banner",
-    })
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Pane keys only work (and show in the footer) on the main screen; live-only keys
         are hidden in replay."""
-        if action in self.MAIN_ONLY and len(self.screen_stack) > 1:
+        if action in MAIN_ONLY and len(self.screen_stack) > 1:
             return False
-        if action in ("type_message", "toggle_mute") and not self.live:
+        if action in LIVE_ONLY and not self.live:
             return False
         banner = getattr(self, "banner", None)
         if action == "dismiss_banner" and (banner is None or not banner.display):
@@ -526,35 +377,21 @@ class LkmonApp(App[Path | None]):
 
     @guarded("app.type_message")
     def action_type_message(self) -> None:
-        """Open the message input (live sessions only)."""
+        """Open the message box (live sessions only)."""
         if not self.live:
             self.notify("Replay: there is no agent to talk to.", severity="warning", timeout=3)
             return
-        say = self.query_one("#say", Input)
-        say.display = True
-        say.focus()
+        self.query_one(SayBox).open()
 
-    @on(Input.Submitted, "#say")
+    @on(SayBox.Said)
     @guarded("app.say")
-    def _on_say(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        say = event.input
-        say.value = ""
-        say.display = False
-        self.turns_pane.focus_list()
-        if not text:
-            return
-        self._call_runner("send_text", text)
-        self.notify(f"Sent: {text[:60]}", timeout=2)
+    def _on_said(self, message: SayBox.Said) -> None:
+        self._call_runner("send_text", message.text)
+        self.notify(f"Sent: {message.text[:60]}", timeout=2)
 
-    def on_key(self, event: Any) -> None:
-        """Esc in the message input cancels it."""
-        say = self.query_one("#say", Input)
-        if event.key == "escape" and say.display and say.has_focus:
-            say.value = ""
-            say.display = False
-            self.turns_pane.focus_list()
-            event.stop()
+    @on(SayBox.Closed)
+    def _on_say_closed(self) -> None:
+        self.turns_pane.focus_list()
 
     @guarded("app.mute")
     def action_toggle_mute(self) -> None:
@@ -589,36 +426,21 @@ class LkmonApp(App[Path | None]):
         """Export the snapshot, SVG screenshot and HTML report into ``export_dir``.
 
         Each file gets a new time-stamped name; a failure (read-only or full directory) becomes
-        a notification and the others are still written.
+        a notification and the others are still written. The files are written in a thread
+        while the drain is paused, so the model does not change under it.
 
         Returns:
             The files written.
         """
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.clock()))
-        stem = f"lkmon-{stamp}"
-        written: list[Path] = []
-        failures: list[str] = []
+        stem = time.strftime("lkmon-%Y%m%d-%H%M%S", time.localtime(self.clock()))
         svg = self._redactor.redact(self.export_screenshot(title="lkmon"))
-        jobs: list[tuple[str, str, Callable[[Path], Any]]] = [
-            ("snapshot", ".json", self._write_snapshot),
-            ("screenshot", ".svg", lambda p: p.write_text(svg, encoding="utf-8")),
-            ("report", ".html", self._write_html),
-        ]
-        self._pause_drain += 1  # the model must not change while a thread reads it
+        self.feed.paused += 1
         try:
-            for what, suffix, write in jobs:
-                path: Path | None = None
-                try:
-                    path = unique_path(self.export_dir, stem, suffix)
-                    await asyncio.to_thread(write, path)
-                except Exception as e:
-                    log.warning("export of the %s failed: %s", what, e)
-                    failures.append(f"{what}: {e}")
-                    _discard_empty(path)
-                    continue
-                written.append(path)
+            written, failures = await asyncio.to_thread(
+                exports.export_session, self.model, self.export_dir, stem, svg=svg,
+                redact_text=self.redact, prices=self.prices, thresholds=self.thresholds)
         finally:
-            self._pause_drain -= 1
+            self.feed.paused -= 1
         self.exported.extend(written)
         if written:
             names = ", ".join(p.name for p in written)
@@ -628,17 +450,6 @@ class LkmonApp(App[Path | None]):
             self.notify("Export failed: " + "; ".join(failures), title="Export",
                         severity="error", timeout=10)
         return written
-
-    def _write_snapshot(self, path: Path) -> None:
-        from lkmon.snapshot import write_snapshot
-
-        write_snapshot(self.model, path, redact_text=self.redact)
-
-    def _write_html(self, path: Path) -> None:
-        from lkmon.export_html import write_html_report
-
-        write_html_report(self.model, path, redact_text=self.redact, prices=self.prices,
-                          thresholds=self.thresholds)
 
     # --- workers and quitting -------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -671,17 +482,18 @@ class LkmonApp(App[Path | None]):
                 log.warning("the runner did not stop in %.0f s (%s); cancelling it",
                             QUIT_TIMEOUT, type(e).__name__)
                 worker.cancel()
-        self._pause_drain = 0
+        self.feed.paused = 0
         self.drain()
         if self.live:
             path = None
             try:
-                path = self.snapshot_path or unique_path(self.export_dir, time.strftime(
+                path = self.snapshot_path or exports.unique_path(self.export_dir, time.strftime(
                     "lkmon-%Y%m%d-%H%M%S", time.localtime(self.clock())), ".json")
-                await asyncio.to_thread(self._write_snapshot, path)
+                await asyncio.to_thread(exports.write_snapshot_file, self.model, path,
+                                        redact_text=self.redact)
                 self.saved_snapshot = path
             except Exception as e:
                 log.error("could not save the snapshot on quit: %s", e)
                 if self.snapshot_path is None:
-                    _discard_empty(path)
+                    exports.discard_empty(path)
         self.exit(self.saved_snapshot)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from synthetic import T0, Script, demo_session
 from textual.geometry import Region
+from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input
 
@@ -47,6 +48,14 @@ class RecordingRunner:
 
     def set_mic_muted(self, muted: bool) -> None:
         self.muted.append(muted)
+
+
+async def settle(pilot: Pilot) -> None:
+    """Fold the queued events now (rather than waiting for the drain timer) and let the app
+    lay out and render."""
+    pilot.app.drain()  # type: ignore[attr-defined]
+    await pilot.pause()
+    await pilot.pause()
 
 
 def text_of(widget: Widget) -> str:
@@ -129,20 +138,20 @@ async def test_follow_moves_cursor_to_new_turns_only_when_following() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         for ev in first:
             app.post_event(ev)
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert len(model.turns) == 1 and app.turns_pane.list.cursor == 0
         s.drain()
         s.spoken_turn("Hi", "Hello there.")
         for ev in s.flush():
             app.post_event(ev)
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert app.turns_pane.list.cursor == 1
         await pilot.press("k")
         s.drain()
         s.spoken_turn("Again", "Sure.")
         for ev in s.flush():
             app.post_event(ev)
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert len(model.turns) == 3
         assert app.turns_pane.list.cursor == 0  # not following: stays put
 
@@ -322,7 +331,7 @@ async def test_sigterm_quits_gracefully(tmp_path: Path) -> None:
     app = LkmonApp(demo_model(), runner, export_dir=tmp_path, clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        assert signal.SIGTERM in app._signals  # else the signal would end the test run
+        assert signal.SIGTERM in app._signals.installed  # else the signal would end the test run
         os.kill(os.getpid(), signal.SIGTERM)
         for _ in range(40):
             await pilot.pause(0.05)
@@ -336,7 +345,7 @@ async def test_replay_quit_writes_nothing(tmp_path: Path) -> None:
     app = replay_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("q")
-        await pilot.pause(0.2)
+        await settle(pilot)
     assert app.return_value is None and list(tmp_path.iterdir()) == []
 
 
@@ -348,8 +357,8 @@ async def test_live_events_are_drained_and_levels_coalesced() -> None:
         for i in range(50):
             app.post_event(AudioLevel(ts=T0 + i, source="mic", dbfs=-60.0 + i))
         app.post_event(LogRecord(ts=T0, level="WARNING", logger="livekit", message="careful"))
-        assert len(app._queue) == 1  # levels are kept as the latest value only
-        await pilot.pause(0.2)
+        assert len(app.feed) == 1  # levels are kept as the latest value only
+        await settle(pilot)
         assert model.levels.mic_dbfs == -11.0
         assert "careful" in app.log_pane.rendered_text()
 
@@ -412,7 +421,8 @@ async def test_widget_exception_is_shown_not_fatal() -> None:
         s = Script(t0=T0 + 100).start()
         for ev in s.flush():
             app.post_event(ev)
-        await pilot.pause(0.3)
+        await settle(pilot)  # the usage pane fails...
+        await settle(pilot)  # ...and its error event is folded in and shown
         assert app.is_running and app._runner_worker.is_running
         assert app.banner.display
         banner = text_of(app.banner)
@@ -440,9 +450,9 @@ async def test_loading_line_until_models_are_loaded() -> None:
     app = LkmonApp(SessionModel(), RecordingRunner(), clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         app.post_event(LoadProgress(ts=T0, stage="stt: whisper tiny.en", done=1, total=4))
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert app.loading_line.display
         assert "1/4" in text_of(app.loading_line) and "whisper" in text_of(app.loading_line)
         app.post_event(LoadProgress(ts=T0 + 1, stage="tts: piper", done=4, total=4, seconds=0.5))
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert not app.loading_line.display

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from synthetic import T0, Script
-from test_app import CLOCK, RecordingRunner, demo_model, text_of
+from test_app import CLOCK, RecordingRunner, demo_model, settle, text_of
 
 from lkmon.app import LkmonApp, unique_path
 from lkmon.model.events import ModelUsage, UsageUpdated, UserTranscribed
@@ -83,7 +83,7 @@ async def test_interim_user_text_is_shown_dimmed_then_replaced() -> None:
     app = LkmonApp(model, RecordingRunner(), clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         app.post_event(UserTranscribed(ts=T0, text="what is the", is_final=False))
-        await pilot.pause(0.2)
+        await settle(pilot)
         lines = app.transcript_pane.rendered_text()
         assert "what is the" in lines and "…" in lines
         strip = app.transcript_pane._item_lines[-1]
@@ -102,7 +102,7 @@ async def test_usage_pane_costs_a_priced_model() -> None:
                        audio_duration=12.5),
             ModelUsage(kind="stt", provider="nobody-knows", model="x", audio_duration=30.0),
         ]))
-        await pilot.pause(0.2)
+        await settle(pilot)
         text = text_of(app.usage_pane)
         assert "livekit/openai/gpt-4.1-mini" in text and "$1.20" in text  # 0.40 + 0.80
         assert "1,200 chars" in text and "12.5 s audio" in text and "$0 local" in text
@@ -142,12 +142,12 @@ async def test_banner_key_shows_only_with_an_error() -> None:
 
         app.post_event(ErrorRaised(ts=T0, source="tts", message="TTS returned no audio",
                                    speech_id="speech_1"))
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert app.banner.display and "TTS returned no audio" in text_of(app.banner)
         assert app.check_action("dismiss_banner", ()) is True
         await pilot.press("x")
         assert not app.banner.display
         app.post_event(ErrorRaised(ts=T0 + 1, source="llm", message="second", recoverable=False))
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert app.banner.display and app.banner.has_class("-fatal")
         assert "cannot go on" in text_of(app.banner)

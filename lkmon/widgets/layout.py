@@ -1,0 +1,42 @@
+"""The main screen's layout: every pane in two columns, or one pane at a time when small.
+
+From ``FULL_SIZE`` up the panes share the screen (turns and transcript on the left; VAD, usage
+and log on the right). Below it, one pane fills the screen and the number keys switch (the
+``-compact`` class). Below ``MIN_SIZE`` a notice replaces the panes (``-too-small``); the
+session goes on.
+"""
+
+from __future__ import annotations
+
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Static
+
+MIN_SIZE = (80, 24)
+"""Below this terminal size (columns, rows) the app shows a notice instead of the panes."""
+FULL_SIZE = (110, 34)
+"""From this size up every pane is on screen; below it one pane at a time (number keys)."""
+COMPACT_FOOTER_BELOW = 120
+"""Columns below which the footer uses its compact style."""
+
+
+def apply_layout(screen: Screen, size: tuple[int, int], panes: dict[str, Widget],
+                 active: str) -> None:
+    """Lay out ``screen`` for a terminal of ``size``, showing pane ``active`` when compact."""
+    width, height = size
+    too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+    compact = not too_small and (width < FULL_SIZE[0] or height < FULL_SIZE[1])
+    screen.set_class(too_small, "-too-small")
+    screen.set_class(compact, "-compact")
+    for footer in screen.query(Footer):
+        footer.compact = width < COMPACT_FOOTER_BELOW
+    screen.query_one("#too-small", Static).update(
+        f"Terminal too small: {width}x{height}.\n"
+        f"lkmon needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}; enlarge the window.\n"
+        "The session goes on; q quits."
+    )
+    for name, pane in panes.items():
+        pane.set_class(name == active, "-active")
+    for column in ("#left", "#right"):
+        box = screen.query_one(column)
+        box.set_class(any(p.has_class("-active") for p in box.children), "-has-active")
