@@ -156,7 +156,7 @@ def resolve_output(arg: str | None, kind: str, suffix: str, what: str) -> Path:
 
 
 def _default_input() -> list[str]:
-    from lkmon.agent.sources import has_input_device
+    from lkmon.agent.mic import has_input_device
 
     return ["mic"] if has_input_device() else ["text"]
 

@@ -271,3 +271,18 @@ async def test_interrupted_reply_is_cut_to_what_was_played(monkeypatch: pytest.M
     assert reply.metrics["stopped_speaking_at"] - t_interrupt < 0.3  # stopped at once
     spoken = "".join(t.text for t in of(events, AgentTranscript) if not t.final)
     assert len(spoken) < len(full) / 2
+
+
+async def test_worker_hooks_run_as_under_a_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """wait_for_participant returns at once; on_session_end and shutdown callbacks run."""
+    monkeypatch.setenv("SCRIPTED_WAIT_PARTICIPANT", "1")
+    monkeypatch.setenv("SCRIPTED_SESSION_END_FILE", str(tmp_path / "end.txt"))
+    monkeypatch.setenv("SCRIPTED_SHUTDOWN_FILE", str(tmp_path / "shutdown.txt"))
+    options = RunOptions(agent_file=SCRIPTED, inputs=["text"], text_lines=["hi"], gap=0.3)
+    runner, events, took = await run_session(options)
+    assert runner.end_reason == "caller finished" and took < 15
+    # the report LiveKit builds for on_session_end holds the conversation
+    assert int((tmp_path / "end.txt").read_text().split()[0]) >= 2
+    assert (tmp_path / "shutdown.txt").read_text() == "shutdown callback ran"

@@ -242,11 +242,11 @@ class FakeSoundDevice:
 
 
 async def test_mic_input_frames_mute_and_levels(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lkmon.agent import sources
+    from lkmon.agent import mic as mic_mod
 
-    monkeypatch.setattr(sources, "_sounddevice", lambda: FakeSoundDevice())
+    monkeypatch.setattr(mic_mod, "_sounddevice", lambda: FakeSoundDevice())
     levels: list[AudioLevel] = []
-    mic = sources.MicInput(levels.append)
+    mic = mic_mod.MicInput(levels.append)
     mic.start(asyncio.get_running_loop())
     t0 = time.monotonic()
     peaks = []

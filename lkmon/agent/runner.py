@@ -24,24 +24,30 @@ before the first reply (e.g. cloud models with no network) ends within
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import logging
 import os
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from lkmon import __version__
 from lkmon.agent.bridge import Bridge, describe_exception
+from lkmon.agent.jobctx import (
+    add_progress_listener,
+    model_labels,
+    remove_progress_listener,
+    run_session_end,
+    run_shutdown_callbacks,
+    take_over_sessions,
+)
 from lkmon.agent.loader import AgentFile, load_agent_file
 from lkmon.agent.logs import LogRouter
+from lkmon.agent.mic import MicInput
+from lkmon.agent.options import MODELS_ENV, RunOptions, SessionFailed
 from lkmon.agent.sinks import NullSink, SpeakerSink
-from lkmon.agent.sources import MicInput, TextCaller, WavCaller, in_daemon_thread
+from lkmon.agent.sources import TextCaller, WavCaller, in_daemon_thread
 from lkmon.errors import UsageError
 from lkmon.journal import JournalWriter
 from lkmon.model.events import (
@@ -54,54 +60,7 @@ from lkmon.model.events import (
 
 logger = logging.getLogger("lkmon.runner")
 
-MODELS_ENV = "LKMON_MODELS"
-"""Environment variable that tells ``agent_entry.py`` which models to use (auto/local/cloud)."""
-
-
-class SessionFailed(UsageError):
-    """The session's models failed before the first reply (one line; exit code 2)."""
-
-
-@dataclass
-class RunOptions:
-    """How to run a session.
-
-    Attributes:
-        agent_file: the LiveKit agent file to run.
-        inputs: WAV files or folders, or ``["mic"]``, or ``["text"]``.
-        output: ``"null"`` (real-time, silent) or ``"speaker"``.
-        models: ``"auto"``, ``"local"`` or ``"cloud"``; passed to the agent file as
-            ``$LKMON_MODELS``.
-        journal: JSON Lines journal path, or None for no journal.
-        text_lines: for ``inputs=["text"]``: the typed turns to send one by one (e.g. stdin),
-            then end; None to wait for ``send_text`` (the TUI).
-        start_timeout: seconds the entrypoint may take to start its session.
-        failure_timeout: seconds after a model error, before the first reply, to give up.
-        close_timeout: seconds ``AgentSession.aclose`` may take at the end.
-        gap: seconds of agent quiet before the caller's next recording or line.
-        reply_timeout: seconds the caller waits for a reply before going on.
-        log_level: level of the livekit/lkmon loggers routed into LogRecord events.
-        stderr_log_level: also print records at or above this level on stderr (headless).
-        capture_root_logs: route the root logger too (the TUI).
-        mic_device, speaker_device: sounddevice device index or name; None for the default.
-    """
-
-    agent_file: Path = Path("agent_entry.py")
-    inputs: list[str] = field(default_factory=lambda: ["mic"])
-    output: str = "null"
-    models: str = "auto"
-    journal: Path | None = None
-    text_lines: Iterable[str] | None = None
-    start_timeout: float = 60.0
-    failure_timeout: float = 15.0
-    close_timeout: float = 3.0
-    gap: float = 1.0
-    reply_timeout: float = 30.0
-    log_level: str = "INFO"
-    stderr_log_level: str | None = None
-    capture_root_logs: bool = False
-    mic_device: int | str | None = None
-    speaker_device: int | str | None = None
+__all__ = ["MODELS_ENV", "RunOptions", "SessionFailed", "SessionRunner"]
 
 
 class SessionRunner:
@@ -201,6 +160,8 @@ class SessionRunner:
             try:
                 with testing.fake_job_context() as ctx:
                     self._ctx = ctx
+                    # the job ends when the agent calls ctx.shutdown(), as under a worker
+                    ctx._on_shutdown = lambda reason: self.stop(f"job shutdown: {reason}")
                     await self._prewarm(ctx)
                     if not self._end.is_set():
                         await self._run_entrypoint(ctx)
@@ -273,23 +234,9 @@ class SessionRunner:
 
     def _progress_listener(self) -> Callable[[LoadProgress], None] | None:
         """Forward ``lkmon.local`` loading progress when the agent file uses it."""
-        local = sys.modules.get("lkmon.local")
-        if local is None and self.agent is not None and _mentions_local(self.agent.path):
-            try:
-                import lkmon.local as local
-            except ImportError as e:  # the agent file will report it in its own words
-                logger.debug("lkmon.local unavailable: %s", e)
-        add = getattr(local, "add_progress_listener", None)
-        if add is None or self._loop is None:
+        if self.agent is None or self._loop is None:
             return None
-        loop = self._loop
-
-        def listener(event: LoadProgress) -> None:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(self.emit, event)
-
-        add(listener)
-        return listener
+        return add_progress_listener(self.agent.path, self._loop, self.emit)
 
     async def _prewarm(self, ctx: Any) -> None:
         """Run the file's ``setup_fnc(proc)`` in a thread so the loop stays free."""
@@ -319,40 +266,20 @@ class SessionRunner:
         logger.info("prewarm took %.2f s", time.perf_counter() - t0)
 
     async def _run_entrypoint(self, ctx: Any) -> None:
-        from livekit.agents import AgentSession
-
         assert self.agent is not None and self._end is not None
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        original = AgentSession.start
-        runner = self
-
-        @functools.wraps(original)
-        async def start(session: Any, *args: Any, **kwargs: Any) -> Any:
-            if runner.session is not None:  # a second session: leave it alone
-                return await original(session, *args, **kwargs)
-            agent = args[0] if args else kwargs.get("agent")
-            for key in ("room", "room_options", "room_input_options", "room_output_options"):
-                kwargs.pop(key, None)
-            kwargs["record"] = False
-            runner._take_over(session, agent)
-            result = await original(session, *args, **kwargs)
-            if not started.done():
-                started.set_result(None)
-            return result
-
-        AgentSession.start = start  # type: ignore[method-assign]
-        entry = asyncio.create_task(self._entry(ctx), name="lkmon.entrypoint")
-        try:
-            await self._wait_started(started, entry)
-            if self._end.is_set():
-                return
-            self._after_start()
-            await self._end.wait()
-        finally:
-            AgentSession.start = original  # type: ignore[method-assign]
-            if not entry.done():
-                entry.cancel()
-                await asyncio.gather(entry, return_exceptions=True)
+        with take_over_sessions(self._take_over, started):
+            entry = asyncio.create_task(self._entry(ctx), name="lkmon.entrypoint")
+            try:
+                await self._wait_started(started, entry)
+                if self._end.is_set():
+                    return
+                self._after_start()
+                await self._end.wait()
+            finally:
+                if not entry.done():
+                    entry.cancel()
+                    await asyncio.gather(entry, return_exceptions=True)
 
     async def _entry(self, ctx: Any) -> None:
         assert self.agent is not None
@@ -415,7 +342,7 @@ class SessionRunner:
             SessionStarted(
                 ts=time.time(),
                 agent_file=str(self.options.agent_file),
-                models=_model_labels(session, agent),
+                models=model_labels(session, agent),
                 input=self.caller.describe() if self.caller is not None else "text",
                 output=self.options.output,
                 lkmon_version=__version__,
@@ -495,7 +422,9 @@ class SessionRunner:
                 logger.warning("session close took over %.1f s", self.options.close_timeout)
             except Exception as e:
                 logger.error("session close failed: %s", describe_exception(e))
-            await self._run_shutdown_callbacks()
+            server = self.agent.server if self.agent is not None else None
+            await run_session_end(server, self._ctx, self.options.close_timeout)
+            await run_shutdown_callbacks(self._ctx, self.options.close_timeout)
         if self._sync is not None:
             try:
                 await asyncio.wait_for(self._sync.aclose(), self.options.close_timeout)
@@ -518,48 +447,8 @@ class SessionRunner:
         if self.sink is not None:
             await self.sink.aclose()
         if listener is not None:
-            local = sys.modules.get("lkmon.local")
-            getattr(local, "remove_progress_listener", lambda _fn: None)(listener)
+            remove_progress_listener(listener)
         if self.journal is not None:
-            await asyncio.to_thread(self.journal.close)
+            await in_daemon_thread(self.journal.close)
         if self._router is not None:
             self._router.uninstall()
-
-    async def _run_shutdown_callbacks(self) -> None:
-        """Run the job's shutdown callbacks (``ctx.add_shutdown_callback``), as a worker would."""
-        ctx = self._ctx
-        callbacks = list(getattr(ctx, "_shutdown_callbacks", []) or [])
-        for cb in callbacks:
-            try:
-                await asyncio.wait_for(cb("lkmon session ended"), self.options.close_timeout)
-            except Exception as e:
-                logger.warning(
-                    "shutdown callback %s failed: %s",
-                    getattr(cb, "__name__", cb),
-                    describe_exception(e),
-                )
-
-
-def _mentions_local(path: Path) -> bool:
-    """True when the agent file's source refers to ``lkmon.local`` (it loads the local models)."""
-    try:
-        return "lkmon.local" in path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-
-
-def _model_labels(session: Any, agent: Any) -> dict[str, str]:
-    """Role -> ``"provider/model"`` for the VAD, STT, LLM and TTS in use (the agent's wins)."""
-    labels: dict[str, str] = {}
-    for role in ("vad", "stt", "llm", "tts"):
-        plugin = getattr(agent, role, None)
-        if plugin is None or not hasattr(plugin, "provider"):
-            plugin = getattr(session, role, None)
-        if plugin is None:
-            continue
-        try:
-            labels[role] = f"{plugin.provider}/{plugin.model}"
-        except Exception as e:
-            logger.debug("no label for %s: %s", role, e)
-            labels[role] = type(plugin).__name__
-    return labels

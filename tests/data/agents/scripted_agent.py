@@ -132,8 +132,25 @@ def prewarm(proc: JobProcess) -> None:
 server.setup_fnc = prewarm
 
 
-@server.rtc_session()
+async def on_session_end(ctx: JobContext) -> None:
+    if path := os.environ.get("SCRIPTED_SESSION_END_FILE"):
+        report = ctx.make_session_report()
+        with open(path, "w") as f:
+            f.write(f"{len(report.chat_history.items)} items")
+
+
+@server.rtc_session(on_session_end=on_session_end)
 async def entrypoint(ctx: JobContext) -> None:
+    if os.environ.get("SCRIPTED_WAIT_PARTICIPANT"):
+        participant = await ctx.wait_for_participant()
+        assert participant.identity
+
+    async def on_shutdown() -> None:
+        if path := os.environ.get("SCRIPTED_SHUTDOWN_FILE"):
+            with open(path, "w") as f:
+                f.write("shutdown callback ran")
+
+    ctx.add_shutdown_callback(on_shutdown)
     session = AgentSession(
         stt=ScriptedSTT(),
         llm=ScriptedLLM(),
