@@ -307,19 +307,14 @@ class LkmonApp(App[Path | None]):
             self.run_worker(self.action_quit(), group="quit", exit_on_error=False)
 
     @guarded("app.cursor")
-    def action_cursor(self, delta: int) -> None:
-        """Move the turn cursor by ``delta`` rows."""
-        self.turns_pane.move_cursor(delta)
-
-    @guarded("app.cursor_first")
-    def action_cursor_first(self) -> None:
-        """Cursor to the first turn (stops following)."""
-        self.turns_pane.cursor_first()
-
-    @guarded("app.cursor_last")
-    def action_cursor_last(self) -> None:
-        """Cursor to the last turn."""
-        self.turns_pane.cursor_last()
+    def action_cursor(self, to: int | str) -> None:
+        """Move the turn cursor ``to`` rows, or to the ``"first"`` or ``"last"`` turn."""
+        if to == "first":
+            self.turns_pane.cursor_first()
+        elif to == "last":
+            self.turns_pane.cursor_last()
+        else:
+            self.turns_pane.move_cursor(int(to))
 
     @guarded("app.follow")
     def action_toggle_follow(self) -> None:

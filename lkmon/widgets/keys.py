@@ -22,9 +22,9 @@ APP_BINDINGS: list[Binding] = [
             tooltip="Move the turn cursor up.", id="cursor-up", group=MOVE),
     Binding("down,j", "cursor(1)", "Next turn", key_display="↓j",
             tooltip="Move the turn cursor down.", id="cursor-down", group=MOVE),
-    Binding("g", "cursor_first", "First turn", tooltip="First turn.", id="cursor-first",
+    Binding("g", "cursor('first')", "First turn", tooltip="First turn.", id="cursor-first",
             group=MOVE),
-    Binding("G", "cursor_last", "Last turn", key_display="G", tooltip="Last turn.",
+    Binding("G", "cursor('last')", "Last turn", key_display="G", tooltip="Last turn.",
             id="cursor-last", group=MOVE),
     Binding("f", "toggle_follow", "Follow", tooltip="Follow the newest turn on/off.",
             id="follow"),
@@ -49,7 +49,7 @@ APP_BINDINGS: list[Binding] = [
 ]
 
 MAIN_ONLY = frozenset({
-    "cursor", "cursor_first", "cursor_last", "toggle_follow", "open_detail", "type_message",
+    "cursor", "toggle_follow", "open_detail", "type_message",
     "toggle_mute", "show_pane", "zoom", "dismiss_banner",
 })
 """Actions that only make sense on the main screen (hidden on the detail and help screens)."""
