@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--prices", metavar="FILE", help="price table (TOML) overriding the defaults")
     run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="headless: also print livekit/lkmon warnings and errors on stderr",
+    )
+    run.add_argument(
         "--start-timeout",
         type=float,
         default=60.0,
@@ -205,7 +211,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         journal=journal,
         text_lines=text_lines,
         start_timeout=args.start_timeout,
-        stderr_log_level=None,
+        stderr_log_level="WARNING" if args.verbose and args.headless else None,
         capture_root_logs=not args.headless,
     )
     if args.headless:
