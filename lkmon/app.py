@@ -338,7 +338,7 @@ class LkmonApp(App[Path | None]):
         if isinstance(self.screen, HelpScreen):
             self.pop_screen()
             return
-        self.push_screen(HelpScreen(list(self.BINDINGS), extra=[
+        self.push_screen(HelpScreen(list(self.BINDINGS), thresholds=self.thresholds, extra=[
             ("In the log pane", list(LogPane.BINDINGS)),
             ("In the turn detail", list(TurnDetailScreen.BINDINGS)),
         ]))
@@ -394,9 +394,15 @@ class LkmonApp(App[Path | None]):
         if not self.live:
             self.notify("Replay: there is no microphone.", severity="warning", timeout=3)
             return
-        self.mic_muted = not self.mic_muted
-        self._call_runner("set_mic_muted", self.mic_muted)
-        self.notify("Mic muted" if self.mic_muted else "Mic on", timeout=2)
+        want = not self.mic_muted
+        self._call_runner("set_mic_muted", want)
+        actual = getattr(self.runner, "mic_muted", want)
+        if actual != want:  # the runner has no microphone (WAV or text input)
+            self.notify("This session has no microphone to mute.", severity="warning",
+                        timeout=3)
+            return
+        self.mic_muted = want
+        self.notify("Mic muted" if want else "Mic on", timeout=2)
         self.status_strip.request_update()
 
     def _call_runner(self, method: str, *args: Any) -> None:

@@ -218,6 +218,20 @@ async def test_typing_and_mute_reach_the_runner() -> None:
         assert runner.muted == [True, False]
 
 
+async def test_mute_without_a_microphone_says_so() -> None:
+    class WavRunner(RecordingRunner):
+        mic_muted = False  # like SessionRunner with WAV input: muting has no effect
+
+    runner = WavRunner()
+    app = LkmonApp(SessionModel(), runner, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("m")
+        await pilot.pause()
+        assert runner.muted == [True] and not app.mic_muted
+        assert any("no microphone" in n.message for n in app._notifications)
+        assert "MUTED" not in text_of(app.status_strip)
+
+
 async def test_replay_has_no_typing() -> None:
     app = replay_app()
     async with app.run_test(size=(120, 40)) as pilot:

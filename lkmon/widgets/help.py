@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from lkmon.widgets.common import ACCENT, DIM, STAGE_COLOURS, STAGE_LABELS
+from lkmon.widgets.common import ACCENT, BAD, DIM, GOOD, STAGE_COLOURS, STAGE_LABELS, WARN
 
 PANES = [
     ("1 Turns", "A row per turn: a bar split into EOU delay, LLM TTFT and TTS TTFB on one "
@@ -51,10 +51,12 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def __init__(self, bindings: list[Binding],
-                 extra: list[tuple[str, list[Binding]]] | None = None) -> None:
+                 extra: list[tuple[str, list[Binding]]] | None = None,
+                 thresholds: tuple[float, float] = (1.0, 2.0)) -> None:
         super().__init__()
         self._keys = bindings
         self._extra = extra or []
+        self._thresholds = thresholds
 
     def compose(self) -> ComposeResult:
         """A scrolling body with the keys, the panes and the colour legend."""
@@ -78,3 +80,11 @@ class HelpScreen(ModalScreen[None]):
                 legend.append("■ ", style=colour)
                 legend.append(f"{STAGE_LABELS[stage]}  ")
             yield Static(legend)
+            good, bad = self._thresholds
+            colours = Text("e2e latency  ")
+            colours.append(f"green below {good:g} s", style=GOOD)
+            colours.append("  ")
+            colours.append(f"yellow below {bad:g} s", style=WARN)
+            colours.append("  ")
+            colours.append(f"red from {bad:g} s", style=BAD)
+            yield Static(colours)
