@@ -24,6 +24,7 @@ from lkmon.model.events import (
     SessionStarted,
     SpeechCreated,
     SpeechDone,
+    ToolCalled,
     UsageUpdated,
     VadActivity,
 )
@@ -286,3 +287,20 @@ async def test_worker_hooks_run_as_under_a_worker(
     # the report LiveKit builds for on_session_end holds the conversation
     assert int((tmp_path / "end.txt").read_text().split()[0]) >= 2
     assert (tmp_path / "shutdown.txt").read_text() == "shutdown callback ran"
+
+
+async def test_tool_calls_are_captured() -> None:
+    options = RunOptions(
+        agent_file=SCRIPTED, inputs=["text"], text_lines=["what time is it"], gap=0.3
+    )
+    runner, events, _ = await run_session(options)
+    calls = of(events, ToolCalled)
+    assert [(c.name, c.arguments, c.output, c.is_error) for c in calls] == [
+        ("current_time", "{}", "12:00", False)
+    ]
+    ids = {c.speech_id for c in of(events, SpeechCreated)}
+    assert calls[0].speech_id in ids
+    replies = [m.text for m in of(events, ChatMessageAdded) if m.role == "assistant"]
+    assert replies[-1] == "The time is 12:00."
+    llm_calls = [m for m in of(events, PluginMetrics) if m.kind == "llm"]
+    assert len(llm_calls) == 2  # the tool call and the reply after it

@@ -138,6 +138,7 @@ class Bridge:
         self._vad_next_flush = 0.0
         self._vad_max = 0.0
         self._vad_last: Any = None
+        self._active: dict[str, None] = {}  # speech ids created and not done, oldest first
         self.closed: SessionClosed | None = None
         self.errors: list[ErrorRaised] = []
         self.transcript = TranscriptRecorder(
@@ -220,13 +221,16 @@ class Bridge:
             logger.exception("lkmon event consumer failed on %s", type(event).__name__)
 
     def current_speech_id(self) -> str | None:
-        """``AgentSession.current_speech.id``, or None."""
+        """``AgentSession.current_speech.id``; else the newest speech not yet done (a reply
+        running its tools is no longer "current"); else None."""
         try:
             speech = self.session.current_speech
         except Exception as e:  # no activity yet, or closing
             logger.debug("no current speech: %s", e)
-            return None
-        return speech.id if speech is not None else None
+            speech = None
+        if speech is not None:
+            return speech.id
+        return next(reversed(self._active), None) if self._active else None
 
     # -- session events ------------------------------------------------------------------------
 
@@ -297,9 +301,11 @@ class Bridge:
                 user_initiated=ev.user_initiated,
             )
         )
+        self._active[handle.id] = None
         handle.add_done_callback(self._guard("speech_done", self._on_speech_done))
 
     def _on_speech_done(self, handle: Any) -> None:
+        self._active.pop(handle.id, None)
         self.emit(
             SpeechDone(
                 ts=time.time(),

@@ -68,6 +68,14 @@ class ScriptedStream(llm.LLMStream):
     async def _run(self) -> None:
         rid = utils.shortuuid("llm_")
         reply = os.environ.get("SCRIPTED_REPLY", "Nice to hear you. Goodbye for now.")
+        last = self._chat_ctx.items[-1] if self._chat_ctx.items else None
+        if last is not None and last.type == "function_call_output":
+            reply = f"The time is {last.output}."
+        elif last is not None and last.type == "message" and "time" in (last.text_content or ""):
+            call = llm.FunctionToolCall(name="current_time", arguments="{}", call_id="call_1")
+            delta = llm.ChoiceDelta(role="assistant", tool_calls=[call])
+            self._event_ch.send_nowait(llm.ChatChunk(id=rid, delta=delta))
+            return
         words = reply.split(" ")
         for i, word in enumerate(words):
             await asyncio.sleep(0.02)
@@ -105,7 +113,9 @@ class ScriptedTTS(tts.TTS):
 class ScriptedChunked(tts.ChunkedStream):
     async def _run(self, output_emitter) -> None:
         output_emitter.initialize(
-            request_id=utils.shortuuid("tts_"), sample_rate=24000, num_channels=1,
+            request_id=utils.shortuuid("tts_"),
+            sample_rate=24000,
+            num_channels=1,
             mime_type="audio/pcm",
         )
         await asyncio.sleep(0.03)
