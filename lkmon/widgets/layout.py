@@ -16,6 +16,8 @@ MIN_SIZE = (80, 24)
 """Below this terminal size (columns, rows) the app shows a notice instead of the panes."""
 FULL_SIZE = (110, 34)
 """From this size up every pane is on screen; below it one pane at a time (number keys)."""
+TALL_VAD_FROM = 50
+"""Rows from which the VAD pane is taller (a finer probability plot)."""
 COMPACT_FOOTER_BELOW = 120
 """Columns below which the footer uses its compact style."""
 
@@ -37,6 +39,8 @@ def apply_layout(screen: Screen, size: tuple[int, int], panes: dict[str, Widget]
     )
     for name, pane in panes.items():
         pane.set_class(name == active, "-active")
+    # a taller VAD plot when there is room for it (the plot follows the pane's height)
+    screen.query_one("#vad").set_class(height >= TALL_VAD_FROM, "-tall")
     for column in ("#left", "#right"):
         box = screen.query_one(column)
         box.set_class(any(p.has_class("-active") for p in box.children), "-has-active")

@@ -100,7 +100,7 @@ class VadPane(Static):
         text.append(f"   user: {self.model.user_state}", style=DIM)
         text.append("\n")
         now = self.clock()
-        rows = max(PLOT_ROWS, min(12, (self.content_region.height or 0) - 6))
+        rows = max(PLOT_ROWS, min(12, (self.content_region.height or 0) - 5))
         if not vad.trace:
             text.append("No VAD events yet.\n" + "\n" * (rows - 1), style=DIM)
         else:
