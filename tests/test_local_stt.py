@@ -15,7 +15,8 @@ import soxr
 from livekit import rtc
 from livekit.agents import stt
 
-from lkmon.local import LocalModels, load_local_models
+from lkmon.local import LocalModels, WhisperSTT, load_local_models
+from lkmon.local.stt import looks_degenerate
 
 pytestmark = pytest.mark.models
 
@@ -38,7 +39,7 @@ def reference(clip: str) -> str:
 def normalise(text: str) -> str:
     text = text.lower().replace("-", " ")
     text = re.sub(r"\bmr\b\.?", "mister", text)
-    return " ".join(re.sub(r"[^a-z' ]", " ", text).split())
+    return " ".join(re.sub(r"[^a-z0-9' ]", " ", text).split())
 
 
 def frame_of(clip: str, rate: int | None = None, channels: int = 1) -> rtc.AudioFrame:
@@ -101,3 +102,42 @@ async def test_recognition_does_not_block_the_event_loop(models: LocalModels) ->
     assert took > 0.1  # real work happened meanwhile
     assert len(gaps) >= 5
     assert max(gaps) < took / 2, f"loop stalled {max(gaps):.3f} s of a {took:.3f} s recognition"
+
+
+def test_short_window_gives_the_words_of_the_full_window(models: LocalModels) -> None:
+    full = WhisperSTT(window_padding=None)
+    for clip in CLIPS:
+        audio = sf.read(DATA / f"librivox_sense_{clip}.wav", dtype="float32")[0]
+        start = time.perf_counter()
+        short_text, _ = models.stt.transcribe_blocking(audio)
+        short_s = time.perf_counter() - start
+        start = time.perf_counter()
+        full_text, _ = full.transcribe_blocking(audio)
+        full_s = time.perf_counter() - start
+        wer = jiwer.wer(normalise(full_text), normalise(short_text))
+        assert wer <= 0.1, (full_text, short_text)
+        assert short_s < full_s, f"{clip}: short window {short_s:.3f} s, full {full_s:.3f} s"
+
+
+def test_a_decoding_loop_in_the_short_window_falls_back_to_the_full_window(
+    models: LocalModels,
+) -> None:
+    """With a 4 s window Whisper loops on "go forward ten meters"; the full window does not."""
+    audio = sf.read(DATA / "goforward.wav", dtype="float32")[0]  # 2.79 s
+    assert models.stt._transcribe_short(audio, 400) is None  # the loop is caught
+    tight = WhisperSTT(window_padding=1.0, min_window=0.0)  # asks for that 4 s window
+    text, _ = tight.transcribe_blocking(audio)
+    assert normalise(text) == "go forward 10 meters"
+
+
+def test_silence_is_no_text(models: LocalModels) -> None:
+    assert models.stt.transcribe_blocking(np.zeros(16000, dtype=np.float32)) == ("", 0.0)
+
+
+def test_looks_degenerate() -> None:
+    assert looks_degenerate("10 of clubs 10 of clubs 10 of clubs")
+    assert looks_degenerate("5 5 5 5 5")
+    assert looks_degenerate("ha" * 40)
+    assert not looks_degenerate("5 5")
+    assert not looks_degenerate("Eight of spades, four of clubs, seven of hearts.")
+    assert not looks_degenerate(reference("0870"))

