@@ -120,6 +120,8 @@ class LkmonApp(App[Path | None]):
         self._redactor = secrets.default_redactor()
         self._signals = QuitSignals(self.request_quit)
         self._layout_size: Size | None = None
+        self._refreshed_at: dict[Any, float] = {}
+        self._refresh_pending: set[Any] = set()
         self._log_router: Any = None
 
     # --- the event queue ------------------------------------------------------------------
@@ -163,21 +165,36 @@ class LkmonApp(App[Path | None]):
             self.refresh_areas(changed)
         return n
 
-    def refresh_areas(self, changed: set[Area]) -> None:
-        """Re-render the panes that show any of the ``changed`` areas."""
+    def refresh_areas(self, changed: set[Area], *, force: bool = False) -> None:
+        """Re-render the panes that show any of the ``changed`` areas.
+
+        A pane with a ``MIN_INTERVAL`` (seconds) re-renders at most that often; a change within
+        the interval is shown when it ends. ``force`` re-renders at once.
+        """
         if not self.is_running or not self.screen_stack:
             return
         with self.batch_update():
             for pane in self._panes:
                 if pane.AREAS & changed:
-                    self._refresh_pane(pane)
+                    self._refresh_pane(pane, force=force)
             screen = self.screen
             if isinstance(screen, TurnDetailScreen) and (
                 Area.TURNS in changed or Area.TRANSCRIPT in changed
             ):
-                self._refresh_pane(screen)
+                self._refresh_pane(screen, force=force)
 
-    def _refresh_pane(self, pane: Any) -> None:
+    def _refresh_pane(self, pane: Any, *, force: bool = True) -> None:
+        interval = getattr(pane, "MIN_INTERVAL", 0.0)
+        if interval and not force:
+            now = time.monotonic()
+            due = self._refreshed_at.get(pane, 0.0) + interval
+            if now < due:
+                if pane not in self._refresh_pending:
+                    self._refresh_pending.add(pane)
+                    self.set_timer(due - now, lambda: self._refresh_pane(pane))
+                return
+        self._refresh_pending.discard(pane)
+        self._refreshed_at[pane] = time.monotonic()
         try:
             pane.update_view()
         except Exception as e:  # shown, never fatal
@@ -253,7 +270,7 @@ class LkmonApp(App[Path | None]):
             )
         self._apply_layout()
         self.turns_pane.focus_list()
-        self.refresh_areas(set(Area))
+        self.refresh_areas(set(Area), force=True)
 
     def on_unmount(self) -> None:
         """Give back the signal handlers and the loggers."""

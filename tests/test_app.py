@@ -53,7 +53,10 @@ class RecordingRunner:
 async def settle(pilot: Pilot) -> None:
     """Fold the queued events now (rather than waiting for the drain timer) and let the app
     lay out and render."""
-    pilot.app.drain()  # type: ignore[attr-defined]
+    app = pilot.app
+    assert isinstance(app, LkmonApp)
+    _, changed = app.feed.drain()
+    app.refresh_areas(changed, force=True)  # no wait for the panes' refresh intervals
     await pilot.pause()
     await pilot.pause()
 

@@ -30,6 +30,7 @@ class LogPane(ItemLines):
     """Log records with a minimum level; ``l`` cycles the level filter."""
 
     AREAS = frozenset({Area.LOG})
+    MIN_INTERVAL = 0.2  # seconds between re-renders: bursts of records
     mutable_tail = 0  # log records never change
 
     BINDINGS = [

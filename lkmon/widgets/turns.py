@@ -15,10 +15,8 @@ import time
 from typing import Any
 
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.cache import LRUCache
 from textual.containers import Vertical
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -141,7 +139,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         self.scale = 1.0
         """Seconds that a full-width bar stands for (one scale for every turn)."""
         self._lengths: list[tuple[Any, float]] = []
-        self._row_cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(512)
+        self._row_cache: dict[int, tuple[Any, Any, tuple[Any, ...], Strip]] = {}
         self._base_style = Style()
         self._top = 0
         self._pass_width = 0
@@ -171,7 +169,8 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
             self.cursor = n - 1
         if self.cursor is not None and self.cursor >= n:
             self.cursor = n - 1 if n else None
-        self._row_cache.clear()
+        if len(self._row_cache) > 4 * max(self.size.height, 50):
+            self._row_cache.clear()
         self.scroll_to_cursor()
         self.refresh()
 
@@ -245,20 +244,25 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
                              .render(self.app.console)).crop_extend(0, width, None)
             return Strip.blank(width, self._base_style)
         is_cursor = position == self.cursor
-        # The cache is cleared whenever the model changes (update_view), so the key only
-        # needs what changes between model updates.
-        key = (position, is_cursor, width, self.has_focus)
-        strip = self._row_cache.get(key)
-        if strip is None:
-            text = Text(no_wrap=True)
-            text.append("▶" if is_cursor else " ", style=f"bold {WARN}")
-            text.append_text(self.row_text(position))
-            strip = Strip(text.render(self.app.console), text.cell_len)
-            base = self._base_style
-            if is_cursor:
-                base = base + Style(bgcolor="#434c5e" if self.has_focus else "#3b4252")
-            strip = strip.apply_style(base).crop_extend(0, width, base)
-            self._row_cache[key] = strip
+        turn = turns[position]
+        # A row is re-rendered when anything it shows may have changed: the cache entry holds
+        # the turn and its metrics object (replaced on every recompute) and is checked by
+        # identity, so a freed object's id can never alias a new one.
+        state = (turn.complete, turn.failed, turn.interrupted, turn.user_text is None,
+                 is_cursor, width, self.scale, self.has_focus, self._base_style)
+        cached = self._row_cache.get(position)
+        if (cached is not None and cached[0] is turn and cached[1] is turn.metrics
+                and cached[2] == state):
+            return cached[3]
+        text = Text(no_wrap=True)
+        text.append("▶" if is_cursor else " ", style=f"bold {WARN}")
+        text.append_text(self.row_text(position))
+        strip = Strip(text.render(self.app.console), text.cell_len)
+        base = self._base_style
+        if is_cursor:
+            base = base + Style(bgcolor="#434c5e" if self.has_focus else "#3b4252")
+        strip = strip.apply_style(base).crop_extend(0, width, base)
+        self._row_cache[position] = (turn, turn.metrics, state, strip)
         return strip
 
     def on_focus(self) -> None:
@@ -287,6 +291,8 @@ class TurnsPane(Vertical):
         self._summary_at = 0.0
         self._summary_pending = False
         self._summary_rows = -1
+        self._summary_shown: Any = None
+        self._ruler_key: tuple[int, float] | None = None
 
     @staticmethod
     def _legend_markup() -> str:
@@ -324,6 +330,9 @@ class TurnsPane(Vertical):
     def _update_ruler(self) -> None:
         bar = self.list.bar_width()
         scale = self.list.scale
+        if (bar, scale) == self._ruler_key:
+            return
+        self._ruler_key = (bar, scale)
         text = Text(no_wrap=True)
         text.append(f"{'#':>6} {'time':<8} ", style=DIM)
         ruler = [" "] * bar
@@ -342,45 +351,47 @@ class TurnsPane(Vertical):
     def _update_summary(self) -> None:
         self._summary_pending = False
         self._summary_at = time.monotonic()
-        table = self.summary_table()
-        rows = table.row_count if isinstance(table, Table) else 1
+        summary = self.model.summary()
+        if summary is self._summary_shown:  # the model caches it until turns change
+            return
+        self._summary_shown = summary
+        text = self.summary_table()
+        rows = text.plain.count("\n") + 1
         # a new layout only when the summary's height changes
-        self.query_one("#turns-summary", Static).update(table, layout=rows != self._summary_rows)
+        self.query_one("#turns-summary", Static).update(text, layout=rows != self._summary_rows)
         self._summary_rows = rows
 
-    def summary_table(self) -> Table | Text:
-        """p50/p95/max per stage and e2e, and the worst turn with its dominant stage."""
+    def summary_table(self) -> Text:
+        """p50/p95/max per stage and e2e, and the worst turn with its dominant stage.
+
+        Four fixed-width lines (a plain ``Text``: cheaper to render than a table)."""
         summary = self.model.summary()
         if not summary.turns:
             return Text("No latency figures yet.", style=DIM)
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style=DIM)
         keys = (*BAR_STAGES, "e2e")
-        for _ in keys:
-            table.add_column(justify="right")
-        table.add_column()
-        table.add_row("", *[Text(STAGE_LABELS[k], style=STAGE_COLOURS.get(k, "bold"))
-                            for k in keys], "")
-        worst = Text()
+        text = Text(no_wrap=True)
+        text.append("    ")
+        for k in keys:
+            text.append(f"{STAGE_LABELS[k]:>10}", style=STAGE_COLOURS.get(k, "bold"))
+        extra: list[list[tuple[str, str]]] = [[], [], []]
         if summary.worst_turn is not None:
-            worst.append("worst ", style=DIM)
-            worst.append(f"#{summary.worst_turn} ", style="bold")
-            worst.append(fmt_s(summary.worst_e2e), style=e2e_style(summary.worst_e2e,
-                                                                   self.thresholds))
-        dominant = Text()
+            extra[0] = [("  worst ", DIM), (f"#{summary.worst_turn} ", "bold"),
+                        (fmt_s(summary.worst_e2e), e2e_style(summary.worst_e2e,
+                                                             self.thresholds))]
         if summary.worst_stage:
-            dominant.append("mostly ", style=DIM)
-            dominant.append(STAGE_LABELS.get(summary.worst_stage, summary.worst_stage),
-                            style=STAGE_COLOURS.get(summary.worst_stage, ""))
-        extra = [worst, dominant, Text(f"{summary.turns} turns", style=DIM)]
+            extra[1] = [("  mostly ", DIM), (STAGE_LABELS.get(summary.worst_stage,
+                                                              summary.worst_stage),
+                                             STAGE_COLOURS.get(summary.worst_stage, ""))]
+        extra[2] = [(f"  {summary.turns} turns", DIM)]
         for i, stat in enumerate(("p50", "p95", "max")):
-            cells = []
+            text.append(f"\n{stat:<4}", style=DIM)
             for k in keys:
                 value = getattr(summary[k], stat)
                 style = e2e_style(value, self.thresholds) if k == "e2e" else ""
-                cells.append(Text(fmt_s(value), style=style))
-            table.add_row(stat, *cells, extra[i])
-        return table
+                text.append(f"{fmt_s(value):>10}", style=style)
+            for part, style in extra[i]:
+                text.append(part, style=style)
+        return text
 
     # --- cursor API used by the app ------------------------------------------------------
     def move_cursor(self, delta: int) -> None:

@@ -28,6 +28,7 @@ class UsagePane(Static):
     """A row per provider/model with its usage and estimated cost, then the total."""
 
     AREAS = frozenset({Area.USAGE, Area.SESSION})
+    MIN_INTERVAL = 0.5  # seconds between re-renders: usage comes after every plugin metric
 
     def __init__(self, model: Any, *, prices: Any = None, clock: Callable[[], float]) -> None:
         super().__init__(id="usage", classes="pane")
