@@ -84,7 +84,7 @@ class StatusStrip(Static):
             text.append(" LIVE ", style=f"bold reverse {GOOD}")
         text.append(" agent ", style=DIM)
         state = model.agent_state
-        text.append(f"{state:<12}", style=f"bold {AGENT_STATE_STYLES.get(state, '')}")
+        text.append(f"{state:<13}", style=f"bold {AGENT_STATE_STYLES.get(state, '')}")
         text.append("user ", style=DIM)
         ustate = model.user_state
         text.append(f"{ustate:<10}", style=f"bold {USER_STATE_STYLES.get(ustate, '')}")
