@@ -20,7 +20,7 @@ from typing import Any
 
 from textual import on
 from textual.app import App, ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.events import Resize
 from textual.geometry import Size
 from textual.widget import Widget
@@ -37,14 +37,10 @@ from lkmon.widgets.common import guarded
 from lkmon.widgets.detail import TurnDetailScreen
 from lkmon.widgets.help import HelpScreen
 from lkmon.widgets.keys import APP_BINDINGS, LIVE_ONLY, MAIN_ONLY
-from lkmon.widgets.layout import apply_layout
+from lkmon.widgets.layout import MainPanes, apply_layout
 from lkmon.widgets.log import LogPane
 from lkmon.widgets.say import SayBox
 from lkmon.widgets.status import StatusStrip
-from lkmon.widgets.transcript import TranscriptPane
-from lkmon.widgets.turns import TurnsPane
-from lkmon.widgets.usage import UsagePane
-from lkmon.widgets.vad import VadPane
 
 log = logging.getLogger("lkmon.app")
 
@@ -226,35 +222,21 @@ class LkmonApp(App[Path | None]):
             yield self.status_strip
             yield self.banner
             yield self.loading_line
-        self.turns_pane = TurnsPane(self.model, thresholds=self.thresholds)
-        self.transcript_pane = TranscriptPane(self.model, redact=self.redact)
-        self.vad_pane = VadPane(self.model, clock=self._now)
-        self.usage_pane = UsagePane(self.model, prices=self.prices, clock=self._now)
-        self.log_pane = LogPane(self.model)
-        self._panes: list[Any] = [
-            self.turns_pane, self.transcript_pane, self.vad_pane, self.usage_pane, self.log_pane,
-            self.banner, self.loading_line, self.status_strip,
-        ]
-        with Horizontal(id="main"):
-            with Vertical(id="left"):
-                yield self.turns_pane
-                yield self.transcript_pane
-            with Vertical(id="right"):
-                yield self.vad_pane
-                yield self.usage_pane
-                yield self.log_pane
+        main = MainPanes(self.model, thresholds=self.thresholds, redact=self.redact,
+                         prices=self.prices, now=self._now)
+        self.turns_pane, self.transcript_pane = main.turns_pane, main.transcript_pane
+        self.vad_pane, self.usage_pane = main.vad_pane, main.usage_pane
+        self.log_pane = main.log_pane
+        self._main = main
+        self._panes: list[Any] = [*main.named().values(), self.banner, self.loading_line,
+                                  self.status_strip]
+        yield main
         yield Static(id="too-small")
         yield SayBox()
         yield Footer()
 
     def _pane(self, name: str) -> Widget:
-        return self._named_panes()[name]
-
-    def _named_panes(self) -> dict[str, Widget]:
-        return {
-            "turns": self.turns_pane, "transcript": self.transcript_pane, "vad": self.vad_pane,
-            "usage": self.usage_pane, "log": self.log_pane,
-        }
+        return self._main.named()[name]
 
     def on_mount(self) -> None:
         """Start the drain timer, the runner worker, and lay out for the terminal size."""
@@ -303,7 +285,7 @@ class LkmonApp(App[Path | None]):
     @guarded("app.layout")
     def _apply_layout(self, size: Size | None = None) -> None:
         self._layout_size = size or self.size
-        apply_layout(self.screen, self._layout_size, self._named_panes(), self.active_pane)
+        apply_layout(self.screen, self._layout_size, self._main.named(), self.active_pane)
 
     # --- actions --------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -8,9 +8,19 @@ session goes on.
 
 from __future__ import annotations
 
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
+
+from lkmon.widgets.log import LogPane
+from lkmon.widgets.transcript import TranscriptPane
+from lkmon.widgets.turns import TurnsPane
+from lkmon.widgets.usage import UsagePane
+from lkmon.widgets.vad import VadPane
 
 MIN_SIZE = (80, 24)
 """Below this terminal size (columns, rows) the app shows a notice instead of the panes."""
@@ -44,3 +54,39 @@ def apply_layout(screen: Screen, size: tuple[int, int], panes: dict[str, Widget]
     for column in ("#left", "#right"):
         box = screen.query_one(column)
         box.set_class(any(p.has_class("-active") for p in box.children), "-has-active")
+
+
+class MainPanes(Horizontal):
+    """The five panes in two columns: turns and transcript; VAD, usage and log.
+
+    Args:
+        model: the ``SessionModel`` every pane shows.
+        thresholds: (good, bad) e2e latency in seconds for the turn rows' colours.
+        redact: transcript text as placeholders.
+        prices: a ``PriceTable`` for the usage pane, or ``None`` for the model's.
+        now: the time the sliding views (VAD trace, elapsed) end at, epoch seconds.
+    """
+
+    def __init__(self, model: Any, *, thresholds: tuple[float, float], redact: bool,
+                 prices: Any, now: Any) -> None:
+        super().__init__(id="main")
+        self.turns_pane = TurnsPane(model, thresholds=thresholds)
+        self.transcript_pane = TranscriptPane(model, redact=redact)
+        self.vad_pane = VadPane(model, clock=now)
+        self.usage_pane = UsagePane(model, prices=prices, clock=now)
+        self.log_pane = LogPane(model)
+
+    def compose(self) -> ComposeResult:
+        """Turns and transcript on the left; VAD, usage and log on the right."""
+        with Vertical(id="left"):
+            yield self.turns_pane
+            yield self.transcript_pane
+        with Vertical(id="right"):
+            yield self.vad_pane
+            yield self.usage_pane
+            yield self.log_pane
+
+    def named(self) -> dict[str, Widget]:
+        """Pane name (as the number keys use it) -> pane."""
+        return {"turns": self.turns_pane, "transcript": self.transcript_pane, "vad": self.vad_pane,
+                "usage": self.usage_pane, "log": self.log_pane}
