@@ -70,7 +70,7 @@ async def _components(models, quick: bool) -> None:  # noqa: ANN001
         start = time.perf_counter()
         await models.stt.recognize(_frame(path))
         stt_s.append(time.perf_counter() - start)
-    figure(NAME, "stt_per_utterance", stt_s, "s", "0.4-0.7 s measured alone")
+    figure(NAME, "stt_per_utterance", stt_s, "s", "full 30 s window: 0.4-0.7 s")
 
     llm_metrics: list = []
     models.llm.on("metrics_collected", llm_metrics.append)
