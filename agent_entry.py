@@ -37,6 +37,8 @@ load_dotenv(os.path.join(os.getcwd(), ".env"))  # and the caller's .env; neither
 
 logger = logging.getLogger("agent_entry")
 
+# One line: the local SmolLM2-135M follows little more. It is also the local LLM's default system
+# prompt, which its warm-up puts in the prompt cache, so the first reply starts sooner.
 INSTRUCTIONS = "You are a friendly voice assistant. Reply in one or two short sentences."
 GREETING = "Greet the user in one short sentence."
 
