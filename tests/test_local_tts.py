@@ -81,3 +81,11 @@ async def test_stream_adapter_speaks_the_first_sentence_before_the_rest_arrives(
     assert total > 2.0
     assert len(metrics) == 2
     assert metrics[0].characters_count < metrics[1].characters_count
+
+
+async def test_nothing_to_pronounce_is_a_moment_of_silence_not_an_error(
+    models: LocalModels,
+) -> None:
+    frame = await models.tts.synthesize("...").collect()
+    assert 0.0 < frame.duration < 0.2
+    assert not np.frombuffer(frame.data, dtype=np.int16).any()

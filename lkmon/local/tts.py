@@ -21,6 +21,8 @@ PIPER_RATE = 22050
 
 logger = logging.getLogger("lkmon.local")
 _DONE = object()
+NOTHING_TO_SAY_S = 0.05
+"""Seconds of silence returned for text with no letter or digit (Piper returns no audio)."""
 
 
 class PiperTTS(tts.TTS):
@@ -33,6 +35,8 @@ class PiperTTS(tts.TTS):
     so the first sentence of a reply is synthesised while the LLM is still writing the rest.
     LiveKit measures each synthesis into a ``TTSMetrics`` (``ttfb``, ``duration``,
     ``audio_duration`` in seconds, ``characters_count``) emitted as ``metrics_collected``.
+    Text with no letter or digit (``"..."``) gives ``NOTHING_TO_SAY_S`` of silence, where Piper
+    gives no audio and LiveKit would count a failed synthesis.
 
     Args:
         intra_op_threads: onnxruntime intra-op threads for the voice model.
@@ -162,10 +166,15 @@ class PiperChunkedStream(tts.ChunkedStream):
 
         worker = loop.run_in_executor(self._piper._executor, work)
         worker.add_done_callback(_consume)  # no 'exception never retrieved' after a cancel
+        pushed = False
         try:
             while (item := await queue.get()) is not _DONE:
                 output_emitter.push(item)  # type: ignore[arg-type]
+                pushed = True
             await worker  # re-raises a failure of the synthesis
+            if not pushed and not any(ch.isalnum() for ch in self._input_text):
+                # "..." or "-": nothing to pronounce is not a failure of the synthesiser
+                output_emitter.push(bytes(2 * int(self._piper.sample_rate * NOTHING_TO_SAY_S)))
             output_emitter.flush()
         finally:
             cancel.set()
