@@ -86,7 +86,7 @@ def export_session(
     Returns:
         (files written, one line per failed file).
     """
-    jobs: list[tuple[str, str, Callable[[Path], None]]] = [
+    jobs: list[tuple[str, str, Callable[[Path], object]]] = [
         ("snapshot", ".json",
          lambda p: write_snapshot_file(model, p, redact_text=redact_text)),
         ("screenshot", ".svg", lambda p: p.write_text(svg, encoding="utf-8")),

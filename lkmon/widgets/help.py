@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -25,14 +27,14 @@ PANES = [
 ]
 
 
-def bindings_table(bindings: list[Binding]) -> Table:
+def bindings_table(bindings: Iterable[BindingType]) -> Table:
     """A two-column table of keys and what they do (with the tooltip when there is one)."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style=f"bold {ACCENT}", no_wrap=True)
     table.add_column()
     seen: set[str] = set()
     for b in bindings:
-        if not b.description or b.action in seen or b.system:
+        if not isinstance(b, Binding) or not b.description or b.action in seen or b.system:
             continue
         seen.add(b.action)
         keys = b.key_display or " ".join(k.strip() for k in b.key.split(","))
@@ -50,8 +52,8 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "app.pop_screen", "Close help", id="help-close"),
     ]
 
-    def __init__(self, bindings: list[Binding],
-                 extra: list[tuple[str, list[Binding]]] | None = None,
+    def __init__(self, bindings: Iterable[BindingType],
+                 extra: list[tuple[str, Iterable[BindingType]]] | None = None,
                  thresholds: tuple[float, float] = (1.0, 2.0)) -> None:
         super().__init__()
         self._keys = bindings

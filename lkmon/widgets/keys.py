@@ -5,14 +5,14 @@ Each binding has an ``id`` (so a keymap can rebind it) and a tooltip (the help s
 
 from __future__ import annotations
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 PANES = ["turns", "transcript", "vad", "usage", "log"]
 """Pane ids in number-key order (1..5)."""
 MOVE = Binding.Group("Turns ")
 """Footer group of the turn cursor keys."""
 
-APP_BINDINGS: list[Binding] = [
+APP_BINDINGS: list[BindingType] = [
     Binding("q", "quit", "Quit", tooltip="Stop the agent, save the snapshot and exit "
             "(also Ctrl+C).", id="quit"),
     Binding("ctrl+c,ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-ctrl"),
