@@ -123,8 +123,8 @@ def take_over_sessions(
             started.set_result(None)
         return result
 
-    AgentSession.start = start  # type: ignore[method-assign]
-    JobContext.wait_for_participant = stand_in_participant  # type: ignore[method-assign]
+    AgentSession.start = start  # type: ignore[method-assign,assignment]
+    JobContext.wait_for_participant = stand_in_participant  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:

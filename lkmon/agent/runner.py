@@ -289,9 +289,10 @@ class SessionRunner:
         assert self._end is not None
         path = self.options.agent_file
         ended = asyncio.ensure_future(self._end.wait())
+        waiters: set[asyncio.Future[Any]] = {started, entry, ended}
         try:
             await asyncio.wait(
-                {started, entry, ended},
+                waiters,
                 timeout=self.options.start_timeout,
                 return_when=asyncio.FIRST_COMPLETED,
             )

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from livekit import rtc
@@ -366,7 +367,7 @@ class SpeakerSink(_BufferedSink):
         super().__init__(label="lkmon.SpeakerSink", sample_rate=rate, emit=emit)
         self._sd = sd
         self._device = device
-        self._stream = None
+        self._stream: Any = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Open and start the output stream (10 ms blocks).
@@ -376,11 +377,12 @@ class SpeakerSink(_BufferedSink):
         """
         self._loop = loop
         try:
+            rate = self._buffer.sample_rate
             self._stream = self._sd.OutputStream(
-                samplerate=self.sample_rate,
+                samplerate=rate,
                 channels=1,
                 dtype="int16",
-                blocksize=int(self.sample_rate * TICK),
+                blocksize=int(rate * TICK),
                 device=self._device,
                 callback=self._callback,
             )

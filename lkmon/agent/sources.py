@@ -387,7 +387,11 @@ class TextCaller:
             await self._wait(lambda: self.watcher.quiet_for() >= self._gap, None)
             before = self.watcher.replies
             self._send(text)
-            await self._wait(lambda b=before: self.watcher.replies > b, self._reply_timeout)
+
+            def replied(before: int = before) -> bool:
+                return self.watcher.replies > before
+
+            await self._wait(replied, self._reply_timeout)
         await self._wait(lambda: self.watcher.quiet_for() >= self._gap, None)
         if self.on_done is not None:
             self.on_done()
