@@ -87,8 +87,8 @@ def run(quick: bool = False) -> None:
     def col(arm: str, key: str) -> list[float]:
         return [m[key] for m in res[arm]]
 
-    n = f"{len(recs)} recordings, {pairs} pairs"
-    figure(NAME, "e2e_p50_tui", col("tui", "e2e_p50"), "s", n)
+    print(f"# {NAME}: {len(recs)} recordings x {pairs} pairs", flush=True)
+    figure(NAME, "e2e_p50_tui", col("tui", "e2e_p50"), "s")
     figure(NAME, "e2e_p50_headless", col("headless", "e2e_p50"), "s")
     figure(NAME, "e2e_p50_ratio", ratio_list(col("tui", "e2e_p50"), col("headless", "e2e_p50")),
            "x", "<= 1.03")
