@@ -1,0 +1,151 @@
+"""CI check for ``bench/``: every benchmark runs to the end with ``--quick`` (issue 5: benchmarks
+are not timed tests; CI only checks that each one runs on a small size). Plus the loop-lag probe
+(``lkmon/probe.py``) that the overhead benchmark relies on.
+
+Benchmarks marked ``models`` start the real offline models (overhead, startup, pipeline, peer):
+about 2-3 minutes together on 2 cores. Nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lkmon.probe import GcWatch, LoopLagProbe, cpu_between, lag_stats, probe_new_loops
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_bench(name: str, tmp_path: Path, timeout: float) -> dict[str, dict[str, object]]:
+    """``python -m bench --quick NAME --json OUT``; returns the figures by name."""
+    out = tmp_path / f"{name}.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json", str(out), name],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert f"# {name} took" in proc.stdout
+    figures = {f"{r['name']}.{r['figure']}": r for r in json.loads(out.read_text())}
+    for key in figures:  # every figure is printed in the issue's format
+        assert f"{key}: " in proc.stdout
+    return figures
+
+
+def finite(figures: dict[str, dict[str, object]], key: str) -> float:
+    assert key in figures, f"{key} missing from {sorted(figures)}"
+    value = float(figures[key]["median"])  # type: ignore[arg-type]
+    assert math.isfinite(value), f"{key} = {value}"
+    return value
+
+
+# --- the probe ------------------------------------------------------------------------------
+
+
+def test_probe_sees_a_blocked_loop() -> None:
+    async def main() -> LoopLagProbe:
+        probe = LoopLagProbe()
+        probe.start()
+        await asyncio.sleep(0.3)
+        end = time.perf_counter() + 0.12
+        while time.perf_counter() < end:  # hold the loop (and a CPU) as a slow callback would
+            pass
+        await asyncio.sleep(0.2)
+        probe.stop()
+        await asyncio.sleep(0)
+        return probe
+
+    probe = asyncio.run(main())
+    stats = probe.stats()
+    assert stats.count >= 20
+    assert stats.max_ms >= 80  # the 120 ms hold, minus the part of the sleep already done
+    assert stats.p50_ms < 5
+    assert probe.cpu_between(probe.cpu[0][0], probe.cpu[-1][0]) >= 0.08  # the busy hold
+
+
+def test_probe_attaches_to_new_loops_without_changes_to_the_code() -> None:
+    async def main() -> None:
+        await asyncio.sleep(0.15)
+
+    with probe_new_loops() as probes:
+        asyncio.run(main())
+        asyncio.run(main())
+    assert len(probes) == 2
+    assert all(len(p.lags) >= 5 for p in probes)
+    assert probes[0].thread == "MainThread"
+    # outside the block, new loops are left alone
+    asyncio.run(main())
+    assert len(probes) == 2
+
+
+def test_lag_statistics_and_cpu_windows() -> None:
+    stats = lag_stats([0.001] * 99 + [0.050])
+    assert stats.p50_ms == pytest.approx(1.0)
+    assert stats.max_ms == pytest.approx(50.0)
+    assert 1.0 <= stats.p99_ms <= 50.0
+    with pytest.raises(ValueError):
+        lag_stats([0.001])
+    samples = [(100.0, 1.0), (110.0, 3.0), (120.0, 3.0)]
+    assert cpu_between(samples, 105.0, 115.0) == pytest.approx(1.0)
+    assert cpu_between(samples, 0.0, 200.0) == pytest.approx(2.0)  # clamped to the samples
+
+
+def test_gc_watch_records_full_collections() -> None:
+    import gc
+
+    watch = GcWatch().install()
+    try:
+        gc.collect()
+    finally:
+        watch.uninstall()
+    assert any(gen == 2 and pause >= 0 for _, gen, pause in watch.collections)
+
+
+# --- each benchmark, --quick ----------------------------------------------------------------
+
+
+def test_bench_ingest_quick(tmp_path: Path) -> None:
+    figures = run_bench("ingest", tmp_path, timeout=300)
+    assert finite(figures, "ingest.events_per_second") > 0
+    assert finite(figures, "render.frame_ms_100turns_120x40") > 0
+
+
+def test_bench_long_quick(tmp_path: Path) -> None:
+    figures = run_bench("long", tmp_path, timeout=300)
+    assert finite(figures, "long.snapshot_export") > 0
+    finite(figures, "long.replay_load_to_first_frame")
+
+
+@pytest.mark.models
+def test_bench_overhead_quick(tmp_path: Path) -> None:
+    figures = run_bench("overhead", tmp_path, timeout=400)
+    assert finite(figures, "overhead.e2e_p50_ratio") > 0
+    assert finite(figures, "overhead.loop_lag_p99_tui_ms") >= 0
+    assert finite(figures, "overhead.cpu_per_session_minute_ratio") > 0
+
+
+@pytest.mark.models
+def test_bench_startup_quick(tmp_path: Path) -> None:
+    figures = run_bench("startup", tmp_path, timeout=300)
+    frame = finite(figures, "startup.first_frame_s")
+    listening = finite(figures, "startup.listening_s")
+    assert 0 < frame < listening
+
+
+@pytest.mark.models
+def test_bench_pipeline_quick(tmp_path: Path) -> None:
+    figures = run_bench("pipeline", tmp_path, timeout=400)
+    assert any(k.startswith("pipeline.") for k in figures)
+
+
+@pytest.mark.models
+def test_bench_peer_quick(tmp_path: Path) -> None:
+    figures = run_bench("peer", tmp_path, timeout=400)
+    assert finite(figures, "peer.llm_ttft_ratio_lkmon_vs_console") > 0
+    assert finite(figures, "peer.cpu_per_turn_ratio_lkmon_vs_bare_null") > 0
