@@ -2,8 +2,8 @@
 
     lkmon run [AGENT_FILE] [--input mic|text|FILES/DIRS...] [--output null|speaker]
               [--models auto|local|cloud] [--headless] [--export PATH] [--journal PATH]
-              [--redact] [--prices FILE]
-    lkmon replay SNAPSHOT_OR_JOURNAL [--export OUT.json]
+              [--redact] [--prices FILE] [--thresholds GOOD,BAD] [--fault SPEC]
+    lkmon replay SNAPSHOT_OR_JOURNAL [--export OUT.json] [--thresholds GOOD,BAD]
 
 Every bad input is one line on stderr (``lkmon: error: ...``) and exit code 2, with no traceback.
 """
@@ -31,6 +31,45 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def parse_thresholds(text: str) -> tuple[float, float]:
+    """``"GOOD,BAD"`` -> (good, bad) e2e latency thresholds in seconds, 0 < good < bad.
+
+    Raises:
+        argparse.ArgumentTypeError: not two numbers, not positive, or good >= bad.
+    """
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        good, bad = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use GOOD,BAD in seconds, e.g. 1.0,2.0"
+        ) from None
+    if not (0 < good < bad) or bad == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: need 0 < GOOD < BAD (seconds), e.g. 1.0,2.0"
+        )
+    return good, bad
+
+
+def _fault_spec(text: str) -> str:
+    """Check a ``--fault`` spec with ``lkmon.local.faults.parse_faults``."""
+    from lkmon.local.faults import parse_faults
+
+    try:
+        parse_faults(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+FAULT_HELP = (
+    "inject a fault into the embedded local plugins, for demos: KIND[@N][,KIND[@N]...] with "
+    "KIND one of stt_raise, llm_raise (mid-stream), llm_stall (past the LLM timeout), "
+    "tts_raise, tts_silent (no audio); @N hits only the plugin's Nth call, else every call. "
+    "Overrides $LKMON_FAULTS. Repeatable"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds the agent file may take to start its session (default 60)",
     )
+    run.add_argument(
+        "--thresholds",
+        type=parse_thresholds,
+        default=(1.0, 2.0),
+        metavar="GOOD,BAD",
+        help="e2e latency colours in seconds: green below GOOD, red from BAD (default 1.0,2.0)",
+    )
+    run.add_argument(
+        "--fault", action="append", type=_fault_spec, metavar="SPEC", help=FAULT_HELP
+    )
 
     replay = sub.add_parser("replay", help="open a snapshot or journal, or convert it")
     replay.add_argument("path", metavar="SNAPSHOT_OR_JOURNAL")
@@ -102,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--redact", action="store_true", help="replace transcript text with placeholders in exports"
+    )
+    replay.add_argument(
+        "--thresholds",
+        type=parse_thresholds,
+        default=(1.0, 2.0),
+        metavar="GOOD,BAD",
+        help="e2e latency colours in seconds: green below GOOD, red from BAD (default 1.0,2.0)",
     )
     return p
 
@@ -184,11 +240,31 @@ def _load_prices(path: str | None):  # type: ignore[no-untyped-def]
         raise UsageError(str(e)) from None
 
 
+def _configure_faults(specs: list[str] | None) -> None:
+    """Check ``$LKMON_FAULTS`` and apply ``--fault`` (which overrides it).
+
+    Raises:
+        UsageError: a bad spec in ``$LKMON_FAULTS`` (``--fault`` is checked by argparse).
+    """
+    env = os.environ.get("LKMON_FAULTS", "").strip()
+    if not env and not specs:
+        return  # lkmon.local (the models' libraries) is only imported when needed
+    from lkmon.local import faults
+
+    try:
+        faults.parse_faults(env)
+    except ValueError as e:
+        raise UsageError(f"{faults.ENV_VAR}: {e}") from None
+    if specs:
+        faults.set_faults(",".join(specs))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``lkmon run``: the TUI, or ``--headless``."""
     from lkmon.agent.runner import RunOptions
     from lkmon.secrets import install_from_env
 
+    _configure_faults(args.fault)
     agent_file = Path(args.agent_file)
     install_from_env(agent_file.parent / ".env")
     install_from_env(Path.cwd() / ".env")
@@ -219,10 +295,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         run_headless(options, export, prices=prices, redact=args.redact)
         return 0
-    return _run_tui(options, export, prices, args.redact)
+    # --export FILE: quitting writes exactly there; else a time-stamped file in the folder
+    snapshot_path = export if args.export is not None and not Path(args.export).is_dir() else None
+    return _run_tui(options, export, prices, args.redact, args.thresholds, snapshot_path)
 
 
-def _run_tui(options, export: Path, prices, redact: bool) -> int:  # type: ignore[no-untyped-def]
+def _run_tui(  # type: ignore[no-untyped-def]
+    options,
+    export: Path,
+    prices,
+    redact: bool,
+    thresholds: tuple[float, float] = (1.0, 2.0),
+    snapshot_path: Path | None = None,
+) -> int:
     from lkmon.agent.runner import SessionRunner
     from lkmon.app import LkmonApp
     from lkmon.model.state import SessionModel
@@ -236,9 +321,19 @@ def _run_tui(options, export: Path, prices, redact: bool) -> int:  # type: ignor
     runner = SessionRunner(options, emit)
     runner.prepare()  # bad input is refused before the screen opens
     print(f"lkmon: journal {options.journal}", file=sys.stderr)
-    app = LkmonApp(model, runner, export_dir=export.parent, prices=prices, redact=redact)
+    app = LkmonApp(
+        model,
+        runner,
+        export_dir=export.parent,
+        prices=prices,
+        redact=redact,
+        thresholds=thresholds,
+        snapshot_path=snapshot_path,
+    )
     app_ref.append(app)
-    app.run()
+    saved = app.run()
+    if saved is not None:
+        print(f"lkmon: snapshot {saved}", file=sys.stderr)
     error = getattr(runner, "error", None)
     if error is not None:
         raise error
@@ -260,7 +355,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 0
     from lkmon.app import LkmonApp
 
-    LkmonApp(model, None, export_dir=Path(args.path).parent, redact=args.redact).run()
+    LkmonApp(
+        model, None, export_dir=Path(args.path).parent, redact=args.redact,
+        thresholds=args.thresholds,
+    ).run()
     return 0
 
 

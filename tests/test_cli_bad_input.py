@@ -78,6 +78,11 @@ CASES = [
     ("bad --output", ["run", "--output", "hdmi"], "invalid choice: 'hdmi'"),
     ("bad --start-timeout", ["run", "--start-timeout", "soon"], "invalid float value"),
     ("replay without a file", ["replay"], "the following arguments are required"),
+    ("bad --thresholds", ["run", "--thresholds", "2,1"], "need 0 < GOOD < BAD"),
+    ("--thresholds not numbers", ["run", "--thresholds", "fast"], "use GOOD,BAD in seconds"),
+    ("replay bad --thresholds", ["replay", "x.json", "--thresholds", "1"], "GOOD,BAD"),
+    ("unknown --fault", ["run", "--fault", "gpu_melts"], "unknown fault 'gpu_melts'"),
+    ("bad --fault call number", ["run", "--fault", "llm_raise@0"], "use kind@N with N >= 1"),
     ("mixed --input", ["run", SCRIPTED, "--headless", "--input", "mic", str(WAV)], "not a mix"),
     (
         "missing agent file",
@@ -252,6 +257,12 @@ def test_cloud_models_without_network_fail_fast(tmp_path: Path) -> None:
     for f in (tmp_path / "lkmon-sessions").iterdir():
         text = f.read_text()
         assert "fake-secret-0123456789" not in text and "APIfake0123456789" not in text
+
+
+def test_bad_lkmon_faults_variable(tmp_path: Path) -> None:
+    proc = lkmon(["run", SCRIPTED, "--headless", "--input", "text"], tmp_path,
+                 env={"LKMON_FAULTS": "llm_raise,stt_explodes"})
+    assert_one_line_error(proc, "LKMON_FAULTS: unknown fault 'stt_explodes'")
 
 
 def test_corrupt_price_table(tmp_path: Path) -> None:
