@@ -65,9 +65,10 @@ def _fault_spec(text: str) -> str:
 
 
 FAULT_HELP = (
-    "inject a fault into the embedded local plugins, for demos: KIND[@N][,KIND[@N]...] with "
+    "inject a fault into the embedded local plugins, for demos: KIND[@N[-M]][,...] with "
     "KIND one of stt_raise, llm_raise (mid-stream), llm_stall (past the LLM timeout), "
-    "tts_raise, tts_silent (no audio); @N hits only the plugin's Nth call, else every call. "
+    "tts_raise, tts_silent (no audio); @N hits only the plugin's Nth call, @N-M calls N to M "
+    "(a retry is a new call), else every call. "
     "Overrides $LKMON_FAULTS. Repeatable"
 )
 

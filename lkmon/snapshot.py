@@ -194,6 +194,8 @@ def build_snapshot(model: SessionModel, *, redact_text: bool = False) -> dict[st
             "user_state": model.user_state,
             "turn_count": len(model.turns),
             "error_count": model.error_count,
+            "errors_by_source": dict(model.errors_by_source),
+            "failed_turn_count": sum(1 for t in model.turns if t.failed),
             "event_count": model.event_count,
             "events_complete": model.events_complete,
             "fallback_joins": model.fallback_joins,

@@ -243,6 +243,12 @@ def _model_from_sections(data: dict[str, Any], events_data: list[dict[str, Any]]
     model.user_state = s.get("user_state", "listening")
     model.event_count = s.get("event_count", 0)
     model.error_count = s.get("error_count", len(data["errors"]))
+    by_source = s.get("errors_by_source")
+    if by_source is None:  # written before lkmon counted errors by source
+        by_source = {}
+        for e in data["errors"]:
+            by_source[e["source"]] = by_source.get(e["source"], 0) + 1
+    model.errors_by_source = dict(by_source)
     model.events_dropped = max(model.event_count - len(events_data), 1)
     turns = data["turns"]
     try:

@@ -82,7 +82,7 @@ CASES = [
     ("--thresholds not numbers", ["run", "--thresholds", "fast"], "use GOOD,BAD in seconds"),
     ("replay bad --thresholds", ["replay", "x.json", "--thresholds", "1"], "GOOD,BAD"),
     ("unknown --fault", ["run", "--fault", "gpu_melts"], "unknown fault 'gpu_melts'"),
-    ("bad --fault call number", ["run", "--fault", "llm_raise@0"], "use kind@N with N >= 1"),
+    ("bad --fault call number", ["run", "--fault", "llm_raise@0"], "use kind@N or kind@N-M"),
     ("mixed --input", ["run", SCRIPTED, "--headless", "--input", "mic", str(WAV)], "not a mix"),
     (
         "missing agent file",

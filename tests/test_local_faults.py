@@ -105,6 +105,22 @@ async def test_llm_stall_times_out(models: LocalModels, errors: list) -> None:
     assert reply.text and reply.usage is not None and reply.usage.completion_tokens > 0
 
 
+async def test_llm_timeout_attribute_shortens_the_session_timeout(
+    models: LocalModels, errors: list
+) -> None:
+    """``SmolLLM.timeout`` caps LiveKit's 10 s default, so a stall demo or test stays short."""
+    options = APIConnectOptions(max_retry=0)  # timeout 10 s
+    models.llm.timeout = 0.5
+    start = time.perf_counter()
+    try:
+        with faults.injected("llm_stall"):
+            with pytest.raises(APITimeoutError, match="nothing for 0.5 s"):
+                await models.llm.chat(chat_ctx=question(), conn_options=options).collect()
+    finally:
+        models.llm.timeout = None
+    assert time.perf_counter() - start < 3.0
+
+
 async def test_tts_raise(models: LocalModels, errors: list) -> None:
     with faults.injected("tts_raise"):
         with pytest.raises(APIStatusError, match="injected fault tts_raise") as info:
@@ -149,7 +165,12 @@ def test_parse_faults() -> None:
         faults.Fault("stt_raise", None),
     ]
     assert faults.parse_faults("") == []
-    for bad in ("llm_boom", "llm_raise@0", "llm_raise@x", "tts_raise@-1"):
+    ranged = faults.parse_faults("llm_raise@2-4")
+    assert ranged == [faults.Fault("llm_raise", 2, 4)] and str(ranged[0]) == "llm_raise@2-4"
+    injector = faults.FaultInjector(ranged)
+    assert [injector.take("llm") is not None for _ in range(5)] == [False, True, True, True, False]
+    for bad in ("llm_boom", "llm_raise@0", "llm_raise@x", "tts_raise@-1", "llm_raise@3-2",
+                "llm_raise@1-", "llm_raise@1-x"):
         with pytest.raises(ValueError) as info:
             faults.parse_faults(bad)
         assert "\n" not in str(info.value)

@@ -381,6 +381,28 @@ def test_stt_errors_fail_no_turn() -> None:
     assert any("tts error without speech_id" in n for n in model.join_notes)
 
 
+def test_recoverable_stt_error_marks_the_turn_that_answers_the_speech() -> None:
+    """LiveKit retried the recognition: the error joins the next spoken turn (by its EOU metric);
+    an unrecoverable one (the speech was lost) or one too old joins no turn."""
+    model = SessionModel()
+    s = Script(background=False).start()
+    s.emit(s.now, ErrorRaised, source="stt", message="retrying", recoverable=True)
+    s.spoken_turn("hello", "Hi there.")  # the retry worked: this turn answers that speech
+    s.emit(s.now + 0.5, ErrorRaised, source="stt", message="retrying", recoverable=True)
+    s.emit(s.now + 1.0, ErrorRaised, source="stt", message="gave up", recoverable=False)
+    s.idle(2.0)
+    s.spoken_turn("again", "Yes.")  # new speech: not hit by the lost one's errors
+    s.emit(s.now, ErrorRaised, source="stt", message="retrying", recoverable=True)
+    s.idle(30.0)
+    s.spoken_turn("late", "Ok.")  # 30 s later: not the speech that error hit
+    model.apply_many(s.flush())
+    first, second, third = model.turns
+    assert first.failed and [e.message for e in first.errors] == ["retrying"]
+    assert not second.failed and not second.errors
+    assert not third.failed and not third.errors
+    assert model.error_count == 4
+
+
 def test_model_snapshot_and_report_import_neither_textual_nor_livekit() -> None:
     import subprocess
     import sys

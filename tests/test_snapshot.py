@@ -125,6 +125,33 @@ def test_long_snapshot_loads_from_sections(tmp_path: Path) -> None:
     assert loaded.session.duration == pytest.approx(model.session.duration)
 
 
+def test_errors_are_counted_by_source_and_failed_turns(tmp_path: Path) -> None:
+    from lkmon.model.events import ErrorRaised
+    from tests.synthetic import Script
+
+    s = Script(background=False).start()
+    s.greeting("Hello.", llm_error="injected fault llm_raise at llm call 1")
+    s.emit(s.now, ErrorRaised, source="stt", message="retrying")
+    s.spoken_turn("hi", "Hi there.")
+    s.emit(s.now, ErrorRaised, source="lkmon", message="TurnsPane.update_view: boom")
+    model = SessionModel(max_events=5)  # sections, not events, carry it on load
+    model.apply_many(s.close())
+    snap = build_snapshot(model)
+    validate_snapshot(snap)
+    assert snap["session"]["error_count"] == 3
+    assert snap["session"]["errors_by_source"] == {"llm": 1, "stt": 1, "lkmon": 1}
+    assert snap["session"]["failed_turn_count"] == 2  # the greeting (llm), the spoken turn (stt)
+    assert [t["failed"] for t in snap["turns"]] == [True, True]
+    loaded = load_session(write_snapshot(model, tmp_path / "s.json"))
+    assert loaded.errors_by_source == model.errors_by_source
+    assert build_snapshot(loaded)["session"]["failed_turn_count"] == 2
+    # written before errors were counted by source: counted from the errors section
+    old = json.loads((tmp_path / "s.json").read_text())
+    del old["session"]["errors_by_source"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert load_session(tmp_path / "old.json").errors_by_source == {"llm": 1, "stt": 1, "lkmon": 1}
+
+
 def test_failed_write_leaves_nothing(demo: SessionModel, tmp_path: Path) -> None:
     with pytest.raises(OSError):
         write_snapshot(demo, tmp_path / "missing-dir" / "s.json")

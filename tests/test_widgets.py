@@ -150,4 +150,4 @@ async def test_banner_key_shows_only_with_an_error() -> None:
         app.post_event(ErrorRaised(ts=T0 + 1, source="llm", message="second", recoverable=False))
         await settle(pilot)
         assert app.banner.display and app.banner.has_class("-fatal")
-        assert "cannot go on" in text_of(app.banner)
+        assert "no retry left" in text_of(app.banner)

@@ -18,7 +18,10 @@
 Failures: an entrypoint that raises before its session starts, or a file that never starts one
 within ``RunOptions.start_timeout`` seconds, raise ``UsageError``. A session whose models fail
 before the first reply (e.g. cloud models with no network) ends within
-``RunOptions.failure_timeout`` seconds with ``SessionFailed``.
+``RunOptions.failure_timeout`` seconds with ``SessionFailed``. Errors of lkmon's own local
+plugins (``lkmon.local``: injected faults) are left to LiveKit's retries and its
+``max_unrecoverable_errors``, as any error after the first reply is: they are shown and counted,
+and the session goes on or closes with LiveKit's close reason.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from lkmon import __version__
@@ -57,8 +61,12 @@ from lkmon.model.events import (
     SessionClosed,
     SessionStarted,
 )
+from lkmon.secrets import install_from_env
 
 logger = logging.getLogger("lkmon.runner")
+
+LOCAL_PLUGINS = "lkmon.local."
+"""Label prefix of lkmon's offline plugins (``LLMError.label`` etc.)."""
 
 __all__ = ["MODELS_ENV", "RunOptions", "SessionFailed", "SessionRunner"]
 
@@ -124,7 +132,12 @@ class SessionRunner:
             if opts.models not in ("auto", "local", "cloud"):
                 raise UsageError(f"--models must be auto, local or cloud, not {opts.models!r}")
             os.environ[MODELS_ENV] = opts.models
+            # secrets of the environment and of the .env files the agent loads are hidden in
+            # everything lkmon writes (the CLI does it too; embedding the runner gets it here)
+            install_from_env(Path(opts.agent_file).parent / ".env")
+            install_from_env(Path.cwd() / ".env")
             self.agent = load_agent_file(opts.agent_file)
+            install_from_env()  # and what the agent file's import put into the environment
             if opts.journal is not None:
                 try:
                     self.journal = JournalWriter(opts.journal)
@@ -375,6 +388,8 @@ class SessionRunner:
         if self.replies > 0:
             return  # after a good reply, LiveKit's retries and close decide
         err = ev.error
+        if str(getattr(err, "label", "")).startswith(LOCAL_PLUGINS):
+            return  # no network or credentials involved: LiveKit's retries and close decide
         exc = getattr(err, "error", err)
         kind = str(getattr(err, "type", "model_error")).replace("_", " ")
         text = describe_exception(exc) if isinstance(exc, BaseException) else str(exc)
@@ -396,7 +411,8 @@ class SessionRunner:
             self._finish("failed")
 
     def _on_close(self, ev: Any) -> None:
-        if ev.error is not None and self.replies == 0:
+        local = str(getattr(ev.error, "label", "")).startswith(LOCAL_PLUGINS)
+        if ev.error is not None and self.replies == 0 and not local:
             exc = getattr(ev.error, "error", ev.error)
             text = describe_exception(exc) if isinstance(exc, BaseException) else str(exc)
             self._fail(f"session closed: {text}")

@@ -1,8 +1,10 @@
 """Fault injection for the local plugins, for tests and demos. Off unless configured.
 
-A fault fires at the Nth call of one plugin (``kind@N``), or at every call (``kind``). Calls are
-counted per plugin ("stt", "llm", "tts") from the moment the faults are configured; a retry that
-LiveKit makes is a new call. Faults:
+A fault fires at the Nth call of one plugin (``kind@N``), at calls N to M (``kind@N-M``), or at
+every call (``kind``). Calls are counted per plugin ("stt", "llm", "tts") from the moment the
+faults are configured; a retry that LiveKit makes is a new call, so ``llm_raise@1-4`` makes the
+first reply fail for good (LiveKit's default ``APIConnectOptions`` allow 3 retries) while
+``llm_raise@1`` is recovered by the first retry. Faults:
 
 =============  ==========================================================================
 ``stt_raise``  ``WhisperSTT`` raises ``APIConnectionError`` before transcribing.
@@ -58,18 +60,28 @@ class Fault:
     Attributes:
         kind: a key of :data:`FAULT_KINDS`.
         at: the 1-based call number of the plugin that fails, or ``None`` for every call.
+        last: with ``at``, the last call that fails (``kind@N-M``); ``None`` for ``at`` alone.
     """
 
     kind: str
     at: int | None = None
+    last: int | None = None
 
     @property
     def plugin(self) -> str:
         """The plugin it hits: ``"stt"``, ``"llm"`` or ``"tts"``."""
         return FAULT_KINDS[self.kind]
 
+    def hits(self, call: int) -> bool:
+        """True when the plugin's 1-based call number ``call`` fails."""
+        if self.at is None:
+            return True
+        return self.at <= call <= (self.last if self.last is not None else self.at)
+
     def __str__(self) -> str:
-        return self.kind if self.at is None else f"{self.kind}@{self.at}"
+        if self.at is None:
+            return self.kind
+        return f"{self.kind}@{self.at}" + (f"-{self.last}" if self.last is not None else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +98,10 @@ class FaultHit:
 
 
 def parse_faults(spec: str) -> list[Fault]:
-    """Parse ``"kind[@N],kind[@N],..."``; an empty spec means no faults.
+    """Parse ``"kind[@N[-M]],kind[@N[-M]],..."``; an empty spec means no faults.
 
     Raises:
-        ValueError: an unknown kind or a bad call number (one-line message).
+        ValueError: an unknown kind or a bad call number or range (one-line message).
     """
     faults = []
     for part in spec.split(","):
@@ -103,14 +115,19 @@ def parse_faults(spec: str) -> list[Fault]:
                 f"unknown fault {kind!r} in {spec!r}; choose from {', '.join(FAULT_KINDS)}"
             )
         at: int | None = None
+        last: int | None = None
         if sep:
+            first_text, dash, last_text = at_text.partition("-")
             try:
-                at = int(at_text)
+                at = int(first_text)
+                last = int(last_text) if dash else None
             except ValueError:
                 at = 0
-            if at < 1:
-                raise ValueError(f"bad call number in fault {part!r}: use kind@N with N >= 1")
-        faults.append(Fault(kind, at))
+            if at < 1 or (last is not None and last < at):
+                raise ValueError(
+                    f"bad call number in fault {part!r}: use kind@N or kind@N-M with 1 <= N <= M"
+                )
+        faults.append(Fault(kind, at, last))
     return faults
 
 
@@ -128,7 +145,7 @@ class FaultInjector:
             n = self._calls.get(plugin, 0) + 1
             self._calls[plugin] = n
         for fault in self.faults:
-            if fault.plugin == plugin and (fault.at is None or fault.at == n):
+            if fault.plugin == plugin and fault.hits(n):
                 return FaultHit(fault.kind, n)
         return None
 

@@ -63,8 +63,8 @@ class SmolLLM(llm.LLM):
     tokens of usage). LiveKit runs the tool and calls :meth:`chat` again with its output, and
     the model writes the reply from it: one speech_id, two ``LLMMetrics``.
 
-    A stream that yields nothing for ``conn_options.timeout`` seconds raises
-    ``APITimeoutError``. Injected faults: see :mod:`lkmon.local.faults`.
+    A stream that yields nothing for ``conn_options.timeout`` seconds (or ``timeout``, when that
+    is shorter) raises ``APITimeoutError``. Injected faults: see :mod:`lkmon.local.faults`.
 
     Args:
         n_threads: llama.cpp threads for decoding and prompt processing.
@@ -128,6 +128,10 @@ class SmolLLM(llm.LLM):
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="lkmon-llm"
         )
+        self.timeout: float | None = None
+        """Seconds a stream waits for its next token before raising ``APITimeoutError``, when
+        shorter than the session's ``APIConnectOptions.timeout`` (LiveKit's default is 10 s);
+        ``None``: that timeout alone. Tests and demos of ``llm_stall`` shorten it."""
 
     @property
     def model(self) -> str:
@@ -318,6 +322,8 @@ class SmolLLMStream(llm.LLMStream):
         worker = loop.run_in_executor(self._smol._executor, work)
         worker.add_done_callback(_consume)  # no 'exception never retrieved' after a cancel
         timeout = self._conn_options.timeout
+        if self._smol.timeout is not None:
+            timeout = min(timeout, self._smol.timeout)
         try:
             while True:
                 try:

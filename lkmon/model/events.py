@@ -307,7 +307,9 @@ class ErrorRaised:
     Attributes:
         source: what failed, e.g. ``"llm"``, ``"tts"``, ``"stt"``, ``"lkmon"``.
         message: one line.
-        recoverable: False when the session cannot go on.
+        recoverable: LiveKit's ``recoverable`` of plugin errors: False when the plugin has no
+            retry left (the turn's request failed for good; the session closes only after
+            several such errors in a row, with ``SessionClosed``).
         speech_id: the turn it hit, if known.
     """
 

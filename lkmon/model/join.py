@@ -35,6 +35,8 @@ PENDING_USER_WINDOW = 5.0
 RECENT = 6
 """How many of the newest turns fallbacks look at."""
 MAX_PENDING_STT = 16
+STT_ERROR_WINDOW = 20.0
+"""Seconds a recoverable STT error waits for the turn of the speech it hit (its EOU metric)."""
 MAX_NOTES = 200
 
 
@@ -56,6 +58,7 @@ class TurnJoiner:
         self.notes: deque[str] = deque(maxlen=MAX_NOTES)
         self._pending_user: ChatMessageAdded | None = None
         self._pending_stt: list[PluginMetrics] = []
+        self._pending_stt_errors: list[ErrorRaised] = []
         self._item_turn: dict[str, Turn] = {}
         self._playing: Turn | None = None
         self.on_user_joined: Callable[[ChatMessageAdded, Turn], None] | None = None
@@ -272,6 +275,12 @@ class TurnJoiner:
             if self._pending_stt:
                 turn.plugin_metrics.extend(self._pending_stt)
                 self._pending_stt = []
+            if self._pending_stt_errors:
+                hit = [e for e in self._pending_stt_errors if ev.ts - e.ts <= STT_ERROR_WINDOW]
+                self._pending_stt_errors = []
+                if hit:
+                    turn.errors.extend(hit)
+                    turn.failed = True
         turn.plugin_metrics.append(ev)
         turn.recompute()
         return turn
@@ -285,10 +294,21 @@ class TurnJoiner:
     def error(self, ev: ErrorRaised) -> Turn | None:
         """An error: mark its turn failed (by ``speech_id``, else the active turn for LLM/TTS).
 
-        STT and VAD errors fail no turn: they hit the user's speech, not the reply that happens
-        to be current (the bridge tags errors with ``AgentSession.current_speech``).
+        STT and VAD errors hit the user's speech, not the reply that happens to be current (the
+        bridge tags errors with ``AgentSession.current_speech``), so they fail no turn here. A
+        recoverable STT error (LiveKit retries the recognition) waits, like STT metrics, for the
+        EOU metric of the turn that answers that speech (within ``STT_ERROR_WINDOW`` seconds)
+        and marks that turn failed then. An unrecoverable one means the speech was lost: no turn
+        answers it, and the errors waiting for it are dropped (they stay in the error list).
         """
-        if ev.source in ("stt", "vad"):
+        if ev.source == "stt":
+            if ev.recoverable:
+                self._pending_stt_errors.append(ev)
+                del self._pending_stt_errors[:-MAX_PENDING_STT]
+            else:
+                self._pending_stt_errors.clear()
+            return None
+        if ev.source == "vad":
             return None
         turn = self.turn_by_speech_id(ev.speech_id)
         if turn is None and ev.speech_id is None and ev.source in ("llm", "tts"):

@@ -146,7 +146,9 @@ class SessionModel:
         prices: the ``PriceTable`` used by ``costs()`` and ``total_cost()``.
         levels: latest mic and agent levels, dBFS.
         logs: bounded deque of ``LogRecord``.
-        errors: the latest ``ErrorRaised`` events (bounded); error_count counts all.
+        errors: the latest ``ErrorRaised`` events (bounded); error_count counts all, and
+            errors_by_source counts all by ``ErrorRaised.source`` (``stt``, ``llm``, ``tts``,
+            ``lkmon``...).
         load_progress: the latest ``LoadProgress``, or ``None``.
         events: bounded deque of the events applied, for snapshots. Not kept: ``AudioLevel``, VAD
             ``inference`` events (display only) and ``UsageUpdated`` (session totals: only the
@@ -171,6 +173,7 @@ class SessionModel:
         self.logs: deque[LogRecord] = deque(maxlen=MAX_LOGS)
         self.errors: deque[ErrorRaised] = deque(maxlen=MAX_ERRORS)
         self.error_count = 0
+        self.errors_by_source: dict[str, int] = {}
         self.load_progress: LoadProgress | None = None
         self.events: deque[Event] = deque(maxlen=max_events)
         self.last_usage_event: UsageUpdated | None = None
@@ -391,6 +394,8 @@ class SessionModel:
     def _error(self, ev: ErrorRaised) -> tuple[Area, ...]:
         self.errors.append(ev)
         self.error_count += 1
+        by_source = self.errors_by_source
+        by_source[ev.source] = by_source.get(ev.source, 0) + 1
         turn = self._joiner.error(ev)
         self._book.error(ev, turn)
         return (Area.ERRORS, _T, _TURNS, Area.STATUS)

@@ -45,7 +45,9 @@ class ErrorBanner(Static):
         text.append(f"{err.source}: ", style="bold")
         text.append(err.message)
         if not err.recoverable:
-            text.append("  (the session cannot go on)", style="bold")
+            # LiveKit's ``recoverable=False``: the plugin used up its retries. The session goes
+            # on (LiveKit closes it after several in a row; the status strip then says why).
+            text.append("  (no retry left)", style="bold")
         more = model.error_count - self._dismissed_at
         text.append(f"   {fmt_clock(err.ts)}", style="dim")
         text.append(f" · {more} new error{'s' * (more != 1)} · x hides · 5 log", style="dim")
