@@ -171,3 +171,36 @@ async def test_fault_is_shown_counted_and_recovered(
     # the WAV caller's level reached the status strip's mic meter
     assert mic_levels and max(mic_levels) > -40, mic_levels[:20]
     assert model.levels.mic_at is not None
+
+
+def test_faults_that_never_stop_close_the_session_with_its_reason(tmp_path: Path) -> None:
+    """``lkmon run --fault tts_raise`` (every synthesis fails) with typed turns, through the real
+    console script: LiveKit closes the session after more than 3 unrecoverable TTS errors in a
+    row; lkmon says why, writes the snapshot and exits 0, with no traceback."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("LIVEKIT_") and k != "LKMON_FAULTS"}
+    out = tmp_path / "out.json"
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "lkmon"), "run", str(ROOT / "agent_entry.py"),
+         "--models", "local", "--headless", "--input", "text", "--fault", "tts_raise",
+         "--export", str(out)],
+        cwd=tmp_path, env=env, input="hello\nhow are you\nwhat is new\nbye now\n",
+        capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    closed = [line for line in proc.stdout.splitlines() if line.startswith("lkmon: session closed")]
+    assert closed and closed[0].startswith("lkmon: session closed (error: "), proc.stdout[-3000:]
+    assert "injected fault tts_raise" in closed[0]
+    snap = json.loads(out.read_text())
+    session = snap["session"]
+    assert session["close_reason"] == "error"
+    assert "injected fault tts_raise" in session["close_error"]
+    assert set(session["errors_by_source"]) == {"tts"}
+    assert session["error_count"] == session["errors_by_source"]["tts"] >= 4
+    # the greeting and the typed turns until LiveKit gave up: every one failed, none was heard
+    assert session["failed_turn_count"] == len(snap["turns"]) >= 4
+    assert [e["recoverable"] for e in snap["errors"]].count(False) >= 4
