@@ -17,6 +17,10 @@ holds a LiveKit or pydantic object.
 * Agent transcript: a ``TextOutput`` placed after LiveKit's ``TranscriptSynchronizer``, so the text
   arrives as it is spoken.
 
+Text that users and agents produce (transcripts, messages, tool arguments and outputs) passes
+through ``lkmon.secrets.redact`` here, so no secret value reaches the model, the screen or the
+journal; what is written is redacted again as a whole.
+
 An exception inside any handler is caught, logged on the ``lkmon`` logger and emitted as
 ``ErrorRaised(source="lkmon")``; it never reaches the agent.
 """
@@ -55,6 +59,7 @@ from lkmon.model.events import (
     UserTranscribed,
     VadActivity,
 )
+from lkmon.secrets import redact
 
 logger = logging.getLogger("lkmon.bridge")
 
@@ -247,7 +252,10 @@ class Bridge:
     def _on_user_input_transcribed(self, ev: Any) -> None:
         self.emit(
             UserTranscribed(
-                ts=ev.created_at, text=ev.transcript, is_final=ev.is_final, item_id=ev.item_id
+                ts=ev.created_at,
+                text=redact(ev.transcript),
+                is_final=ev.is_final,
+                item_id=ev.item_id,
             )
         )
 
@@ -266,7 +274,7 @@ class Bridge:
                 ts=ev.created_at,
                 item_id=item.id,
                 role=item.role,
-                text=item.text_content or "",
+                text=redact(item.text_content or ""),
                 interrupted=bool(item.interrupted),
                 created_at=item.created_at,
                 metrics=metrics,
@@ -284,8 +292,8 @@ class Bridge:
                     ts=ev.created_at,
                     call_id=call.call_id,
                     name=call.name,
-                    arguments=call.arguments,
-                    output=out.output if out is not None else None,
+                    arguments=redact(call.arguments),
+                    output=redact(out.output) if out is not None else None,
                     is_error=bool(out.is_error) if out is not None else False,
                     speech_id=speech_id,
                 )
@@ -363,7 +371,9 @@ class Bridge:
     def _on_transcript_text(self, text: str) -> None:
         if text:
             self.emit(
-                AgentTranscript(ts=time.time(), text=text, speech_id=self.current_speech_id())
+                AgentTranscript(
+                    ts=time.time(), text=redact(text), speech_id=self.current_speech_id()
+                )
             )
 
     def _on_transcript_flush(self) -> None:

@@ -21,6 +21,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from lkmon.secrets import redact as redact_secrets
 from lkmon.widgets.common import (
     ACCENT,
     BAD,
@@ -156,6 +157,7 @@ class TurnDetailScreen(Screen[None]):
     def _t(self, text: str | None) -> str:
         if text is None:
             return "(none)"
+        text = redact_secrets(text)
         return placeholder(text) if self.redact else text
 
     def build(self, turn: Any) -> RenderableType:

@@ -17,6 +17,7 @@ from typing import Any
 from rich.text import Text
 
 from lkmon.model.state import Area
+from lkmon.secrets import redact as redact_secrets
 from lkmon.widgets.common import BAD, DIM, ROLE_STYLES, WARN, fmt_clock
 from lkmon.widgets.lines import ItemLines
 
@@ -53,8 +54,11 @@ class TranscriptPane(ItemLines):
         self.border_subtitle = "[i]dim: interim[/] · ⚡ interrupted, [strike]unheard[/]"
 
     def _text(self, text: str | None) -> str:
+        """Secrets hidden (a secret streamed in pieces is whole here), and with ``--redact``
+        every character replaced."""
         if not text:
             return ""
+        text = redact_secrets(text)
         return placeholder(text) if self.redact else text
 
     def items(self) -> Sequence[Any]:
