@@ -9,11 +9,10 @@ No textual or livekit import here.
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 import time
 from pathlib import Path
 
+from lkmon.files import write_private_atomic
 from lkmon.model.state import SessionModel
 from lkmon.model.turns import Turn
 from lkmon.model.usage import PriceTable
@@ -308,16 +307,4 @@ def write_html_report(
     data = build_html_report(
         model, redact_text=redact_text, prices=prices, thresholds=thresholds
     ).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return dest
+    return write_private_atomic(dest, data, fsync=False)

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from lkmon.files import write_private_atomic
 from lkmon.model.events import (
     AgentTranscript,
     ChatMessageAdded,
@@ -340,18 +339,4 @@ def write_snapshot(model: SessionModel, path: str | Path, *, redact_text: bool =
     dest = Path(path)
     with no_gc():
         payload = dumps_redacted(build_snapshot(model, redact_text=redact_text))
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return dest
+    return write_private_atomic(dest, payload)
