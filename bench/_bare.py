@@ -40,10 +40,17 @@ async def converse(messages: list[str], audio: str, gap: float) -> dict[str, Any
     proc = SimpleNamespace(userdata={})
     await asyncio.to_thread(agent_entry.prewarm, proc)
     session = agent_entry.make_session(proc.userdata)
+    sync = None
     if audio == "null":
+        from livekit.agents.voice.transcription import TranscriptSynchronizer
+
         from lkmon.agent.sinks import NullSink
 
-        session.output.audio = NullSink()
+        # wired as LiveKit's console wires its audio output (cli/_legacy.py acquire_io): the
+        # transcript synchronizer paces the text with the audio (and estimates speaking rate)
+        sync = TranscriptSynchronizer(next_in_chain_audio=NullSink(), next_in_chain_text=None)
+        session.output.audio = sync.audio_output
+        session.output.transcription = sync.text_output
     last_change = [time.monotonic()]
     replies: list[tuple[float, float | None]] = []
 
@@ -71,6 +78,8 @@ async def converse(messages: list[str], audio: str, gap: float) -> dict[str, Any
             turns.append({"sent": sent, "replied": reply[0], "llm_ttft": reply[1]})
     finally:
         await session.aclose()
+        if sync is not None:
+            await sync.aclose()
     window = [turns[0]["sent"], turns[-1]["replied"]] if turns else None
     return {"turns": turns, "window": window}
 
