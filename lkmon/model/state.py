@@ -39,7 +39,7 @@ from lkmon.model.events import (
 )
 from lkmon.model.join import TurnJoiner
 from lkmon.model.stats import LatencySummary
-from lkmon.model.transcript import TranscriptBook, TranscriptEntry
+from lkmon.model.transcript import MAX_TRANSCRIPT, TranscriptBook, TranscriptEntry
 from lkmon.model.turns import Turn
 from lkmon.model.usage import PriceTable, UsageCost
 from lkmon.model.vad import VadState
@@ -154,13 +154,24 @@ class SessionModel:
             ``inference`` events (display only) and ``UsageUpdated`` (session totals: only the
             latest, ``last_usage_event``, matters); ``record()`` adds that one back.
         event_count: events applied; events_dropped: kept events that fell off ``events``.
+
+    Args:
+        prices: the price table (``PriceTable.default()`` when None).
+        max_events: how many events ``events`` keeps (the newest).
+        max_transcript: how many lines ``transcript`` keeps (the newest).
     """
 
-    def __init__(self, prices: PriceTable | None = None, *, max_events: int = MAX_EVENTS) -> None:
+    def __init__(
+        self,
+        prices: PriceTable | None = None,
+        *,
+        max_events: int = MAX_EVENTS,
+        max_transcript: int = MAX_TRANSCRIPT,
+    ) -> None:
         self.session = SessionInfo()
         self._joiner = TurnJoiner()
         self.turns: list[Turn] = self._joiner.turns
-        self._book = TranscriptBook()
+        self._book = TranscriptBook(max_transcript)
         self.transcript: deque[TranscriptEntry] = self._book.entries
         self._joiner.on_user_joined = self._book.user_joined
         self._joiner.on_rejoined = self._book.relink
