@@ -22,7 +22,8 @@ through ``lkmon.secrets.redact`` here, so no secret value reaches the model, the
 journal; what is written is redacted again as a whole.
 
 An exception inside any handler is caught, logged on the ``lkmon`` logger and emitted as
-``ErrorRaised(source="lkmon")``; it never reaches the agent.
+``ErrorRaised(source="lkmon")`` the first time (repeats of the same error are counted and logged
+at 10, 100, 1,000... times); it never reaches the agent.
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class Bridge:
         self._active: dict[str, None] = {}  # speech ids created and not done, oldest first
         self.closed: SessionClosed | None = None
         self.errors: list[ErrorRaised] = []
+        self._handler_errors: dict[str, int] = {}  # message -> times seen
         self.transcript = TranscriptRecorder(
             self._guard("transcript", self._on_transcript_text),
             self._guard("transcript", lambda: self._on_transcript_flush()),
@@ -206,14 +208,16 @@ class Bridge:
             try:
                 fn(*args)
             except Exception as e:
+                message = f"bridge {name}: {describe_exception(e)}"
+                count = self._handler_errors.get(message, 0) + 1
+                self._handler_errors[message] = count
+                if count > 1:  # shown once; a handler that fails on every event must not flood
+                    if count in (10, 100, 1000, 10_000):
+                        logger.warning("lkmon bridge handler for %s: failed %d times (%s)",
+                                       name, count, message)
+                    return
                 logger.exception("lkmon bridge handler for %s failed", name)
-                self.emit(
-                    ErrorRaised(
-                        ts=time.time(),
-                        source="lkmon",
-                        message=f"bridge {name}: {describe_exception(e)}",
-                    )
-                )
+                self.emit(ErrorRaised(ts=time.time(), source="lkmon", message=message))
 
         handler.__name__ = f"lkmon_{name}"
         return handler
