@@ -10,7 +10,10 @@ own process, run by ``bench._driver`` with ``lkmon.probe.LoopLagProbe`` on its e
 Figures (``overhead.*``); ratios are TUI / headless, computed per pair, reported as the median
 over pairs with the spread:
     e2e_p50_ratio: e2e latency p50 (snapshot ``turns[].metrics.e2e_latency``, from LiveKit's
-        assistant ``ChatMessage.metrics['e2e_latency']``). Target <= 1.03.
+        assistant ``ChatMessage.metrics['e2e_latency']``). Target <= 1.03. Also the ratio of
+        the pooled turns, and turn by turn (the same recording in the same pair:
+        ``e2e_ratio_matched_turns``), with the same figure between consecutive headless runs as
+        the noise floor (an A/A comparison).
     loop_lag_p99_tui_ms / _headless_ms: how late the probe's 10 ms sleep woke, p99 over the
         session (SessionStarted to SessionClosed in the journal). Target <= 10 ms with the TUI.
     cpu_per_session_minute_ratio: process CPU seconds (all threads, ``time.process_time``
@@ -21,7 +24,7 @@ over pairs with the spread:
         (``lkmon/agent/runner.py`` ``_after_start``), so one collection at the very start is
         expected; ``*_after_first_second`` leaves it out (and so do the lag maxima so named).
 
-Sizes: 3 recordings x 3 pairs (``LKMON_BENCH_PAIRS`` overrides); ``--quick``: 1 recording, 1 pair.
+Sizes: 3 recordings x 4 pairs (``LKMON_BENCH_PAIRS`` overrides); ``--quick``: 1 recording, 1 pair.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def measure(run: Run) -> dict[str, Any]:
 def run(quick: bool = False) -> None:
     """Print the ``overhead.*`` figures."""
     recs = recordings(RECORDINGS[:1] if quick else RECORDINGS)
-    pairs = 1 if quick else int(os.environ.get("LKMON_BENCH_PAIRS", "3"))
+    pairs = 1 if quick else int(os.environ.get("LKMON_BENCH_PAIRS", "4"))
     timeout = 90 + 40 * len(recs)
     res: dict[str, list[dict[str, Any]]] = {"tui": [], "headless": []}
     with tempfile.TemporaryDirectory(prefix="lkmon-bench-overhead-") as tmp:
@@ -124,6 +127,17 @@ def run(quick: bool = False) -> None:
     figure(NAME, "loop_lag_max_after_first_second_tui_ms", col("tui", "lag_max_later_ms"), "ms")
     figure(NAME, "loop_lag_max_after_first_second_headless_ms",
            col("headless", "lag_max_later_ms"), "ms")
+    # turn k of pair i with the TUI against turn k of pair i headless: the same recording
+    matched = [t / h for mt, mh in zip(res["tui"], res["headless"], strict=True)
+               for t, h in zip(mt["e2e"], mh["e2e"], strict=False) if h]
+    if matched:
+        figure(NAME, "e2e_ratio_matched_turns", matched, "x", "<= 1.03")
+    # the noise floor: the same comparison between two headless runs (an A/A test)
+    hl = res["headless"]
+    aa = [t / h for a, b in zip(hl, hl[1:], strict=False)
+          for t, h in zip(a["e2e"], b["e2e"], strict=False) if h]
+    if aa:
+        figure(NAME, "e2e_ratio_matched_turns_headless_vs_headless", aa, "x")
     all_tui = [v for m in res["tui"] for v in m["e2e"]]
     all_hl = [v for m in res["headless"] for v in m["e2e"]]
     if all_tui and all_hl:
