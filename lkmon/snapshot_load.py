@@ -196,8 +196,8 @@ def _journal_events(p: Path) -> list[Event]:
 
     try:
         events = read_journal(p)
-    except ValueError as e:
-        raise SnapshotError(f"{p}: {str(e).splitlines()[0]}") from None
+    except ValueError as e:  # read_journal's message names the journal already
+        raise SnapshotError(str(e).splitlines()[0]) from None
     except OSError as e:
         raise SnapshotError(f"{p}: cannot read: {e.strerror or e}") from None
     if not events:

@@ -95,6 +95,11 @@ CASES = [
         "must be a Python .py file",
     ),
     (
+        "agent file is a directory",
+        ["run", str(AGENTS), "--headless", "--input", "text"],
+        "agent file is a directory:",
+    ),
+    (
         "agent file fails to import",
         ["run", str(AGENTS / "import_fails.py"), "--headless", "--input", "text"],
         "fails to import: ModuleNotFoundError",
@@ -158,6 +163,12 @@ CASES = [
         "cannot write --journal",
     ),
     ("replay missing file", ["replay", "nothing.json"], "nothing.json: no such file"),
+    ("replay a directory", ["replay", str(AGENTS)], "is a directory, not a snapshot"),
+    (
+        "missing price table",
+        ["run", SCRIPTED, "--headless", "--input", "text", "--prices", "nope.toml"],
+        "cannot read price table nope.toml: No such file or directory",
+    ),
 ]
 
 
@@ -272,6 +283,15 @@ def test_corrupt_price_table(tmp_path: Path) -> None:
         ["run", SCRIPTED, "--headless", "--input", "text", "--prices", str(prices)], tmp_path
     )
     assert_one_line_error(proc, str(prices))
+
+
+def test_journal_with_a_bad_line_in_the_middle(tmp_path: Path) -> None:
+    """Only a torn LAST line is skipped (a crash); a bad line before it is not an lkmon journal."""
+    line = '{"type":"log","ts":1,"level":"INFO","logger":"x","message":"m"}'
+    path = tmp_path / "s.journal.jsonl"
+    path.write_text(f"{line}\nnot json\n{line}\n")
+    assert_one_line_error(lkmon(["replay", str(path)], tmp_path),
+                          f"journal {path}: line 2 is not JSON")
 
 
 @pytest.mark.parametrize(

@@ -109,8 +109,10 @@ class PriceTable:
         p = Path(path)
         try:
             text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise PriceTableError(f"cannot read price table {p}: {e}") from None
+        except OSError as e:
+            raise PriceTableError(f"cannot read price table {p}: {e.strerror or e}") from None
+        except UnicodeDecodeError:
+            raise PriceTableError(f"corrupt price table {p}: not UTF-8 text") from None
         table = cls.from_toml(text, source=str(p))
         if not include_default:
             return table
