@@ -258,6 +258,8 @@ def _configure_faults(specs: list[str] | None) -> None:
         raise UsageError(f"{faults.ENV_VAR}: {e}") from None
     if specs:
         faults.set_faults(",".join(specs))
+    active = ",".join(specs) if specs else env
+    print(f"lkmon: injecting faults {active} (lkmon's local plugins only)", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
