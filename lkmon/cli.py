@@ -291,7 +291,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         text_lines=text_lines,
         start_timeout=args.start_timeout,
         stderr_log_level="WARNING" if args.verbose and args.headless else None,
-        capture_root_logs=not args.headless,
+        capture_root_logs=True,  # headless too: an agent's own logs are redacted and journaled
     )
     if args.headless:
         from lkmon.headless import run_headless

@@ -134,3 +134,33 @@ async def test_no_secret_in_anything_lkmon_shows_or_writes(
     assert any(e["message"].endswith("rejected key [REDACTED]") for e in snap["errors"])
     journal = options.journal.read_text()
     assert "starting with OPENAI_API_KEY=[REDACTED] SOME_TOKEN=[REDACTED]" in journal
+
+
+def test_headless_verbose_stderr_and_files_hold_no_secret(tmp_path: Path) -> None:
+    """Headless with ``-v``: the agent's own root-logger output reaches stderr only redacted, and
+    the journal and snapshot hold no secret either."""
+    import subprocess
+    import sys
+
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    agent = agent_dir / "leaky_agent.py"
+    shutil.copy(LEAKY, agent)
+    (agent_dir / ".env").write_text(f"LEAKY_DOTENV={DOTENV_VALUE}\n")
+    env = {**os.environ, **SECRETS}
+    snapshot = tmp_path / "s.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "lkmon", "run", str(agent), "--headless", "-v", "--models",
+         "local", "--input", "text", "--output", "null", "--export", str(snapshot),
+         "--journal", str(tmp_path / "j.jsonl")],
+        input="what time is it\n", capture_output=True, text=True, env=env, cwd=agent_dir,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "[REDACTED]" in proc.stderr  # the agent's warnings did reach stderr, redacted
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent != agent_dir]
+    assert snapshot in written
+    for value in [*SECRETS.values(), DOTENV_VALUE]:
+        assert value not in proc.stdout + proc.stderr
+        for path in written:
+            assert value not in path.read_text(errors="replace"), path
