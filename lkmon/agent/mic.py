@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io
 
-from lkmon.agent.sinks import LEVEL_INTERVAL, dbfs
+from lkmon.agent.sinks import LevelMeter
 from lkmon.agent.sources import CALLER_SAMPLE_RATE, FRAME, Emit, _first_line
 from lkmon.errors import UsageError
-from lkmon.model.events import AudioLevel
 
 logger = logging.getLogger("lkmon.sources")
 
@@ -49,9 +47,7 @@ class MicInput(io.AudioInput):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stream: Any = None
         self.muted = False
-        self._level_sum = 0.0
-        self._level_count = 0
-        self._level_due = 0.0
+        self._meter = LevelMeter("mic")
 
     def describe(self) -> str:
         """For SessionStarted.input."""
@@ -98,17 +94,8 @@ class MicInput(io.AudioInput):
         )
 
     def _level(self, samples: np.ndarray) -> None:
-        if self._emit is None:
-            return
-        x = samples.astype(np.float64)
-        self._level_sum += float(np.dot(x, x))
-        self._level_count += len(samples)
-        now = time.monotonic()
-        if now >= self._level_due:
-            self._level_due = now + LEVEL_INTERVAL
-            level = dbfs(self._level_sum, self._level_count)
-            self._emit(AudioLevel(ts=time.time(), source="mic", dbfs=level))
-            self._level_sum, self._level_count = 0.0, 0
+        if self._emit is not None and (level := self._meter.add(samples)) is not None:
+            self._emit(level)
 
     def close(self) -> None:
         """Stop the stream and end the input."""

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from livekit import rtc
@@ -58,6 +58,39 @@ def dbfs(sum_squares: float, count: int) -> float:
         return SILENCE_DBFS
     rms = math.sqrt(sum_squares / count) / 32768.0
     return max(SILENCE_DBFS, min(0.0, 20.0 * math.log10(rms)))
+
+
+class LevelMeter:
+    """RMS level of int16 audio over windows of about ``LEVEL_INTERVAL`` (0.1 s).
+
+    Args:
+        source: ``"mic"`` (the caller) or ``"agent"`` (the agent's output), for ``AudioLevel``.
+    """
+
+    def __init__(self, source: Literal["mic", "agent"]) -> None:
+        self.source: Literal["mic", "agent"] = source
+        self._sum = 0.0
+        self._count = 0
+        self._due = 0.0
+
+    def add(self, samples: np.ndarray, *, flush: bool = False) -> AudioLevel | None:
+        """Accumulate int16 ``samples``; return an ``AudioLevel`` (dBFS) when one is due.
+
+        With ``flush`` the level of whatever was accumulated is returned at once (None when
+        nothing was), e.g. when playback stops, so the meter falls back to silence.
+        """
+        if flush and self._count == 0:
+            return None
+        x = samples.astype(np.float64)
+        self._sum += float(np.dot(x, x))
+        self._count += len(samples)
+        now = time.monotonic()
+        if now < self._due and not flush:
+            return None
+        self._due = now + LEVEL_INTERVAL
+        level = AudioLevel(ts=time.time(), source=self.source, dbfs=dbfs(self._sum, self._count))
+        self._sum, self._count = 0.0, 0
+        return level
 
 
 @dataclass(slots=True)
@@ -205,9 +238,7 @@ class _BufferedSink(io.AudioOutput):
         self._emit = emit
         self._open: dict[int, bool] = {}  # segment id -> playback_started reported
         self._capturing = False
-        self._level_sum = 0.0
-        self._level_count = 0
-        self._level_due = 0.0
+        self._meter = LevelMeter("agent")
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -273,20 +304,7 @@ class _BufferedSink(io.AudioOutput):
 
     def _add_level(self, samples: np.ndarray, playing: bool) -> AudioLevel | None:
         """Accumulate output samples; return an AudioLevel event when one is due."""
-        if not playing and self._level_count == 0:
-            return None
-        x = samples.astype(np.float64)
-        self._level_sum += float(np.dot(x, x))
-        self._level_count += len(samples)
-        now = time.monotonic()
-        if now < self._level_due and playing:
-            return None
-        self._level_due = now + LEVEL_INTERVAL
-        level = AudioLevel(
-            ts=time.time(), source="agent", dbfs=dbfs(self._level_sum, self._level_count)
-        )
-        self._level_sum, self._level_count = 0.0, 0
-        return level
+        return self._meter.add(samples, flush=not playing)
 
     def _emit_level(self, level: AudioLevel | None) -> None:
         if level is not None and self._emit is not None:

@@ -23,9 +23,9 @@ import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io
 
-from lkmon.agent.sinks import LEVEL_INTERVAL, dbfs
+from lkmon.agent.sinks import LevelMeter
 from lkmon.errors import UsageError
-from lkmon.model.events import AudioLevel, Event
+from lkmon.model.events import Event
 
 logger = logging.getLogger("lkmon.sources")
 
@@ -235,9 +235,7 @@ class WavCaller(io.AudioInput):
         self._t0: float | None = None
         self._started_wall = 0.0
         self._sent = 0
-        self._level_sum = 0.0
-        self._level_count = 0
-        self._level_due = 0.0
+        self._meter = LevelMeter("mic")
         self._closed = False
 
     def describe(self) -> str:
@@ -322,20 +320,8 @@ class WavCaller(io.AudioInput):
         return False
 
     def _level(self, samples: np.ndarray) -> None:
-        if self._emit is None:
-            return
-        x = samples.astype(np.float64)
-        self._level_sum += float(np.dot(x, x))
-        self._level_count += len(samples)
-        now = time.monotonic()
-        if now >= self._level_due:
-            self._level_due = now + LEVEL_INTERVAL
-            self._emit(
-                AudioLevel(
-                    ts=time.time(), source="mic", dbfs=dbfs(self._level_sum, self._level_count)
-                )
-            )
-            self._level_sum, self._level_count = 0.0, 0
+        if self._emit is not None and (level := self._meter.add(samples)) is not None:
+            self._emit(level)
 
 
 class TextCaller:
