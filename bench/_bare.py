@@ -40,7 +40,7 @@ async def converse(messages: list[str], audio: str, gap: float) -> dict[str, Any
     proc = SimpleNamespace(userdata={})
     await asyncio.to_thread(agent_entry.prewarm, proc)
     session = agent_entry.make_session(proc.userdata)
-    sync = None
+    sync = sink = None
     if audio == "null":
         from livekit.agents.voice.transcription import TranscriptSynchronizer
 
@@ -48,7 +48,8 @@ async def converse(messages: list[str], audio: str, gap: float) -> dict[str, Any
 
         # wired as LiveKit's console wires its audio output (cli/_legacy.py acquire_io): the
         # transcript synchronizer paces the text with the audio (and estimates speaking rate)
-        sync = TranscriptSynchronizer(next_in_chain_audio=NullSink(), next_in_chain_text=None)
+        sink = NullSink()
+        sync = TranscriptSynchronizer(next_in_chain_audio=sink, next_in_chain_text=None)
         session.output.audio = sync.audio_output
         session.output.transcription = sync.text_output
     last_change = [time.monotonic()]
@@ -80,6 +81,8 @@ async def converse(messages: list[str], audio: str, gap: float) -> dict[str, Any
         await session.aclose()
         if sync is not None:
             await sync.aclose()
+        if sink is not None:
+            await sink.aclose()
     window = [turns[0]["sent"], turns[-1]["replied"]] if turns else None
     return {"turns": turns, "window": window}
 

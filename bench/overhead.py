@@ -25,6 +25,7 @@ over pairs with the spread:
         expected; ``*_after_first_second`` leaves it out (and so do the lag maxima so named).
 
 Sizes: 3 recordings x 4 pairs (``LKMON_BENCH_PAIRS`` overrides); ``--quick``: 1 recording, 1 pair.
+``LKMON_BENCH_KEEP=DIR`` keeps each run's journal, snapshot and probe results in DIR.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def measure(run: Run) -> dict[str, Any]:
     return {
         "e2e": e2e,
         "e2e_p50": median_or_nan(e2e),
+        # the stages of e2e, to see where a slow run lost its time
+        "stt_p50": median_or_nan(run.metric("transcription_delay")),
+        "ttft_p50": median_or_nan(run.metric("llm_ttft")),
+        "ttfb_p50": median_or_nan(run.metric("tts_ttfb")),
         "e2e_turns": len(e2e),
         "lag_p50_ms": lag["p50_ms"],
         "lag_p99_ms": lag["p99_ms"],
@@ -81,7 +86,9 @@ def run(quick: bool = False) -> None:
     pairs = 1 if quick else int(os.environ.get("LKMON_BENCH_PAIRS", "4"))
     timeout = 90 + 40 * len(recs)
     res: dict[str, list[dict[str, Any]]] = {"tui": [], "headless": []}
-    with tempfile.TemporaryDirectory(prefix="lkmon-bench-overhead-") as tmp:
+    keep = os.environ.get("LKMON_BENCH_KEEP")  # a folder to keep every run's files in
+    with tempfile.TemporaryDirectory(prefix="lkmon-bench-overhead-") as scratch:
+        tmp = keep or scratch
         for i in range(pairs):
             order = ("tui", "headless") if i % 2 == 0 else ("headless", "tui")
             for arm in order:
