@@ -176,6 +176,11 @@ class SessionRunner:
                     # the job ends when the agent calls ctx.shutdown(), as under a worker
                     ctx._on_shutdown = lambda reason: self.stop(f"job shutdown: {reason}")
                     await self._prewarm(ctx)
+                    # the long full collection (the models, the imports: 100-250 ms) happens
+                    # here, before the session exists; the one after start only walks what the
+                    # entrypoint made since (bench: docs/benchmarks.md, loop lag)
+                    gc.collect()
+                    gc.freeze()
                     if not self._end.is_set():
                         await self._run_entrypoint(ctx)
             except UsageError as e:
@@ -366,7 +371,7 @@ class SessionRunner:
     def _after_start(self) -> None:
         """The session is listening: freeze start-up garbage, start the caller."""
         assert self._loop is not None
-        gc.collect()
+        gc.collect()  # short: what was made since the freeze after prewarm
         gc.freeze()  # full collections stalled the loop 75-160 ms (notes)
         caller = self.caller
         if isinstance(self.sink, SpeakerSink):
