@@ -275,8 +275,8 @@ class LkmonApp(App[Path | None]):
     def _tick(self) -> None:
         """Once a second: elapsed time and the sliding VAD window move on."""
         with self.batch_update():
-            self.status_strip.request_update()
-            self._refresh_pane(self.vad_pane)
+            self._refresh_pane(self.status_strip, force=False)
+            self._refresh_pane(self.vad_pane, force=False)
 
     def on_resize(self, event: Resize) -> None:
         """Switch between the full and the one-pane layout, or show the too-small notice."""

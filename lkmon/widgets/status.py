@@ -40,6 +40,7 @@ class StatusStrip(Static):
     """Two lines at the top: states, levels and elapsed time; the models in use."""
 
     AREAS = frozenset({Area.STATUS, Area.SESSION})
+    MIN_INTERVAL = 0.25  # seconds between re-renders: levels arrive ~20 times a second
 
     class Changed(Message):
         """The strip should re-render. Only the latest matters, so pending ones coalesce."""
@@ -52,6 +53,7 @@ class StatusStrip(Static):
         super().__init__(id="status")
         self.model = model
         self.app_state = app_state
+        self._shown: tuple[str, list[Any]] | None = None
 
     def update_view(self) -> None:
         """Ask for a re-render, coalesced with any pending request (levels come in bursts)."""
@@ -66,8 +68,16 @@ class StatusStrip(Static):
 
     @guarded("status.render")
     def render_now(self) -> None:
-        """Re-render from the model and the app's state (muted, live, session over)."""
-        self.update(self.build(), layout=False)
+        """Re-render from the model and the app's state (muted, live, session over).
+
+        Nothing is drawn when the strip would look the same (most level updates change no bar).
+        """
+        text = self.build()
+        shown = (text.plain, text.spans)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        self.update(text, layout=False)
 
     def build(self) -> Text:
         """The two lines of the strip."""

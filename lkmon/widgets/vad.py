@@ -70,7 +70,7 @@ class VadPane(Static):
     """Speaking state, the probability trace over the last 30 s, durations and VAD health."""
 
     AREAS = frozenset({Area.VAD})
-    MIN_INTERVAL = 0.2  # seconds between re-renders: the plot moves one column every ~0.5 s
+    MIN_INTERVAL = 0.3  # seconds between re-renders: the plot moves one column every ~0.5 s
 
     def __init__(self, model: Any, *, clock: Callable[[], float]) -> None:
         super().__init__(id="vad", classes="pane")
