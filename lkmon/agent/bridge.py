@@ -131,12 +131,13 @@ class Bridge:
 
     Args:
         session: the ``livekit.agents.AgentSession``.
-        emit: receives each event, on the event-loop thread, synchronously.
+        emit: receives each event, on the event-loop thread, synchronously; it must not raise
+            (``SessionRunner.emit`` logs a failing consumer itself).
     """
 
     def __init__(self, session: Any, emit: Emit) -> None:
         self.session = session
-        self._emit_fn = emit
+        self.emit = emit
         self._handlers: list[tuple[str, Callable[[Any], None]]] = []
         self._metrics_handler: Callable[[Any], None] | None = None
         self._tapped: list[Any] = []
@@ -221,13 +222,6 @@ class Bridge:
 
         handler.__name__ = f"lkmon_{name}"
         return handler
-
-    def emit(self, event: Event) -> None:
-        """Hand ``event`` to the consumer; a failing consumer is logged, never raised."""
-        try:
-            self._emit_fn(event)
-        except Exception:
-            logger.exception("lkmon event consumer failed on %s", type(event).__name__)
 
     def current_speech_id(self) -> str | None:
         """``AgentSession.current_speech.id``; else the newest speech not yet done (a reply
