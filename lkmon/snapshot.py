@@ -95,11 +95,27 @@ def _event_dict(ev: Event, redact_text: bool) -> dict[str, Any]:
     return d
 
 
-def _turn_dict(turn: Turn, redact_text: bool) -> dict[str, Any]:
+def _discarded_dict(d: Turn) -> dict[str, Any]:
+    """A discarded preemptive reply folded into its turn: when, and what it cost in time."""
+    m = d.metrics
+    return {
+        "speech_id": d.speech_id,
+        "started_at": d.started_at,
+        "done_at": d.done_at,
+        "llm_ttft": m.llm_ttft_first,
+        "tts_ttfb": m.tts_ttfb,
+        "prompt_tokens": m.prompt_tokens,
+        "completion_tokens": m.completion_tokens,
+        "plugin_metrics": [_metric_dict(p, d.speech_id) for p in d.plugin_metrics],
+    }
+
+
+def _turn_dict(turn: Turn, redact_text: bool, audio_output: bool = True) -> dict[str, Any]:
     m = turn.metrics
     text = placeholder if redact_text else (lambda t: t)
     return {
         "index": turn.index,
+        "kind": turn.kind,
         "speech_id": turn.speech_id,
         "started_at": turn.started_at,
         "source": turn.source,
@@ -110,6 +126,10 @@ def _turn_dict(turn: Turn, redact_text: bool) -> dict[str, Any]:
         "interrupted": turn.interrupted,
         "typed": turn.typed,
         "greeting": turn.greeting,
+        "agent_initiated": turn.agent_initiated,
+        "before_user_speech": turn.before_user_speech,
+        "preemptive": turn.preemptive,
+        "empty_reply": turn.empty_reply,
         "complete": turn.complete,
         "done": turn.done,
         "done_at": turn.done_at,
@@ -126,7 +146,20 @@ def _turn_dict(turn: Turn, redact_text: bool) -> dict[str, Any]:
             }
             for c in turn.tool_calls
         ],
+        "handoffs": [
+            {"ts": h.ts, "item_id": h.item_id, "old_agent": h.old_agent, "new_agent": h.new_agent}
+            for h in turn.handoffs
+        ],
         "metrics": {f: getattr(m, f) for f in TURN_METRIC_FIELDS},
+        "missing": {
+            k: v
+            for k, v in (
+                ("eou_delay", turn.eou_unknown_reason),
+                ("e2e_latency", turn.e2e_missing_reason(audio_output)),
+            )
+            if v is not None
+        },
+        "discarded": [_discarded_dict(d) for d in turn.discarded],
         "plugin_metrics": [_metric_dict(p, turn.speech_id) for p in turn.plugin_metrics],
         "errors": [_error_dict(e) for e in turn.errors],
     }
@@ -161,7 +194,7 @@ def _error_dict(e: Any) -> dict[str, Any]:
 
 
 def build_snapshot(model: SessionModel, *, redact_text: bool = False) -> dict[str, Any]:
-    """The snapshot of ``model`` as a JSON-ready dict (format version 1).
+    """The snapshot of ``model`` as a JSON-ready dict (format version 2).
 
     Secrets are NOT redacted here (``write_snapshot`` does it); ``redact_text`` replaces user and
     agent text, transcript and tool arguments/outputs with same-length placeholders.
@@ -195,12 +228,13 @@ def build_snapshot(model: SessionModel, *, redact_text: bool = False) -> dict[st
             "error_count": model.error_count,
             "errors_by_source": dict(model.errors_by_source),
             "failed_turn_count": sum(1 for t in model.turns if t.failed),
+            "discarded_reply_count": model.discarded_count,
             "event_count": model.event_count,
             "events_complete": model.events_complete,
             "fallback_joins": model.fallback_joins,
             "join_notes": model.join_notes,
         },
-        "turns": [_turn_dict(t, redact_text) for t in model.turns],
+        "turns": [_turn_dict(t, redact_text, model.audio_output) for t in model.turns],
         "usage": [
             {
                 **{f: getattr(c.usage, f) for f in ModelUsage.__slots__},

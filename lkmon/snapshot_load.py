@@ -20,6 +20,7 @@ from typing import Any
 
 from lkmon.model.events import (
     EVENT_TYPES,
+    AgentHandedOff,
     ErrorRaised,
     Event,
     LogRecord,
@@ -37,8 +38,15 @@ try:  # optional speed-up: a 10,000-turn snapshot parses in half the time, write
 except ImportError:  # pragma: no cover - the standard library does the same, slower
     orjson = None  # type: ignore[assignment]
 
-SNAPSHOT_VERSION = 1
-"""The snapshot format version this lkmon writes and reads (``"lkmon_snapshot"``)."""
+SNAPSHOT_VERSION = 2
+"""The snapshot format version this lkmon writes (``"lkmon_snapshot"``); it reads 1 and 2.
+
+2 (lkmon 0.2): discarded preemptive replies are folded into the turn they anticipated
+(``turns[].discarded``) instead of being turns; an STT-only agent's final transcripts are turns
+of ``kind: "transcript"``; ``greeting`` only before any user speech (``agent_initiated``
+otherwise); an EOU figure LiveKit reported as 0.0 is ``null`` with its reason in
+``turns[].missing``; new turn fields ``kind``, ``preemptive``, ``empty_reply``, ``handoffs``,
+``missing``, ``metrics.llm_ttft_first``, ``metrics.llm_calls``."""
 
 log = logging.getLogger("lkmon.snapshot")
 
@@ -347,5 +355,31 @@ def _turn_from_dict(d: dict[str, Any], i: int = 0) -> Turn:
         d["failed"],
     )
     turn.has_eou = any(p.kind == "eou" for p in turn.plugin_metrics)
+    turn.kind = d.get("kind", "reply")
+    turn.preemptive = d.get("preemptive", False)
+    # format 1 had no before_user_speech: its "greeting" meant "no user message"
+    turn.before_user_speech = d.get("before_user_speech", d.get("greeting", False))
+    turn.eou_zero = "eou_delay" in d.get("missing", {}) and "0.0" in d["missing"]["eou_delay"]
+    turn.handoffs = [
+        AgentHandedOff(h["ts"], h.get("item_id", ""), h.get("old_agent"), h["new_agent"], sid)
+        for h in d.get("handoffs", ())
+    ]
+    turn.discarded = [_discarded_from_dict(x) for x in d.get("discarded", ())]
+    turn.restored = True
+    return turn
+
+
+def _discarded_from_dict(d: dict[str, Any]) -> Turn:
+    sid = d.get("speech_id")
+    turn = Turn(0, sid, d["started_at"], preemptive=True, interrupted=True, done=True)
+    turn.done_at = d.get("done_at")
+    turn.plugin_metrics = [
+        PluginMetrics(
+            p["ts"], p["kind"], p.get("label", ""), p.get("provider", ""), p.get("model", ""),
+            p.get("speech_id", sid), p.get("request_id"), p["values"],
+        )
+        for p in d.get("plugin_metrics", ())
+    ]
+    turn.recompute()
     turn.restored = True
     return turn

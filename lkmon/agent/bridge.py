@@ -28,6 +28,7 @@ at 10, 100, 1,000... times); it never reaches the agent.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import sys
@@ -46,6 +47,7 @@ from lkmon.agent.convert import (
     usage_list,
 )
 from lkmon.model.events import (
+    AgentHandedOff,
     AgentStateChanged,
     AgentTranscript,
     ChatMessageAdded,
@@ -259,8 +261,20 @@ class Bridge:
 
     def _on_conversation_item_added(self, ev: Any) -> None:
         item = ev.item
-        if getattr(item, "type", None) != "message":
-            logger.debug("conversation item %s not shown", getattr(item, "type", item))
+        kind = getattr(item, "type", None)
+        if kind == "agent_handoff":
+            self.emit(
+                AgentHandedOff(
+                    ts=ev.created_at,
+                    item_id=item.id,
+                    old_agent=item.old_agent_id,
+                    new_agent=item.new_agent_id,
+                    speech_id=self.current_speech_id(),
+                )
+            )
+            return
+        if kind != "message":
+            logger.debug("conversation item %s not shown", kind)
             return
         metrics = {
             k: float(v)
@@ -298,6 +312,12 @@ class Bridge:
             )
 
     def _on_speech_created(self, ev: Any) -> None:
+        # LiveKit emits speech_created inside _generate_reply, just before it schedules the
+        # speech (or not: a preemptive generation stays unscheduled until the user's turn ends).
+        # One loop tick later the public SpeechHandle.scheduled tells the two apart.
+        asyncio.get_running_loop().call_soon(self._guard("speech_created", self._announce), ev)
+
+    def _announce(self, ev: Any) -> None:
         handle = ev.speech_handle
         self.emit(
             SpeechCreated(
@@ -305,6 +325,7 @@ class Bridge:
                 speech_id=handle.id,
                 source=ev.source,
                 user_initiated=ev.user_initiated,
+                scheduled=bool(handle.scheduled),
             )
         )
         self._active[handle.id] = None
@@ -318,6 +339,7 @@ class Bridge:
                 speech_id=handle.id,
                 interrupted=bool(handle.interrupted),
                 item_ids=[item.id for item in handle.chat_items],
+                scheduled=bool(handle.scheduled),
             )
         )
 

@@ -107,8 +107,14 @@ class SpeechCreated:
     Attributes:
         speech_id: ``SpeechHandle.id``; the key that joins EOU, LLM and TTS metrics of a turn.
         source: ``"say"`` or ``"generate_reply"``.
-        user_initiated: True when made by ``say``/``generate_reply`` (greetings, typed turns),
-            False when the user's speech triggered it.
+        user_initiated: True when made by ``say``/``generate_reply`` (greetings, typed turns,
+            and in livekit-agents 1.8.9 also every reply to the user's speech), False when a
+            realtime model's server-side turn triggered it.
+        scheduled: ``SpeechHandle.scheduled`` one event-loop tick after ``speech_created``:
+            True for a reply queued to play, False for a preemptive (speculative) generation
+            that LiveKit started on a final transcript before the end of the user's turn and
+            will either schedule (kept) or throw away (discarded). ``None`` when unknown
+            (journals written before lkmon 0.2).
     """
 
     type: ClassVar[str] = "speech_created"
@@ -116,6 +122,7 @@ class SpeechCreated:
     speech_id: str
     source: str = "generate_reply"
     user_initiated: bool = False
+    scheduled: bool | None = None
 
 
 @dataclass(slots=True)
@@ -127,6 +134,8 @@ class SpeechDone:
         interrupted: ``SpeechHandle.interrupted``.
         item_ids: ids of the chat items the speech added (``SpeechHandle.chat_items``), which
             links the assistant ``ChatMessage`` to its ``speech_id``.
+        scheduled: ``SpeechHandle.scheduled`` when it finished: False for a preemptive
+            generation that was never scheduled (discarded). ``None`` when unknown.
     """
 
     type: ClassVar[str] = "speech_done"
@@ -134,6 +143,7 @@ class SpeechDone:
     speech_id: str
     interrupted: bool = False
     item_ids: list[str] = field(default_factory=list)
+    scheduled: bool | None = None
 
 
 @dataclass(slots=True)
@@ -202,6 +212,26 @@ class ToolCalled:
     arguments: str
     output: str | None = None
     is_error: bool = False
+    speech_id: str | None = None
+
+
+@dataclass(slots=True)
+class AgentHandedOff:
+    """From LiveKit ``conversation_item_added`` with an ``AgentHandoff`` item.
+
+    Attributes:
+        item_id: ``AgentHandoff.id``.
+        old_agent: ``AgentHandoff.old_agent_id`` (``None`` for the session's first agent).
+        new_agent: ``AgentHandoff.new_agent_id``.
+        speech_id: the speech running when the handoff happened (the tool turn that returned
+            the new agent), if any.
+    """
+
+    type: ClassVar[str] = "agent_handoff"
+    ts: float
+    item_id: str
+    old_agent: str | None
+    new_agent: str
     speech_id: str | None = None
 
 
@@ -353,6 +383,7 @@ Event = (
     | ChatMessageAdded
     | AgentTranscript
     | ToolCalled
+    | AgentHandedOff
     | PluginMetrics
     | VadActivity
     | UsageUpdated
@@ -375,6 +406,7 @@ EVENT_TYPES: dict[str, type] = {
         ChatMessageAdded,
         AgentTranscript,
         ToolCalled,
+        AgentHandedOff,
         PluginMetrics,
         VadActivity,
         UsageUpdated,

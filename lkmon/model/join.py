@@ -10,6 +10,20 @@ handle: several LLM metrics and possibly several assistant messages share one ``
 A typed turn (``generate_reply(user_input=...)``) has no EOU metric and a user message without
 speech timings; a greeting (``say``/``generate_reply(instructions=...)``) has no user message.
 
+Preemptive generation (on by default in 1.8.9): on a final transcript, before the user's turn is
+over, LiveKit starts a reply that it does not schedule (``speech_created`` with
+``SpeechHandle.scheduled`` still False one loop tick later). Such a speculative reply is held
+apart from ``turns``: when the user's turn ends with it (its EOU metric names its speech_id, or it
+starts playing) it becomes that turn, marked ``preemptive``; when LiveKit throws it away (its
+speech is done without ever being scheduled) it is folded into the user turn it anticipated (the
+first turn whose EOU metric came after it was created) as one of that turn's ``discarded``
+replies, and never counts as a turn. Journals from before lkmon 0.2 lack ``scheduled``: there a
+reply that was interrupted before it produced any message, had no EOU metric and came after user
+speech is taken for a discarded preemptive reply (noted in ``notes``).
+
+An agent without an LLM (a transcriber: ``SessionStarted.models`` has no ``llm``) gets no
+``speech_created`` at all; each final user transcript is a turn of ``kind="transcript"``.
+
 ``TurnJoiner`` is the part of ``SessionModel`` that owns ``turns``. Every join that had to guess
 (no ``speech_id``) is counted in ``fallback_joins`` and noted in ``notes`` so it is never silent.
 """
@@ -20,6 +34,7 @@ from collections import deque
 from collections.abc import Callable
 
 from lkmon.model.events import (
+    AgentHandedOff,
     AgentTranscript,
     ChatMessageAdded,
     ErrorRaised,
@@ -27,6 +42,8 @@ from lkmon.model.events import (
     SpeechCreated,
     SpeechDone,
     ToolCalled,
+    UserTranscribed,
+    VadActivity,
 )
 from lkmon.model.turns import Turn
 
@@ -38,6 +55,8 @@ MAX_PENDING_STT = 16
 STT_ERROR_WINDOW = 20.0
 """Seconds a recoverable STT error waits for the turn of the speech it hit (its EOU metric)."""
 MAX_NOTES = 200
+STT_LATE_WINDOW = 2.0
+"""Seconds after a transcript turn within which an STT metric still joins it (STT-only)."""
 
 
 class TurnJoiner:
@@ -61,6 +80,15 @@ class TurnJoiner:
         self._pending_stt_errors: list[ErrorRaised] = []
         self._item_turn: dict[str, Turn] = {}
         self._playing: Turn | None = None
+        self._speculative: dict[str, Turn] = {}  # preemptive replies not (yet) a turn
+        self._discarded: list[Turn] = []  # discarded ones waiting for their user turn
+        self.discarded_count = 0
+        self.user_spoke = False
+        """True once any user speech was seen (VAD, user state or a transcript)."""
+        self.transcribe_only = False
+        """True for an agent without an LLM: final transcripts make ``kind="transcript"`` turns."""
+        self._speech_start: float | None = None  # epoch s the user's current speech started
+        self._speech_stop: float | None = None  # epoch s it ended (VAD end minus its window)
         self.on_user_joined: Callable[[ChatMessageAdded, Turn], None] | None = None
         """Called when a user message is joined to a turn (also a late, pending join)."""
         self.on_rejoined: Callable[[str, Turn], None] | None = None
@@ -84,14 +112,80 @@ class TurnJoiner:
     def _get_or_create(self, speech_id: str, ts: float) -> Turn:
         turn = self.by_speech.get(speech_id)
         if turn is None:
-            turn = Turn(index=len(self.turns) + 1, speech_id=speech_id, started_at=ts)
-            turns = self.turns
-            if len(turns) > RECENT and turns[-RECENT - 1].done:
-                turns[-RECENT - 1].compact()  # past every fallback's reach: keep it lean
-            turns.append(turn)
+            turn = Turn(index=0, speech_id=speech_id, started_at=ts)
+            turn.before_user_speech = not self.user_spoke
             self.by_speech[speech_id] = turn
-            self._adopt_pending_user(turn, ts)
+            self._append(turn, ts)
         return turn
+
+    def _append(self, turn: Turn, ts: float) -> None:
+        """Make ``turn`` the newest turn of ``turns``."""
+        turns = self.turns
+        turn.index = len(turns) + 1
+        if len(turns) > RECENT and turns[-RECENT - 1].done:
+            turns[-RECENT - 1].compact()  # past every fallback's reach: keep it lean
+        turns.append(turn)
+        self._adopt_pending_user(turn, ts)
+
+    def _promote(self, turn: Turn, ts: float) -> Turn:
+        """A speculative (preemptive) reply was kept: it becomes a turn. Returns ``turn``."""
+        if turn.speech_id is not None and self._speculative.pop(turn.speech_id, None) is not None:
+            self._append(turn, ts)
+        return turn
+
+    def _known(self, speech_id: str | None, ts: float, *, real: bool) -> Turn | None:
+        """The turn (or speculative reply) of ``speech_id``; ``real`` promotes a speculative
+        one, because the event shows the reply is the turn's (its EOU metric, its playback)."""
+        if speech_id is None:
+            return None
+        turn = self.by_speech.get(speech_id)
+        if turn is None:
+            return self._get_or_create(speech_id, ts)
+        if real and speech_id in self._speculative:
+            self._promote(turn, ts)
+        return turn
+
+    def _discard(self, turn: Turn) -> None:
+        """A preemptive reply that LiveKit threw away: fold it into the user turn it
+        anticipated (the first turn whose EOU came after it was made), or wait for that turn."""
+        self.discarded_count += 1
+        for target in self.turns[-RECENT:]:
+            eou_at = target.eou_at
+            if eou_at is not None and eou_at >= turn.started_at:
+                target.discarded.append(turn)
+                return
+        self._discarded.append(turn)
+        del self._discarded[:-MAX_PENDING_STT]
+
+    def _adopt_discarded(self, turn: Turn, ts: float) -> None:
+        if not self._discarded:
+            return
+        keep: list[Turn] = []
+        for d in self._discarded:
+            (turn.discarded if d.started_at <= ts else keep).append(d)
+        self._discarded = keep
+
+    def _drop_turn(self, turn: Turn) -> None:
+        """Take ``turn`` out of ``turns`` (an old journal's discarded reply) and renumber."""
+        try:
+            pos = self.turns.index(turn)
+        except ValueError:
+            return
+        del self.turns[pos]
+        for i in range(pos, len(self.turns)):
+            self.turns[i].index = i + 1
+        if self._playing is turn:
+            self._playing = None
+
+    @property
+    def speculative(self) -> list[Turn]:
+        """Preemptive replies in flight: neither kept nor discarded yet."""
+        return list(self._speculative.values())
+
+    @property
+    def pending_discarded(self) -> list[Turn]:
+        """Discarded preemptive replies whose user turn has not come (yet)."""
+        return list(self._discarded)
 
     def _note(self, text: str) -> None:
         self.fallback_joins += 1
@@ -110,20 +204,69 @@ class TurnJoiner:
     # -- events --------------------------------------------------------------------------------
 
     def speech_created(self, ev: SpeechCreated) -> bool:
-        """``speech_created``: create (or complete the lazily made) turn of ``ev.speech_id``."""
-        turn = self._get_or_create(ev.speech_id, ev.ts)
+        """``speech_created``: create (or complete the lazily made) turn of ``ev.speech_id``;
+        a preemptive (unscheduled) reply is held apart until it is kept or discarded."""
+        turn = self.by_speech.get(ev.speech_id)
+        if turn is None:
+            turn = Turn(index=0, speech_id=ev.speech_id, started_at=ev.ts)
+            turn.before_user_speech = not self.user_spoke
+            self.by_speech[ev.speech_id] = turn
+            if ev.scheduled is False:
+                turn.preemptive = True
+                self._speculative[ev.speech_id] = turn
+                if len(self._speculative) > MAX_PENDING_STT:  # never resolved: forget the oldest
+                    old = next(iter(self._speculative))
+                    self.by_speech.pop(old, None)
+                    del self._speculative[old]
+            else:
+                self._append(turn, ev.ts)
         turn.started_at = ev.ts
         turn.source = ev.source
         turn.user_initiated = ev.user_initiated
-        return True
+        return turn.index > 0
 
     def speech_done(self, ev: SpeechDone) -> bool:
-        """``SpeechHandle`` done: mark the turn done and re-link its items definitively."""
-        turn = self._get_or_create(ev.speech_id, ev.ts)
+        """``SpeechHandle`` done: mark the turn done and re-link its items definitively; a
+        preemptive reply that was never scheduled is discarded (folded into its user turn)."""
+        turn = self.by_speech.get(ev.speech_id)
+        if turn is not None and ev.speech_id in self._speculative:
+            if ev.scheduled or ev.item_ids:
+                self._promote(turn, ev.ts)
+            else:
+                del self._speculative[ev.speech_id]
+                turn.done = True
+                turn.done_at = ev.ts
+                turn.interrupted = True
+                turn.recompute()
+                self._discard(turn)
+                return False
+        if turn is None:
+            turn = self._get_or_create(ev.speech_id, ev.ts)
         turn.done = True
         turn.done_at = ev.ts
         if ev.interrupted:
             turn.interrupted = True
+        if (
+            ev.scheduled is None
+            and ev.interrupted
+            and not ev.item_ids
+            and not turn.before_user_speech
+            and turn.user_message is None
+            and not turn.assistant_messages
+            and not turn.has_eou
+            and not turn.tool_calls
+            and turn.source == "generate_reply"
+            and turn.message_figures is None
+        ):  # a journal without `scheduled`: a discarded preemptive reply, by its shape
+            self._drop_turn(turn)
+            turn.index = 0
+            turn.preemptive = True
+            turn.recompute()
+            self.notes.append(
+                f"speech {ev.speech_id}: taken for a discarded preemptive reply (no scheduled flag)"
+            )
+            self._discard(turn)
+            return True
         for item_id in ev.item_ids:
             owner = self._item_turn.get(item_id)
             if owner is None:
@@ -205,7 +348,8 @@ class TurnJoiner:
         turn = self._item_turn.pop(ev.item_id, None)  # SpeechDone came first: definitive
         if turn is None:
             if ev.speech_id is not None:
-                turn = self._get_or_create(ev.speech_id, ev.ts)
+                turn = self._known(ev.speech_id, ev.ts, real=True)
+                assert turn is not None
             else:
                 turn = self._active()
                 if turn is None:
@@ -221,7 +365,7 @@ class TurnJoiner:
 
     def agent_transcript(self, ev: AgentTranscript) -> Turn | None:
         """Agent text as spoken: remember the playing turn and its streamed text."""
-        turn = self.turn_by_speech_id(ev.speech_id) if ev.speech_id else self._active()
+        turn = self._known(ev.speech_id, ev.ts, real=True) if ev.speech_id else self._active()
         if turn is None:
             return None
         self._playing = turn
@@ -231,9 +375,7 @@ class TurnJoiner:
 
     def tool_called(self, ev: ToolCalled) -> Turn | None:
         """A tool call: join by ``speech_id``, else to the active turn."""
-        turn = self.turn_by_speech_id(ev.speech_id)
-        if turn is None and ev.speech_id is not None:
-            turn = self._get_or_create(ev.speech_id, ev.ts)
+        turn = self._known(ev.speech_id, ev.ts, real=False)
         if turn is None:
             turn = self._active()
             if turn is None:
@@ -243,11 +385,73 @@ class TurnJoiner:
         turn.tool_calls.append(ev)
         return turn
 
+    def handoff(self, ev: AgentHandedOff) -> Turn | None:
+        """An agent handoff: join it to the turn that made it (by ``speech_id``, else the
+        active turn); the session's first agent (no ``old_agent``) belongs to no turn."""
+        if ev.old_agent is None:
+            return None
+        turn = self._known(ev.speech_id, ev.ts, real=False) or self._active()
+        if turn is None and self.turns:
+            turn = self.turns[-1]
+        if turn is None:
+            self.notes.append(f"handoff to {ev.new_agent} joined to no turn")
+            return None
+        turn.handoffs.append(ev)
+        return turn
+
+    # -- user speech (greetings; STT-only agents) ------------------------------------------------
+
+    def vad_activity(self, ev: VadActivity) -> None:
+        """Note user speech: start (backdated by its ``speech_duration``) and end (backdated by
+        the VAD's silence window), for greetings and transcript turns."""
+        if ev.event == "start_of_speech":
+            self.user_spoke = True
+            self._speech_start = ev.ts - ev.speech_duration
+            self._speech_stop = None
+        elif ev.event == "end_of_speech":
+            self._speech_stop = ev.ts - ev.silence_duration
+
+    def user_transcribed(self, ev: UserTranscribed) -> Turn | None:
+        """A user transcript: notes user speech; for an agent without an LLM, a final
+        transcript becomes a ``kind="transcript"`` turn (returned)."""
+        if ev.text.strip():
+            self.user_spoke = True
+        if not (self.transcribe_only and ev.is_final and ev.text.strip()):
+            return None
+        turn = Turn(index=0, speech_id=None, started_at=ev.ts, kind="transcript")
+        turn.user_text = ev.text
+        turn.done = turn.complete = True
+        turn.done_at = ev.ts
+        figures: dict[str, float] = {}
+        if self._speech_start is not None:
+            figures["user_started_speaking_at"] = self._speech_start
+        stop = self._speech_stop
+        if stop is not None and stop <= ev.ts:
+            figures["user_stopped_speaking_at"] = stop
+            figures["transcription_delay"] = ev.ts - stop
+        turn.own_figures = figures
+        self._speech_start = self._speech_stop = None
+        turn.plugin_metrics.extend(self._pending_stt)
+        self._pending_stt = []
+        self._append(turn, ev.ts)
+        turn.recompute()
+        return turn
+
     def metrics(self, ev: PluginMetrics) -> Turn | None:
         """An STT/EOU/LLM/TTS metric: join by ``speech_id``; STT by time; else to the active
         turn (LLM/TTS) or to no turn."""
         kind = ev.kind
         if kind == "stt":
+            last = self.turns[-1] if self.turns else None
+            if (
+                self.transcribe_only
+                and last is not None
+                and last.kind == "transcript"
+                and not last.plugin_metrics
+                and ev.ts - last.started_at <= STT_LATE_WINDOW
+            ):  # the STT metric of the transcript just turned into a turn
+                last.plugin_metrics.append(ev)
+                return last
             pending = self._pending_stt
             pending.append(ev)
             if len(pending) > MAX_PENDING_STT:
@@ -255,9 +459,7 @@ class TurnJoiner:
             return None
         sid = ev.speech_id
         if sid is not None:
-            turn = self.by_speech.get(sid)
-            if turn is None:
-                turn = self._get_or_create(sid, ev.ts)
+            turn = self._known(sid, ev.ts, real=kind == "eou")
         elif kind == "eou":
             turn = self._newest_without_eou()
             if turn is not None:
@@ -272,6 +474,8 @@ class TurnJoiner:
             return None
         if kind == "eou":
             turn.has_eou = True
+            turn.eou_at = ev.ts
+            self._adopt_discarded(turn, ev.ts)
             if self._pending_stt:
                 turn.plugin_metrics.extend(self._pending_stt)
                 self._pending_stt = []

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from sys import intern
 
 from lkmon.model.events import (
+    AgentHandedOff,
     AgentStateChanged,
     AgentTranscript,
     AudioLevel,
@@ -202,6 +203,7 @@ class SessionModel:
             ChatMessageAdded: self._chat_message,  # type: ignore[dict-item]
             AgentTranscript: self._agent_transcript,  # type: ignore[dict-item]
             ToolCalled: self._tool_called,  # type: ignore[dict-item]
+            AgentHandedOff: self._handoff,  # type: ignore[dict-item]
             PluginMetrics: self._metrics,  # type: ignore[dict-item]
             VadActivity: self._vad_activity,  # type: ignore[dict-item]
             UsageUpdated: self._usage,  # type: ignore[dict-item]
@@ -292,6 +294,21 @@ class SessionModel:
         return list(self._joiner.notes)
 
     @property
+    def discarded_count(self) -> int:
+        """Preemptive replies that LiveKit started and threw away (folded into their turns)."""
+        return self._joiner.discarded_count
+
+    @property
+    def pending_discarded(self) -> list[Turn]:
+        """Discarded preemptive replies whose user turn never came (e.g. the session ended)."""
+        return self._joiner.pending_discarded
+
+    @property
+    def audio_output(self) -> bool:
+        """False when the session had no audio output (a text-only agent: ``output`` "none")."""
+        return self.session.output != "none"
+
+    @property
     def fallback_joins(self) -> int:
         """Number of joins made by a fallback because a ``speech_id`` was missing."""
         return self._joiner.fallback_joins
@@ -324,6 +341,8 @@ class SessionModel:
         info.input = ev.input
         info.output = ev.output
         info.lkmon_version = ev.lkmon_version
+        # an agent without an LLM (a transcriber): each final transcript is a turn
+        self._joiner.transcribe_only = bool(ev.models) and "llm" not in ev.models
         return _SESSION
 
     def _load_progress(self, ev: LoadProgress) -> frozenset[Area]:
@@ -336,9 +355,18 @@ class SessionModel:
 
     def _user_state(self, ev: UserStateChanged) -> frozenset[Area]:
         self.user_state = ev.new_state
+        if ev.new_state == "speaking":
+            self._joiner.user_spoke = True
         return _USER_STATE
 
     def _user_transcribed(self, ev: UserTranscribed) -> tuple[Area, ...]:
+        turn = self._joiner.user_transcribed(ev)
+        if turn is not None:  # an STT-only agent: the final transcript is the turn
+            self._book.user_message(
+                ChatMessageAdded(ts=ev.ts, item_id=ev.item_id or "", role="user", text=ev.text),
+                turn,
+            )
+            return (_T, _TURNS)
         self._book.user_transcribed(ev)
         return (_T,)
 
@@ -366,6 +394,10 @@ class SessionModel:
         self._book.agent_transcript(ev, turn)
         return (_T,)
 
+    def _handoff(self, ev: AgentHandedOff) -> frozenset[Area]:
+        self._joiner.handoff(ev)
+        return _TT
+
     def _tool_called(self, ev: ToolCalled) -> frozenset[Area]:
         turn = self._joiner.tool_called(ev)
         self._book.tool_called(ev, turn)
@@ -385,6 +417,8 @@ class SessionModel:
 
     def _vad_activity(self, ev: VadActivity) -> frozenset[Area]:
         self.vad.apply_activity(ev)
+        if ev.event != "inference":
+            self._joiner.vad_activity(ev)
         return _VAD
 
     def _usage(self, ev: UsageUpdated) -> frozenset[Area]:

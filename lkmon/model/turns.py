@@ -15,7 +15,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lkmon.model.events import ChatMessageAdded, ErrorRaised, PluginMetrics, ToolCalled
+from lkmon.model.events import (
+    AgentHandedOff,
+    ChatMessageAdded,
+    ErrorRaised,
+    PluginMetrics,
+    ToolCalled,
+)
 
 STAGES = ("eou", "llm_ttft", "tts_ttfb")
 """The stages of a turn's latency bar, in order: EOU delay, LLM TTFT, TTS TTFB."""
@@ -29,9 +35,14 @@ class TurnMetrics:
 
     Attributes:
         eou_delay: end-of-utterance delay: EOUMetrics.end_of_utterance_delay, else the user
-            ChatMessage.metrics ``end_of_turn_delay``.
+            ChatMessage.metrics ``end_of_turn_delay``. LiveKit 1.8.9 writes 0.0 into the
+            EOUMetrics when it has no figure (a final transcript that arrived after the turn
+            was committed: ``end_of_turn_delay or 0.0``); lkmon reads that as unknown (``None``,
+            with ``Turn.eou_unknown_reason``), never as a measured zero.
         transcription_delay: user ChatMessage.metrics ``transcription_delay``, else
-            EOUMetrics.transcription_delay.
+            EOUMetrics.transcription_delay (0.0 read as unknown, as above); for a transcript
+            turn of an STT-only agent, measured by lkmon: the final transcript's time minus the
+            end of the user's speech (VAD ``end_of_speech`` time minus its silence window).
         end_of_turn_delay: user ChatMessage.metrics ``end_of_turn_delay``.
         on_user_turn_completed_delay: user ChatMessage.metrics, else EOUMetrics.
         llm_ttft: assistant ChatMessage.metrics ``llm_node_ttft``, else the first LLMMetrics.ttft.
@@ -45,6 +56,10 @@ class TurnMetrics:
             (first start, last stop over the turn's assistant messages).
         prompt_tokens, prompt_cached_tokens, completion_tokens: sums over the turn's LLMMetrics
             (a tool-call turn has several LLM calls).
+        llm_ttft_first: TTFT of the turn's first LLM call (the first LLMMetrics.ttft), seconds.
+            In a tool turn that is the call that chose the tools; ``llm_ttft`` (the bar's
+            segment) is the call whose reply was spoken.
+        llm_calls: number of LLM calls of the turn (LLMMetrics joined), ``None`` when none.
     """
 
     eou_delay: float | None = None
@@ -63,6 +78,8 @@ class TurnMetrics:
     prompt_tokens: int | None = None
     prompt_cached_tokens: int | None = None
     completion_tokens: int | None = None
+    llm_ttft_first: float | None = None
+    llm_calls: int | None = None
 
 
 TURN_METRIC_FIELDS: tuple[str, ...] = tuple(TurnMetrics.__dataclass_fields__)
@@ -73,6 +90,12 @@ def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def _nonzero(value: Any) -> float | None:
+    """``_num(value)``, but ``None`` for an exact 0.0 (LiveKit's placeholder for "unknown")."""
+    v = _num(value)
+    return None if v == 0.0 else v
 
 
 def _first(*values: float | None) -> float | None:
@@ -113,6 +136,20 @@ class Turn:
             emptied once the reply is done and its unheard part is known.
         restored: rebuilt from a snapshot's figures (no raw sources; ``recompute`` keeps it).
         message_figures: set by ``compact``: the figures taken from the dropped raw messages.
+        kind: ``"reply"`` (an agent reply, one SpeechHandle) or ``"transcript"`` (a final user
+            transcript of an agent without an LLM, e.g. a transcriber: no reply follows).
+        preemptive: the reply was started as a preemptive generation (LiveKit's
+            ``preemptive_generation``) and kept: its figures are the turn's figures.
+        discarded: preemptive replies that LiveKit started for this user turn and threw away
+            (the user went on speaking, or the transcript changed), oldest first. Each is a
+            ``Turn`` of its own speech_id holding that attempt's LLM/TTS metrics; they are not
+            in ``SessionModel.turns`` and not in any percentile.
+        handoffs: agent handoffs (``AgentHandedOff``) that happened in this turn.
+        before_user_speech: the turn was created before any user speech was seen (so a turn
+            without a user message is a greeting only when this is True).
+        own_figures: figures measured by lkmon itself where LiveKit gives none, by
+            ``TurnMetrics`` field name (seconds or epoch seconds); used only for fields that
+            are still ``None`` after LiveKit's sources.
     """
 
     index: int
@@ -138,20 +175,103 @@ class Turn:
     spoken_text: str = ""
     restored: bool = False
     message_figures: tuple[Any, ...] | None = None
+    kind: str = "reply"
+    preemptive: bool = False
+    discarded: list[Turn] = field(default_factory=list)
+    handoffs: list[AgentHandedOff] = field(default_factory=list)
+    before_user_speech: bool = False
+    own_figures: dict[str, float] | None = None
+    eou_zero: bool = False
+    eou_at: float | None = None
 
     @property
     def typed(self) -> bool:
         """True for a typed user turn: a user message with no user speech timings and no EOU."""
         return (
-            self.user_text is not None
+            self.kind == "reply"
+            and self.user_text is not None
             and not self.has_eou
             and self.metrics.user_stopped_speaking_at is None
         )
 
     @property
     def greeting(self) -> bool:
-        """True when the turn answers no user message (a greeting or an agent-initiated reply)."""
-        return self.user_text is None
+        """True for a reply made before any user speech, answering no user message."""
+        return self.kind == "reply" and self.user_text is None and self.before_user_speech
+
+    @property
+    def agent_initiated(self) -> bool:
+        """True for a reply that answers no user message but came after user speech (e.g. the
+        new agent's ``on_enter`` reply after a handoff, or ``generate_reply`` from code)."""
+        return self.kind == "reply" and self.user_text is None and not self.before_user_speech
+
+    @property
+    def empty_reply(self) -> bool:
+        """True for a finished reply whose assistant message has no text and that made no
+        tool call or handoff (nothing was said: worth a look)."""
+        return (
+            self.kind == "reply"
+            and self.complete
+            and self.agent_text is not None
+            and not self.agent_text.strip()
+            and not self.tool_calls
+            and not self.handoffs
+            and not self.failed
+        )
+
+    @property
+    def eou_unknown_reason(self) -> str | None:
+        """Why ``metrics.eou_delay`` is ``None``, or ``None`` when it is known."""
+        if self.metrics.eou_delay is not None:
+            return None
+        if self.kind == "transcript":
+            return "no turn decision: the agent has no LLM, so LiveKit ends no user turn"
+        if self.eou_zero:
+            return (
+                "LiveKit reported 0.0: the final transcript came after the turn was committed,"
+                " so it has no end-of-speech time to measure from"
+            )
+        if self.typed:
+            return "typed turn: no speech"
+        if self.user_text is None:
+            return "no user turn" if not self.before_user_speech else "greeting: no user turn"
+        return "no EOU metric for this turn"
+
+    def e2e_missing_reason(self, audio_output: bool = True) -> str | None:
+        """Why ``metrics.e2e_latency`` is ``None``, or ``None`` when it is known.
+
+        Args:
+            audio_output: False when the session has no audio output (a text-only agent).
+        """
+        m = self.metrics
+        if m.e2e_latency is not None:
+            return None
+        if self.kind == "transcript":
+            return "no reply: the agent has no LLM"
+        if not self.complete and not self.done:
+            return "reply pending"
+        if not audio_output:
+            return "no audio output (text-only session)"
+        if self.typed:
+            return "typed turn: no speech to time from"
+        if self.user_text is None:
+            return "greeting: no user speech to time from" if self.before_user_speech else (
+                "agent-initiated: no user speech to time from"
+            )
+        if m.agent_started_speaking_at is None:
+            if self.failed:
+                return "the reply failed before playback"
+            if self.interrupted:
+                return "interrupted before playback"
+            if self.agent_text is not None and not self.agent_text.strip():
+                return "nothing was played (the reply has no text)"
+            return "the reply was not played"
+        if m.user_stopped_speaking_at is None:
+            return (
+                "the user's speaking times are unknown (the transcript came after the turn"
+                " was committed)"
+            )
+        return "LiveKit reported no e2e_latency"
 
     @property
     def heard_text(self) -> str | None:
@@ -204,10 +324,12 @@ class Turn:
         llm_first: dict[str, Any] | None = None
         tts_first: dict[str, Any] | None = None
         prompt = cached = completion = None
+        calls = 0
         for pm in self.plugin_metrics:
             kind = pm.kind
             if kind == "llm":
                 v = pm.values
+                calls += 1
                 if llm_first is None:
                     llm_first = v
                 p = v.get("prompt_tokens")
@@ -225,16 +347,21 @@ class Turn:
             elif kind == "eou":
                 if not eou:
                     eou = pm.values
+        ttft_first = None
         if llm_first is not None:
+            ttft_first = _num(llm_first.get("ttft"))
             if ttft is None:
-                ttft = _num(llm_first.get("ttft"))
+                ttft = ttft_first
             if tps is None:
                 tps = _num(llm_first.get("tokens_per_second"))
         if tts_first is not None and ttfb is None:
             ttfb = _num(tts_first.get("ttfb"))
+        # LiveKit 1.8.9 fills EOUMetrics with `x or 0.0`: an exact 0.0 means "no figure"
+        eou_delay = _nonzero(eou.get("end_of_utterance_delay"))
+        self.eou_zero = eou_delay is None and _num(eou.get("end_of_utterance_delay")) == 0.0
         self.metrics = TurnMetrics(
-            _first(_num(eou.get("end_of_utterance_delay")), eot),
-            _first(tdelay, _num(eou.get("transcription_delay"))),
+            _first(eou_delay, eot),
+            _first(tdelay, _nonzero(eou.get("transcription_delay"))),
             eot,
             _first(outc, _num(eou.get("on_user_turn_completed_delay"))),
             ttft,
@@ -249,7 +376,14 @@ class Turn:
             prompt,
             cached,
             completion,
+            ttft_first,
+            calls or None,
         )
+        own = self.own_figures
+        if own:
+            for name, value in own.items():
+                if getattr(self.metrics, name) is None:
+                    setattr(self.metrics, name, value)
         self.agent_text = agent_text
         self.interrupted = self.interrupted or msg_interrupted
         self.complete = self.done or msg_complete
