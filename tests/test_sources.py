@@ -26,22 +26,28 @@ DATA = Path(__file__).parent / "data"
 
 
 class FakeSession(rtc.EventEmitter):
-    """Just the surface AgentWatcher uses: agent_state and the two events."""
+    """Just the surface AgentWatcher uses: agent_state, llm and the session events."""
 
-    def __init__(self) -> None:
+    def __init__(self, llm: object | None = "an llm") -> None:
         super().__init__()
         self.agent_state = "listening"
+        self.llm = llm
+        self.current_agent = SimpleNamespace(llm=None)
 
     def set_state(self, new: str) -> None:
         old, self.agent_state = self.agent_state, new
         self.emit("agent_state_changed", SimpleNamespace(old_state=old, new_state=new))
 
-    def speak(self) -> list:
-        """Start a speech; returns the list of its done callbacks, to call when it ends."""
+    def speak(self, *, scheduled: bool = True) -> list:
+        """Start a speech; returns its done callbacks, each to call (with no argument) when it
+        ends. ``scheduled=False``: a preemptive generation that is thrown away unscheduled."""
         callbacks: list = []
-        handle = SimpleNamespace(add_done_callback=callbacks.append)
+        handle = SimpleNamespace(add_done_callback=callbacks.append, scheduled=scheduled)
         self.emit("speech_created", SimpleNamespace(speech_handle=handle))
-        return callbacks
+        return [lambda cb=cb: cb(handle) for cb in callbacks]
+
+    def transcribed(self, text: str) -> None:
+        self.emit("user_input_transcribed", SimpleNamespace(transcript=text, is_final=True))
 
 
 def write_wav(path: Path, seconds: float, rate: int, channels: int = 1) -> Path:
@@ -138,7 +144,7 @@ async def test_paces_in_real_time_and_waits_for_the_reply(tmp_path: Path) -> Non
     assert all(p == 0 for _, p in frames[n:])  # still waiting: the reply is playing
     session.set_state("listening")
     for cb in callbacks:
-        cb(None)
+        cb()
     t_reply = time.monotonic()
     frames.clear()
     await pull(0.6)
@@ -150,11 +156,58 @@ async def test_paces_in_real_time_and_waits_for_the_reply(tmp_path: Path) -> Non
     session.set_state("speaking")
     session.set_state("listening")
     for cb in callbacks:
-        cb(None)
+        cb()
     await pull(0.4)
     assert done and caller.done.is_set()
     assert any(lv.dbfs > -20 for lv in levels) and any(lv.dbfs == -100.0 for lv in levels)
     assert 7 <= len(levels) / (time.monotonic() - t0) <= 12  # about 10 per second
+
+
+async def _pull(caller: WavCaller, seconds: float) -> list[float]:
+    """Frames' peaks (0..1) for ``seconds`` of real time."""
+    peaks: list[float] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        frame = await caller.__anext__()
+        peaks.append(float(np.abs(np.frombuffer(frame.data, np.int16)).max()) / 32767)
+    return peaks
+
+
+async def test_a_discarded_preemptive_reply_is_no_answer(tmp_path: Path) -> None:
+    """LiveKit starts a reply early and throws it away unscheduled: the caller must keep
+    waiting for the turn that answers the recording (0.1 played the next one 1 s later)."""
+    first = write_wav(tmp_path / "1.wav", 0.3, 16000)
+    second = write_wav(tmp_path / "2.wav", 0.3, 16000)
+    caller = WavCaller([first, second], gap=0.2, reply_timeout=10)
+    session = FakeSession()
+    caller.attach(session)
+    await _pull(caller, 0.8)  # gap, the first recording, some silence
+    assert len(caller.played) == 1
+    for cb in session.speak(scheduled=False):  # preemptive, discarded
+        cb()
+    peaks = await _pull(caller, 0.6)
+    assert max(peaks) == 0.0  # still waiting: that was no reply
+    callbacks = session.speak()  # the real reply
+    session.set_state("speaking")
+    session.set_state("listening")
+    for cb in callbacks:
+        cb()
+    peaks = await _pull(caller, 0.5)
+    assert max(peaks) > 0.1 and len(caller.played) >= 1  # the second recording plays
+
+
+async def test_an_agent_without_llm_moves_on_after_its_final_transcript(tmp_path: Path) -> None:
+    first = write_wav(tmp_path / "1.wav", 0.3, 16000)
+    second = write_wav(tmp_path / "2.wav", 0.3, 16000)
+    caller = WavCaller([first, second], gap=0.2, reply_timeout=10)
+    session = FakeSession(llm=None)
+    caller.attach(session)
+    await _pull(caller, 0.8)
+    assert len(caller.played) == 1
+    assert max(await _pull(caller, 0.4)) == 0.0  # no transcript yet: waits
+    session.transcribed("hello there")
+    peaks = await _pull(caller, 0.6)
+    assert max(peaks) > 0.1  # the gap, then the second recording
 
 
 async def test_text_caller_sends_each_line_after_the_reply() -> None:
@@ -169,7 +222,7 @@ async def test_text_caller_sends_each_line_after_the_reply() -> None:
         def finish() -> None:
             session.set_state("listening")
             for cb in callbacks:
-                cb(None)
+                cb()
 
         asyncio.get_running_loop().call_later(0.3, finish)
 

@@ -13,6 +13,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,16 +92,52 @@ async def run_shutdown_callbacks(ctx: Any, timeout: float) -> None:
             logger.warning("shutdown callback %s failed: %s", name, describe_exception(e))
 
 
+@dataclass(frozen=True, slots=True)
+class AudioIO:
+    """Which audio the agent file asks RoomIO for (its room options to ``session.start``).
+
+    Attributes:
+        input: False when the file turns audio input off (a text-only agent).
+        output: False when the file turns audio output off (replies are text only).
+    """
+
+    input: bool = True
+    output: bool = True
+
+
+def audio_io_of(kwargs: dict[str, Any]) -> AudioIO:
+    """Read the audio switches of ``session.start``'s room options, as LiveKit 1.8.9 does.
+
+    ``room_options=RoomOptions(audio_input=False, audio_output=False)`` (the public getters
+    ``get_audio_input_options()`` / ``get_audio_output_options()`` return ``None`` when off);
+    the older ``room_input_options=RoomInputOptions(audio_enabled=False)`` and
+    ``room_output_options=RoomOutputOptions(audio_enabled=False)`` apply when no
+    ``room_options`` is given (LiveKit ignores them otherwise).
+    """
+    options = kwargs.get("room_options")
+    get_in = getattr(options, "get_audio_input_options", None)
+    get_out = getattr(options, "get_audio_output_options", None)
+    if callable(get_in) and callable(get_out):
+        return AudioIO(input=get_in() is not None, output=get_out() is not None)
+    legacy_in = kwargs.get("room_input_options")
+    legacy_out = kwargs.get("room_output_options")
+    return AudioIO(
+        input=getattr(legacy_in, "audio_enabled", True) is not False,
+        output=getattr(legacy_out, "audio_enabled", True) is not False,
+    )
+
+
 @contextlib.contextmanager
 def take_over_sessions(
-    take_over: Callable[[Any, Any], None], started: asyncio.Future[None]
+    take_over: Callable[[Any, Any, AudioIO], None], started: asyncio.Future[None]
 ) -> Iterator[None]:
     """Wrap ``AgentSession.start`` (and stand in for ``wait_for_participant``) while active.
 
     When the user's code calls ``session.start(agent=..., room=ctx.room)`` for the first time,
-    the room and its options are dropped (no RoomIO, recording off), ``take_over(session, agent)``
-    gives the session its audio and transcript outputs, then the original ``start`` runs and
-    ``started`` resolves. A second session is left alone.
+    the room and its options are dropped (no RoomIO, recording off) after reading which audio
+    they turn on (``audio_io_of``); ``take_over(session, agent, audio)`` gives the session its
+    audio and transcript outputs, then the original ``start`` runs and ``started`` resolves. A
+    second session is left alone.
     """
     from livekit.agents import AgentSession, JobContext
 
@@ -114,10 +151,11 @@ def take_over_sessions(
             return await original(session, *args, **kwargs)
         taken.append(session)
         agent = args[0] if args else kwargs.get("agent")
+        audio = audio_io_of(kwargs)
         for key in ("room", "room_options", "room_input_options", "room_output_options"):
             kwargs.pop(key, None)
         kwargs["record"] = False
-        take_over(session, agent)
+        take_over(session, agent, audio)
         result = await original(session, *args, **kwargs)
         if not started.done():
             started.set_result(None)

@@ -39,6 +39,7 @@ from typing import Any
 from lkmon import __version__
 from lkmon.agent.bridge import Bridge, describe_exception
 from lkmon.agent.jobctx import (
+    AudioIO,
     add_progress_listener,
     model_labels,
     remove_progress_listener,
@@ -335,20 +336,37 @@ class SessionRunner:
             f"{self.options.start_timeout:.0f} s (does its entrypoint call session.start()?)"
         )
 
-    def _take_over(self, session: Any, agent: Any) -> None:
-        """Give the session lkmon's audio in/out and transcript, and attach the bridge."""
+    def _take_over(self, session: Any, agent: Any, audio: AudioIO) -> None:
+        """Give the session lkmon's audio in/out and transcript, and attach the bridge.
+
+        Audio the agent file turns off in its room options (a text-only agent) is not given:
+        with no audio output the replies go straight to the transcript as text (as LiveKit's
+        ``console --text`` shows them), with no audio input the session is driven by typing.
+        """
         from livekit.agents.voice.transcription import TranscriptSynchronizer
 
         assert self.sink is not None
         self.session = session
         self.bridge = Bridge(session, self.emit)
-        sync = TranscriptSynchronizer(
-            next_in_chain_audio=self.sink, next_in_chain_text=self.bridge.transcript
-        )
-        session.input.audio = self.caller if isinstance(self.caller, WavCaller | MicInput) else None
-        session.output.audio = sync.audio_output
-        session.output.transcription = sync.text_output
-        self._sync = sync
+        audio_caller = isinstance(self.caller, WavCaller | MicInput)
+        session.input.audio = self.caller if audio_caller and audio.input else None
+        if not audio.input and audio_caller:
+            logger.warning(
+                "the agent file turns audio input off in its room options: lkmon sends it no "
+                "audio; type instead (--input text, or t in the app)"
+            )
+            if isinstance(self.caller, WavCaller):
+                self._loop_call(lambda: self._finish("the agent takes no audio input"))
+        if audio.output:
+            sync = TranscriptSynchronizer(
+                next_in_chain_audio=self.sink, next_in_chain_text=self.bridge.transcript
+            )
+            session.output.audio = sync.audio_output
+            session.output.transcription = sync.text_output
+            self._sync = sync
+        else:
+            session.output.audio = None
+            session.output.transcription = self.bridge.transcript
         self.bridge.attach()
         agent_vad = getattr(agent, "vad", None)
         if agent_vad is not None and hasattr(agent_vad, "stream"):
@@ -363,10 +381,15 @@ class SessionRunner:
                 agent_file=str(self.options.agent_file),
                 models=model_labels(session, agent),
                 input=self.caller.describe() if self.caller is not None else "text",
-                output=self.options.output,
+                output=self.options.output if audio.output else "none",
                 lkmon_version=__version__,
             )
         )
+
+    def _loop_call(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` on the loop soon (after the current callback)."""
+        assert self._loop is not None
+        self._loop.call_soon(fn)
 
     def _after_start(self) -> None:
         """The session is listening: freeze start-up garbage, start the caller."""

@@ -132,9 +132,18 @@ def _first_line(e: BaseException) -> str:
 class AgentWatcher:
     """Follows the session to tell when the agent has replied and is quiet.
 
-    Subscribes (plain functions) to LiveKit ``agent_state_changed`` and ``speech_created``; a
-    reply is counted when a ``SpeechHandle`` is done (played, interrupted or cancelled).
-    ``idle`` means: agent state ``listening`` or ``idle`` and no speech handle pending.
+    Subscribes (plain functions) to LiveKit ``agent_state_changed``, ``speech_created``,
+    ``conversation_item_added`` and ``user_input_transcribed``. A reply is counted when a
+    ``SpeechHandle`` that was scheduled is done (played, interrupted or cancelled); a preemptive
+    generation that LiveKit threw away without scheduling it (``SpeechHandle.scheduled`` False)
+    is no reply. ``idle`` means: agent state ``listening`` or ``idle`` and no speech handle
+    pending (a preemptive one in flight counts as pending).
+
+    Attributes:
+        replies: scheduled speeches done.
+        pending: speeches created and not done.
+        user_turns: user messages added to the chat (a committed user turn).
+        finals: final user transcripts.
     """
 
     def __init__(self) -> None:
@@ -142,21 +151,46 @@ class AgentWatcher:
         self.state = "initializing"
         self.replies = 0
         self.pending = 0
+        self.user_turns = 0
+        self.finals = 0
         self._idle_since: float | None = None
+
+    _EVENTS = (
+        "agent_state_changed",
+        "speech_created",
+        "conversation_item_added",
+        "user_input_transcribed",
+    )
 
     def attach(self, session: Any) -> None:
         """Start following ``session`` (a ``livekit.agents.AgentSession``)."""
         self.session = session
         self.state = session.agent_state
         self._update()
-        session.on("agent_state_changed", self._on_state)
-        session.on("speech_created", self._on_speech)
+        for name, fn in zip(self._EVENTS, self._handlers(), strict=True):
+            session.on(name, fn)
 
     def detach(self) -> None:
         """Stop following the session."""
         if self.session is not None:
-            self.session.off("agent_state_changed", self._on_state)
-            self.session.off("speech_created", self._on_speech)
+            for name, fn in zip(self._EVENTS, self._handlers(), strict=True):
+                self.session.off(name, fn)
+
+    def _handlers(self) -> tuple[Callable[[Any], None], ...]:
+        return (self._on_state, self._on_speech, self._on_item, self._on_transcribed)
+
+    def has_llm(self) -> bool:
+        """True when the running agent (or the session) has an LLM: a reply can follow."""
+        session = self.session
+        if session is None:
+            return True
+        try:
+            llm = getattr(session.current_agent, "llm", None)
+        except RuntimeError:  # no agent running yet
+            llm = None
+        if llm is None or type(llm).__name__ == "NotGiven":
+            llm = getattr(session, "llm", None)
+        return llm is not None
 
     def _on_state(self, ev: Any) -> None:
         self.state = ev.new_state
@@ -167,10 +201,19 @@ class AgentWatcher:
         ev.speech_handle.add_done_callback(self._on_speech_done)
         self._update()
 
-    def _on_speech_done(self, _handle: Any) -> None:
+    def _on_speech_done(self, handle: Any) -> None:
         self.pending -= 1
-        self.replies += 1
+        if handle.scheduled:
+            self.replies += 1
         self._update()
+
+    def _on_item(self, ev: Any) -> None:
+        if getattr(ev.item, "role", None) == "user":
+            self.user_turns += 1
+
+    def _on_transcribed(self, ev: Any) -> None:
+        if ev.is_final and ev.transcript.strip():
+            self.finals += 1
 
     def _update(self) -> None:
         if not self.idle():
@@ -232,6 +275,8 @@ class WavCaller(io.AudioInput):
         self._pos: int | None = None  # sample position inside the playing recording
         self._ended_at: float | None = None  # monotonic end of the last recording played
         self._replies_at_end = 0
+        self._turns_at_end = 0
+        self._finals_at_end = 0
         self._t0: float | None = None
         self._started_wall = 0.0
         self._sent = 0
@@ -287,6 +332,8 @@ class WavCaller(io.AudioInput):
                 self._index += 1
                 self._ended_at = time.monotonic()
                 self._replies_at_end = self.watcher.replies
+                self._turns_at_end = self.watcher.user_turns
+                self._finals_at_end = self.watcher.finals
             if len(chunk) < self._block:
                 chunk = np.concatenate([chunk, self._silence[: self._block - len(chunk)]])
             return chunk
@@ -303,11 +350,20 @@ class WavCaller(io.AudioInput):
         return self._silence
 
     def _ready_for_next(self) -> bool:
-        quiet = self.watcher.quiet_for()
+        """True when the turn that answers the last recording is over, and the agent has been
+        quiet ``gap`` seconds: a reply was played (or interrupted); or the user turn was
+        committed and no reply is pending; or, for an agent without an LLM, its final
+        transcript came. A preemptive reply that LiveKit threw away is no answer."""
+        w = self.watcher
+        quiet = w.quiet_for()
         if self._ended_at is None:  # before the first recording
             return quiet >= self._gap
-        replied = self.watcher.replies > self._replies_at_end
-        if replied:
+        answered = (
+            w.replies > self._replies_at_end
+            or w.user_turns > self._turns_at_end
+            or (w.finals > self._finals_at_end and not w.has_llm())
+        )
+        if answered:
             return quiet >= self._gap
         if time.monotonic() - self._ended_at > self._reply_timeout:
             logger.warning(

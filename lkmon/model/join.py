@@ -515,7 +515,7 @@ class TurnJoiner:
         if ev.source == "vad":
             return None
         turn = self.turn_by_speech_id(ev.speech_id)
-        if turn is None and ev.speech_id is None and ev.source in ("llm", "tts"):
+        if turn is None and ev.speech_id is None and ev.source in ("llm", "tts", "livekit"):
             turn = self._active()
             if turn is not None:
                 self._note(f"{ev.source} error without speech_id -> turn {turn.index}")

@@ -47,6 +47,10 @@ from lkmon.model.vad import VadState
 
 MAX_LOGS = 5000
 MAX_ERRORS = 1000
+LOGGED_ERROR_WINDOW = 2.0
+"""Seconds after an ``ErrorRaised`` in which a LiveKit ERROR log is taken for the same error
+(LiveKit logs most errors it also emits as ``error`` events); later ones count on their own."""
+_ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
 MAX_EVENTS = 20_000
 """Events kept for the snapshot's ``events`` section (see ``SessionModel.events``); the journal
 on disk has every event."""
@@ -192,6 +196,7 @@ class SessionModel:
         self.event_count = 0
         self.events_dropped = 0
         self._summary: LatencySummary | None = None
+        self._last_error_at: float | None = None
         self._handlers: dict[type, Callable[[Event], Iterable[Area]]] = {
             SessionStarted: self._session_started,  # type: ignore[dict-item]
             LoadProgress: self._load_progress,  # type: ignore[dict-item]
@@ -437,6 +442,7 @@ class SessionModel:
         return _STATUS
 
     def _error(self, ev: ErrorRaised) -> tuple[Area, ...]:
+        self._last_error_at = ev.ts
         self.errors.append(ev)
         self.error_count += 1
         by_source = self.errors_by_source
@@ -445,8 +451,15 @@ class SessionModel:
         self._book.error(ev, turn)
         return (Area.ERRORS, _T, _TURNS, Area.STATUS)
 
-    def _log(self, ev: LogRecord) -> frozenset[Area]:
+    def _log(self, ev: LogRecord) -> frozenset[Area] | tuple[Area, ...]:
         self.logs.append(ev)
+        if (
+            ev.level in _ERROR_LEVELS
+            and ev.logger.startswith("livekit")
+            and (self._last_error_at is None or ev.ts - self._last_error_at > LOGGED_ERROR_WINDOW)
+        ):  # an ERROR that LiveKit only logged (e.g. "tts_node called but no TTS node")
+            message = ev.message.split(" | ")[0][:300]
+            return (_LOG, *self._error(ErrorRaised(ts=ev.ts, source="livekit", message=message)))
         return _LOG
 
     def _session_closed(self, ev: SessionClosed) -> frozenset[Area]:
