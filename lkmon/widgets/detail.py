@@ -172,8 +172,13 @@ class TurnDetailScreen(Screen[None]):
         head.append(fmt_s(m.e2e_latency), style=e2e_style(m.e2e_latency, self.thresholds))
         for flag, on, style in (("interrupted", turn.interrupted, WARN),
                                 ("failed", turn.failed, BAD),
+                                ("no text", getattr(turn, "empty_reply", False), WARN),
                                 ("typed", getattr(turn, "typed", False), DIM),
                                 ("greeting", getattr(turn, "greeting", False), DIM),
+                                ("agent-initiated", getattr(turn, "agent_initiated", False), DIM),
+                                ("transcript only (no LLM)",
+                                 getattr(turn, "kind", "reply") == "transcript", DIM),
+                                ("preemptive, kept", getattr(turn, "preemptive", False), DIM),
                                 ("in progress", not turn.complete, DIM)):
             if on:
                 head.append(f"  [{flag}]", style=f"bold {style}")
@@ -203,6 +208,15 @@ class TurnDetailScreen(Screen[None]):
             "times: clock time (offset from "
             + ("the user's end of speech" if m.user_stopped_speaking_at else "the turn's start")
             + ")", style=DIM))
+        audio_output = getattr(self.model, "audio_output", True)
+        missing = [(k, r) for k, r in (
+            ("EOU delay", getattr(turn, "eou_unknown_reason", None)),
+            ("e2e latency", turn.e2e_missing_reason(audio_output)
+             if hasattr(turn, "e2e_missing_reason") else None),
+        ) if r]
+        if missing:
+            parts.append(_heading("Why figures are missing"))
+            parts.append(_kv_table([(k, Text(r, style=DIM)) for k, r in missing]))
         parts.append(_heading("User metrics"))
         parts.append(_kv_table([
             ("transcription delay", fmt_s(m.transcription_delay, digits=3)),
@@ -214,8 +228,16 @@ class TurnDetailScreen(Screen[None]):
         ]))
 
         parts.append(_heading("Assistant metrics"))
+        calls = getattr(m, "llm_calls", None) or 0
+        ttft_rows: list[tuple[str, str | Text]] = [("LLM TTFT", fmt_s(m.llm_ttft, digits=3))]
+        if calls > 1:
+            ttft_rows = [
+                ("LLM TTFT, spoken reply (bar)", fmt_s(m.llm_ttft, digits=3)),
+                ("LLM TTFT, first call (tools)", fmt_s(m.llm_ttft_first, digits=3)),
+                ("LLM calls", str(calls)),
+            ]
         parts.append(_kv_table([
-            ("LLM TTFT", fmt_s(m.llm_ttft, digits=3)),
+            *ttft_rows,
             ("LLM tokens/s", "-" if m.llm_tps is None else f"{m.llm_tps:.1f}"),
             ("TTS TTFB", fmt_s(m.tts_ttfb, digits=3)),
             ("playback latency", fmt_s(m.playback_latency, digits=3)),
@@ -246,6 +268,28 @@ class TurnDetailScreen(Screen[None]):
             parts.append(tools)
         else:
             parts.append(Text("none", style=DIM))
+
+        handoffs = getattr(turn, "handoffs", [])
+        if handoffs:
+            parts.append(_heading(f"Handoffs ({len(handoffs)})"))
+            for h in handoffs:
+                parts.append(Text(f"{_at(h.ts, origin)}  {h.old_agent or '-'} -> {h.new_agent}"))
+
+        discarded = getattr(turn, "discarded", [])
+        if discarded:
+            parts.append(_heading(f"Preemptive replies, discarded ({len(discarded)})"))
+            parts.append(Text(
+                "LiveKit started these on a final transcript while the user could still go on, "
+                "and threw them away; they are in no percentile.", style=DIM))
+            table = Table(box=None, padding=(0, 1), header_style=f"bold {DIM}")
+            for col in ("started", "speech_id", "LLM TTFT", "TTS TTFB", "tokens in / out"):
+                table.add_column(col, no_wrap=True)
+            for d in discarded:
+                dm = d.metrics
+                table.add_row(_at(d.started_at, origin), d.speech_id or "-",
+                              fmt_s(dm.llm_ttft_first, digits=3), fmt_s(dm.tts_ttfb, digits=3),
+                              f"{fmt_count(dm.prompt_tokens)} / {fmt_count(dm.completion_tokens)}")
+            parts.append(table)
 
         errors = getattr(turn, "errors", [])
         if errors:

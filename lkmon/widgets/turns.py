@@ -109,17 +109,26 @@ def render_bar(parts: list[tuple[str, float]], width: int, scale: float) -> Text
 
 
 def turn_flag(turn: Any) -> tuple[str, str]:
-    """A short mark for the row (text, style): failed, interrupted, typed, greeting, pending."""
+    """A short mark for the row (text, style): failed, interrupted, pending, no text, tools,
+    transcript (STT-only), typed, greeting, agent-initiated."""
     if turn.failed:
         return "✗ failed", f"bold {BAD}"
     if turn.interrupted:
         return "⚡ intr", WARN
     if not turn.complete:
         return "… live", DIM
+    if getattr(turn, "empty_reply", False):
+        return "∅ no text", WARN
+    if getattr(turn, "kind", "reply") == "transcript":
+        return "stt only", DIM
+    if getattr(turn, "tool_calls", None) or getattr(turn, "handoffs", None):
+        return "⚙ tools", DIM
     if getattr(turn, "typed", False):
         return "typed", DIM
     if getattr(turn, "greeting", False):
         return "greeting", DIM
+    if getattr(turn, "agent_initiated", False):
+        return "agent", DIM
     return "", ""
 
 
