@@ -301,3 +301,28 @@ def test_non_finite_figures_are_written_as_null(
     assert data["turns"][1]["metrics"]["llm_tps"] is None
     assert data["turns"][2]["metrics"]["llm_tps"] is None
     assert load_session(path).turns[1].agent_text == model.turns[1].agent_text
+
+
+def test_a_format_1_snapshot_still_loads(tmp_path: Path) -> None:
+    """lkmon 0.1 wrote format 1: no kind/preemptive/discarded/missing keys; its `greeting`
+    meant "no user message". Rebuilt from its sections, it keeps its turns as recorded."""
+    model = SessionModel()
+    model.apply_many(demo_session())
+    snap = build_snapshot(model)
+    snap["lkmon_snapshot"] = 1
+    snap["events_complete"] = snap["session"]["events_complete"] = False
+    snap["events"] = []
+    del snap["session"]["discarded_reply_count"]
+    for turn in snap["turns"]:
+        for key in ("kind", "agent_initiated", "before_user_speech", "preemptive",
+                    "empty_reply", "handoffs", "missing", "discarded"):
+            del turn[key]
+        del turn["metrics"]["llm_ttft_first"], turn["metrics"]["llm_calls"]
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(snap))
+    loaded = load_session(path)
+    assert len(loaded.turns) == len(model.turns)
+    assert [t.greeting for t in loaded.turns] == [t["greeting"] for t in snap["turns"]]
+    assert [t.metrics.e2e_latency for t in loaded.turns] == [
+        t.metrics.e2e_latency for t in model.turns]
+    assert build_snapshot(loaded)["lkmon_snapshot"] == 2
