@@ -148,15 +148,24 @@ class UsageCost:
     package: str | None = None
 
     @property
-    def name(self) -> str:
-        """``provider/model`` as shown: the billed provider (the reported one when unresolved or
-        local), plus `` via HOST`` when the row went through a host that is not the provider's."""
-        u = self.usage
+    def shown_provider(self) -> str:
+        """The provider as shown: the billed one (the reported one when unresolved or local)."""
         billed = self.billed_provider
         if billed is None or (self.local and not self.via):
-            billed = u.provider
-        via = f" via {self.via}" if self.via and self.via != billed else ""
-        return f"{billed}/{u.model}{via}"
+            return self.usage.provider
+        return billed
+
+    @property
+    def shown_via(self) -> str:
+        """``via`` unless the shown provider already is that host."""
+        return self.via if self.via != self.shown_provider else ""
+
+    @property
+    def name(self) -> str:
+        """``provider/model`` as shown, plus `` via HOST`` when the row went through a host that
+        is not the provider's own (``openai/gpt-4.1 via 127.0.0.1:8000``)."""
+        via = self.shown_via
+        return f"{self.shown_provider}/{self.usage.model}" + (f" via {via}" if via else "")
 
 
 def package_of(label: str) -> str | None:
