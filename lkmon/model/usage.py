@@ -389,12 +389,14 @@ class PriceTable:
         if rule is not None:
             if rule.provider is not None:
                 billed = rule.provider
-            via = "" if billed is None or _is_own_host(billed, hostname) else host
+            # billed by the host's own entry: no known provider -> the host itself bills
+            name = billed or host
+            via = "" if name == host or _is_own_host(name, hostname) else host
             if rule.local:
-                return UsageCost(usage, 0.0, True, billed, via, package)
+                return UsageCost(usage, 0.0, True, name, via, package)
             price = _match(rule.prices, model)
             if price is not None:
-                return UsageCost(usage, price.cost(usage), False, billed, via, package)
+                return UsageCost(usage, price.cost(usage), False, name, via, package)
         if billed is None:
             return UsageCost(usage, None, False, None, "", package)
         via = host if host and not _is_own_host(billed, hostname) else ""
