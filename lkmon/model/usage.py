@@ -385,7 +385,7 @@ class PriceTable:
         else:
             billed = self._table_provider(raw) or vendor
 
-        rule = self.hosts.get(host) or self.hosts.get(hostname) if host else None
+        rule = (self.hosts.get(host) or self.hosts.get(hostname)) if host else None
         if rule is not None:
             if rule.provider is not None:
                 billed = rule.provider
