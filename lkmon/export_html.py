@@ -226,16 +226,19 @@ def build_html_report(
         "<th class=n>characters</th><th class=n>audio s</th>"
         f"<th class=n>cost ({esc(table.currency)})</th></tr>"
     )
-    for c in table.costs(model.usage):
+    packages = getattr(model, "packages", None)
+    for c in table.costs(model.usage, packages):
         u = c.usage
         cost = "?" if c.cost is None else f"{c.cost:.4f}"
+        via = c.shown_via
+        via_html = f' <span class="meta">via {esc(via)}</span>' if via else ""
         out.append(
-            f"<tr><td>{esc(u.kind)}</td><td>{esc(u.provider)} / {esc(u.model)}</td>"
+            f"<tr><td>{esc(u.kind)}</td><td>{esc(c.shown_provider)} / {esc(u.model)}{via_html}</td>"
             f"<td class=n>{u.input_tokens}</td><td class=n>{u.input_cached_tokens}</td>"
             f"<td class=n>{u.output_tokens}</td><td class=n>{u.characters_count}</td>"
             f"<td class=n>{u.audio_duration:.1f}</td><td class=n>{cost}</td></tr>"
         )
-    total = table.total(model.usage)
+    total = table.total(model.usage, packages)
     out.append(
         f"<tr><th colspan=7>total</th><th class=n>"
         f"{'?' if total is None else f'{total:.4f}'}</th></tr></table>"

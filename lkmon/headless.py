@@ -73,6 +73,25 @@ def turn_table(model: SessionModel) -> str:
     return "\n".join(lines)
 
 
+def cost_line(model: SessionModel) -> str:
+    """One line: the estimated total and each usage row's cost (``?`` = no price, never 0).
+
+    E.g. ``lkmon: estimated cost 0.0043 USD (openai/gpt-4.1 0.0031; openai/gpt-4o-mini-tts via
+    127.0.0.1:8000 ?)``.
+    """
+    costs = model.costs()
+    if not costs:
+        return "lkmon: estimated cost: no usage reported"
+    total = model.total_cost()
+    currency = model.prices.currency
+    rows = "; ".join(
+        f"{c.name} " + ("?" if c.cost is None else f"{c.cost:.4f}" + (" local" if c.local else ""))
+        for c in costs
+    )
+    shown = "?" if total is None else f"{total:.4f}"
+    return f"lkmon: estimated cost {shown} {currency} ({rows})"
+
+
 class HeadlessPrinter:
     """Folds events into the model and prints progress lines."""
 
@@ -165,6 +184,7 @@ def run_headless(
         if model.session.started_at is not None:
             print(file=out)
             print(turn_table(model), file=out)
+            print(cost_line(model), file=out)
             path = write_snapshot(model, export, redact_text=redact)
             print(f"lkmon: snapshot {path}", file=out, flush=True)
     return export if model.session.started_at is not None else None

@@ -240,6 +240,9 @@ def build_snapshot(model: SessionModel, *, redact_text: bool = False) -> dict[st
                 **{f: getattr(c.usage, f) for f in ModelUsage.__slots__},
                 "cost": c.cost,
                 "local": c.local,
+                "billed_provider": c.billed_provider,
+                "via": c.via,
+                "package": c.package,
             }
             for c in costs
         ],

@@ -264,6 +264,9 @@ def _model_from_sections(data: dict[str, Any], events_data: list[dict[str, Any]]
         model.usage = [
             ModelUsage(**{f: u[f] for f in ModelUsage.__slots__ if f in u}) for u in data["usage"]
         ]
+        for u in data["usage"]:  # the plugin package behind each row (older snapshots: none)
+            if isinstance(u.get("package"), str) and u["package"]:
+                model.packages.set(u["provider"], u["model"], u["package"])
         model.errors.extend(ErrorRaised(**e) for e in data["errors"])
         for e in data.get("transcript", []):
             model.transcript.append(TranscriptEntry(**e))

@@ -9,7 +9,7 @@ from synthetic import T0, Script
 from test_app import CLOCK, RecordingRunner, demo_model, settle, text_of
 
 from lkmon.app import LkmonApp, unique_path
-from lkmon.model.events import ModelUsage, UsageUpdated, UserTranscribed
+from lkmon.model.events import ModelUsage, PluginMetrics, UsageUpdated, UserTranscribed
 from lkmon.model.state import SessionModel
 from lkmon.widgets.common import e2e_style, fmt_cost, fmt_duration, fmt_s, level_bar
 from lkmon.widgets.transcript import placeholder
@@ -108,6 +108,26 @@ async def test_usage_pane_costs_a_priced_model() -> None:
         assert "1,200 chars" in text and "12.5 s audio" in text and "$0 local" in text
         assert "30.0 s audio" in text and "?" in text  # unknown price: never shown as $0
         assert "total $1.20 USD" in text
+
+
+async def test_usage_pane_names_openai_rows_by_provider_and_shows_the_via_host() -> None:
+    model = SessionModel()
+    app = LkmonApp(model, RecordingRunner(), clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for provider in ("api.openai.com", "127.0.0.1:8000"):
+            app.post_event(PluginMetrics(ts=T0, kind="llm", label="livekit.plugins.openai.llm.LLM",
+                                         provider=provider, model="gpt-4.1"))
+        app.post_event(UsageUpdated(ts=T0, usage=[
+            ModelUsage(kind="llm", provider="api.openai.com", model="gpt-4.1",
+                       input_tokens=1_000_000),
+            ModelUsage(kind="llm", provider="127.0.0.1:8000", model="gpt-4.1",
+                       input_tokens=1_000_000, output_tokens=100_000),
+        ]))
+        await settle(pilot)
+        text = text_of(app.usage_pane)
+        assert "openai/gpt-4.1  $2.00" in text  # 1M prompt tokens at $2.00, not "?"
+        assert "openai/gpt-4.1 via 127.0.0.1:8000  $2.80" in text  # + 100k completion at $8.00
+        assert "api.openai.com" not in text and "total $4.80 USD" in text
 
 
 async def test_log_level_filter() -> None:

@@ -42,7 +42,7 @@ from lkmon.model.join import TurnJoiner
 from lkmon.model.stats import LatencySummary
 from lkmon.model.transcript import MAX_TRANSCRIPT, TranscriptBook, TranscriptEntry
 from lkmon.model.turns import Turn
-from lkmon.model.usage import PriceTable, UsageCost
+from lkmon.model.usage import PackageMap, PriceTable, UsageCost
 from lkmon.model.vad import VadState
 
 MAX_LOGS = 5000
@@ -149,6 +149,8 @@ class SessionModel:
         vad: ``VadState``.
         usage: the latest ``session_usage_updated`` model usage (session totals, not deltas).
         prices: the ``PriceTable`` used by ``costs()`` and ``total_cost()``.
+        packages: ``PackageMap`` of the plugin package behind each provider/model, learned from
+            metric labels; ``costs()`` resolves usage rows through it.
         levels: latest mic and agent levels, dBFS.
         logs: bounded deque of ``LogRecord``.
         errors: the latest ``ErrorRaised`` events (bounded); error_count counts all, and
@@ -185,6 +187,7 @@ class SessionModel:
         self.vad = VadState()
         self.usage: list[ModelUsage] = []
         self.prices = prices if prices is not None else PriceTable.default()
+        self.packages = PackageMap()  # (provider, model) -> plugin package, from metric labels
         self.levels = Levels()
         self.logs: deque[LogRecord] = deque(maxlen=MAX_LOGS)
         self.errors: deque[ErrorRaised] = deque(maxlen=MAX_ERRORS)
@@ -325,16 +328,16 @@ class SessionModel:
 
     def costs(self) -> list[UsageCost]:
         """Usage entries with their estimated cost (``None`` = unknown price)."""
-        return self.prices.costs(self.usage)
+        return self.prices.costs(self.usage, self.packages)
 
     def total_cost(self) -> float | None:
         """Estimated total cost in ``prices.currency``; ``None`` if no price is known."""
-        return self.prices.total(self.usage)
+        return self.prices.total(self.usage, self.packages)
 
     @property
     def cost(self) -> float | None:
         """Same as ``total_cost()``."""
-        return self.prices.total(self.usage)
+        return self.prices.total(self.usage, self.packages)
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -417,6 +420,7 @@ class SessionModel:
         ev.label = intern(ev.label)
         ev.provider = intern(ev.provider)
         ev.model = intern(ev.model)
+        self.packages.saw(ev.label, ev.provider, ev.model)  # which plugin bills this usage row
         self._joiner.metrics(ev)
         return (_TURNS,)
 

@@ -5,6 +5,27 @@ entries of it. Prices are per 1,000,000 tokens or characters and per minute of a
 table's currency (USD by default). Providers in ``local_providers`` cost 0; a provider/model
 missing from the table has an unknown cost (``None``), never 0.
 
+Which provider's prices apply. LiveKit usage rows carry only ``provider`` and ``model``, and the
+OpenAI plugins (and every plugin built on them) report as ``provider`` the host of their base URL
+(``api.openai.com``, or ``127.0.0.1:8000`` behind a proxy or a local server). So a row is resolved
+(``PriceTable.resolve``), in this order:
+
+1. ``provider`` in ``local_providers``: local, cost 0.
+2. ``provider`` is a host with a ``[hosts."HOST"]`` entry (exact ``host:port``, then the host
+   without its port): ``local = true`` costs 0; else the entry's own ``prices`` for the model, else
+   the rates of its ``provider``; else go on.
+3. The plugin package that reported ``(provider, model)`` in a plugin metric (``PackageMap``, fed
+   by ``SessionModel`` from each metric's ``label``: ``livekit.plugins.openai.llm.LLM`` ->
+   ``openai``, ``livekit.agents.inference.*`` -> ``livekit``, ``lkmon.local.*`` -> ``local``): that
+   provider's rates wherever its base URL points (a proxy bills the same), unless the host is a
+   well-known API host of another vendor (``openai.LLM.with_groq()`` -> ``api.groq.com`` -> groq).
+4. ``provider`` itself is a provider of the table (case-insensitive: ``Deepgram`` -> deepgram).
+5. ``provider`` is a well-known API host (``KNOWN_HOSTS``: ``api.openai.com`` -> openai, ...).
+6. Otherwise unknown: cost ``None``.
+
+The row shows ``via HOST`` when its host is not one of the resolved provider's own hosts (a
+proxy, Azure, a local server).
+
 No textual or livekit import here.
 """
 
@@ -25,6 +46,31 @@ PRICE_KEYS = (
     "characters_per_1m",
     "audio_per_minute",
 )
+HOST_KEYS = ("local", "provider", "prices")
+
+KNOWN_HOSTS: dict[str, str] = {
+    "api.openai.com": "openai",
+    "api.deepgram.com": "deepgram",
+    "api.cartesia.ai": "cartesia",
+    "api.elevenlabs.io": "elevenlabs",
+    "api.anthropic.com": "anthropic",
+    "generativelanguage.googleapis.com": "google",
+    "api.groq.com": "groq",
+    "api.cerebras.ai": "cerebras",
+    "api.sambanova.ai": "sambanova",
+    "api.fireworks.ai": "fireworks",
+    "api.x.ai": "xai",
+    "openrouter.ai": "openrouter",
+    "api.deepseek.com": "deepseek",
+    "api.perplexity.ai": "perplexity",
+    "api.together.xyz": "together",
+    "api.telnyx.com": "telnyx",
+}
+"""The API hosts of well-known vendors (their own: no ``via``)."""
+
+HOST_SUFFIXES: tuple[tuple[str, str], ...] = ((".openai.azure.com", "openai"),)
+"""Hosts that serve a vendor's models but are not its own (shown ``via``): Azure OpenAI bills
+about OpenAI's list prices."""
 
 
 class PriceTableError(ValueError):
@@ -64,30 +110,165 @@ class ModelPrice:
         return total
 
 
+@dataclass(slots=True, frozen=True)
+class HostRule:
+    """A ``[hosts."HOST"]`` entry: how usage sent to that base-URL host is billed.
+
+    Attributes:
+        local: the host runs on this machine (or is free): cost 0.
+        provider: bill at this provider's rates (``None``: the provider resolved for the row).
+        prices: per-model prices at this host (``"*"`` matches every model), before ``provider``'s.
+    """
+
+    local: bool = False
+    provider: str | None = None
+    prices: dict[str, ModelPrice] = field(default_factory=dict)
+
+
 @dataclass(slots=True)
 class UsageCost:
-    """One usage entry with its estimated cost (``None`` when the price is unknown)."""
+    """One usage entry with its estimated cost (``None`` when the price is unknown).
+
+    Attributes:
+        usage: the row.
+        cost: estimated cost in the table's currency; 0.0 when local; ``None`` when unknown.
+        local: runs on this machine (a local provider, a ``local`` host or ``lkmon.local``).
+        billed_provider: whose prices apply (``openai`` for ``api.openai.com``), or ``None`` when
+            no provider could be resolved.
+        via: the base-URL host when it is not the billed provider's own (proxy, Azure, local
+            server), else ``""``.
+        package: the plugin package that reported the row (``openai``), if a metric was seen.
+    """
 
     usage: ModelUsage
     cost: float | None
     local: bool = False
+    billed_provider: str | None = None
+    via: str = ""
+    package: str | None = None
+
+    @property
+    def shown_provider(self) -> str:
+        """The provider as shown: the billed one (the reported one when unresolved or local)."""
+        billed = self.billed_provider
+        if billed is None or (self.local and not self.via):
+            return self.usage.provider
+        return billed
+
+    @property
+    def shown_via(self) -> str:
+        """``via`` unless the shown provider already is that host."""
+        return self.via if self.via != self.shown_provider else ""
+
+    @property
+    def name(self) -> str:
+        """``provider/model`` as shown, plus `` via HOST`` when the row went through a host that
+        is not the provider's own (``openai/gpt-4.1 via 127.0.0.1:8000``)."""
+        via = self.shown_via
+        return f"{self.shown_provider}/{self.usage.model}" + (f" via {via}" if via else "")
+
+
+def package_of(label: str) -> str | None:
+    """The provider a plugin class (a metric ``label``) belongs to, from its package.
+
+    ``livekit.plugins.openai.llm.LLM`` -> ``openai`` (any ``livekit.plugins.NAME``);
+    ``livekit.agents.inference.llm.LLM`` -> ``livekit``; ``lkmon.local.llm.SmolLLM`` -> ``local``.
+    Adapters (``livekit.agents.stt.StreamAdapter``...) and unknown labels -> ``None``.
+    """
+    if label.startswith("livekit.plugins."):
+        name = label.split(".", 3)[2]
+        return name or None
+    if label.startswith("livekit.agents.inference."):
+        return "livekit"
+    if label.startswith("lkmon.local."):
+        return "local"
+    return None
+
+
+class PackageMap:
+    """``(provider, model)`` -> plugin package, learned from plugin metrics.
+
+    A usage row has no label; a metric of the same provider/model does. Adapter labels teach
+    nothing (LiveKit's stream adapters re-emit the wrapped plugin's metrics with its label).
+    """
+
+    __slots__ = ("_by_key", "_labels")
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str], str] = {}
+        self._labels: dict[str, str | None] = {}
+
+    def saw(self, label: str, provider: str, model: str) -> None:
+        """Record the package of ``label`` for ``provider``/``model`` (one metric)."""
+        labels = self._labels
+        if label in labels:
+            package = labels[label]
+        else:
+            package = labels[label] = package_of(label)
+        if package is not None:
+            self._by_key[(provider, model)] = package
+
+    def set(self, provider: str, model: str, package: str) -> None:
+        """Record ``package`` for ``provider``/``model`` directly (a loaded snapshot)."""
+        self._by_key[(provider, model)] = package
+
+    def get(self, provider: str, model: str) -> str | None:
+        """The package seen for ``provider``/``model``, or ``None``."""
+        return self._by_key.get((provider, model))
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
+def split_host(provider: str) -> tuple[str, str]:
+    """``(host, hostname)`` when ``provider`` looks like a base-URL host (``127.0.0.1:8000``,
+    ``api.openai.com``), lower-cased, the hostname without port; else ``("", "")``."""
+    p = provider.strip().lower()
+    if not p or " " in p or "/" in p:
+        return "", ""
+    if "." not in p and ":" not in p and p != "localhost":
+        return "", ""
+    name = p
+    if p.startswith("["):  # [::1]:8000
+        name = p[: p.find("]") + 1] if "]" in p else p
+    elif p.count(":") == 1:
+        name = p.split(":", 1)[0]
+    return p, name
+
+
+def known_host(hostname: str) -> tuple[str | None, bool]:
+    """``(provider, own)`` for a well-known API host: ``("openai", True)`` for
+    ``api.openai.com``, ``("openai", False)`` for an Azure OpenAI resource; ``(None, False)``."""
+    provider = KNOWN_HOSTS.get(hostname)
+    if provider is not None:
+        return provider, True
+    for suffix, vendor in HOST_SUFFIXES:
+        if hostname.endswith(suffix):
+            return vendor, False
+    return None, False
+
+
+def _is_own_host(provider: str, hostname: str) -> bool:
+    return KNOWN_HOSTS.get(hostname) == provider
 
 
 @dataclass(slots=True)
 class PriceTable:
-    """Prices per provider and model.
+    """Prices per provider and model, and per base-URL host.
 
     Attributes:
         prices: ``{provider: {model or "*": ModelPrice}}``.
         local_providers: providers that run on this machine and cost 0.
         currency: ISO code of the prices, e.g. ``"USD"``.
         source: where the table came from (for display).
+        hosts: ``{host or host:port: HostRule}`` overrides (see the module docstring).
     """
 
     prices: dict[str, dict[str, ModelPrice]] = field(default_factory=dict)
     local_providers: frozenset[str] = frozenset()
     currency: str = "USD"
     source: str = ""
+    hosts: dict[str, HostRule] = field(default_factory=dict)
 
     @classmethod
     def default(cls) -> PriceTable:
@@ -144,45 +325,110 @@ class PriceTable:
                 raise PriceTableError(f"corrupt price table {where}: prices.{provider}")
             for model, entry in models.items():
                 prices.setdefault(provider, {})[model] = _price(entry, f"{provider}/{model}", where)
-        return cls(prices, frozenset(str(x) for x in local), currency, source)
+        raw_hosts = data.get("hosts", {})
+        if not isinstance(raw_hosts, dict):
+            raise PriceTableError(f"corrupt price table {where}: [hosts] must be a table")
+        hosts = {h.lower(): _host_rule(entry, h, where) for h, entry in raw_hosts.items()}
+        return cls(prices, frozenset(str(x) for x in local), currency, source, hosts)
 
     def merged(self, other: PriceTable) -> PriceTable:
-        """A table with ``other``'s entries and local providers added over this one's."""
+        """A table with ``other``'s entries, hosts and local providers added over this one's."""
         prices = {p: dict(models) for p, models in self.prices.items()}
         for provider, models in other.prices.items():
             prices.setdefault(provider, {}).update(models)
         return PriceTable(
-            prices, self.local_providers | other.local_providers, other.currency, other.source
+            prices,
+            self.local_providers | other.local_providers,
+            other.currency,
+            other.source,
+            {**self.hosts, **other.hosts},
         )
 
     def price_for(self, provider: str, model: str) -> ModelPrice | None:
-        """The price of ``provider``/``model`` (exact model, else the provider's ``"*"``)."""
+        """The price of ``provider``/``model``: the exact model, else the longest ``"prefix*"``
+        it starts with, else the provider's ``"*"``; the provider exactly, else lower-cased."""
         models = self.prices.get(provider)
         if models is None:
-            return None
-        return models.get(model) or models.get("*")
+            models = self.prices.get(provider.lower())
+            if models is None:
+                return None
+        return _match(models, model)
+
+    def _table_provider(self, provider: str) -> str | None:
+        if provider in self.prices:
+            return provider
+        low = provider.lower()
+        return low if low in self.prices else None
 
     def is_local(self, provider: str) -> bool:
         """True when ``provider`` runs on this machine (cost 0)."""
-        return provider in self.local_providers
+        return provider in self.local_providers or provider.lower() in self.local_providers
 
-    def cost(self, usage: ModelUsage) -> float | None:
+    def resolve(self, usage: ModelUsage, packages: PackageMap | None = None) -> UsageCost:
+        """The cost of one row and whose prices apply (order: see the module docstring)."""
+        raw = usage.provider
+        model = usage.model
+        if self.is_local(raw):
+            return UsageCost(usage, 0.0, True, raw)
+        package = packages.get(raw, model) if packages is not None else None
+        host, hostname = split_host(raw)
+        vendor, own = known_host(hostname) if hostname else (None, False)
+        if package == "local":
+            return UsageCost(usage, 0.0, True, raw, "", package)
+
+        # the provider the row belongs to, before any host override
+        billed: str | None
+        if package is not None:
+            # the package's rates wherever its base URL points, unless that is another vendor's
+            # own API (openai.LLM.with_groq -> groq)
+            billed = vendor if vendor is not None and own and vendor != package else package
+        else:
+            billed = self._table_provider(raw) or vendor
+
+        rule = (self.hosts.get(host) or self.hosts.get(hostname)) if host else None
+        if rule is not None:
+            if rule.provider is not None:
+                billed = rule.provider
+            # billed by the host's own entry: no known provider -> the host itself bills
+            name = billed or host
+            via = "" if name == host or _is_own_host(name, hostname) else host
+            if rule.local:
+                return UsageCost(usage, 0.0, True, name, via, package)
+            price = _match(rule.prices, model)
+            if price is not None:
+                return UsageCost(usage, price.cost(usage), False, name, via, package)
+        if billed is None:
+            return UsageCost(usage, None, False, None, "", package)
+        via = host if host and not _is_own_host(billed, hostname) else ""
+        price = self.price_for(billed, model)
+        return UsageCost(usage, None if price is None else price.cost(usage), False, billed, via,
+                         package)
+
+    def cost(self, usage: ModelUsage, packages: PackageMap | None = None) -> float | None:
         """Estimated cost of one usage entry; 0.0 for local providers, ``None`` if unknown."""
-        if self.is_local(usage.provider):
-            return 0.0
-        price = self.price_for(usage.provider, usage.model)
-        return None if price is None else price.cost(usage)
+        return self.resolve(usage, packages).cost
 
-    def costs(self, usage: list[ModelUsage]) -> list[UsageCost]:
+    def costs(self, usage: list[ModelUsage], packages: PackageMap | None = None) -> list[UsageCost]:
         """One ``UsageCost`` per usage entry, in the same order."""
-        return [UsageCost(u, self.cost(u), self.is_local(u.provider)) for u in usage]
+        return [self.resolve(u, packages) for u in usage]
 
-    def total(self, usage: list[ModelUsage]) -> float | None:
+    def total(self, usage: list[ModelUsage], packages: PackageMap | None = None) -> float | None:
         """Sum of the known costs; ``None`` when there is usage but no cost is known."""
-        known = [c for c in (self.cost(u) for u in usage) if c is not None]
+        known = [c for c in (self.cost(u, packages) for u in usage) if c is not None]
         if usage and not known:
             return None
         return sum(known)
+
+
+def _match(models: dict[str, ModelPrice], model: str) -> ModelPrice | None:
+    price = models.get(model)
+    if price is not None:
+        return price
+    best = ""
+    for key in models:
+        if len(key) > len(best) and key.endswith("*") and model.startswith(key[:-1]):
+            best = key
+    return models[best] if best else None
 
 
 def _price(entry: Any, name: str, where: str) -> ModelPrice:
@@ -198,3 +444,23 @@ def _price(entry: Any, name: str, where: str) -> ModelPrice:
             )
         values[key] = float(value)
     return ModelPrice(**values)
+
+
+def _host_rule(entry: Any, host: str, where: str) -> HostRule:
+    name = f"hosts.{host}"
+    if not isinstance(entry, dict):
+        raise PriceTableError(f"corrupt price table {where}: {name} must be a table")
+    for key in entry:
+        if key not in HOST_KEYS:
+            raise PriceTableError(f"corrupt price table {where}: {name} has unknown key {key!r}")
+    local = entry.get("local", False)
+    provider = entry.get("provider")
+    models = entry.get("prices", {})
+    if not isinstance(local, bool):
+        raise PriceTableError(f"corrupt price table {where}: {name}.local must be true or false")
+    if provider is not None and (not isinstance(provider, str) or not provider):
+        raise PriceTableError(f"corrupt price table {where}: {name}.provider must be a name")
+    if not isinstance(models, dict):
+        raise PriceTableError(f"corrupt price table {where}: {name}.prices must be a table")
+    prices = {m: _price(e, f"{name}/{m}", where) for m, e in models.items()}
+    return HostRule(local, provider, prices)

@@ -3,7 +3,9 @@
 Usage is LiveKit's ``session.usage.model_usage`` (``session_usage_updated``): LLM prompt, cached
 and completion tokens; TTS characters and audio seconds; STT audio seconds. Cost is estimated with
 ``SessionModel.prices`` (``lkmon.model.usage.PriceTable``; local models cost 0, an unknown price
-shows ``?``).
+shows ``?``). A row is named by the provider whose prices apply (``openai/gpt-4.1``, not the
+``api.openai.com`` LiveKit reports), with ``via HOST`` when it went through a proxy, Azure or a
+local server.
 """
 
 from __future__ import annotations
@@ -60,7 +62,10 @@ class UsagePane(Static):
             u = item.usage
             kind = u.kind
             text.append(f"{kind:<4}", style="bold")
-            text.append(f"{u.provider}/{u.model}")
+            text.append(f"{item.shown_provider}/{u.model}")
+            via = item.shown_via  # the proxy, Azure resource or local server it went through
+            if via:
+                text.append(f" via {via}", style=DIM)
             text.append("  ")
             text.append_text(_cost_text(item.cost, item.local))
             text.append("\n  ")
