@@ -146,3 +146,42 @@ def test_replay_export_round_trip(tmp_path: Path) -> None:
     assert [t["speech_id"] for t in a["turns"]] == [t["speech_id"] for t in b["turns"]]
     assert a["turns"][0]["metrics"] == b["turns"][0]["metrics"]
     assert a["turns"][0]["metrics"]["e2e_latency"] > 0
+
+
+def test_replay_export_into_a_folder(tmp_path: Path) -> None:
+    """--export DIR/ creates the folder and writes a time-stamped snapshot into it, never over
+    another; an existing folder without the slash works the same."""
+    from lkmon.model.state import SessionModel
+    from lkmon.snapshot import write_snapshot
+    from tests.synthetic import demo_session
+
+    model = SessionModel()
+    model.apply_many(demo_session())
+    snap = write_snapshot(model, tmp_path / "s.json")
+    for arg in ("newdir/", "newdir/", "newdir"):
+        proc = run(["replay", str(snap), "--export", arg], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert re.fullmatch(r"lkmon: 8 turns -> newdir/lkmon-\d{8}-\d{6}(-\d+)?\.snapshot\.json\n",
+                            proc.stdout), proc.stdout
+    assert (tmp_path / "newdir").is_dir()
+    written = sorted((tmp_path / "newdir").iterdir())
+    assert len(written) == 3
+    for f in written:
+        assert len(json.loads(f.read_text())["turns"]) == 8
+
+
+def test_run_export_and_journal_into_a_folder(tmp_path: Path) -> None:
+    proc = run(
+        ["run", str(SCRIPTED), "--headless", "--input", "text", "--export", "out/",
+         "--journal", "out/"],
+        tmp_path,
+        stdin="hello there\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(names) == 2, names
+    assert re.fullmatch(r"lkmon-\d{8}-\d{6}\.journal\.jsonl", names[0])
+    assert re.fullmatch(r"lkmon-\d{8}-\d{6}\.snapshot\.json", names[1])
+    assert f"lkmon: snapshot out/{names[1]}" in proc.stdout
+    snap = json.loads((tmp_path / "out" / names[1]).read_text())
+    assert [t["user_text"] for t in snap["turns"]] == ["hello there"]
