@@ -68,6 +68,9 @@ def test_typed_turns_from_stdin(tmp_path: Path) -> None:
         ("1", "hello there", "-"),
         ("2", "what time is it", "-"),  # typed: no e2e latency
     ]
+    turn_lines = [line for line in proc.stdout.splitlines() if line.startswith("turn ")]
+    assert "tools:" not in turn_lines[0]
+    assert turn_lines[1].endswith("  tools: current_time")  # the scripted LLM calls it
     snap = json.loads((tmp_path / "s.json").read_text())
     assert [t["user_text"] for t in snap["turns"]] == ["hello there", "what time is it"]
     assert all(t["metrics"]["llm_ttft"] > 0 for t in snap["turns"])
