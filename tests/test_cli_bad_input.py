@@ -341,3 +341,16 @@ def test_bad_snapshots(tmp_path: Path, content: str, expected: str) -> None:
     path.write_text(content)
     for args in (["replay", str(path)], ["replay", str(path), "--export", str(tmp_path)]):
         assert_one_line_error(lkmon(args, tmp_path), expected)
+
+
+def test_user_file_with_unreachable_stt_gets_a_hint_that_applies(tmp_path: Path) -> None:
+    """A user's file (not agent_entry.py): no '--models local' hint, which only agent_entry.py
+    reads. Spoken input needs the STT, so its failure before the first reply is fatal."""
+    start = time.monotonic()
+    proc = lkmon(
+        ["run", str(AGENTS / "offline_stt_agent.py"), "--headless", "--input", str(WAV)], tmp_path
+    )
+    assert_one_line_error(proc, "stt error before the first reply: APIConnectionError")
+    assert "check the network and credentials (and the provider's base URL)" in proc.stderr
+    assert "--models" not in proc.stderr
+    assert time.monotonic() - start < 30

@@ -363,3 +363,33 @@ async def test_vad_silence_total_matches_known_pauses(tmp_path: Path) -> None:
     # each of the 4 boundaries: energy threshold vs Silero's decision, up to ~0.1 s apart
     assert model.vad.silence_total == pytest.approx(measured, abs=0.25)
     assert model.vad.speech_count == 3
+
+
+OFFLINE_STT = AGENTS / "offline_stt_agent.py"  # its STT always raises APIConnectionError
+
+
+async def test_typed_input_survives_an_stt_that_cannot_connect() -> None:
+    """--input text needs no STT: its connection errors are warnings, shown and counted; the
+    typed lines are answered, also after the 4th unrecoverable STT error, at which LiveKit would
+    close the session (max_unrecoverable_errors = 3)."""
+
+    def lines():  # typed late: after the first unrecoverable STT error, then after the 4th
+        for at, text in ((6.0, "hello there"), (22.0, "still there?")):
+            time.sleep(max(0.0, at - (time.monotonic() - start)))
+            yield text
+
+    start = time.monotonic()
+    options = RunOptions(agent_file=OFFLINE_STT, inputs=["text"], text_lines=lines(), gap=0.3)
+    runner, events, took = await run_session(options)
+    assert runner.failure is None and runner.error is None
+    assert runner.end_reason == "caller finished", runner.end_reason
+    users = [m.text for m in of(events, ChatMessageAdded) if m.role == "user"]
+    replies = [m.text for m in of(events, ChatMessageAdded) if m.role == "assistant"]
+    assert users == ["hello there", "still there?"] and len(replies) == 2
+    stt_errors = [e for e in of(events, ErrorRaised) if e.source == "stt"]
+    assert sum(not e.recoverable for e in stt_errors) >= 4, stt_errors
+    assert all("cannot connect" in e.message for e in stt_errors)
+    assert of(events, SessionClosed)[-1].error is None
+    warnings = [r.message for r in of(events, LogRecord) if r.logger == "lkmon.runner"]
+    assert any("not fatal" in m for m in warnings)
+    assert took < 40
