@@ -3,7 +3,7 @@
     lkmon run [AGENT_FILE] [--input mic|text|FILES/DIRS...] [--output null|speaker]
               [--models auto|local|cloud] [--headless] [--export PATH] [--journal PATH]
               [--redact] [--prices FILE] [--thresholds GOOD,BAD] [--fault SPEC]
-    lkmon replay SNAPSHOT_OR_JOURNAL [--export OUT.json] [--thresholds GOOD,BAD]
+    lkmon replay SNAPSHOT_OR_JOURNAL [--export OUT.json|DIR/] [--thresholds GOOD,BAD]
 
 Every bad input is one line on stderr (``lkmon: error: ...``) and exit code 2, with no traceback.
 """
@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--export",
         metavar="PATH",
-        help="snapshot file or folder (never overwritten: a time-stamped name is used instead)",
+        help="snapshot file, or folder (DIR/ is created) for a time-stamped file in it "
+        "(never overwritten: a time-stamped name is used instead)",
     )
     run.add_argument("--journal", metavar="PATH", help="session journal (JSON Lines) path")
     run.add_argument(
@@ -148,7 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="open a snapshot or journal, or convert it")
     replay.add_argument("path", metavar="SNAPSHOT_OR_JOURNAL")
     replay.add_argument(
-        "--export", metavar="OUT.json", help="write a snapshot instead of opening the UI"
+        "--export",
+        metavar="OUT.json",
+        help="write a snapshot instead of opening the UI: a file, or a folder (DIR/ is created) "
+        "for a time-stamped file in it; never overwritten",
     )
     replay.add_argument(
         "--redact", action="store_true", help="replace transcript text with placeholders in exports"
@@ -195,11 +199,31 @@ def _check_writable_dir(folder: Path, what: str, path: Path) -> None:
         raise UsageError(f"cannot write {what} {path}: {e.strerror or e}") from None
 
 
+def names_folder(arg: str) -> bool:
+    """True when ``arg`` ends with a path separator (``out/``): it names a folder."""
+    return arg.endswith(tuple(sep for sep in (os.sep, os.altsep, "/") if sep))
+
+
+def _make_folder(folder: Path, what: str, arg: str) -> None:
+    """Create the folder ``arg`` names (``out/``); the folder it goes in must exist."""
+    if folder.exists():
+        raise UsageError(f"cannot write {what} {arg}: {folder} is not a folder")
+    parent = folder.absolute().parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {what} {arg}: folder {folder.parent} does not exist")
+    try:
+        folder.mkdir()
+    except OSError as e:
+        raise UsageError(f"cannot create {what} folder {arg}: {e.strerror or e}") from None
+
+
 def resolve_output(arg: str | None, kind: str, suffix: str, what: str) -> Path:
     """Where to write an export or journal: checked writable now, never an existing file.
 
-    ``None`` -> ``lkmon-sessions/<timestamp>.<kind><suffix>`` (the folder is created); a folder
-    -> a time-stamped file in it; an existing file -> a time-stamped name beside it.
+    ``None`` -> ``lkmon-sessions/<timestamp>.<kind><suffix>`` (the folder is created); an
+    existing folder, or a path ending in a separator (``out/``: the folder is created when the
+    folder it goes in exists) -> ``lkmon-<timestamp>[-N].<kind><suffix>`` in it; an existing
+    file -> a time-stamped name beside it.
 
     Raises:
         UsageError: the folder is missing, not a folder, read-only or otherwise unwritable.
@@ -212,8 +236,13 @@ def resolve_output(arg: str | None, kind: str, suffix: str, what: str) -> Path:
         path = SESSIONS_DIR / f"{_stamp()}.{kind}{suffix}"
     else:
         path = Path(arg)
+        if names_folder(arg) and not path.is_dir():
+            _make_folder(path, what, arg)
         if path.is_dir():
-            path = path / f"lkmon-{_stamp()}.{kind}{suffix}"
+            stem, n = f"lkmon-{_stamp()}", 0
+            while (path / f"{stem}{f'-{n}' if n else ''}.{kind}{suffix}").exists():
+                n += 1  # two in the same second: lkmon-<timestamp>-1...
+            path = path / f"{stem}{f'-{n}' if n else ''}.{kind}{suffix}"
     _check_writable_dir(path.parent, what, path)
     return _free(path)
 

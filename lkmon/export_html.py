@@ -248,7 +248,7 @@ def build_html_report(
     vad = model.vad
     out.append(
         f'<h2>VAD</h2><p class="meta">speech segments <b>{vad.speech_count}</b> \u00b7 speech '
-        f"<b>{vad.speech_total:.1f} s</b> \u00b7 silence before speech "
+        f"<b>{vad.speech_total:.1f} s</b> \u00b7 silence between speech "
         f"<b>{vad.silence_total:.1f} s</b> \u00b7 inferences <b>{vad.inference_count}</b> "
         f"\u00b7 real-time factor <b>{_fmt_num(vad.realtime_factor, 4)}</b></p>"
     )

@@ -1,10 +1,11 @@
 """Headless runs: the same session with no TUI, a line per turn, a table, a snapshot.
 
 ``run_headless`` folds every event into a ``SessionModel``, prints one line per turn as it
-completes (index, speech_id, user text, e2e latency, EOU delay, LLM TTFT, TTS TTFB in seconds),
-and at the end a per-turn table with p50/p95 (``SessionModel.summary``, from
-``statistics.quantiles``), then writes the snapshot. SIGINT and SIGTERM end the session
-gracefully: the snapshot is still written and the process exits within about 5 s.
+completes (index, speech_id, user text, e2e latency, EOU delay, LLM TTFT, TTS TTFB in seconds,
+then ``tools: NAME, NAME (error)`` when it made tool calls), and at the end a per-turn table with
+p50/p95 (``SessionModel.summary``, from ``statistics.quantiles``), then writes the snapshot.
+SIGINT and SIGTERM end the session gracefully: the snapshot is still written and the process exits
+within about 5 s.
 
 No textual import here.
 """
@@ -40,15 +41,25 @@ def _short(text: str | None, width: int) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def tool_list(turn: Turn) -> str:
+    """The turn's tool calls in order, ``(error)`` after a failed one: ``get_weather, get_time
+    (error)``; empty when it made none."""
+    return ", ".join(
+        call.name + (" (error)" if call.is_error else "") for call in turn.tool_calls
+    )
+
+
 def turn_line(turn: Turn) -> str:
-    """One line for a completed turn."""
+    """One line for a completed turn (its tool calls at the end: ``tools: a, b (error)``)."""
     m = turn.metrics
     flags = " interrupted" if turn.interrupted else ""
     flags += " FAILED" if getattr(turn, "failed", False) else ""
+    tools = tool_list(turn)
     return (
         f"turn {turn.index:>3}  {turn.speech_id or '-'}  user: {_short(turn.user_text, 60)!s}"
         f"  e2e {fmt_s(m.e2e_latency)}  eou {fmt_s(m.eou_delay)}"
         f"  ttft {fmt_s(m.llm_ttft)}  ttfb {fmt_s(m.tts_ttfb)}{flags}"
+        + (f"  tools: {tools}" if tools else "")
     )
 
 

@@ -162,6 +162,16 @@ CASES = [
         ["run", SCRIPTED, "--headless", "--input", "text", "--journal", "/nonexistent/j.jsonl"],
         "cannot write --journal",
     ),
+    (
+        "export folder's parent missing",
+        ["run", SCRIPTED, "--headless", "--input", "text", "--export", "/nonexistent/out/"],
+        "cannot write --export /nonexistent/out/: folder /nonexistent does not exist",
+    ),
+    (
+        "export folder is a file",
+        ["run", SCRIPTED, "--headless", "--input", "text", "--export", SCRIPTED + "/"],
+        "is not a folder",
+    ),
     ("replay missing file", ["replay", "nothing.json"], "nothing.json: no such file"),
     ("replay a directory", ["replay", str(AGENTS)], "is a directory, not a snapshot"),
     (
@@ -207,6 +217,16 @@ def test_export_is_checked_before_the_session_starts(tmp_path: Path) -> None:
     assert not (tmp_path / "lkmon-sessions").exists() or not any(
         (tmp_path / "lkmon-sessions").glob("*.journal.jsonl")
     )
+
+
+def test_replay_export_folder_whose_parent_is_missing(tmp_path: Path) -> None:
+    from lkmon.model.state import SessionModel
+    from lkmon.snapshot import write_snapshot
+
+    snap = write_snapshot(SessionModel(), tmp_path / "s.json")
+    proc = lkmon(["replay", str(snap), "--export", "no/such/dir/"], tmp_path)
+    assert_one_line_error(proc, "cannot write --export no/such/dir/: folder no/such does not exist")
+    assert not (tmp_path / "no").exists()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
@@ -321,3 +341,16 @@ def test_bad_snapshots(tmp_path: Path, content: str, expected: str) -> None:
     path.write_text(content)
     for args in (["replay", str(path)], ["replay", str(path), "--export", str(tmp_path)]):
         assert_one_line_error(lkmon(args, tmp_path), expected)
+
+
+def test_user_file_with_unreachable_stt_gets_a_hint_that_applies(tmp_path: Path) -> None:
+    """A user's file (not agent_entry.py): no '--models local' hint, which only agent_entry.py
+    reads. Spoken input needs the STT, so its failure before the first reply is fatal."""
+    start = time.monotonic()
+    proc = lkmon(
+        ["run", str(AGENTS / "offline_stt_agent.py"), "--headless", "--input", str(WAV)], tmp_path
+    )
+    assert_one_line_error(proc, "stt error before the first reply: APIConnectionError")
+    assert "check the network and credentials (and the provider's base URL)" in proc.stderr
+    assert "--models" not in proc.stderr
+    assert time.monotonic() - start < 30

@@ -68,6 +68,9 @@ def test_typed_turns_from_stdin(tmp_path: Path) -> None:
         ("1", "hello there", "-"),
         ("2", "what time is it", "-"),  # typed: no e2e latency
     ]
+    turn_lines = [line for line in proc.stdout.splitlines() if line.startswith("turn ")]
+    assert "tools:" not in turn_lines[0]
+    assert turn_lines[1].endswith("  tools: current_time")  # the scripted LLM calls it
     snap = json.loads((tmp_path / "s.json").read_text())
     assert [t["user_text"] for t in snap["turns"]] == ["hello there", "what time is it"]
     assert all(t["metrics"]["llm_ttft"] > 0 for t in snap["turns"])
@@ -146,3 +149,42 @@ def test_replay_export_round_trip(tmp_path: Path) -> None:
     assert [t["speech_id"] for t in a["turns"]] == [t["speech_id"] for t in b["turns"]]
     assert a["turns"][0]["metrics"] == b["turns"][0]["metrics"]
     assert a["turns"][0]["metrics"]["e2e_latency"] > 0
+
+
+def test_replay_export_into_a_folder(tmp_path: Path) -> None:
+    """--export DIR/ creates the folder and writes a time-stamped snapshot into it, never over
+    another; an existing folder without the slash works the same."""
+    from lkmon.model.state import SessionModel
+    from lkmon.snapshot import write_snapshot
+    from tests.synthetic import demo_session
+
+    model = SessionModel()
+    model.apply_many(demo_session())
+    snap = write_snapshot(model, tmp_path / "s.json")
+    for arg in ("newdir/", "newdir/", "newdir"):
+        proc = run(["replay", str(snap), "--export", arg], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert re.fullmatch(r"lkmon: 8 turns -> newdir/lkmon-\d{8}-\d{6}(-\d+)?\.snapshot\.json\n",
+                            proc.stdout), proc.stdout
+    assert (tmp_path / "newdir").is_dir()
+    written = sorted((tmp_path / "newdir").iterdir())
+    assert len(written) == 3
+    for f in written:
+        assert len(json.loads(f.read_text())["turns"]) == 8
+
+
+def test_run_export_and_journal_into_a_folder(tmp_path: Path) -> None:
+    proc = run(
+        ["run", str(SCRIPTED), "--headless", "--input", "text", "--export", "out/",
+         "--journal", "out/"],
+        tmp_path,
+        stdin="hello there\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(names) == 2, names
+    assert re.fullmatch(r"lkmon-\d{8}-\d{6}\.journal\.jsonl", names[0])
+    assert re.fullmatch(r"lkmon-\d{8}-\d{6}\.snapshot\.json", names[1])
+    assert f"lkmon: snapshot out/{names[1]}" in proc.stdout
+    snap = json.loads((tmp_path / "out" / names[1]).read_text())
+    assert [t["user_text"] for t in snap["turns"]] == ["hello there"]

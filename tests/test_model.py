@@ -16,6 +16,7 @@ from lkmon.model.events import (
     SpeechCreated,
     SpeechDone,
     UserTranscribed,
+    VadActivity,
 )
 from lkmon.model.state import Area, SessionModel
 from lkmon.model.stats import LatencySummary, StageStats
@@ -278,6 +279,37 @@ def test_vad_trace_covers_30_seconds_and_counts_speech() -> None:
     assert vad.speech_total == pytest.approx(11 * 1.8)
     assert vad.realtime_factor == pytest.approx(0.0352 / (32 * 0.032))
     assert vad.inference_count > 0 and vad.metrics_count > 0
+
+
+def silero_like_pause(model: SessionModel, end_ts: float, windows: int, *, inference: bool) -> None:
+    """End of speech at ``end_ts`` (0.3 s of silence confirmed), start ``windows`` x 32 ms later
+    (64 ms of speech confirmed), as Silero reports them; with or without the (decimated)
+    inference events in between, which do not change the figure."""
+    model.apply(VadActivity(ts=end_ts, event="end_of_speech", speech_duration=1.5,
+                            silence_duration=0.3))
+    if inference:
+        for i in range(1, windows + 1):
+            model.apply(VadActivity(ts=end_ts + 0.032 * i, event="inference",
+                                    silence_duration=0.3 + 0.032 * i))
+    model.apply(VadActivity(ts=end_ts + 0.032 * windows, event="start_of_speech", speaking=True,
+                            speech_duration=0.064))
+
+
+@pytest.mark.parametrize("inference", [True, False], ids=["with-inference", "boundaries-only"])
+def test_vad_silence_total_is_the_pauses_between_speech(inference: bool) -> None:
+    """Each pause runs from where the speech really ended (end_of_speech.ts - silence_duration)
+    to where the next really began (start_of_speech.ts - speech_duration)."""
+    model = SessionModel()
+    model.apply(VadActivity(ts=T0 + 2.0, event="start_of_speech", speaking=True,
+                            speech_duration=0.064))  # the silence before it is not a pause
+    silero_like_pause(model, T0 + 4.0, 35, inference=inference)
+    silero_like_pause(model, T0 + 8.0, 50, inference=inference)
+    # pauses: (35 x 32 ms + 0.3 - 0.064) and (50 x 32 ms + 0.3 - 0.064)
+    assert model.vad.silence_total == pytest.approx(1.356 + 1.836, abs=1e-6)
+    assert model.vad.speech_count == 3
+    model.apply(VadActivity(ts=T0 + 12.0, event="end_of_speech", speech_duration=1.0,
+                            silence_duration=0.3))  # trailing silence: not a pause either
+    assert model.vad.silence_total == pytest.approx(3.192, abs=1e-6)
 
 
 def test_memory_stays_bounded_except_turns() -> None:

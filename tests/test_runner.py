@@ -304,3 +304,92 @@ async def test_tool_calls_are_captured() -> None:
     assert replies[-1] == "The time is 12:00."
     llm_calls = [m for m in of(events, PluginMetrics) if m.kind == "llm"]
     assert len(llm_calls) == 2  # the tool call and the reply after it
+
+
+PAUSE_CLIPS = [DATA / "goforward.wav", WAV, DATA / "librivox_sense_0930.wav"]  # 2.8, 3.0, 3.3 s
+PAUSES = [0.8, 1.2]  # seconds of digital silence put between the clips
+
+
+def speech_edges(samples, rate: int, threshold_db: float = -40.0) -> tuple[float, float]:
+    """(leading, trailing) silence of a clip, in seconds: 20 ms frames whose RMS is at or below
+    ``threshold_db`` dBFS (the clips' noise floor is about -45 to -60 dBFS, speech -15 to -35)."""
+    import numpy as np
+
+    n = int(rate * 0.02)
+    k = len(samples) // n
+    rms = np.sqrt(np.mean(samples[: k * n].reshape(k, n) ** 2, axis=1))
+    loud = np.flatnonzero(20 * np.log10(rms + 1e-12) > threshold_db)
+    return loud[0] * 0.02, len(samples) / rate - (loud[-1] + 1) * 0.02
+
+
+async def test_vad_silence_total_matches_known_pauses(tmp_path: Path) -> None:
+    """Real Silero VAD through the bridge: silence_total is the pauses between speech.
+
+    Three clips joined by 0.8 s and 1.2 s of silence; each clip's own leading and trailing
+    silence (energy threshold) adds to the pause it borders. The silence before the first speech
+    and after the last is not a pause between speech."""
+    import numpy as np
+    import soundfile as sf
+
+    from lkmon.model.state import SessionModel
+
+    clips, expected = [], []
+    for i, path in enumerate(PAUSE_CLIPS):
+        samples, rate = sf.read(str(path), dtype="float32")
+        assert rate == 16000
+        clips.append(samples)
+        lead, trail = speech_edges(samples, rate)
+        if i > 0:
+            expected[-1] += PAUSES[i - 1] + lead
+        if i < len(PAUSE_CLIPS) - 1:
+            expected.append(trail)
+    parts = [clips[0]]
+    for pause, clip in zip(PAUSES, clips[1:], strict=True):
+        parts += [np.zeros(int(pause * 16000), dtype=np.float32), clip]
+    wav = tmp_path / "pauses.wav"
+    sf.write(str(wav), np.concatenate(parts), 16000, subtype="PCM_16")
+
+    options = RunOptions(agent_file=SCRIPTED, inputs=[str(wav)], output="null", gap=0.5)
+    runner, events, _ = await run_session(options)
+    model = SessionModel()
+    model.apply_many(events)
+    vad = of(events, VadActivity)
+    assert [v.event for v in vad if v.event != "inference"] == [
+        "start_of_speech", "end_of_speech"
+    ] * 3
+    measured = float(sum(expected))
+    print(f"pauses by energy {[round(float(e), 3) for e in expected]} = {measured:.3f} s, "
+          f"silence_total {model.vad.silence_total:.3f} s")
+    # each of the 4 boundaries: energy threshold vs Silero's decision, up to ~0.1 s apart
+    assert model.vad.silence_total == pytest.approx(measured, abs=0.25)
+    assert model.vad.speech_count == 3
+
+
+OFFLINE_STT = AGENTS / "offline_stt_agent.py"  # its STT always raises APIConnectionError
+
+
+async def test_typed_input_survives_an_stt_that_cannot_connect() -> None:
+    """--input text needs no STT: its connection errors are warnings, shown and counted; the
+    typed lines are answered, also after the 4th unrecoverable STT error, at which LiveKit would
+    close the session (max_unrecoverable_errors = 3)."""
+
+    def lines():  # typed late: after the first unrecoverable STT error, then after the 4th
+        for at, text in ((6.0, "hello there"), (22.0, "still there?")):
+            time.sleep(max(0.0, at - (time.monotonic() - start)))
+            yield text
+
+    start = time.monotonic()
+    options = RunOptions(agent_file=OFFLINE_STT, inputs=["text"], text_lines=lines(), gap=0.3)
+    runner, events, took = await run_session(options)
+    assert runner.failure is None and runner.error is None
+    assert runner.end_reason == "caller finished", runner.end_reason
+    users = [m.text for m in of(events, ChatMessageAdded) if m.role == "user"]
+    replies = [m.text for m in of(events, ChatMessageAdded) if m.role == "assistant"]
+    assert users == ["hello there", "still there?"] and len(replies) == 2
+    stt_errors = [e for e in of(events, ErrorRaised) if e.source == "stt"]
+    assert sum(not e.recoverable for e in stt_errors) >= 4, stt_errors
+    assert all("cannot connect" in e.message for e in stt_errors)
+    assert of(events, SessionClosed)[-1].error is None
+    warnings = [r.message for r in of(events, LogRecord) if r.logger == "lkmon.runner"]
+    assert any("not fatal" in m for m in warnings)
+    assert took < 40

@@ -18,7 +18,10 @@
 Failures: an entrypoint that raises before its session starts, or a file that never starts one
 within ``RunOptions.start_timeout`` seconds, raise ``UsageError``. A session whose models fail
 before the first reply (e.g. cloud models with no network) ends within
-``RunOptions.failure_timeout`` seconds with ``SessionFailed``. Errors of lkmon's own local
+``RunOptions.failure_timeout`` seconds with ``SessionFailed``; its hint names ``--models local``
+only for lkmon's ``agent_entry.py`` (the file that flag configures). With ``--input text`` the
+STT, VAD and audio interruption detector get no audio: their errors are warnings, never fatal
+(not even through LiveKit's ``max_unrecoverable_errors``). Errors of lkmon's own local
 plugins (``lkmon.local``: injected faults) are left to LiveKit's retries and its
 ``max_unrecoverable_errors``, as any error after the first reply is: they are shown and counted,
 and the session goes on or closes with LiveKit's close reason.
@@ -69,6 +72,9 @@ logger = logging.getLogger("lkmon.runner")
 LOCAL_PLUGINS = "lkmon.local."
 """Label prefix of lkmon's offline plugins (``LLMError.label`` etc.)."""
 
+UNUSED_WITH_TEXT = frozenset({"stt_error", "vad_error", "interruption_detection_error"})
+"""Error types of models that ``--input text`` does not feed (no audio reaches the session)."""
+
 __all__ = ["MODELS_ENV", "RunOptions", "SessionFailed", "SessionRunner"]
 
 
@@ -105,6 +111,7 @@ class SessionRunner:
         self._first_error: str | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._pending_text: list[str] = []
+        self._warned_unused = False
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -413,9 +420,25 @@ class SessionRunner:
     # -- failure watch -------------------------------------------------------------------------
 
     def _on_error(self, ev: Any) -> None:
+        err = ev.error
+        if self._unused_by_input(err, getattr(ev, "source", None)):
+            # shown and counted by the bridge (ErrorRaised), not fatal: typed turns need no STT
+            # or VAD. LiveKit recreates a failed STT stream and closes the session at its 4th
+            # unrecoverable STT error (conn_options.max_unrecoverable_errors); this runs just
+            # before it counts, so reset the count as LiveKit does when the STT recovers.
+            if getattr(err, "type", "") == "stt_error" and hasattr(
+                self.session, "_stt_error_counts"
+            ):
+                self.session._stt_error_counts = 0
+            if not self._warned_unused:
+                self._warned_unused = True
+                logger.warning(
+                    "%s with --input text: not fatal, typed turns do not use it",
+                    str(getattr(err, "type", "model_error")).replace("_", " "),
+                )
+            return
         if self.replies > 0:
             return  # after a good reply, LiveKit's retries and close decide
-        err = ev.error
         if str(getattr(err, "label", "")).startswith(LOCAL_PLUGINS):
             return  # no network or credentials involved: LiveKit's retries and close decide
         exc = getattr(err, "error", err)
@@ -429,18 +452,49 @@ class SessionRunner:
         if not getattr(err, "recoverable", True):
             self._fail(message)
 
+    def _unused_by_input(self, err: Any, source: Any = None) -> bool:
+        """True for an error of a model the chosen input does not feed: with ``--input text``
+        no audio reaches the session, so its STT, VAD and audio interruption detector are idle
+        (a cloud STT still tries to connect, and fails with no network)."""
+        if list(self.options.inputs) != ["text"]:
+            return False
+        kind = str(getattr(err, "type", ""))
+        if kind in UNUSED_WITH_TEXT:
+            return True
+        from livekit.agents import vad
+
+        return isinstance(source, vad.VAD)
+
     def _check_failed(self) -> None:
         if self.replies == 0 and self._first_error is not None:
             self._fail(f"{self._first_error} (no reply {self.options.failure_timeout:.0f} s later)")
 
     def _fail(self, message: str) -> None:
         if self.failure is None:
-            self.failure = f"{message}; check the network and credentials, or use --models local"
+            self.failure = f"{message}; {self._failure_hint()}"
             self._finish("failed")
+
+    def _failure_hint(self) -> str:
+        """What to try: ``--models local`` only picks the models of lkmon's own agent file."""
+        if self._reads_models_flag():
+            return "check the network and credentials, or use --models local"
+        return "check the network and credentials (and the provider's base URL)"
+
+    def _reads_models_flag(self) -> bool:
+        """True when the agent file is lkmon's ``agent_entry.py``, or otherwise reads
+        ``$LKMON_MODELS`` (what ``--models`` sets)."""
+        path = Path(self.agent.path if self.agent is not None else self.options.agent_file)
+        if path.name == "agent_entry.py":
+            return True
+        try:
+            return MODELS_ENV in path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
 
     def _on_close(self, ev: Any) -> None:
         local = str(getattr(ev.error, "label", "")).startswith(LOCAL_PLUGINS)
-        if ev.error is not None and self.replies == 0 and not local:
+        unused = ev.error is not None and self._unused_by_input(ev.error)
+        if ev.error is not None and self.replies == 0 and not local and not unused:
             exc = getattr(ev.error, "error", ev.error)
             text = describe_exception(exc) if isinstance(exc, BaseException) else str(exc)
             self._fail(f"session closed: {text}")

@@ -33,8 +33,10 @@ class VadState:
         speech_count: start-of-speech events seen.
         speech_total: seconds of speech over ended segments (sum of speech_duration at each
             end_of_speech).
-        silence_total: seconds of silence before each start of speech (sum of
-            silence_duration at each start_of_speech).
+        silence_total: seconds of silence between speech segments: for each start of speech
+            that follows an end of speech, the pause from where that speech really ended to where
+            the new speech really began (see ``apply_activity``). The silence before the first
+            speech and after the last one is not counted.
         inference_count: VAD inferences counted by VADMetrics over the session.
         inference_seconds: total ``VADMetrics.inference_duration_total``, seconds.
         idle_time: the latest ``VADMetrics.idle_time``, seconds since the last speech boundary.
@@ -61,9 +63,22 @@ class VadState:
     realtime_factor: float | None = None
     metrics_count: int = 0
     last_event_at: float | None = None
+    _silence_began_at: float | None = field(default=None, repr=False)
 
     def apply_activity(self, ev: VadActivity) -> None:
-        """Fold one ``VadActivity`` into the state."""
+        """Fold one ``VadActivity`` into the state.
+
+        The pause between two speech segments runs from where the first really ended to where
+        the next really began. LiveKit's VAD (Silero, ``livekit.plugins.silero``) reports both
+        boundaries late: ``end_of_speech`` fires once ``silence_duration`` of silence
+        (``min_silence_duration``) is confirmed, so the silence began that much earlier;
+        ``start_of_speech`` fires once ``speech_duration`` of speech (``min_speech_duration``) is
+        confirmed, so the speech began that much earlier. Pause = ``(start.ts -
+        start.speech_duration) - (end.ts - end.silence_duration)``, with ``ts`` the time lkmon
+        saw the event (every input is fed at real-time pace, so it follows the audio). Only the
+        two boundary events are used (the decimated inference events are not kept in
+        ``events``), so a snapshot or a journal replays to the same figure.
+        """
         ts = ev.ts
         trace = self.trace
         trace.append((ts, ev.probability))
@@ -78,10 +93,14 @@ class VadState:
         kind = ev.event
         if kind == "start_of_speech":
             self.speech_count += 1
-            self.silence_total += ev.silence_duration
+            if self._silence_began_at is not None:
+                pause = (ts - ev.speech_duration) - self._silence_began_at
+                self.silence_total += max(0.0, pause)
+                self._silence_began_at = None
             self.speaking = True
         elif kind == "end_of_speech":
             self.speech_total += ev.speech_duration
+            self._silence_began_at = ts - ev.silence_duration
             self.speaking = False
 
     def apply_metrics(self, ev: PluginMetrics) -> None:
