@@ -34,11 +34,26 @@ def fmt_s(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _short(text: str | None, width: int) -> str:
+def _short(text: str | None, width: int, turn: Turn | None = None) -> str:
     if text is None:
-        return "(no user turn)"
+        if turn is not None and turn.greeting:
+            return "(greeting)"
+        return "(agent-initiated)" if turn is not None else "(no user turn)"
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def turn_flags(turn: Turn) -> str:
+    """The turn's marks for a headless line, e.g. `` interrupted FAILED no-text``."""
+    flags = " interrupted" if turn.interrupted else ""
+    flags += " FAILED" if turn.failed else ""
+    flags += " no-text" if turn.empty_reply else ""
+    flags += " preemptive" if turn.preemptive else ""
+    if turn.discarded:
+        flags += f" discarded:{len(turn.discarded)}"
+    if turn.handoffs:
+        flags += " handoff:" + ",".join(h.new_agent for h in turn.handoffs)
+    return flags
 
 
 def tool_list(turn: Turn) -> str:
@@ -52,11 +67,16 @@ def tool_list(turn: Turn) -> str:
 def turn_line(turn: Turn) -> str:
     """One line for a completed turn (its tool calls at the end: ``tools: a, b (error)``)."""
     m = turn.metrics
-    flags = " interrupted" if turn.interrupted else ""
-    flags += " FAILED" if getattr(turn, "failed", False) else ""
+    if turn.kind == "transcript":
+        return (
+            f"turn {turn.index:>3}  transcript  user: {_short(turn.user_text, 60)}"
+            f"  transcription {fmt_s(m.transcription_delay)}"
+        )
+    flags = turn_flags(turn)
     tools = tool_list(turn)
     return (
-        f"turn {turn.index:>3}  {turn.speech_id or '-'}  user: {_short(turn.user_text, 60)!s}"
+        f"turn {turn.index:>3}  {turn.speech_id or '-'}  user: "
+        f"{_short(turn.user_text, 60, turn)!s}"
         f"  e2e {fmt_s(m.e2e_latency)}  eou {fmt_s(m.eou_delay)}"
         f"  ttft {fmt_s(m.llm_ttft)}  ttfb {fmt_s(m.tts_ttfb)}{flags}"
         + (f"  tools: {tools}" if tools else "")
@@ -72,7 +92,7 @@ def turn_table(model: SessionModel) -> str:
         lines.append(
             f"{t.index:>4}  {(t.speech_id or '-'):<20}  {fmt_s(m.eou_delay):>7}  "
             f"{fmt_s(m.llm_ttft):>7}  {fmt_s(m.tts_ttfb):>7}  {fmt_s(m.e2e_latency):>7}  "
-            f"{_short(t.user_text, 50)}"
+            f"{_short(t.user_text, 50, t)}"
         )
     summary = model.summary()
     lines.append("-" * len(head))

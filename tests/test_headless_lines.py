@@ -40,3 +40,24 @@ def test_turn_line_marks_failed_tool_calls_in_order() -> None:
     model = SessionModel()
     model.apply_many(events)
     assert turn_line(model.turns[0]) == line
+
+
+def test_lines_name_greetings_empty_replies_and_transcript_turns() -> None:
+    from lkmon.model.events import SessionStarted, UserTranscribed, VadActivity
+
+    model = SessionModel()
+    model.apply_many(demo_session())
+    greeting = model.turns[0]
+    assert greeting.greeting and "user: (greeting)" in turn_line(greeting)
+    greeting.agent_text = " "  # nothing said, no tool call
+    assert greeting.empty_reply and " no-text" in turn_line(greeting)
+
+    stt_only = SessionModel()
+    stt_only.apply_many([
+        SessionStarted(1.0, "t.py", {"vad": "silero/onnx", "stt": "x/y"}, "wav: a.wav", "null"),
+        VadActivity(3.3, "start_of_speech", 0.9, True, 0.1, 0.0, 0.001),
+        VadActivity(5.3, "end_of_speech", 0.1, False, 2.0, 0.3, 0.001),
+        UserTranscribed(5.8, "go forward ten meters", True),
+    ])
+    line = turn_line(stt_only.turns[0])
+    assert line == "turn   1  transcript  user: go forward ten meters  transcription 0.800"
