@@ -103,7 +103,7 @@ class Models:
 
         t0 = time.perf_counter()
         self.stt = WhisperSTT(cpu_threads=2)
-        self.llm = SmolLLM(n_threads=1, max_tokens=MAX_TOKENS, max_sentences=2)
+        self.llm = SmolLLM(n_threads=1, max_tokens=MAX_TOKENS, max_sentences=1)
         self.tts = PiperTTS(intra_op_threads=2)
         self.stt.warm_up()
         self.llm.warm_up()
@@ -462,10 +462,12 @@ class ChatStream:
             return
         if plan.kind == "json":
             prefix, suffix = _json_prefix_suffix(plan.schema or {})
-            yield prefix
+            opened = False
             async for piece in self.model_text():
-                yield json.dumps(piece)[1:-1]
-            yield suffix
+                # the fixed part goes with the first token, so TTFT stays the model's
+                yield ("" if opened else prefix) + json.dumps(piece)[1:-1]
+                opened = True
+            yield suffix if opened else prefix + suffix
             self.completion_tokens += self.models.count_text_tokens(prefix + suffix)
             return
         async for piece in self.model_text():
@@ -1045,7 +1047,8 @@ async def audio_speech(request: web.Request) -> web.StreamResponse:
     model = body.get("model") or "tts-1"
     rec = info(request)
     rec.update(model=model, voice=body.get("voice"), response_format=fmt,
-               stream_format=stream_format, characters=len(text), text=text)
+               stream_format=stream_format, characters=len(text), text=text,
+               instructions=body.get("instructions"))
     sse = stream_format == "sse"
     resp = web.StreamResponse(status=200, headers={
         "Content-Type": "text/event-stream" if sse else CONTENT_TYPES[fmt],
