@@ -83,7 +83,8 @@ class JoinedRecording:
     @property
     def gaps(self) -> tuple[float, ...]:
         """Seconds from the end of one clip's speech to the start of the next (pause + margins)."""
-        return tuple(b[0] - a[1] + 2 * MARGIN for a, b in zip(self.spans, self.spans[1:]))
+        pairs = zip(self.spans, self.spans[1:], strict=False)
+        return tuple(b[0] - a[1] + 2 * MARGIN for a, b in pairs)
 
     @property
     def duration(self) -> float:

@@ -6,6 +6,7 @@ lkmon's.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -118,7 +119,7 @@ def test_speech_sse_mp3_and_pcm(client: openai.OpenAI, openai_server) -> None:
         events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
     assert {e["type"] for e in events} == {"speech.audio.delta", "speech.audio.done"}
     assert events[-1]["type"] == "speech.audio.done" and events[-1]["usage"]["output_tokens"] > 0
-    mp3 = b"".join(__import__("base64").b64decode(e["audio"]) for e in events[:-1])
+    mp3 = b"".join(base64.b64decode(e["audio"]) for e in events[:-1])
     audio, rate = sf.read(io.BytesIO(mp3), dtype="float32")
     assert rate == 24000 and 1.0 < len(audio) / rate < 5.0
     pcm = client.audio.speech.create(
