@@ -14,3 +14,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def _run_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+
+
+# the OpenAI-compatible server on the offline models (session-scoped; tests/openai_fixture.py)
+from openai_fixture import openai_server  # noqa: E402, F401
