@@ -160,6 +160,7 @@ def _turn_dict(turn: Turn, redact_text: bool, audio_output: bool = True) -> dict
             if v is not None
         },
         "discarded": [_discarded_dict(d) for d in turn.discarded],
+        "measured_by_lkmon": list(turn.measured),
         "plugin_metrics": [_metric_dict(p, turn.speech_id) for p in turn.plugin_metrics],
         "errors": [_error_dict(e) for e in turn.errors],
     }

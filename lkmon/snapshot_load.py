@@ -368,6 +368,7 @@ def _turn_from_dict(d: dict[str, Any], i: int = 0) -> Turn:
         for h in d.get("handoffs", ())
     ]
     turn.discarded = [_discarded_from_dict(x) for x in d.get("discarded", ())]
+    turn.measured = tuple(d.get("measured_by_lkmon", ()))
     turn.restored = True
     return turn
 

@@ -196,12 +196,16 @@ def test_no_greeting_after_user_speech_and_reasons_for_missing_figures() -> None
     assert later.agent_initiated and later.empty_reply and not spoken.empty_reply
     assert spoken.metrics.eou_delay is None and spoken.metrics.transcription_delay is None
     assert "0.0" in (spoken.eou_unknown_reason or "")
-    assert "speaking times are unknown" in (spoken.e2e_missing_reason() or "")
+    # LiveKit gives no e2e (no speaking times): lkmon times it from the VAD's end of speech
+    # (5.3 s minus its 0.3 s window) to the playback start at 6.5 s
+    assert abs(spoken.metrics.e2e_latency - 1.5) < 1e-6 and spoken.e2e_missing_reason() is None
+    assert spoken.measured == ("user_stopped_speaking_at", "e2e_latency")
     assert "agent-initiated" in (later.e2e_missing_reason() or "")
     assert model.summary()["eou"].count == 0  # the 0.0 is in no percentile
     snap = build_snapshot(model)
     assert snap["turns"][1]["metrics"]["eou_delay"] is None
-    assert set(snap["turns"][1]["missing"]) == {"eou_delay", "e2e_latency"}
+    assert set(snap["turns"][1]["missing"]) == {"eou_delay"}
+    assert snap["turns"][1]["measured_by_lkmon"] == ["user_stopped_speaking_at", "e2e_latency"]
     assert snap["turns"][2]["empty_reply"] and snap["turns"][2]["agent_initiated"]
 
 

@@ -475,6 +475,9 @@ class TurnJoiner:
         if kind == "eou":
             turn.has_eou = True
             turn.eou_at = ev.ts
+            stop = self._speech_stop
+            if stop is not None and stop <= ev.ts:  # for a user message without speaking times
+                turn.own_figures = {**(turn.own_figures or {}), "user_stopped_speaking_at": stop}
             self._adopt_discarded(turn, ev.ts)
             if self._pending_stt:
                 turn.plugin_metrics.extend(self._pending_stt)

@@ -149,7 +149,15 @@ class Turn:
             without a user message is a greeting only when this is True).
         own_figures: figures measured by lkmon itself where LiveKit gives none, by
             ``TurnMetrics`` field name (seconds or epoch seconds); used only for fields that
-            are still ``None`` after LiveKit's sources.
+            are still ``None`` after LiveKit's sources. For a spoken turn: the end of the
+            user's speech by the VAD (``end_of_speech`` time minus its silence window) before
+            the turn's EOU metric.
+        measured: the ``TurnMetrics`` fields that ``own_figures`` filled (set by
+            ``recompute``); ``e2e_latency`` among them when LiveKit gave no e2e because the user
+            message had no speaking times (a final transcript that came after the turn was
+            committed): then e2e is the agent's playback start minus the VAD end of speech.
+        eou_zero: LiveKit's EOUMetrics said 0.0 (no figure; see ``TurnMetrics.eou_delay``).
+        eou_at: epoch seconds of the turn's EOU metric.
     """
 
     index: int
@@ -183,6 +191,7 @@ class Turn:
     own_figures: dict[str, float] | None = None
     eou_zero: bool = False
     eou_at: float | None = None
+    measured: tuple[str, ...] = ()
 
     @property
     def typed(self) -> bool:
@@ -380,10 +389,21 @@ class Turn:
             calls or None,
         )
         own = self.own_figures
+        self.measured = ()
         if own:
-            for name, value in own.items():
-                if getattr(self.metrics, name) is None:
-                    setattr(self.metrics, name, value)
+            m = self.metrics
+            filled = [name for name, value in own.items() if getattr(m, name) is None]
+            for name in filled:
+                setattr(m, name, own[name])
+            if (
+                m.e2e_latency is None
+                and "user_stopped_speaking_at" in filled
+                and m.agent_started_speaking_at is not None
+                and m.user_stopped_speaking_at is not None
+            ):  # LiveKit has no end of speech for this turn: time from the VAD's
+                m.e2e_latency = m.agent_started_speaking_at - m.user_stopped_speaking_at
+                filled.append("e2e_latency")
+            self.measured = tuple(filled)
         self.agent_text = agent_text
         self.interrupted = self.interrupted or msg_interrupted
         self.complete = self.done or msg_complete

@@ -242,7 +242,9 @@ class TurnDetailScreen(Screen[None]):
             ("TTS TTFB", fmt_s(m.tts_ttfb, digits=3)),
             ("playback latency", fmt_s(m.playback_latency, digits=3)),
             ("e2e latency", Text(fmt_s(m.e2e_latency, digits=3),
-                                 style=e2e_style(m.e2e_latency, self.thresholds))),
+                                 style=e2e_style(m.e2e_latency, self.thresholds)).append(
+                "  (lkmon: from the VAD's end of speech; LiveKit gave none)"
+                if "e2e_latency" in getattr(turn, "measured", ()) else "", style=DIM)),
             ("started speaking", _at(m.agent_started_speaking_at, origin)),
             ("stopped speaking", _at(m.agent_stopped_speaking_at, origin)),
             ("tokens prompt / cached / completion",
