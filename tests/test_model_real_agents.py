@@ -282,3 +282,44 @@ def test_an_error_livekit_only_logs_counts_and_fails_its_turn() -> None:
     # an error LiveKit emits as an `error` event and also logs is counted once
     model.apply(LogRecord(t(6.5), "ERROR", "livekit.agents", "AgentSession is closing"))
     assert model.error_count == 1
+
+
+def test_the_user_message_livekit_adds_at_close_joins_its_transcript_turn() -> None:
+    """With no LLM, LiveKit adds the last final transcript to the chat when the session
+    closes: it is the same utterance, not a second one."""
+    models = {"vad": "silero/onnx", "stt": "api.openai.com/gpt-4o-mini-transcribe"}
+    model = SessionModel()
+    model.apply_many([
+        SessionStarted(t(0), "transcriber.py", models, "wav: a.wav", "null", "0.2"),
+        *speech(3, 3.0, 5.0),
+        UserTranscribed(t(5.8), "he might even have been made amiable himself", True),
+        ChatMessageAdded(t(5.81), "item_x", "user",
+                         "he might even have been made amiable himself"),
+    ])
+    assert len(model.turns) == 1 and model.turns[0].user_message is not None
+    users = [e for e in model.transcript if e.role == "user"]
+    assert len(users) == 1 and users[0].item_id == "item_x" and users[0].turn == 1
+
+
+def test_livekit_minus_one_for_a_cancelled_synthesis_is_unknown() -> None:
+    """An interrupted reply: TTSMetrics.ttfb and tts_node_ttfb are -1.0 (seen with
+    livekit-plugins-openai 1.8.9); that is no figure, and in no percentile."""
+    events: list[Event] = [*greeting(), *speech(3, 3.0, 5.0)]
+    events += [
+        eou(5.7, "speech_1", 0.6, 0.4),
+        SpeechCreated(t(5.7), "speech_1", "generate_reply", True, scheduled=True),
+        ChatMessageAdded(t(5.71), "item_u", "user", "he was not", metrics={
+            "stopped_speaking_at": t(5.0), "end_of_turn_delay": 0.6}),
+        PluginMetrics(t(6.2), "tts", "livekit.plugins.openai.tts.TTS", "api.openai.com",
+                      "gpt-4o-mini-tts", "speech_1", None, {"ttfb": -1.0, "cancelled": True}),
+        ChatMessageAdded(t(6.3), "item_a", "assistant", "", interrupted=True,
+                         metrics={"llm_node_ttft": 0.2, "tts_node_ttfb": -1.0},
+                         speech_id="speech_1"),
+        SpeechDone(t(6.3), "speech_1", True, ["item_a"], scheduled=True),
+    ]
+    model = SessionModel()
+    model.apply_many(events)
+    turn = model.turns[1]
+    assert turn.metrics.tts_ttfb is None and turn.metrics.llm_ttft == 0.2
+    assert model.summary()["tts_ttfb"].count == 1  # the greeting's only
+    assert turn.e2e_missing_reason() == "interrupted before playback"

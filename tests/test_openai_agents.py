@@ -300,7 +300,7 @@ def test_text_every_reply_in_the_snapshot(text_run: LkmonRun) -> None:
     sent = [r["info"]["text"] for r in replies]
     assert all(sent), replies
     assert [t["agent_text"] for t in typed] == sent, describe(snap)
-    agent_lines = [e["text"] for e in snap["transcript"] if e["role"] == "assistant"]
+    agent_lines = [e["text"] for e in snap["transcript"] if e["role"] == "agent"]
     assert all(any(s in line for line in agent_lines) for s in sent), snap["transcript"]
 
 

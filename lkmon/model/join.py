@@ -299,6 +299,17 @@ class TurnJoiner:
             return self._assistant_message(ev)
         return None
 
+    def transcript_message(self, ev: ChatMessageAdded) -> Turn | None:
+        """For an agent without an LLM: the transcript turn a user ``ChatMessage`` repeats
+        (LiveKit adds the last one to the chat when the session closes), or ``None``."""
+        for turn in reversed(self.turns[-RECENT:]):
+            if turn.kind == "transcript" and turn.user_message is None and (
+                turn.user_text == ev.text
+            ):
+                turn.user_message = ev
+                return turn
+        return None
+
     def _user_message(self, ev: ChatMessageAdded) -> Turn | None:
         turn = self.turn_by_speech_id(ev.speech_id)
         if turn is not None and turn.user_message is not None:

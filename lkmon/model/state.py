@@ -390,6 +390,11 @@ class SessionModel:
         return _TT
 
     def _chat_message(self, ev: ChatMessageAdded) -> frozenset[Area]:
+        if ev.role == "user" and self._joiner.transcribe_only:
+            turn = self._joiner.transcript_message(ev)
+            if turn is not None:  # the message of a transcript turn: already shown
+                self._book.relink_item(turn, ev.item_id)
+                return _TT
         turn = self._joiner.chat_message(ev)
         if ev.role == "user":
             self._book.user_message(ev, turn)

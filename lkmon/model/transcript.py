@@ -142,6 +142,13 @@ class TranscriptBook:
             if rest.startswith(heard) and len(rest) > len(heard):
                 entry.unheard_text = rest[len(heard) :].strip() or None
 
+    def relink_item(self, turn: Turn, item_id: str) -> None:
+        """Give the user entry of ``turn`` (a transcript turn) its chat item id."""
+        for entry in reversed(self.entries):
+            if entry.role == "user" and entry.turn == turn.index:
+                entry.item_id = item_id
+                return
+
     def relink(self, item_id: str, turn: Turn) -> None:
         """An assistant item moved to ``turn``: fix its entry (searched among the newest 50)."""
         for n, entry in enumerate(reversed(self.entries)):

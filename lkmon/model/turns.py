@@ -47,7 +47,9 @@ class TurnMetrics:
         on_user_turn_completed_delay: user ChatMessage.metrics, else EOUMetrics.
         llm_ttft: assistant ChatMessage.metrics ``llm_node_ttft``, else the first LLMMetrics.ttft.
         llm_tps: assistant ``llm_node_tps``, else the first LLMMetrics.tokens_per_second.
-        tts_ttfb: assistant ``tts_node_ttfb``, else the first TTSMetrics.ttfb.
+        tts_ttfb: assistant ``tts_node_ttfb``, else the first TTSMetrics.ttfb. LiveKit reports
+            -1.0 for a synthesis cancelled before its first byte (an interrupted reply): every
+            negative duration is read as unknown.
         playback_latency: assistant ``playback_latency``.
         e2e_latency: assistant ``e2e_latency`` (playback start minus user stopped speaking); only
             from the assistant message, so typed turns and greetings have ``None``.
@@ -83,6 +85,18 @@ class TurnMetrics:
 
 
 TURN_METRIC_FIELDS: tuple[str, ...] = tuple(TurnMetrics.__dataclass_fields__)
+DURATION_FIELDS = (
+    "eou_delay",
+    "transcription_delay",
+    "end_of_turn_delay",
+    "on_user_turn_completed_delay",
+    "llm_ttft",
+    "tts_ttfb",
+    "playback_latency",
+    "e2e_latency",
+    "llm_ttft_first",
+)
+"""``TurnMetrics`` fields in seconds; a negative value (LiveKit's -1 for "none") is unknown."""
 
 
 def _num(value: Any) -> float | None:
@@ -388,6 +402,11 @@ class Turn:
             ttft_first,
             calls or None,
         )
+        m = self.metrics
+        for name in DURATION_FIELDS:  # LiveKit writes -1 for "none" (e.g. TTFB of a cancelled
+            value = getattr(m, name)  # synthesis): a duration below zero is unknown
+            if value is not None and value < 0:
+                setattr(m, name, None)
         own = self.own_figures
         self.measured = ()
         if own:
