@@ -195,7 +195,12 @@ def realtime_run(
     openai_server: OpenAIServer, tmp_path_factory: pytest.TempPathFactory
 ) -> LkmonRun:
     tmp = tmp_path_factory.mktemp("openai_realtime")
-    clips = [clip_path("librivox_sense_0880"), clip_path("something")]
+    # a 0.45 s gap inside the second utterance: longer than the server's 350 ms silence (it
+    # commits "Go forward 10 meters." on its own) and shorter than Silero's 0.55 s (LiveKit's
+    # user turn goes on). LiveKit starts a preemptive reply on that first final transcript and
+    # throws it away when the second one comes: measured twice, one discarded reply each time.
+    paused = join_with_pauses(["goforward", "something"], [0.35], tmp / "pause_0.35s.wav")
+    clips = [clip_path("librivox_sense_0880"), paused.path]
     return run_lkmon(openai_server, "openai_streaming_stt.py", clips, tmp)
 
 
@@ -204,8 +209,29 @@ def test_realtime_uses_the_websocket(realtime_run: LkmonRun) -> None:
     assert ws["status"] == 101 and ws["info"]["intent"] == "transcription"
     assert ws["info"]["events"].get("input_audio_buffer.append", 0) > 100
     texts = [s["text"] for s in ws["info"]["segments"]]
-    assert [t["user_text"] for t in speech_turns(realtime_run.snapshot)] == texts
+    assert len(texts) == 3  # the server split the second utterance at its pause
+    turns = [t["user_text"] for t in speech_turns(realtime_run.snapshot)]
+    assert " ".join(turns) == " ".join(texts)
     assert not [r for r in realtime_run.requests if r["path"] == "/v1/audio/transcriptions"]
+
+
+def test_realtime_discarded_preemptive_reply_is_no_turn(realtime_run: LkmonRun) -> None:
+    """0.1 made the discarded speculative reply a turn of its own ("(no user turn)", greeting,
+    interrupted) and put its TTFT in the percentiles."""
+    snap = realtime_run.snapshot
+    turns = snap["turns"]
+    assert all(t["user_text"] for t in turns), describe(snap)  # no turn without a user turn
+    discarded = [d for t in turns for d in t["discarded"]]
+    assert len(discarded) >= 1 and snap["session"]["discarded_reply_count"] == len(discarded)
+    owner = next(t for t in turns if t["discarded"])
+    assert owner["user_text"].lower().startswith("go forward"), describe(snap)
+    assert all(d["started_at"] < owner["metrics"]["agent_started_speaking_at"] for d in discarded)
+    assert {d["speech_id"] for d in discarded}.isdisjoint(t["speech_id"] for t in turns)
+    # the journal shows LiveKit's own view: every discarded speech was never scheduled
+    done = {e["speech_id"]: e for e in snap["events"] if e["type"] == "speech_done"}
+    assert all(done[d["speech_id"]]["scheduled"] is False for d in discarded)
+    assert snap["summary"]["stages"]["llm_ttft"]["count"] == sum(
+        1 for t in turns if t["metrics"]["llm_ttft"] is not None)
 
 
 def test_realtime_turns_match_utterances(realtime_run: LkmonRun) -> None:
