@@ -224,7 +224,9 @@ class TurnDetailScreen(Screen[None]):
             ("EOU delay", fmt_s(m.eou_delay, digits=3)),
             ("on_user_turn_completed delay", fmt_s(m.on_user_turn_completed_delay, digits=3)),
             ("started speaking", _at(m.user_started_speaking_at, origin)),
-            ("stopped speaking", _at(m.user_stopped_speaking_at, origin)),
+            ("stopped speaking", _at(m.user_stopped_speaking_at, origin) + (
+                "  (lkmon: the VAD's end of speech)"
+                if "user_stopped_speaking_at" in getattr(turn, "measured", ()) else "")),
         ]))
 
         parts.append(_heading("Assistant metrics"))
