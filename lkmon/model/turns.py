@@ -11,7 +11,6 @@ No textual or livekit import here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,101 +21,23 @@ from lkmon.model.events import (
     PluginMetrics,
     ToolCalled,
 )
+from lkmon.model.figures import (
+    DURATION_FIELDS,
+    TURN_METRIC_FIELDS,
+    MessageFigures,
+    MetricValues,
+    TurnMetrics,
+    first_known,
+    message_figures,
+    nonzero,
+    num,
+    unheard,
+)
+
+__all__ = ["STAGES", "TURN_METRIC_FIELDS", "MetricValues", "Turn", "TurnMetrics"]
 
 STAGES = ("eou", "llm_ttft", "tts_ttfb")
 """The stages of a turn's latency bar, in order: EOU delay, LLM TTFT, TTS TTFB."""
-
-
-@dataclass(slots=True)
-class TurnMetrics:
-    """Per-turn figures. Durations in seconds, times in epoch seconds, tokens in tokens.
-
-    Every field is ``None`` when unknown (never 0 for "missing").
-
-    Attributes:
-        eou_delay: end-of-utterance delay: EOUMetrics.end_of_utterance_delay, else the user
-            ChatMessage.metrics ``end_of_turn_delay``. LiveKit 1.8.9 writes 0.0 into the
-            EOUMetrics when it has no figure (a final transcript that arrived after the turn
-            was committed: ``end_of_turn_delay or 0.0``); lkmon reads that as unknown (``None``,
-            with ``Turn.eou_unknown_reason``), never as a measured zero.
-        transcription_delay: user ChatMessage.metrics ``transcription_delay``, else
-            EOUMetrics.transcription_delay (0.0 read as unknown, as above); for a transcript
-            turn of an STT-only agent, measured by lkmon: the final transcript's time minus the
-            end of the user's speech (VAD ``end_of_speech`` time minus its silence window).
-        end_of_turn_delay: user ChatMessage.metrics ``end_of_turn_delay``.
-        on_user_turn_completed_delay: user ChatMessage.metrics, else EOUMetrics.
-        llm_ttft: assistant ChatMessage.metrics ``llm_node_ttft``, else the first LLMMetrics.ttft.
-        llm_tps: assistant ``llm_node_tps``, else the first LLMMetrics.tokens_per_second.
-        tts_ttfb: assistant ``tts_node_ttfb``, else the first TTSMetrics.ttfb. LiveKit reports
-            -1.0 for a synthesis cancelled before its first byte (an interrupted reply): every
-            negative duration is read as unknown.
-        playback_latency: assistant ``playback_latency``.
-        e2e_latency: assistant ``e2e_latency`` (playback start minus user stopped speaking); only
-            from the assistant message, so typed turns and greetings have ``None``.
-        user_started_speaking_at, user_stopped_speaking_at: user ChatMessage.metrics.
-        agent_started_speaking_at, agent_stopped_speaking_at: assistant ChatMessage.metrics
-            (first start, last stop over the turn's assistant messages).
-        prompt_tokens, prompt_cached_tokens, completion_tokens: sums over the turn's LLMMetrics
-            (a tool-call turn has several LLM calls).
-        llm_ttft_first: TTFT of the turn's first LLM call (the first LLMMetrics.ttft), seconds.
-            In a tool turn that is the call that chose the tools; ``llm_ttft`` (the bar's
-            segment) is the call whose reply was spoken.
-        llm_calls: number of LLM calls of the turn (LLMMetrics joined), ``None`` when none.
-    """
-
-    eou_delay: float | None = None
-    transcription_delay: float | None = None
-    end_of_turn_delay: float | None = None
-    on_user_turn_completed_delay: float | None = None
-    llm_ttft: float | None = None
-    llm_tps: float | None = None
-    tts_ttfb: float | None = None
-    playback_latency: float | None = None
-    e2e_latency: float | None = None
-    user_started_speaking_at: float | None = None
-    user_stopped_speaking_at: float | None = None
-    agent_started_speaking_at: float | None = None
-    agent_stopped_speaking_at: float | None = None
-    prompt_tokens: int | None = None
-    prompt_cached_tokens: int | None = None
-    completion_tokens: int | None = None
-    llm_ttft_first: float | None = None
-    llm_calls: int | None = None
-
-
-TURN_METRIC_FIELDS: tuple[str, ...] = tuple(TurnMetrics.__dataclass_fields__)
-DURATION_FIELDS = (
-    "eou_delay",
-    "transcription_delay",
-    "end_of_turn_delay",
-    "on_user_turn_completed_delay",
-    "llm_ttft",
-    "tts_ttfb",
-    "playback_latency",
-    "e2e_latency",
-    "llm_ttft_first",
-)
-"""``TurnMetrics`` fields in seconds; a negative value (LiveKit's -1 for "none") is unknown."""
-
-
-def _num(value: Any) -> float | None:
-    """``value`` as a float if it is a real number (bools excluded), else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _nonzero(value: Any) -> float | None:
-    """``_num(value)``, but ``None`` for an exact 0.0 (LiveKit's placeholder for "unknown")."""
-    v = _num(value)
-    return None if v == 0.0 else v
-
-
-def _first(*values: float | None) -> float | None:
-    for v in values:
-        if v is not None:
-            return v
-    return None
 
 
 @dataclass(slots=True, eq=False)
@@ -196,7 +117,7 @@ class Turn:
     assistant_messages: list[ChatMessageAdded] = field(default_factory=list)
     spoken_text: str = ""
     restored: bool = False
-    message_figures: tuple[Any, ...] | None = None
+    message_figures: MessageFigures | None = None
     kind: str = "reply"
     preemptive: bool = False
     discarded: list[Turn] = field(default_factory=list)
@@ -325,24 +246,8 @@ class Turn:
             return
         msg = self.message_figures
         if msg is None:
-            msg = _message_figures(self.user_message, self.assistant_messages)
-        (
-            eot,
-            tdelay,
-            outc,
-            ustart,
-            ustop,
-            ttft,
-            tps,
-            ttfb,
-            playback,
-            e2e,
-            astart,
-            astop,
-            agent_text,
-            msg_interrupted,
-            msg_complete,
-        ) = msg
+            msg = message_figures(self.user_message, self.assistant_messages)
+        ttft, tps, ttfb = msg.llm_ttft, msg.llm_tps, msg.tts_ttfb
         eou: dict[str, Any] = {}
         llm_first: dict[str, Any] | None = None
         tts_first: dict[str, Any] | None = None
@@ -372,35 +277,39 @@ class Turn:
                     eou = pm.values
         ttft_first = None
         if llm_first is not None:
-            ttft_first = _num(llm_first.get("ttft"))
+            ttft_first = num(llm_first.get("ttft"))
             if ttft is None:
                 ttft = ttft_first
             if tps is None:
-                tps = _num(llm_first.get("tokens_per_second"))
+                tps = num(llm_first.get("tokens_per_second"))
         if tts_first is not None and ttfb is None:
-            ttfb = _num(tts_first.get("ttfb"))
+            ttfb = num(tts_first.get("ttfb"))
         # LiveKit 1.8.9 fills EOUMetrics with `x or 0.0`: an exact 0.0 means "no figure"
-        eou_delay = _nonzero(eou.get("end_of_utterance_delay"))
-        self.eou_zero = eou_delay is None and _num(eou.get("end_of_utterance_delay")) == 0.0
+        eou_delay = nonzero(eou.get("end_of_utterance_delay"))
+        self.eou_zero = eou_delay is None and num(eou.get("end_of_utterance_delay")) == 0.0
         self.metrics = TurnMetrics(
-            _first(eou_delay, eot),
-            _first(tdelay, _nonzero(eou.get("transcription_delay"))),
-            eot,
-            _first(outc, _num(eou.get("on_user_turn_completed_delay"))),
-            ttft,
-            tps,
-            ttfb,
-            playback,
-            e2e,
-            ustart,
-            ustop,
-            astart,
-            astop,
-            prompt,
-            cached,
-            completion,
-            ttft_first,
-            calls or None,
+            eou_delay=first_known(eou_delay, msg.end_of_turn_delay),
+            transcription_delay=first_known(
+                msg.transcription_delay, nonzero(eou.get("transcription_delay"))
+            ),
+            end_of_turn_delay=msg.end_of_turn_delay,
+            on_user_turn_completed_delay=first_known(
+                msg.on_user_turn_completed_delay, num(eou.get("on_user_turn_completed_delay"))
+            ),
+            llm_ttft=ttft,
+            llm_tps=tps,
+            tts_ttfb=ttfb,
+            playback_latency=msg.playback_latency,
+            e2e_latency=msg.e2e_latency,
+            user_started_speaking_at=msg.user_started_speaking_at,
+            user_stopped_speaking_at=msg.user_stopped_speaking_at,
+            agent_started_speaking_at=msg.agent_started_speaking_at,
+            agent_stopped_speaking_at=msg.agent_stopped_speaking_at,
+            prompt_tokens=prompt,
+            prompt_cached_tokens=cached,
+            completion_tokens=completion,
+            llm_ttft_first=ttft_first,
+            llm_calls=calls or None,
         )
         m = self.metrics
         for name in DURATION_FIELDS:  # LiveKit writes -1 for "none" (e.g. TTFB of a cancelled
@@ -423,12 +332,12 @@ class Turn:
                 m.e2e_latency = m.agent_started_speaking_at - m.user_stopped_speaking_at
                 filled.append("e2e_latency")
             self.measured = tuple(filled)
-        self.agent_text = agent_text
-        self.interrupted = self.interrupted or msg_interrupted
-        self.complete = self.done or msg_complete
+        self.agent_text = msg.agent_text
+        self.interrupted = self.interrupted or msg.interrupted
+        self.complete = self.done or msg.complete
         if self.spoken_text:
             self.unheard_text = (
-                _unheard(self.agent_text, self.spoken_text) if self.interrupted else None
+                unheard(self.agent_text, self.spoken_text) if self.interrupted else None
             )
             if self.done and self.assistant_messages:
                 self.spoken_text = ""  # no longer needed: free it (long sessions)
@@ -441,7 +350,7 @@ class Turn:
         """
         if self.restored or self.message_figures is not None:
             return
-        self.message_figures = _message_figures(self.user_message, self.assistant_messages)
+        self.message_figures = message_figures(self.user_message, self.assistant_messages)
         self.user_message = None
         self.assistant_messages = []
         self.spoken_text = ""
@@ -461,111 +370,3 @@ class Turn:
             else pm
             for pm in self.plugin_metrics
         ]
-
-
-class MetricValues(Mapping[str, Any]):
-    """A read-only, compact ``PluginMetrics.values`` for finished turns (half a dict's size).
-
-    Behaves as a ``Mapping`` (``[]``, ``get``, ``in``, ``items``, ``==`` with a dict); the key
-    index is shared by every metric with the same keys.
-    """
-
-    __slots__ = ("_index", "_values")
-    _shapes: dict[tuple[str, ...], dict[str, int]] = {}
-
-    def __init__(self, index: dict[str, int], values: tuple[Any, ...]) -> None:
-        self._index = index
-        self._values = values
-
-    @classmethod
-    def of(cls, values: dict[str, Any]) -> MetricValues:
-        """The compact form of ``values``."""
-        keys = tuple(values)
-        index = cls._shapes.get(keys)
-        if index is None:
-            index = cls._shapes.setdefault(keys, {k: i for i, k in enumerate(keys)})
-        return cls(index, tuple(values.values()))
-
-    def __getitem__(self, key: str) -> Any:
-        return self._values[self._index[key]]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._index)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __repr__(self) -> str:
-        return repr(dict(self.items()))
-
-
-_NO_MESSAGES = (None,) * 12 + (None, False, False)
-
-
-def _message_figures(
-    user: ChatMessageAdded | None, assistants: list[ChatMessageAdded]
-) -> tuple[Any, ...]:
-    """What ``Turn.recompute`` takes from the chat messages, as one tuple:
-
-    (end_of_turn_delay, transcription_delay, on_user_turn_completed_delay, user started,
-    user stopped, llm_node_ttft, llm_node_tps, tts_node_ttfb, playback_latency, e2e_latency,
-    agent started, agent stopped, agent_text, any interrupted, any assistant metrics).
-    """
-    if user is None and not assistants:
-        return _NO_MESSAGES
-    um = user.metrics if user is not None else {}
-    ttft = tps = ttfb = playback = e2e = astart = astop = None
-    texts: list[str] = []
-    interrupted = complete = False
-    for msg in assistants:
-        am = msg.metrics
-        if msg.text:
-            texts.append(msg.text)
-        if msg.interrupted:
-            interrupted = True
-        if am:
-            complete = True
-        if ttft is None:
-            ttft = _num(am.get("llm_node_ttft"))
-        if tps is None:
-            tps = _num(am.get("llm_node_tps"))
-        if ttfb is None:
-            ttfb = _num(am.get("tts_node_ttfb"))
-        if playback is None:
-            playback = _num(am.get("playback_latency"))
-        if e2e is None:
-            e2e = _num(am.get("e2e_latency"))
-        if astart is None:
-            astart = _num(am.get("started_speaking_at"))
-        stop = _num(am.get("stopped_speaking_at"))
-        if stop is not None:
-            astop = stop
-    return (
-        _num(um.get("end_of_turn_delay")),
-        _num(um.get("transcription_delay")),
-        _num(um.get("on_user_turn_completed_delay")),
-        _num(um.get("started_speaking_at")),
-        _num(um.get("stopped_speaking_at")),
-        ttft,
-        tps,
-        ttfb,
-        playback,
-        e2e,
-        astart,
-        astop,
-        " ".join(texts) if assistants else None,
-        interrupted,
-        complete,
-    )
-
-
-def _unheard(heard: str | None, spoken: str) -> str | None:
-    """The tail of the streamed transcript past what was heard, for an interrupted reply."""
-    if not spoken:
-        return None
-    heard = (heard or "").strip()
-    spoken_s = spoken.strip()
-    if spoken_s.startswith(heard) and len(spoken_s) > len(heard):
-        rest = spoken_s[len(heard) :].strip()
-        return rest or None
-    return None
