@@ -45,6 +45,8 @@ from lkmon.model.events import (
     UserTranscribed,
     VadActivity,
 )
+from lkmon.model.preemptive import PreemptiveReplies, looks_discarded
+from lkmon.model.speech import UserSpeech
 from lkmon.model.turns import Turn
 
 PENDING_USER_WINDOW = 5.0
@@ -80,15 +82,10 @@ class TurnJoiner:
         self._pending_stt_errors: list[ErrorRaised] = []
         self._item_turn: dict[str, Turn] = {}
         self._playing: Turn | None = None
-        self._speculative: dict[str, Turn] = {}  # preemptive replies not (yet) a turn
-        self._discarded: list[Turn] = []  # discarded ones waiting for their user turn
-        self.discarded_count = 0
-        self.user_spoke = False
-        """True once any user speech was seen (VAD, user state or a transcript)."""
+        self.preemptive = PreemptiveReplies()
+        self.speech = UserSpeech()
         self.transcribe_only = False
         """True for an agent without an LLM: final transcripts make ``kind="transcript"`` turns."""
-        self._speech_start: float | None = None  # epoch s the user's current speech started
-        self._speech_stop: float | None = None  # epoch s it ended (VAD end minus its window)
         self.on_user_joined: Callable[[ChatMessageAdded, Turn], None] | None = None
         """Called when a user message is joined to a turn (also a late, pending join)."""
         self.on_rejoined: Callable[[str, Turn], None] | None = None
@@ -113,7 +110,7 @@ class TurnJoiner:
         turn = self.by_speech.get(speech_id)
         if turn is None:
             turn = Turn(index=0, speech_id=speech_id, started_at=ts)
-            turn.before_user_speech = not self.user_spoke
+            turn.before_user_speech = not self.speech.spoke
             self.by_speech[speech_id] = turn
             self._append(turn, ts)
         return turn
@@ -129,7 +126,7 @@ class TurnJoiner:
 
     def _promote(self, turn: Turn, ts: float) -> Turn:
         """A speculative (preemptive) reply was kept: it becomes a turn. Returns ``turn``."""
-        if turn.speech_id is not None and self._speculative.pop(turn.speech_id, None) is not None:
+        if self.preemptive.release(turn.speech_id) is not None:
             self._append(turn, ts)
         return turn
 
@@ -141,29 +138,9 @@ class TurnJoiner:
         turn = self.by_speech.get(speech_id)
         if turn is None:
             return self._get_or_create(speech_id, ts)
-        if real and speech_id in self._speculative:
+        if real and self.preemptive.is_held(speech_id):
             self._promote(turn, ts)
         return turn
-
-    def _discard(self, turn: Turn) -> None:
-        """A preemptive reply that LiveKit threw away: fold it into the user turn it
-        anticipated (the first turn whose EOU came after it was made), or wait for that turn."""
-        self.discarded_count += 1
-        for target in self.turns[-RECENT:]:
-            eou_at = target.eou_at
-            if eou_at is not None and eou_at >= turn.started_at:
-                target.discarded.append(turn)
-                return
-        self._discarded.append(turn)
-        del self._discarded[:-MAX_PENDING_STT]
-
-    def _adopt_discarded(self, turn: Turn, ts: float) -> None:
-        if not self._discarded:
-            return
-        keep: list[Turn] = []
-        for d in self._discarded:
-            (turn.discarded if d.started_at <= ts else keep).append(d)
-        self._discarded = keep
 
     def _drop_turn(self, turn: Turn) -> None:
         """Take ``turn`` out of ``turns`` (an old journal's discarded reply) and renumber."""
@@ -180,12 +157,17 @@ class TurnJoiner:
     @property
     def speculative(self) -> list[Turn]:
         """Preemptive replies in flight: neither kept nor discarded yet."""
-        return list(self._speculative.values())
+        return list(self.preemptive.held.values())
 
     @property
     def pending_discarded(self) -> list[Turn]:
         """Discarded preemptive replies whose user turn has not come (yet)."""
-        return list(self._discarded)
+        return list(self.preemptive.waiting)
+
+    @property
+    def discarded_count(self) -> int:
+        """Preemptive replies LiveKit threw away."""
+        return self.preemptive.count
 
     def _note(self, text: str) -> None:
         self.fallback_joins += 1
@@ -209,15 +191,12 @@ class TurnJoiner:
         turn = self.by_speech.get(ev.speech_id)
         if turn is None:
             turn = Turn(index=0, speech_id=ev.speech_id, started_at=ev.ts)
-            turn.before_user_speech = not self.user_spoke
+            turn.before_user_speech = not self.speech.spoke
             self.by_speech[ev.speech_id] = turn
             if ev.scheduled is False:
-                turn.preemptive = True
-                self._speculative[ev.speech_id] = turn
-                if len(self._speculative) > MAX_PENDING_STT:  # never resolved: forget the oldest
-                    old = next(iter(self._speculative))
-                    self.by_speech.pop(old, None)
-                    del self._speculative[old]
+                evicted = self.preemptive.hold(turn)
+                if evicted is not None:
+                    self.by_speech.pop(evicted, None)
             else:
                 self._append(turn, ev.ts)
         turn.started_at = ev.ts
@@ -229,16 +208,16 @@ class TurnJoiner:
         """``SpeechHandle`` done: mark the turn done and re-link its items definitively; a
         preemptive reply that was never scheduled is discarded (folded into its user turn)."""
         turn = self.by_speech.get(ev.speech_id)
-        if turn is not None and ev.speech_id in self._speculative:
+        if turn is not None and self.preemptive.is_held(ev.speech_id):
             if ev.scheduled or ev.item_ids:
                 self._promote(turn, ev.ts)
             else:
-                del self._speculative[ev.speech_id]
+                self.preemptive.release(ev.speech_id)
                 turn.done = True
                 turn.done_at = ev.ts
                 turn.interrupted = True
                 turn.recompute()
-                self._discard(turn)
+                self.preemptive.discard(turn, self.turns[-RECENT:])
                 return False
         if turn is None:
             turn = self._get_or_create(ev.speech_id, ev.ts)
@@ -246,18 +225,7 @@ class TurnJoiner:
         turn.done_at = ev.ts
         if ev.interrupted:
             turn.interrupted = True
-        if (
-            ev.scheduled is None
-            and ev.interrupted
-            and not ev.item_ids
-            and not turn.before_user_speech
-            and turn.user_message is None
-            and not turn.assistant_messages
-            and not turn.has_eou
-            and not turn.tool_calls
-            and turn.source == "generate_reply"
-            and turn.message_figures is None
-        ):  # a journal without `scheduled`: a discarded preemptive reply, by its shape
+        if looks_discarded(ev, turn):  # a journal without `scheduled`: by its shape
             self._drop_turn(turn)
             turn.index = 0
             turn.preemptive = True
@@ -265,7 +233,7 @@ class TurnJoiner:
             self.notes.append(
                 f"speech {ev.speech_id}: taken for a discarded preemptive reply (no scheduled flag)"
             )
-            self._discard(turn)
+            self.preemptive.discard(turn, self.turns[-RECENT:])
             return True
         for item_id in ev.item_ids:
             owner = self._item_turn.get(item_id)
@@ -413,35 +381,15 @@ class TurnJoiner:
     # -- user speech (greetings; STT-only agents) ------------------------------------------------
 
     def vad_activity(self, ev: VadActivity) -> None:
-        """Note user speech: start (backdated by its ``speech_duration``) and end (backdated by
-        the VAD's silence window), for greetings and transcript turns."""
-        if ev.event == "start_of_speech":
-            self.user_spoke = True
-            self._speech_start = ev.ts - ev.speech_duration
-            self._speech_stop = None
-        elif ev.event == "end_of_speech":
-            self._speech_stop = ev.ts - ev.silence_duration
+        """Note user speech (``UserSpeech.vad``)."""
+        self.speech.vad(ev)
 
     def user_transcribed(self, ev: UserTranscribed) -> Turn | None:
         """A user transcript: notes user speech; for an agent without an LLM, a final
         transcript becomes a ``kind="transcript"`` turn (returned)."""
-        if ev.text.strip():
-            self.user_spoke = True
-        if not (self.transcribe_only and ev.is_final and ev.text.strip()):
+        turn = self.speech.transcript_turn(ev, self.transcribe_only)
+        if turn is None:
             return None
-        turn = Turn(index=0, speech_id=None, started_at=ev.ts, kind="transcript")
-        turn.user_text = ev.text
-        turn.done = turn.complete = True
-        turn.done_at = ev.ts
-        figures: dict[str, float] = {}
-        if self._speech_start is not None:
-            figures["user_started_speaking_at"] = self._speech_start
-        stop = self._speech_stop
-        if stop is not None and stop <= ev.ts:
-            figures["user_stopped_speaking_at"] = stop
-            figures["transcription_delay"] = ev.ts - stop
-        turn.own_figures = figures
-        self._speech_start = self._speech_stop = None
         turn.plugin_metrics.extend(self._pending_stt)
         self._pending_stt = []
         self._append(turn, ev.ts)
@@ -486,10 +434,10 @@ class TurnJoiner:
         if kind == "eou":
             turn.has_eou = True
             turn.eou_at = ev.ts
-            stop = self._speech_stop
+            stop = self.speech.stop
             if stop is not None and stop <= ev.ts:  # for a user message without speaking times
                 turn.own_figures = {**(turn.own_figures or {}), "user_stopped_speaking_at": stop}
-            self._adopt_discarded(turn, ev.ts)
+            self.preemptive.adopt(turn, ev.ts)
             if self._pending_stt:
                 turn.plugin_metrics.extend(self._pending_stt)
                 self._pending_stt = []

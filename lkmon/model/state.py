@@ -364,7 +364,7 @@ class SessionModel:
     def _user_state(self, ev: UserStateChanged) -> frozenset[Area]:
         self.user_state = ev.new_state
         if ev.new_state == "speaking":
-            self._joiner.user_spoke = True
+            self._joiner.speech.spoke = True
         return _USER_STATE
 
     def _user_transcribed(self, ev: UserTranscribed) -> tuple[Area, ...]:
