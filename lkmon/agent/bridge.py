@@ -151,6 +151,7 @@ class Bridge:
         self.closed: SessionClosed | None = None
         self.errors: list[ErrorRaised] = []
         self._handler_errors: dict[str, int] = {}  # message -> times seen
+        self._announce_guarded = self._guard("speech_created", self._announce)
         self.transcript = TranscriptRecorder(
             self._guard("transcript", self._on_transcript_text),
             self._guard("transcript", lambda: self._on_transcript_flush()),
@@ -315,7 +316,7 @@ class Bridge:
         # LiveKit emits speech_created inside _generate_reply, just before it schedules the
         # speech (or not: a preemptive generation stays unscheduled until the user's turn ends).
         # One loop tick later the public SpeechHandle.scheduled tells the two apart.
-        asyncio.get_running_loop().call_soon(self._guard("speech_created", self._announce), ev)
+        asyncio.get_running_loop().call_soon(self._announce_guarded, ev)
 
     def _announce(self, ev: Any) -> None:
         handle = ev.speech_handle
