@@ -8,7 +8,7 @@ room, waits for the greeting, then sends each message with
 ``AgentSession.generate_reply(user_input=...)`` once the agent has been quiet for ``--gap``
 seconds, and waits for the reply (``SpeechHandle``). ``--audio none`` has no audio output (the
 session then skips TTS, as LiveKit's console does in text mode); ``--audio null`` plays the
-replies into a real-time null sink (``lkmon.agent.sinks.NullSink``, the sink ``lkmon run
+replies into a real-time null sink (``lkmon.agent.audio.sinks.NullSink``, the sink ``lkmon run
 --output null`` uses), so TTS runs as under lkmon.
 
 TURNS.json: ``{"turns": [{"sent": epoch s, "replied": epoch s, "llm_ttft": s}], "window":
@@ -44,7 +44,7 @@ async def converse(messages: list[str], audio: str, gap: float) -> dict[str, Any
     if audio == "null":
         from livekit.agents.voice.transcription import TranscriptSynchronizer
 
-        from lkmon.agent.sinks import NullSink
+        from lkmon.agent.audio.sinks import NullSink
 
         # wired as LiveKit's console wires its audio output (cli/_legacy.py acquire_io): the
         # transcript synchronizer paces the text with the audio (and estimates speaking rate)

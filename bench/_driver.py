@@ -8,7 +8,7 @@ Without ``--script`` the arguments go to ``lkmon.cli.main`` unchanged: the very 
 runner). With ``--script FILE`` the file runs as ``__main__`` with those arguments, as
 ``python FILE ARGS...`` would (LiveKit's own console, or ``bench/_bare.py``).
 
-Nothing in lkmon is patched: ``lkmon.probe.probe_new_loops()`` installs an event-loop policy that
+Nothing in lkmon is patched: ``bench.probe.probe_new_loops()`` installs an event-loop policy that
 starts a ``LoopLagProbe`` on each new loop, and ``GcWatch`` records every garbage collection. When
 the program ends, RESULT.json gets: ``exit`` (exit code), ``probes`` (per loop: thread, lag and
 CPU samples), ``gc`` (``[epoch s, generation, pause s]``), ``rusage`` (user/system CPU seconds of
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.args and args.args[0] == "--":
         args.args = args.args[1:]
-    from lkmon.probe import GcWatch, probe_new_loops
+    from bench.probe import GcWatch, probe_new_loops
 
     started = time.time()
     gc_watch = GcWatch().install()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._pty import Terminal
-from lkmon.probe import cpu_between, lag_stats
+from bench.probe import cpu_between, lag_stats
 
 REPO = Path(__file__).resolve().parents[1]
 AUDIO = Path("/work/shared/audio")
@@ -56,9 +56,9 @@ def journal_has(path: Path, event_type: str) -> bool:
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
-    """The journal's events as dicts (``lkmon.journal`` format: one JSON object a line).
+    """The journal's events as dicts (``lkmon.store.journal`` format: one JSON object a line).
 
-    A torn last line is skipped, as ``lkmon.journal.read_journal`` does.
+    A torn last line is skipped, as ``lkmon.store.journal.read_journal`` does.
     """
     events = []
     for line in path.read_text(errors="replace").splitlines():

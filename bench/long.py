@@ -36,9 +36,9 @@ def child(turns: int, directory: str) -> dict[str, float]:
     import gc
     import time
 
-    from lkmon.export_html import write_html_report
     from lkmon.model.state import SessionModel
-    from lkmon.snapshot import load_session, write_snapshot
+    from lkmon.report.html import write_html_report
+    from lkmon.store.snapshot import load_session, write_snapshot
     from tests.synthetic import iter_synthetic_session
 
     gc.collect()
@@ -92,8 +92,8 @@ def child_app(turns: int) -> dict[str, float]:
     from tests.synthetic import iter_synthetic_session
 
     async def measure() -> dict[str, float]:
-        from lkmon.app import LkmonApp
         from lkmon.model.state import SessionModel
+        from lkmon.tui.app import LkmonApp
 
         app = LkmonApp(SessionModel())
         async with app.run_test(size=(120, 40)) as pilot:
@@ -127,10 +127,10 @@ def replay_first_frame(snapshot: Path) -> float:
     import asyncio
     import time
 
-    from lkmon.snapshot import load_session
+    from lkmon.store.snapshot import load_session
 
     async def measure() -> float:
-        from lkmon.app import LkmonApp
+        from lkmon.tui.app import LkmonApp
 
         start = time.perf_counter()
         app = LkmonApp(load_session(snapshot))

@@ -5,7 +5,7 @@ per pair: once under ``lkmon run`` with the TUI drawing on a real 120x40 termina
 output a thread reads at once, as a terminal emulator would; Textual's own Linux driver, rendering
 for real) and once under ``lkmon run --headless``. The order alternates pair by pair (TUI first,
 then headless first) so that drift on this shared machine falls on both arms. Each run is its
-own process, run by ``bench._driver`` with ``lkmon.probe.LoopLagProbe`` on its event loop.
+own process, run by ``bench._driver`` with ``bench.probe.LoopLagProbe`` on its event loop.
 
 Figures (``overhead.*``); ratios are TUI / headless, computed per pair, reported as the median
 over pairs with the spread:
@@ -21,7 +21,7 @@ over pairs with the spread:
     cpu_process_ratio: the whole process's CPU (``RUSAGE_CHILDREN``, start-up included).
     gc_gen2_*: full garbage collections during the session, and their longest pause. The
         runner itself calls ``gc.collect(); gc.freeze()`` right after SessionStarted
-        (``lkmon/agent/runner.py`` ``_after_start``), so one collection at the very start is
+        (``lkmon/agent/host/runner.py`` ``_after_start``), so one collection at the very start is
         expected; ``*_after_first_second`` leaves it out (and so do the lag maxima so named).
 
 Sizes: 3 recordings x 4 pairs (``LKMON_BENCH_PAIRS`` overrides); ``--quick``: 1 recording, 1 pair.

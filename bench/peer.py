@@ -45,7 +45,7 @@ from typing import Any
 
 from bench._pty import Terminal
 from bench._sessions import REPO, driver_argv, median_or_nan, read_events
-from lkmon.probe import cpu_between
+from bench.probe import cpu_between
 
 NAME = "peer"
 MESSAGES = [

@@ -97,8 +97,8 @@ async def _components(models, quick: bool) -> None:  # noqa: ANN001
 
 async def _voice_turns(quick: bool) -> None:
     import agent_entry
-    from lkmon.agent.sinks import NullSink
-    from lkmon.agent.sources import WavCaller
+    from lkmon.agent.audio.callers import WavCaller
+    from lkmon.agent.audio.sinks import NullSink
     from lkmon.local import load_local_models
 
     models = load_local_models()

@@ -49,8 +49,8 @@ async def measure(
         ``{"new_turn": [ms...], "full": [ms...], "first": [ms]}``: a new turn arriving and its
         frame; a repaint of every widget (as after a resize); the first frame after mounting.
     """
-    from lkmon.app import LkmonApp
     from lkmon.model.state import SessionModel
+    from lkmon.tui.app import LkmonApp
 
     synthetic = _synthetic()
     events = synthetic.synthetic_session(turns)

@@ -248,13 +248,13 @@ def resolve_output(arg: str | None, kind: str, suffix: str, what: str) -> Path:
 
 
 def _default_input() -> list[str]:
-    from lkmon.agent.mic import has_input_device
+    from lkmon.agent.audio.mic import has_input_device
 
     return ["mic"] if has_input_device() else ["text"]
 
 
 def _default_output() -> str:
-    from lkmon.agent.sinks import has_output_device
+    from lkmon.agent.audio.sinks import has_output_device
 
     return "speaker" if has_output_device() else "null"
 
@@ -293,8 +293,8 @@ def _configure_faults(specs: list[str] | None) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``lkmon run``: the TUI, or ``--headless``."""
-    from lkmon.agent.runner import RunOptions
-    from lkmon.secrets import install_from_env
+    from lkmon.agent.host.runner import RunOptions
+    from lkmon.redact import install_from_env
 
     _configure_faults(args.fault)
     agent_file = Path(args.agent_file)
@@ -340,9 +340,9 @@ def _run_tui(  # type: ignore[no-untyped-def]
     thresholds: tuple[float, float] = (1.0, 2.0),
     snapshot_path: Path | None = None,
 ) -> int:
-    from lkmon.agent.runner import SessionRunner
-    from lkmon.app import LkmonApp
+    from lkmon.agent.host.runner import SessionRunner
     from lkmon.model.state import SessionModel
+    from lkmon.tui.app import LkmonApp
 
     model = SessionModel(prices)
     app_ref: list[LkmonApp] = []
@@ -374,7 +374,7 @@ def _run_tui(  # type: ignore[no-untyped-def]
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """``lkmon replay``: open a snapshot or journal, or convert it with ``--export``."""
-    from lkmon.snapshot import SnapshotError, load_session, write_snapshot
+    from lkmon.store.snapshot import SnapshotError, load_session, write_snapshot
 
     try:
         model = load_session(args.path)
@@ -385,7 +385,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         path = write_snapshot(model, out, redact_text=args.redact)
         print(f"lkmon: {len(model.turns)} turns -> {path}")
         return 0
-    from lkmon.app import LkmonApp
+    from lkmon.tui.app import LkmonApp
 
     LkmonApp(
         model, None, export_dir=Path(args.path).parent, redact=args.redact,

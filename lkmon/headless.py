@@ -19,12 +19,12 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from lkmon.agent.runner import RunOptions, SessionRunner
+from lkmon.agent.host.runner import RunOptions, SessionRunner
 from lkmon.model.events import ErrorRaised, Event, LoadProgress, SessionClosed, SessionStarted
 from lkmon.model.state import Area, SessionModel
 from lkmon.model.turns import Turn
 from lkmon.model.usage import PriceTable
-from lkmon.snapshot import write_snapshot
+from lkmon.store.snapshot import write_snapshot
 
 logger = logging.getLogger("lkmon.headless")
 

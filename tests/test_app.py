@@ -15,11 +15,11 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input
 
-from lkmon.app import LkmonApp
 from lkmon.model.events import AudioLevel, LogRecord
 from lkmon.model.state import SessionModel
-from lkmon.widgets.detail import TurnDetailScreen
-from lkmon.widgets.help import HelpScreen
+from lkmon.tui.app import LkmonApp
+from lkmon.tui.widgets.detail import TurnDetailScreen
+from lkmon.tui.widgets.help import HelpScreen
 
 CLOCK = T0 + 60.0
 

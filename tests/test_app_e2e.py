@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from test_app import text_of
 
-from lkmon.app import LkmonApp
 from lkmon.model.state import SessionModel
+from lkmon.tui.app import LkmonApp
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "tests" / "data" / "librivox_sense_0880.wav"  # "He was not an ill-disposed young man"
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.models
 
 async def test_real_agent_on_a_recording_in_the_app(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from lkmon.agent.runner import RunOptions, SessionRunner
+    from lkmon.agent.host.runner import RunOptions, SessionRunner
 
     for name in list(os.environ):
         if name.startswith("LIVEKIT_"):

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from synthetic import T0, demo_session
 
-from lkmon import exports, feed
-from lkmon.feed import EventFeed
 from lkmon.model.events import AudioLevel, LogRecord, VadActivity
 from lkmon.model.state import Area, SessionModel
+from lkmon.report import bundle as exports
+from lkmon.tui import feed
+from lkmon.tui.feed import EventFeed
 
 
 def test_feed_keeps_order_and_coalesces_levels() -> None:
@@ -61,7 +62,7 @@ def test_feed_drops_beyond_its_bound_and_says_so(monkeypatch: pytest.MonkeyPatch
     for i in range(8):
         f.post(VadActivity(ts=T0 + i, event="inference"))
     assert len(f) == 5
-    with caplog.at_level(logging.WARNING, logger="lkmon.feed"):
+    with caplog.at_level(logging.WARNING, logger="lkmon.tui.feed"):
         f.drain()
     assert f.dropped_total == 3 and "3 events dropped" in caplog.text
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from test_app import text_of
 
-import lkmon.agent.bridge as bridge_mod
-from lkmon.app import LkmonApp
+import lkmon.agent.observe.bridge as bridge_mod
 from lkmon.model.state import Area, SessionModel
-from lkmon.widgets.turns import TurnsList
+from lkmon.tui.app import LkmonApp
+from lkmon.tui.widgets.turns import TurnsList
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTED = ROOT / "tests" / "data" / "agents" / "scripted_agent.py"
@@ -25,7 +25,7 @@ WAV = ROOT / "tests" / "data" / "librivox_sense_0880.wav"
 async def test_widget_render_and_bridge_handler_errors_never_stop_the_agent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lkmon.agent.runner import RunOptions, SessionRunner
+    from lkmon.agent.host.runner import RunOptions, SessionRunner
 
     def broken_row(self: TurnsList, position: int) -> object:
         raise ZeroDivisionError("row renderer broke")

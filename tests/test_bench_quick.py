@@ -1,6 +1,6 @@
 """CI check for ``bench/``: every benchmark runs to the end with ``--quick`` (issue 5: benchmarks
 are not timed tests; CI only checks that each one runs on a small size). Plus the loop-lag probe
-(``lkmon/probe.py``) that the overhead benchmark relies on.
+(``bench/probe.py``) that the overhead benchmark relies on.
 
 Benchmarks marked ``models`` start the real offline models (overhead, startup, pipeline, peer):
 about 2-3 minutes together on 2 cores. Nothing here asserts a speed.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lkmon.probe import GcWatch, LoopLagProbe, cpu_between, lag_stats, probe_new_loops
+from bench.probe import GcWatch, LoopLagProbe, cpu_between, lag_stats, probe_new_loops
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -221,7 +221,7 @@ def test_export_is_checked_before_the_session_starts(tmp_path: Path) -> None:
 
 def test_replay_export_folder_whose_parent_is_missing(tmp_path: Path) -> None:
     from lkmon.model.state import SessionModel
-    from lkmon.snapshot import write_snapshot
+    from lkmon.store.snapshot import write_snapshot
 
     snap = write_snapshot(SessionModel(), tmp_path / "s.json")
     proc = lkmon(["replay", str(snap), "--export", "no/such/dir/"], tmp_path)

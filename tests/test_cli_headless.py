@@ -155,7 +155,7 @@ def test_replay_export_into_a_folder(tmp_path: Path) -> None:
     """--export DIR/ creates the folder and writes a time-stamped snapshot into it, never over
     another; an existing folder without the slash works the same."""
     from lkmon.model.state import SessionModel
-    from lkmon.snapshot import write_snapshot
+    from lkmon.store.snapshot import write_snapshot
     from tests.synthetic import demo_session
 
     model = SessionModel()

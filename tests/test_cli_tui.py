@@ -108,13 +108,13 @@ class _FakeApp:
 
 @pytest.fixture
 def fake_tui(monkeypatch: pytest.MonkeyPatch) -> type[_FakeApp]:
-    import lkmon.agent.runner
-    import lkmon.app
+    import lkmon.agent.host.runner
+    import lkmon.tui.app
 
     _FakeApp.instances.clear()
     _FakeRunner.instances.clear()
-    monkeypatch.setattr(lkmon.app, "LkmonApp", _FakeApp)
-    monkeypatch.setattr(lkmon.agent.runner, "SessionRunner", _FakeRunner)
+    monkeypatch.setattr(lkmon.tui.app, "LkmonApp", _FakeApp)
+    monkeypatch.setattr(lkmon.agent.host.runner, "SessionRunner", _FakeRunner)
     return _FakeApp
 
 

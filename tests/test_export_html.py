@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lkmon.export_html import build_html_report, timestamped_path, write_html_report
 from lkmon.model.state import SessionModel
-from lkmon.secrets import Redactor
+from lkmon.redact import Redactor
+from lkmon.report.html import build_html_report, timestamped_path, write_html_report
 from tests.synthetic import demo_session
 
 SECRET = "tok-PLANTED-9f8e7d6c5b4a"
@@ -66,7 +66,7 @@ def test_e2e_colours_follow_thresholds(demo: SessionModel) -> None:
 
 
 def test_report_redacts_secrets_and_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("lkmon.export_html.default_redactor", lambda: Redactor([SECRET]))
+    monkeypatch.setattr("lkmon.report.html.default_redactor", lambda: Redactor([SECRET]))
     model = SessionModel()
     model.apply_many(demo_session())
     model.turns[1].agent_text = f"your token is {SECRET} <b>"

@@ -32,9 +32,9 @@ from typing import Any
 import pytest
 from test_app import text_of
 
-from lkmon.app import LkmonApp
 from lkmon.model.events import AudioLevel, Event
 from lkmon.model.state import Area, SessionModel
+from lkmon.tui.app import LkmonApp
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "tests" / "data" / "librivox_sense_0880.wav"  # "He was not an ill-disposed young man"
@@ -89,7 +89,7 @@ def no_cloud(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_fault_is_shown_counted_and_recovered(
     case: Case, local_models: Any, no_cloud: None, tmp_path: Path
 ) -> None:
-    from lkmon.agent.runner import RunOptions, SessionRunner
+    from lkmon.agent.host.runner import RunOptions, SessionRunner
     from lkmon.local import faults
 
     model = SessionModel()

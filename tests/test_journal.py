@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from lkmon import journal as journal_mod
-from lkmon.journal import JournalWriter, default_journal_path, read_journal
 from lkmon.model.events import (
     ChatMessageAdded,
     LogRecord,
@@ -22,7 +20,9 @@ from lkmon.model.events import (
     UsageUpdated,
     VadActivity,
 )
-from lkmon.secrets import default_redactor
+from lkmon.redact import default_redactor
+from lkmon.store import journal as journal_mod
+from lkmon.store.journal import JournalWriter, default_journal_path, read_journal
 
 
 def sample_events() -> list:
@@ -99,7 +99,7 @@ def test_torn_last_line_is_skipped_with_a_warning(
     w.close()
     with path.open("a") as f:
         f.write('{"ts": 1700000009.0, "type": "speech_created", "spee')  # kill -9 mid-line
-    with caplog.at_level(logging.WARNING, logger="lkmon.journal"):
+    with caplog.at_level(logging.WARNING, logger="lkmon.store.journal"):
         events = read_journal(path)
     assert events == sample_events()[:4]
     assert any("torn last line" in r.getMessage() for r in caplog.records)

@@ -440,8 +440,8 @@ def test_model_snapshot_and_report_import_neither_textual_nor_livekit() -> None:
     import sys
 
     code = (
-        "import sys, lkmon.model.state, lkmon.snapshot, lkmon.export_html\n"
-        "from lkmon.snapshot import load_session\n"
+        "import sys, lkmon.model.state, lkmon.store.snapshot, lkmon.report.html\n"
+        "from lkmon.store.snapshot import load_session\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'livekit'))\n"
         "assert not bad, bad\n"
     )

@@ -22,7 +22,7 @@ from lkmon.model.events import (
     VadActivity,
 )
 from lkmon.model.state import SessionModel
-from lkmon.snapshot import build_snapshot, load_session, write_snapshot
+from lkmon.store.snapshot import build_snapshot, load_session, write_snapshot
 
 T0 = 1_767_225_600.0
 MODELS = {"vad": "silero/onnx", "stt": "api.openai.com/gpt-4o-mini-transcribe",

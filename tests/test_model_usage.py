@@ -289,8 +289,8 @@ def test_split_host() -> None:
 
 
 def test_snapshot_rows_carry_via_and_reload(tmp_path: Path) -> None:
-    from lkmon.snapshot import build_snapshot, write_snapshot
-    from lkmon.snapshot_load import load_session, model_from_snapshot
+    from lkmon.store.restore import load_session, model_from_snapshot
+    from lkmon.store.snapshot import build_snapshot, write_snapshot
 
     row = ModelUsage("llm", "127.0.0.1:8000", "gpt-4.1", input_tokens=1000)
     model = _session([row], [("llm", OPENAI_LLM, "127.0.0.1:8000", "gpt-4.1")])
@@ -313,8 +313,8 @@ def test_snapshot_rows_carry_via_and_reload(tmp_path: Path) -> None:
 
 
 def test_html_report_and_headless_line_show_via() -> None:
-    from lkmon.export_html import build_html_report
     from lkmon.headless import cost_line
+    from lkmon.report.html import build_html_report
 
     rows = [ModelUsage("llm", "127.0.0.1:8000", "gpt-4.1", input_tokens=1000),
             ModelUsage("stt", "nobody", "x", audio_duration=3.0)]

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lkmon.agent import bridge as bridge_mod
-from lkmon.agent.loader import load_agent_file
-from lkmon.agent.runner import RunOptions, SessionRunner
+from lkmon.agent.observe import bridge as bridge_mod
+from lkmon.agent.host.loader import load_agent_file
+from lkmon.agent.host.runner import RunOptions, SessionRunner
 from lkmon.errors import UsageError
-from lkmon.journal import read_journal
 from lkmon.model.events import (
     AgentTranscript,
     ChatMessageAdded,
@@ -28,6 +27,7 @@ from lkmon.model.events import (
     UsageUpdated,
     VadActivity,
 )
+from lkmon.store.journal import read_journal
 
 DATA = Path(__file__).parent / "data"
 AGENTS = DATA / "agents"

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from test_app import text_of
 
-from lkmon.app import LkmonApp
 from lkmon.model.state import Area, SessionModel
+from lkmon.tui.app import LkmonApp
 
 ROOT = Path(__file__).resolve().parents[1]
 LEAKY = ROOT / "tests" / "data" / "agents" / "leaky_agent.py"
@@ -45,7 +45,7 @@ def _flat(text: str) -> str:
 async def test_no_secret_in_anything_lkmon_shows_or_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lkmon.agent.runner import RunOptions, SessionRunner
+    from lkmon.agent.host.runner import RunOptions, SessionRunner
 
     agent_dir = tmp_path / "agent"
     agent_dir.mkdir()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from livekit import rtc
 
-from lkmon.agent.sinks import NullSink, PlayoutBuffer, dbfs
+from lkmon.agent.audio.sinks import NullSink, PlayoutBuffer, dbfs
 from lkmon.model.events import AudioLevel
 
 RATE = 24000
@@ -197,7 +197,7 @@ class FakeSoundDevice:
 
 
 async def test_speaker_sink_contract_through_the_audio_thread(monkeypatch) -> None:
-    from lkmon.agent import sinks
+    from lkmon.agent.audio import sinks
 
     monkeypatch.setattr(sinks, "_sounddevice", lambda: FakeSoundDevice())
     levels: list[AudioLevel] = []

@@ -12,8 +12,8 @@ import pytest
 
 from lkmon.model.events import event_to_dict
 from lkmon.model.state import SessionModel
-from lkmon.secrets import Redactor
-from lkmon.snapshot import (
+from lkmon.redact import Redactor
+from lkmon.store.snapshot import (
     SNAPSHOT_VERSION,
     SnapshotError,
     build_snapshot,
@@ -38,8 +38,8 @@ def demo() -> SessionModel:
 def planted(monkeypatch: pytest.MonkeyPatch) -> Redactor:
     """The process-wide redactor with one planted secret, restored afterwards."""
     redactor = Redactor([SECRET])
-    monkeypatch.setattr("lkmon.snapshot.default_redactor", lambda: redactor)
-    monkeypatch.setattr("lkmon.export_html.default_redactor", lambda: redactor)
+    monkeypatch.setattr("lkmon.store.snapshot.default_redactor", lambda: redactor)
+    monkeypatch.setattr("lkmon.report.html.default_redactor", lambda: redactor)
     return redactor
 
 
@@ -255,7 +255,7 @@ def test_no_secret_in_snapshot(tmp_path: Path, planted: Redactor) -> None:
 def test_secret_with_json_escapes_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = 'pa"ss\\word-42'
     redactor = Redactor([secret])
-    monkeypatch.setattr("lkmon.snapshot.default_redactor", lambda: redactor)
+    monkeypatch.setattr("lkmon.store.snapshot.default_redactor", lambda: redactor)
     model = SessionModel()
     model.apply_many(demo_session())
     model.turns[0].agent_text = f"the password is {secret}"
@@ -289,8 +289,8 @@ def test_non_finite_figures_are_written_as_null(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_orjson: bool
 ) -> None:
     if not use_orjson:
-        monkeypatch.setattr("lkmon.snapshot.orjson", None)
-        monkeypatch.setattr("lkmon.snapshot_load.orjson", None)
+        monkeypatch.setattr("lkmon.store.snapshot.orjson", None)
+        monkeypatch.setattr("lkmon.store.restore.orjson", None)
     model = SessionModel()
     model.apply_many(demo_session())
     model.turns[1].metrics.llm_tps = float("inf")

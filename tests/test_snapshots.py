@@ -16,9 +16,9 @@ import pytest
 from synthetic import T0, demo_session
 from textual.pilot import Pilot
 
-from lkmon.app import LkmonApp
 from lkmon.model.events import LoadProgress
 from lkmon.model.state import SessionModel
+from lkmon.tui.app import LkmonApp
 
 
 @pytest.fixture(autouse=True)

@@ -26,10 +26,10 @@ from pathlib import Path
 from synthetic import Script
 from test_app import RecordingRunner
 
-from lkmon.app import LkmonApp
-from lkmon.journal import JournalWriter, read_journal
 from lkmon.model.events import Event, LogRecord, SpeechCreated
 from lkmon.model.state import SessionModel
+from lkmon.store.journal import JournalWriter, read_journal
+from lkmon.tui.app import LkmonApp
 
 SESSION_SECONDS = 3600.0
 CHUNK_SECONDS = 60.0

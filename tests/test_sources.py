@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from livekit import rtc
 
-from lkmon.agent.sources import (
+from lkmon.agent.audio.callers import (
     CALLER_SAMPLE_RATE,
     TextCaller,
     WavCaller,
@@ -295,7 +295,7 @@ class FakeSoundDevice:
 
 
 async def test_mic_input_frames_mute_and_levels(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lkmon.agent import mic as mic_mod
+    from lkmon.agent.audio import mic as mic_mod
 
     monkeypatch.setattr(mic_mod, "_sounddevice", lambda: FakeSoundDevice())
     levels: list[AudioLevel] = []

@@ -8,13 +8,13 @@ import pytest
 from synthetic import T0, Script
 from test_app import CLOCK, RecordingRunner, demo_model, settle, text_of
 
-from lkmon.app import LkmonApp, unique_path
 from lkmon.model.events import ModelUsage, PluginMetrics, UsageUpdated, UserTranscribed
 from lkmon.model.state import SessionModel
-from lkmon.widgets.common import e2e_style, fmt_cost, fmt_duration, fmt_s, level_bar
-from lkmon.widgets.transcript import placeholder
-from lkmon.widgets.turns import bar_segments, friendly_scale, render_bar, ruler_ticks
-from lkmon.widgets.vad import bin_trace, plot
+from lkmon.tui.app import LkmonApp, unique_path
+from lkmon.tui.widgets.common import e2e_style, fmt_cost, fmt_duration, fmt_s, level_bar
+from lkmon.tui.widgets.transcript import placeholder
+from lkmon.tui.widgets.turns import bar_segments, friendly_scale, render_bar, ruler_ticks
+from lkmon.tui.widgets.vad import bin_trace, plot
 
 
 def test_render_bar_is_proportional_on_one_scale() -> None:

@@ -1,8 +1,10 @@
 """The only lkmon package (besides ``lkmon.local``) that imports livekit.
 
-* ``loader``: import a user's agent file by path and find its entrypoint;
-* ``runner``: ``SessionRunner`` runs it in-process with a simulated job context;
-* ``sources`` / ``mic`` / ``sinks``: the caller (WAV, mic, text) and the audio output;
-* ``bridge`` / ``convert``: LiveKit events -> ``lkmon.model.events`` dataclasses;
-* ``logs``: livekit/lkmon logging -> ``LogRecord`` events.
+* ``host``: run a user's agent file in-process: ``loader`` imports it by path and finds its
+  entrypoint, ``runner.SessionRunner`` runs it with a simulated job context (``jobctx``),
+  ``options`` holds ``RunOptions``;
+* ``observe``: LiveKit events -> ``lkmon.model.events`` dataclasses (``bridge``, ``convert``)
+  and livekit/lkmon logging -> ``LogRecord`` events (``logs``);
+* ``audio``: the caller (``callers``: WAV, text; ``mic``) and the agent's audio output
+  (``sinks``).
 """

@@ -1,6 +1,7 @@
 """lkmon events: the plain dataclasses that carry everything the agent emits.
 
-The agent bridge (``lkmon.agent.bridge``) turns every LiveKit event into one of these at once;
+The agent bridge (``lkmon.agent.observe.bridge``) turns every LiveKit event into one of these at
+once;
 nothing past the bridge holds a LiveKit or pydantic object. The same events are folded into the
 model (``lkmon.model.state.SessionModel.apply``), appended to the session journal (JSON Lines, one
 ``event_to_dict`` per line) and replayed from it.

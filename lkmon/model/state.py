@@ -259,7 +259,7 @@ class SessionModel:
         return changed
 
     def restore_turns(self, turns: Iterable[Turn]) -> None:
-        """Append turns rebuilt by a loader (``lkmon.snapshot``); indexes are renumbered."""
+        """Append turns rebuilt by a loader (``lkmon.store.snapshot``); indexes are renumbered."""
         for turn in turns:
             self._joiner.restore(turn)
         self._summary = None

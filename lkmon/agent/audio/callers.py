@@ -1,0 +1,478 @@
+"""Callers: what speaks to the agent. WAV recordings, the microphone, or typed text.
+
+* ``WavCaller`` plays recordings at real-time pace in 10 ms frames, silence in between, and
+  waits for the agent's reply (plus about 1 s) before the next recording.
+* ``MicInput`` reads the default input device through sounddevice.
+* ``TextCaller`` sends typed lines (headless ``--input text`` reads them from stdin).
+
+Both audio callers emit ``AudioLevel(source="mic")`` events, about 10 per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from livekit import rtc
+from livekit.agents.voice import io
+
+from lkmon.agent.audio.sinks import LevelMeter
+from lkmon.errors import UsageError
+from lkmon.model.events import Event
+
+logger = logging.getLogger("lkmon.sources")
+
+CALLER_SAMPLE_RATE = 16000
+"""Hz of the frames the callers send: what Silero VAD and Whisper use, so nothing resamples."""
+FRAME = 0.01
+"""Seconds per frame (10 ms)."""
+MAX_SECONDS = 600.0
+"""Longest recording accepted, in seconds (10 minutes)."""
+GAP = 1.0
+"""Seconds the agent must be quiet after its reply before the next recording plays."""
+REPLY_TIMEOUT = 30.0
+"""Seconds to wait for a reply after a recording before going on without one."""
+WAV_FORMATS = {"WAV", "WAVEX", "RF64"}
+
+Emit = Callable[[Event], None]
+
+
+@dataclass(slots=True)
+class Recording:
+    """One caller utterance, ready to play.
+
+    Attributes:
+        path: where it came from.
+        samples: mono int16 samples at ``CALLER_SAMPLE_RATE``, shape ``(n,)``.
+        source_rate: the file's own sample rate (Hz).
+        source_channels: the file's channel count.
+    """
+
+    path: Path
+    samples: np.ndarray
+    source_rate: int
+    source_channels: int
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio."""
+        return len(self.samples) / CALLER_SAMPLE_RATE
+
+
+def expand_wav_paths(items: Sequence[str | Path]) -> list[Path]:
+    """Turn files and folders into a list of WAV files (a folder's ``*.wav``, sorted).
+
+    Raises:
+        UsageError: a path is missing, or a folder holds no ``.wav`` file.
+    """
+    paths: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() == ".wav")
+            if not found:
+                raise UsageError(f"no WAV files in directory {p}")
+            paths.extend(found)
+        elif p.exists():
+            paths.append(p)
+        else:
+            raise UsageError(f"input not found: {p}")
+    return paths
+
+
+def load_recording(path: Path, rate: int = CALLER_SAMPLE_RATE) -> Recording:
+    """Read a WAV file of any sample rate and channel count as mono int16 at ``rate``.
+
+    Channels are averaged; the rate is converted with soxr.
+
+    Raises:
+        UsageError: unreadable, not a WAV, corrupt, empty, or longer than 10 minutes.
+    """
+    import soundfile as sf
+    import soxr
+
+    try:
+        info = sf.info(str(path))
+    except Exception as e:  # soundfile.LibsndfileError, RuntimeError
+        if path.is_dir() or not path.exists():
+            raise UsageError(f"input not found: {path}") from None
+        raise UsageError(f"not a readable WAV file: {path} ({_first_line(e)})") from None
+    if info.format not in WAV_FORMATS:
+        raise UsageError(f"not a WAV file: {path} (format {info.format})")
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise UsageError(f"empty WAV file: {path}")
+    seconds = info.frames / info.samplerate
+    if seconds > MAX_SECONDS:
+        raise UsageError(f"WAV file too long: {path} ({seconds / 60:.1f} min; the limit is 10 min)")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:
+        raise UsageError(f"corrupt WAV file: {path} ({_first_line(e)})") from None
+    if data.shape[0] == 0:
+        raise UsageError(f"empty WAV file: {path}")
+    mono = data.mean(axis=1)
+    if sr != rate:
+        mono = soxr.resample(mono, sr, rate)
+    samples = (np.clip(mono, -1.0, 1.0) * 32767.0).astype(np.int16)
+    return Recording(path=path, samples=samples, source_rate=sr, source_channels=data.shape[1])
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+class AgentWatcher:
+    """Follows the session to tell when the agent has replied and is quiet.
+
+    Subscribes (plain functions) to LiveKit ``agent_state_changed``, ``speech_created``,
+    ``conversation_item_added`` and ``user_input_transcribed``. A reply is counted when a
+    ``SpeechHandle`` that was scheduled is done (played, interrupted or cancelled); a preemptive
+    generation that LiveKit threw away without scheduling it (``SpeechHandle.scheduled`` False)
+    is no reply. ``idle`` means: agent state ``listening`` or ``idle`` and no speech handle
+    pending (a preemptive one in flight counts as pending).
+
+    Attributes:
+        replies: scheduled speeches done.
+        pending: speeches created and not done.
+        user_turns: user messages added to the chat (a committed user turn).
+        finals: final user transcripts.
+    """
+
+    def __init__(self) -> None:
+        self.session: Any = None
+        self.state = "initializing"
+        self.replies = 0
+        self.pending = 0
+        self.user_turns = 0
+        self.finals = 0
+        self._idle_since: float | None = None
+
+    _EVENTS = (
+        "agent_state_changed",
+        "speech_created",
+        "conversation_item_added",
+        "user_input_transcribed",
+    )
+
+    def attach(self, session: Any) -> None:
+        """Start following ``session`` (a ``livekit.agents.AgentSession``)."""
+        self.session = session
+        self.state = session.agent_state
+        self._update()
+        for name, fn in zip(self._EVENTS, self._handlers(), strict=True):
+            session.on(name, fn)
+
+    def detach(self) -> None:
+        """Stop following the session."""
+        if self.session is not None:
+            for name, fn in zip(self._EVENTS, self._handlers(), strict=True):
+                self.session.off(name, fn)
+
+    def _handlers(self) -> tuple[Callable[[Any], None], ...]:
+        return (self._on_state, self._on_speech, self._on_item, self._on_transcribed)
+
+    def has_llm(self) -> bool:
+        """True when the running agent (or the session) has an LLM: a reply can follow."""
+        session = self.session
+        if session is None:
+            return True
+        try:
+            llm = getattr(session.current_agent, "llm", None)
+        except RuntimeError:  # no agent running yet
+            llm = None
+        if llm is None or type(llm).__name__ == "NotGiven":
+            llm = getattr(session, "llm", None)
+        return llm is not None
+
+    def _on_state(self, ev: Any) -> None:
+        self.state = ev.new_state
+        self._update()
+
+    def _on_speech(self, ev: Any) -> None:
+        self.pending += 1
+        ev.speech_handle.add_done_callback(self._on_speech_done)
+        self._update()
+
+    def _on_speech_done(self, handle: Any) -> None:
+        self.pending -= 1
+        if handle.scheduled:
+            self.replies += 1
+        self._update()
+
+    def _on_item(self, ev: Any) -> None:
+        if getattr(ev.item, "role", None) == "user":
+            self.user_turns += 1
+
+    def _on_transcribed(self, ev: Any) -> None:
+        if ev.is_final and ev.transcript.strip():
+            self.finals += 1
+
+    def _update(self) -> None:
+        if not self.idle():
+            self._idle_since = None
+        elif self._idle_since is None:
+            self._idle_since = time.monotonic()
+
+    def idle(self) -> bool:
+        """True when the agent neither thinks nor speaks, nor has a speech pending."""
+        return self.state in ("listening", "idle") and self.pending <= 0
+
+    def quiet_for(self) -> float:
+        """Seconds the agent has been idle without a break (0 when busy now)."""
+        self._update()
+        return 0.0 if self._idle_since is None else time.monotonic() - self._idle_since
+
+
+class WavCaller(io.AudioInput):
+    """A simulated caller that plays WAV recordings to the agent, one per turn.
+
+    Timeline: silence until the agent is quiet for ``gap`` seconds; a recording at real-time
+    pace; silence until the agent has replied (left ``speaking``) and been quiet ``gap`` seconds
+    (or ``reply_timeout`` passed); the next recording... After the last reply, ``done`` is set and
+    ``on_done`` is called; silence goes on until the session closes.
+
+    Args:
+        paths: WAV files and folders of them (a folder's ``*.wav``, sorted by name).
+        emit: receives ``AudioLevel(source="mic")`` events (dBFS, about 10 per second).
+        gap: seconds of agent quiet before each recording.
+        reply_timeout: seconds to wait for a reply before going on.
+
+    Raises:
+        UsageError: a missing, non-WAV, corrupt, empty or over-10-minute file, or an empty folder.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        emit: Emit | None = None,
+        *,
+        gap: float = GAP,
+        reply_timeout: float = REPLY_TIMEOUT,
+    ) -> None:
+        super().__init__(label="lkmon.WavCaller")
+        files = expand_wav_paths(paths)
+        if not files:
+            raise UsageError("no input recordings given")
+        self.recordings = [load_recording(p) for p in files]
+        self.watcher = AgentWatcher()
+        self.done = asyncio.Event()
+        self.on_done: Callable[[], None] | None = None
+        self.played: list[tuple[Path, float, float]] = []  # (path, start, end) epoch seconds
+        self._emit = emit
+        self._gap = gap
+        self._reply_timeout = reply_timeout
+        self._block = int(CALLER_SAMPLE_RATE * FRAME)
+        self._silence = np.zeros(self._block, dtype=np.int16)
+        self._index = 0  # next recording to play
+        self._pos: int | None = None  # sample position inside the playing recording
+        self._ended_at: float | None = None  # monotonic end of the last recording played
+        self._replies_at_end = 0
+        self._turns_at_end = 0
+        self._finals_at_end = 0
+        self._t0: float | None = None
+        self._started_wall = 0.0
+        self._sent = 0
+        self._meter = LevelMeter("mic")
+        self._closed = False
+
+    def describe(self) -> str:
+        """For SessionStarted.input, e.g. ``"wav: a.wav, b.wav"``."""
+        return "wav: " + ", ".join(r.path.name for r in self.recordings)
+
+    def attach(self, session: Any) -> None:
+        """Follow ``session``'s agent state (call before ``session.start``)."""
+        self.watcher.attach(session)
+
+    def close(self) -> None:
+        """End the stream: the next ``__anext__`` raises StopAsyncIteration."""
+        self._closed = True
+
+    async def __anext__(self) -> rtc.AudioFrame:
+        """Next 10 ms frame, at real-time pace against the monotonic clock."""
+        if self._closed:
+            raise StopAsyncIteration
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._t0 is None:
+            self._t0 = now
+        deadline = self._t0 + self._sent * FRAME
+        if deadline > now:
+            await asyncio.sleep(deadline - now)
+        elif now - deadline > 0.5:  # a long stall: re-anchor instead of bursting
+            self._t0, self._sent = now, 0
+        if self._closed:
+            raise StopAsyncIteration
+        self._sent += 1
+        samples = self._next_samples()
+        self._level(samples)
+        return rtc.AudioFrame(
+            data=samples.tobytes(),
+            sample_rate=CALLER_SAMPLE_RATE,
+            num_channels=1,
+            samples_per_channel=len(samples),
+        )
+
+    def _next_samples(self) -> np.ndarray:
+        if self._pos is not None:
+            rec = self.recordings[self._index]
+            chunk = rec.samples[self._pos : self._pos + self._block]
+            self._pos += self._block
+            if self._pos >= len(rec.samples):
+                self.played.append((rec.path, self._started_wall, time.time()))
+                logger.info("caller: played %s (%.2f s)", rec.path.name, rec.duration)
+                self._pos = None
+                self._index += 1
+                self._ended_at = time.monotonic()
+                self._replies_at_end = self.watcher.replies
+                self._turns_at_end = self.watcher.user_turns
+                self._finals_at_end = self.watcher.finals
+            if len(chunk) < self._block:
+                chunk = np.concatenate([chunk, self._silence[: self._block - len(chunk)]])
+            return chunk
+        if self._ready_for_next():
+            if self._index < len(self.recordings):
+                self._pos = 0
+                self._started_wall = time.time()
+                return self._next_samples()
+            if not self.done.is_set():
+                logger.info("caller: last reply done, ending the session")
+                self.done.set()
+                if self.on_done is not None:
+                    self.on_done()
+        return self._silence
+
+    def _ready_for_next(self) -> bool:
+        """True when the turn that answers the last recording is over, and the agent has been
+        quiet ``gap`` seconds: a reply was played (or interrupted); or the user turn was
+        committed and no reply is pending; or, for an agent without an LLM, its final
+        transcript came. A preemptive reply that LiveKit threw away is no answer."""
+        w = self.watcher
+        quiet = w.quiet_for()
+        if self._ended_at is None:  # before the first recording
+            return quiet >= self._gap
+        answered = (
+            w.replies > self._replies_at_end
+            or w.user_turns > self._turns_at_end
+            or (w.finals > self._finals_at_end and not w.has_llm())
+        )
+        if answered:
+            return quiet >= self._gap
+        if time.monotonic() - self._ended_at > self._reply_timeout:
+            logger.warning(
+                "caller: no reply within %.0f s of %s; going on",
+                self._reply_timeout,
+                self.recordings[self._index - 1].path.name,
+            )
+            self._replies_at_end = self.watcher.replies - 1  # count it as answered
+            return quiet >= self._gap
+        return False
+
+    def _level(self, samples: np.ndarray) -> None:
+        if self._emit is not None and (level := self._meter.add(samples)) is not None:
+            self._emit(level)
+
+
+class TextCaller:
+    """Sends typed lines to the agent one turn at a time (headless ``--input text``).
+
+    Each line waits until the agent is quiet for ``gap`` seconds, is sent with ``send``, then the
+    caller waits for the reply. At the end of the lines, ``on_done`` is called.
+
+    Args:
+        lines: the user's turns, e.g. ``sys.stdin``; blank lines are skipped.
+        send: sends one typed turn (``SessionRunner.send_text``).
+        gap: seconds of agent quiet before each line.
+        reply_timeout: seconds to wait for a reply before going on.
+    """
+
+    def __init__(
+        self,
+        lines: Iterable[str],
+        send: Callable[[str], None],
+        *,
+        gap: float = GAP,
+        reply_timeout: float = REPLY_TIMEOUT,
+    ) -> None:
+        self._lines = lines
+        self._send = send
+        self._gap = gap
+        self._reply_timeout = reply_timeout
+        self.watcher = AgentWatcher()
+        self.on_done: Callable[[], None] | None = None
+
+    def describe(self) -> str:
+        """For SessionStarted.input."""
+        return "text"
+
+    def attach(self, session: Any) -> None:
+        """Follow ``session``'s agent state."""
+        self.watcher.attach(session)
+
+    async def run(self) -> None:
+        """Send every line, each after the previous reply; then call ``on_done``."""
+        it = iter(self._lines)
+        while True:
+            line = await in_daemon_thread(next, it, None)
+            if line is None:
+                break
+            text = line.strip()
+            if not text:
+                continue
+            await self._wait(lambda: self.watcher.quiet_for() >= self._gap, None)
+            before = self.watcher.replies
+            self._send(text)
+
+            def replied(before: int = before) -> bool:
+                return self.watcher.replies > before
+
+            await self._wait(replied, self._reply_timeout)
+        await self._wait(lambda: self.watcher.quiet_for() >= self._gap, None)
+        if self.on_done is not None:
+            self.on_done()
+
+    @staticmethod
+    async def _wait(cond: Callable[[], bool], timeout: float | None) -> None:
+        start = time.monotonic()
+        while not cond():
+            if timeout is not None and time.monotonic() - start > timeout:
+                logger.warning("caller: no reply within %.0f s; going on", timeout)
+                return
+            await asyncio.sleep(0.05)
+
+
+def in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Run ``fn(*args)`` in a daemon thread; the future resolves on the running loop.
+
+    Unlike ``asyncio.to_thread``, an abandoned call cannot hold up interpreter exit.
+    """
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, exc: BaseException | None) -> None:
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
+
+    def work() -> None:
+        try:
+            result, exc = fn(*args), None
+        except BaseException as e:  # handed to the awaiting task
+            result, exc = None, e
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(settle, result, exc)
+
+    threading.Thread(
+        target=work, name=f"lkmon-{getattr(fn, '__name__', 'call')}", daemon=True
+    ).start()
+    return fut

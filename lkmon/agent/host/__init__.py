@@ -1,0 +1,1 @@
+"""Run a user's agent file in-process: loader, job context, runner, run options."""

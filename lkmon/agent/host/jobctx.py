@@ -1,0 +1,199 @@
+"""Helpers for running a job in-process: what a worker would supply that lkmon has no room for.
+
+* a stand-in for the remote participant that ``JobContext.wait_for_participant()`` returns;
+* the model labels of a session for ``SessionStarted.models``;
+* whether an agent file loads lkmon's local models (to show their loading progress).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lkmon.agent.observe.convert import describe_exception
+
+logger = logging.getLogger("lkmon.runner")
+
+
+def mentions_local(path: Path) -> bool:
+    """True when the agent file's source refers to ``lkmon.local`` (it loads the local models)."""
+    try:
+        return "lkmon.local" in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+class _Participant:
+    """Stands in for the remote participant that ``ctx.wait_for_participant()`` returns: in
+    lkmon the caller is local, so there is no room and no participant to wait for."""
+
+    identity = "lkmon-caller"
+    sid = "PA_lkmon"
+    name = "lkmon caller"
+    metadata = ""
+    attributes: dict[str, str] = {}
+    track_publications: dict[str, Any] = {}
+
+    @property
+    def kind(self) -> int:
+        from livekit import rtc
+
+        return rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD
+
+
+async def stand_in_participant(_ctx: Any, *args: Any, **kwargs: Any) -> _Participant:
+    """Replaces ``JobContext.wait_for_participant`` during a run (no room to wait in)."""
+    return _Participant()
+
+
+def model_labels(session: Any, agent: Any) -> dict[str, str]:
+    """Role -> ``"provider/model"`` for the VAD, STT, LLM and TTS in use (the agent's wins)."""
+    labels: dict[str, str] = {}
+    for role in ("vad", "stt", "llm", "tts"):
+        plugin = getattr(agent, role, None)
+        if plugin is None or not hasattr(plugin, "provider"):
+            plugin = getattr(session, role, None)
+        if plugin is None:
+            continue
+        try:
+            labels[role] = f"{plugin.provider}/{plugin.model}"
+        except Exception as e:
+            logger.debug("no label for %s: %s", role, e)
+            labels[role] = type(plugin).__name__
+    return labels
+
+
+async def run_session_end(server: Any, ctx: Any, timeout: float) -> None:
+    """Run the server's ``on_session_end(ctx)`` callback, as a worker would (seconds limit)."""
+    fnc = getattr(server, "_session_end_fnc", None)  # no public accessor on AgentServer
+    if fnc is None or ctx is None:
+        return
+    try:
+        await asyncio.wait_for(fnc(ctx), timeout)
+    except Exception as e:
+        logger.warning("on_session_end failed: %s", describe_exception(e))
+
+
+async def run_shutdown_callbacks(ctx: Any, timeout: float) -> None:
+    """Run the job's ``ctx.add_shutdown_callback`` callbacks, each within ``timeout`` seconds."""
+    callbacks = list(getattr(ctx, "_shutdown_callbacks", []) or [])
+    for cb in callbacks:
+        try:
+            await asyncio.wait_for(cb("lkmon session ended"), timeout)
+        except Exception as e:
+            name = getattr(cb, "__name__", cb)
+            logger.warning("shutdown callback %s failed: %s", name, describe_exception(e))
+
+
+@dataclass(frozen=True, slots=True)
+class AudioIO:
+    """Which audio the agent file asks RoomIO for (its room options to ``session.start``).
+
+    Attributes:
+        input: False when the file turns audio input off (a text-only agent).
+        output: False when the file turns audio output off (replies are text only).
+    """
+
+    input: bool = True
+    output: bool = True
+
+
+def audio_io_of(kwargs: dict[str, Any]) -> AudioIO:
+    """Read the audio switches of ``session.start``'s room options, as LiveKit 1.8.9 does.
+
+    ``room_options=RoomOptions(audio_input=False, audio_output=False)`` (the public getters
+    ``get_audio_input_options()`` / ``get_audio_output_options()`` return ``None`` when off);
+    the older ``room_input_options=RoomInputOptions(audio_enabled=False)`` and
+    ``room_output_options=RoomOutputOptions(audio_enabled=False)`` apply when no
+    ``room_options`` is given (LiveKit ignores them otherwise).
+    """
+    options = kwargs.get("room_options")
+    get_in = getattr(options, "get_audio_input_options", None)
+    get_out = getattr(options, "get_audio_output_options", None)
+    if callable(get_in) and callable(get_out):
+        return AudioIO(input=get_in() is not None, output=get_out() is not None)
+    legacy_in = kwargs.get("room_input_options")
+    legacy_out = kwargs.get("room_output_options")
+    return AudioIO(
+        input=getattr(legacy_in, "audio_enabled", True) is not False,
+        output=getattr(legacy_out, "audio_enabled", True) is not False,
+    )
+
+
+@contextlib.contextmanager
+def take_over_sessions(
+    take_over: Callable[[Any, Any, AudioIO], None], started: asyncio.Future[None]
+) -> Iterator[None]:
+    """Wrap ``AgentSession.start`` (and stand in for ``wait_for_participant``) while active.
+
+    When the user's code calls ``session.start(agent=..., room=ctx.room)`` for the first time,
+    the room and its options are dropped (no RoomIO, recording off) after reading which audio
+    they turn on (``audio_io_of``); ``take_over(session, agent, audio)`` gives the session its
+    audio and transcript outputs, then the original ``start`` runs and ``started`` resolves. A
+    second session is left alone.
+    """
+    from livekit.agents import AgentSession, JobContext
+
+    original = AgentSession.start
+    original_wait = JobContext.wait_for_participant
+    taken: list[Any] = []
+
+    @functools.wraps(original)
+    async def start(session: Any, *args: Any, **kwargs: Any) -> Any:
+        if taken:
+            return await original(session, *args, **kwargs)
+        taken.append(session)
+        agent = args[0] if args else kwargs.get("agent")
+        audio = audio_io_of(kwargs)
+        for key in ("room", "room_options", "room_input_options", "room_output_options"):
+            kwargs.pop(key, None)
+        kwargs["record"] = False
+        take_over(session, agent, audio)
+        result = await original(session, *args, **kwargs)
+        if not started.done():
+            started.set_result(None)
+        return result
+
+    AgentSession.start = start  # type: ignore[method-assign,assignment]
+    JobContext.wait_for_participant = stand_in_participant  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        AgentSession.start = original  # type: ignore[method-assign]
+        JobContext.wait_for_participant = original_wait  # type: ignore[method-assign]
+
+
+def add_progress_listener(
+    agent_path: Path, loop: asyncio.AbstractEventLoop, emit: Callable[[Any], None]
+) -> Callable[[Any], None] | None:
+    """Forward ``lkmon.local`` model-loading progress (from its loading thread) to ``emit`` on
+    ``loop``, when the agent file uses lkmon's local models. Returns the listener, or None."""
+    local = sys.modules.get("lkmon.local")
+    if local is None and mentions_local(agent_path):
+        try:
+            import lkmon.local as local
+        except ImportError as e:  # the agent file will report it in its own words
+            logger.debug("lkmon.local unavailable: %s", e)
+    add = getattr(local, "add_progress_listener", None)
+    if add is None:
+        return None
+
+    def listener(event: Any) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(emit, event)
+
+    add(listener)
+    return listener
+
+
+def remove_progress_listener(listener: Callable[[Any], None]) -> None:
+    """Undo ``add_progress_listener``."""
+    local = sys.modules.get("lkmon.local")
+    getattr(local, "remove_progress_listener", lambda _fn: None)(listener)

@@ -1,0 +1,554 @@
+"""Run a user's LiveKit agent file in-process, as LiveKit's console does, and watch everything.
+
+``SessionRunner.run()``:
+
+1. imports the agent file (``lkmon.agent.host.loader``) and opens the caller, the sink and the
+   journal
+   (``prepare``; every bad input raises ``UsageError`` here, before anything starts);
+2. installs a fake job context (``livekit.agents.testing.fake_job_context``) and runs the file's
+   prewarm ``setup_fnc(ctx.proc)`` in a thread, turning ``lkmon.local`` model-loading progress into
+   ``LoadProgress`` events;
+3. wraps ``AgentSession.start`` for the duration of the run and calls the entrypoint. When the
+   user's code calls ``session.start(agent=..., room=ctx.room)``, lkmon drops the unconnected room
+   (no RoomIO), sets ``session.input.audio`` (the caller), ``session.output.audio`` and
+   ``session.output.transcription`` (through LiveKit's ``TranscriptSynchronizer``, so an interrupted
+   reply is cut to what was played), attaches the bridge, then calls the original ``start``;
+4. waits for the caller to finish, ``stop()``, the session to close, or a failure; then closes the
+   session (``aclose``), runs the job's shutdown callbacks and closes the journal.
+
+Failures: an entrypoint that raises before its session starts, or a file that never starts one
+within ``RunOptions.start_timeout`` seconds, raise ``UsageError``. A session whose models fail
+before the first reply (e.g. cloud models with no network) ends within
+``RunOptions.failure_timeout`` seconds with ``SessionFailed``; its hint names ``--models local``
+only for lkmon's ``agent_entry.py`` (the file that flag configures). With ``--input text`` the
+STT, VAD and audio interruption detector get no audio: their errors are warnings, never fatal
+(not even through LiveKit's ``max_unrecoverable_errors``). Errors of lkmon's own local
+plugins (``lkmon.local``: injected faults) are left to LiveKit's retries and its
+``max_unrecoverable_errors``, as any error after the first reply is: they are shown and counted,
+and the session goes on or closes with LiveKit's close reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lkmon import __version__
+from lkmon.agent.audio.callers import TextCaller, WavCaller, in_daemon_thread
+from lkmon.agent.audio.mic import MicInput
+from lkmon.agent.audio.sinks import NullSink, SpeakerSink
+from lkmon.agent.host.jobctx import (
+    AudioIO,
+    add_progress_listener,
+    model_labels,
+    remove_progress_listener,
+    run_session_end,
+    run_shutdown_callbacks,
+    take_over_sessions,
+)
+from lkmon.agent.host.loader import AgentFile, load_agent_file
+from lkmon.agent.host.options import MODELS_ENV, RunOptions, SessionFailed
+from lkmon.agent.observe.bridge import Bridge, describe_exception
+from lkmon.agent.observe.logs import LogRouter
+from lkmon.errors import UsageError
+from lkmon.model.events import (
+    ChatMessageAdded,
+    Event,
+    LoadProgress,
+    SessionClosed,
+    SessionStarted,
+)
+from lkmon.redact import install_from_env
+from lkmon.store.journal import JournalWriter
+
+logger = logging.getLogger("lkmon.runner")
+
+LOCAL_PLUGINS = "lkmon.local."
+"""Label prefix of lkmon's offline plugins (``LLMError.label`` etc.)."""
+
+UNUSED_WITH_TEXT = frozenset({"stt_error", "vad_error", "interruption_detection_error"})
+"""Error types of models that ``--input text`` does not feed (no audio reaches the session)."""
+
+__all__ = ["MODELS_ENV", "RunOptions", "SessionFailed", "SessionRunner"]
+
+
+class SessionRunner:
+    """Runs one agent session in-process and emits every event it sees.
+
+    Args:
+        options: what to run and how.
+        emit: receives each ``lkmon.model.events`` event, synchronously, on the event-loop
+            thread; it must be cheap. (Events also go to the journal.)
+    """
+
+    def __init__(self, options: RunOptions, emit: Callable[[Event], None]) -> None:
+        self.options = options
+        self._user_emit = emit
+        self.agent: AgentFile | None = None
+        self.session: Any = None
+        self.bridge: Bridge | None = None
+        self.journal: JournalWriter | None = None
+        self.caller: WavCaller | MicInput | TextCaller | None = None
+        self.sink: NullSink | SpeakerSink | None = None
+        self.end_reason: str | None = None
+        self.failure: str | None = None
+        self.error: UsageError | None = None
+        self.replies = 0
+        self._router: LogRouter | None = None
+        self._prepared = False
+        self._end: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._sync: Any = None
+        self._ctx: Any = None
+        self._first_error_at: float | None = None
+        self._first_error: str | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._pending_text: list[str] = []
+        self._warned_unused = False
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Check every input and load the agent file, before any session starts.
+
+        Idempotent. Raises:
+            UsageError: a bad agent file, recording, device or journal path.
+        """
+        if self._prepared:
+            return
+        opts = self.options
+        self._router = LogRouter(
+            self.emit,
+            level=opts.log_level,
+            stderr_level=opts.stderr_log_level,
+            capture_root=opts.capture_root_logs,
+        ).install()
+        try:
+            self.caller = self._make_caller()
+            self.sink = (
+                SpeakerSink(self.emit, device=opts.speaker_device)
+                if opts.output == "speaker"
+                else NullSink(self.emit)
+            )
+            if opts.models not in ("auto", "local", "cloud"):
+                raise UsageError(f"--models must be auto, local or cloud, not {opts.models!r}")
+            os.environ[MODELS_ENV] = opts.models
+            # secrets of the environment and of the .env files the agent loads are hidden in
+            # everything lkmon writes (the CLI does it too; embedding the runner gets it here)
+            install_from_env(Path(opts.agent_file).parent / ".env")
+            install_from_env(Path.cwd() / ".env")
+            self.agent = load_agent_file(opts.agent_file)
+            install_from_env()  # and what the agent file's import put into the environment
+            if opts.journal is not None:
+                try:
+                    self.journal = JournalWriter(opts.journal)
+                except OSError as e:
+                    raise UsageError(
+                        f"cannot write the journal {opts.journal}: {e.strerror}"
+                    ) from None
+        except BaseException:
+            self._router.uninstall()
+            raise
+        self._prepared = True
+
+    async def run(self) -> None:
+        """Run the session to its end (caller finished, ``stop()``, session closed or failed).
+
+        Raises:
+            UsageError: bad input (see ``prepare``), an entrypoint that raises before its session
+                starts, or no session started within ``start_timeout``.
+            SessionFailed: the models failed before the first reply.
+        """
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._end = asyncio.Event()
+        self.prepare()
+        assert self._router is not None and self.agent is not None
+        self._router.bind(self._loop)
+        from livekit.agents import testing
+        from livekit.agents.utils import http_context
+
+        listener = self._progress_listener()
+        # a worker gives each job an aiohttp session (cloud plugins need it) and a job context
+        async with http_context.open():
+            try:
+                with testing.fake_job_context() as ctx:
+                    self._ctx = ctx
+                    # the job ends when the agent calls ctx.shutdown(), as under a worker
+                    ctx._on_shutdown = lambda reason: self.stop(f"job shutdown: {reason}")
+                    await self._prewarm(ctx)
+                    # the long full collection (the models, the imports: 100-250 ms) happens
+                    # here, before the session exists; the one after start only walks what the
+                    # entrypoint made since (bench: docs/benchmarks.md, loop lag)
+                    gc.collect()
+                    gc.freeze()
+                    if not self._end.is_set():
+                        await self._run_entrypoint(ctx)
+            except UsageError as e:
+                self.error = e
+                raise
+            finally:
+                await self._cleanup(listener)
+        if self.failure is not None:
+            self.error = SessionFailed(self.failure)
+            raise self.error
+
+    def stop(self, reason: str = "stopped") -> None:
+        """End the session gracefully (from any thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._finish(reason)
+        else:
+            loop.call_soon_threadsafe(self._finish, reason)
+
+    def send_text(self, text: str) -> None:
+        """Send a typed user turn (``AgentSession.generate_reply(user_input=text)``)."""
+        text = text.strip()
+        if not text:
+            return
+        if self.session is None:
+            self._pending_text.append(text)
+            return
+        self.session.generate_reply(user_input=text)
+
+    def set_mic_muted(self, muted: bool) -> None:
+        """Mute or unmute the microphone (frames become silence; timing is kept)."""
+        if isinstance(self.caller, MicInput):
+            self.caller.muted = muted
+
+    @property
+    def mic_muted(self) -> bool:
+        """True while the microphone is muted."""
+        return isinstance(self.caller, MicInput) and self.caller.muted
+
+    def emit(self, event: Event) -> None:
+        """Journal ``event`` and hand it to the consumer (never raises)."""
+        if self.journal is not None:
+            self.journal.write(event)
+        if type(event) is ChatMessageAdded and event.role == "assistant":
+            self.replies += 1
+        try:
+            self._user_emit(event)
+        except Exception:
+            logger.exception("lkmon event consumer failed on %s", type(event).__name__)
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def _make_caller(self) -> WavCaller | MicInput | TextCaller | None:
+        opts = self.options
+        inputs = list(opts.inputs)
+        if inputs == ["mic"]:
+            return MicInput(self.emit, device=opts.mic_device)
+        if inputs == ["text"]:
+            if opts.text_lines is None:
+                return None
+            return TextCaller(
+                opts.text_lines, self.send_text, gap=opts.gap, reply_timeout=opts.reply_timeout
+            )
+        if "mic" in inputs or "text" in inputs or not inputs:
+            raise UsageError("--input takes 'mic', 'text', or WAV files and folders, not a mix")
+        return WavCaller(inputs, self.emit, gap=opts.gap, reply_timeout=opts.reply_timeout)
+
+    def _progress_listener(self) -> Callable[[LoadProgress], None] | None:
+        """Forward ``lkmon.local`` loading progress when the agent file uses it."""
+        if self.agent is None or self._loop is None:
+            return None
+        return add_progress_listener(self.agent.path, self._loop, self.emit)
+
+    async def _prewarm(self, ctx: Any) -> None:
+        """Run the file's ``setup_fnc(proc)`` in a thread so the loop stays free."""
+        assert self.agent is not None
+        setup = self.agent.setup_fnc
+        if setup is None:
+            return
+        t0 = time.perf_counter()
+        assert self._end is not None
+        done = in_daemon_thread(setup, ctx.proc)
+        ended = asyncio.ensure_future(self._end.wait())
+        try:
+            await asyncio.wait({done, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if not done.done():  # stopped while loading: leave the thread, it is a daemon
+            logger.info("stopped during prewarm")
+            return
+        try:
+            done.result()
+        except UsageError:
+            raise
+        except Exception as e:
+            raise UsageError(
+                f"agent file {self.options.agent_file}: prewarm raised {describe_exception(e)}"
+            ) from None
+        logger.info("prewarm took %.2f s", time.perf_counter() - t0)
+
+    async def _run_entrypoint(self, ctx: Any) -> None:
+        assert self.agent is not None and self._end is not None
+        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with take_over_sessions(self._take_over, started):
+            entry = asyncio.create_task(self._entry(ctx), name="lkmon.entrypoint")
+            try:
+                await self._wait_started(started, entry)
+                if self._end.is_set():
+                    return
+                self._after_start()
+                await self._end.wait()
+            finally:
+                if not entry.done():
+                    entry.cancel()
+                    await asyncio.gather(entry, return_exceptions=True)
+
+    async def _entry(self, ctx: Any) -> None:
+        assert self.agent is not None
+        await self.agent.entrypoint(ctx)
+
+    async def _wait_started(self, started: asyncio.Future[None], entry: asyncio.Task[None]) -> None:
+        assert self._end is not None
+        path = self.options.agent_file
+        ended = asyncio.ensure_future(self._end.wait())
+        waiters: set[asyncio.Future[Any]] = {started, entry, ended}
+        try:
+            await asyncio.wait(
+                waiters,
+                timeout=self.options.start_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            ended.cancel()
+        if started.done() or self._end.is_set():
+            return
+        if entry.done():
+            exc = entry.exception()
+            if isinstance(exc, UsageError):
+                raise exc
+            if exc is not None:
+                raise UsageError(
+                    f"agent file {path}: its entrypoint raised {describe_exception(exc)}"
+                )
+            raise UsageError(
+                f"agent file {path}: its entrypoint returned without starting an "
+                "AgentSession (session.start was never called)"
+            )
+        raise UsageError(
+            f"agent file {path}: no AgentSession started within "
+            f"{self.options.start_timeout:.0f} s (does its entrypoint call session.start()?)"
+        )
+
+    def _take_over(self, session: Any, agent: Any, audio: AudioIO) -> None:
+        """Give the session lkmon's audio in/out and transcript, and attach the bridge.
+
+        Audio the agent file turns off in its room options (a text-only agent) is not given:
+        with no audio output the replies go straight to the transcript as text (as LiveKit's
+        ``console --text`` shows them), with no audio input the session is driven by typing.
+        """
+        from livekit.agents.voice.transcription import TranscriptSynchronizer
+
+        assert self.sink is not None
+        self.session = session
+        self.bridge = Bridge(session, self.emit)
+        audio_caller = isinstance(self.caller, WavCaller | MicInput)
+        session.input.audio = self.caller if audio_caller and audio.input else None
+        if not audio.input and audio_caller:
+            logger.warning(
+                "the agent file turns audio input off in its room options: lkmon sends it no "
+                "audio; type instead (--input text, or t in the app)"
+            )
+            if isinstance(self.caller, WavCaller):
+                self._loop_call(lambda: self._finish("the agent takes no audio input"))
+        if audio.output:
+            sync = TranscriptSynchronizer(
+                next_in_chain_audio=self.sink, next_in_chain_text=self.bridge.transcript
+            )
+            session.output.audio = sync.audio_output
+            session.output.transcription = sync.text_output
+            self._sync = sync
+        else:
+            session.output.audio = None
+            session.output.transcription = self.bridge.transcript
+        self.bridge.attach()
+        agent_vad = getattr(agent, "vad", None)
+        if agent_vad is not None and hasattr(agent_vad, "stream"):
+            self.bridge.tap_vad(agent_vad)
+        if isinstance(self.caller, WavCaller | TextCaller):
+            self.caller.attach(session)
+        session.on("error", self._on_error)
+        session.on("close", self._on_close)
+        self.emit(
+            SessionStarted(
+                ts=time.time(),
+                agent_file=str(self.options.agent_file),
+                models=model_labels(session, agent),
+                input=self.caller.describe() if self.caller is not None else "text",
+                output=self.options.output if audio.output else "none",
+                lkmon_version=__version__,
+            )
+        )
+
+    def _loop_call(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` on the loop soon (after the current callback)."""
+        assert self._loop is not None
+        self._loop.call_soon(fn)
+
+    def _after_start(self) -> None:
+        """The session is listening: freeze start-up garbage, start the caller."""
+        assert self._loop is not None
+        gc.collect()  # short: what was made since the freeze after prewarm
+        gc.freeze()  # full collections stalled the loop 75-160 ms (notes)
+        caller = self.caller
+        if isinstance(self.sink, SpeakerSink):
+            self.sink.start(self._loop)
+        if isinstance(caller, MicInput):
+            caller.start(self._loop)
+        elif isinstance(caller, WavCaller):
+            caller.on_done = lambda: self._finish("caller finished")
+        elif isinstance(caller, TextCaller):
+            caller.on_done = lambda: self._finish("caller finished")
+            self._tasks.append(asyncio.create_task(caller.run(), name="lkmon.text_caller"))
+        for text in self._pending_text:
+            self.send_text(text)
+        self._pending_text.clear()
+
+    # -- failure watch -------------------------------------------------------------------------
+
+    def _on_error(self, ev: Any) -> None:
+        err = ev.error
+        if self._unused_by_input(err, getattr(ev, "source", None)):
+            # shown and counted by the bridge (ErrorRaised), not fatal: typed turns need no STT
+            # or VAD. LiveKit recreates a failed STT stream and closes the session at its 4th
+            # unrecoverable STT error (conn_options.max_unrecoverable_errors); this runs just
+            # before it counts, so reset the count as LiveKit does when the STT recovers.
+            if getattr(err, "type", "") == "stt_error" and hasattr(
+                self.session, "_stt_error_counts"
+            ):
+                self.session._stt_error_counts = 0
+            if not self._warned_unused:
+                self._warned_unused = True
+                logger.warning(
+                    "%s with --input text: not fatal, typed turns do not use it",
+                    str(getattr(err, "type", "model_error")).replace("_", " "),
+                )
+            return
+        if self.replies > 0:
+            return  # after a good reply, LiveKit's retries and close decide
+        if str(getattr(err, "label", "")).startswith(LOCAL_PLUGINS):
+            return  # no network or credentials involved: LiveKit's retries and close decide
+        exc = getattr(err, "error", err)
+        kind = str(getattr(err, "type", "model_error")).replace("_", " ")
+        text = describe_exception(exc) if isinstance(exc, BaseException) else str(exc)
+        message = f"{kind} before the first reply: {text}"
+        if self._first_error is None:
+            self._first_error, self._first_error_at = message, time.monotonic()
+            assert self._loop is not None
+            self._loop.call_later(self.options.failure_timeout, self._check_failed)
+        if not getattr(err, "recoverable", True):
+            self._fail(message)
+
+    def _unused_by_input(self, err: Any, source: Any = None) -> bool:
+        """True for an error of a model the chosen input does not feed: with ``--input text``
+        no audio reaches the session, so its STT, VAD and audio interruption detector are idle
+        (a cloud STT still tries to connect, and fails with no network)."""
+        if list(self.options.inputs) != ["text"]:
+            return False
+        kind = str(getattr(err, "type", ""))
+        if kind in UNUSED_WITH_TEXT:
+            return True
+        from livekit.agents import vad
+
+        return isinstance(source, vad.VAD)
+
+    def _check_failed(self) -> None:
+        if self.replies == 0 and self._first_error is not None:
+            self._fail(f"{self._first_error} (no reply {self.options.failure_timeout:.0f} s later)")
+
+    def _fail(self, message: str) -> None:
+        if self.failure is None:
+            self.failure = f"{message}; {self._failure_hint()}"
+            self._finish("failed")
+
+    def _failure_hint(self) -> str:
+        """What to try: ``--models local`` only picks the models of lkmon's own agent file."""
+        if self._reads_models_flag():
+            return "check the network and credentials, or use --models local"
+        return "check the network and credentials (and the provider's base URL)"
+
+    def _reads_models_flag(self) -> bool:
+        """True when the agent file is lkmon's ``agent_entry.py``, or otherwise reads
+        ``$LKMON_MODELS`` (what ``--models`` sets)."""
+        path = Path(self.agent.path if self.agent is not None else self.options.agent_file)
+        if path.name == "agent_entry.py":
+            return True
+        try:
+            return MODELS_ENV in path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+
+    def _on_close(self, ev: Any) -> None:
+        local = str(getattr(ev.error, "label", "")).startswith(LOCAL_PLUGINS)
+        unused = ev.error is not None and self._unused_by_input(ev.error)
+        if ev.error is not None and self.replies == 0 and not local and not unused:
+            exc = getattr(ev.error, "error", ev.error)
+            text = describe_exception(exc) if isinstance(exc, BaseException) else str(exc)
+            self._fail(f"session closed: {text}")
+        self._finish(f"session closed ({getattr(ev.reason, 'value', ev.reason)})")
+
+    def _finish(self, reason: str) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+            logger.info("ending the session: %s", reason)
+        if self._end is not None:
+            self._end.set()
+
+    # -- the end -------------------------------------------------------------------------------
+
+    async def _cleanup(self, listener: Callable[[LoadProgress], None] | None) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        session = self.session
+        if session is not None:
+            try:
+                await asyncio.wait_for(session.aclose(), self.options.close_timeout)
+            except TimeoutError:
+                logger.warning("session close took over %.1f s", self.options.close_timeout)
+            except Exception as e:
+                logger.error("session close failed: %s", describe_exception(e))
+            server = self.agent.server if self.agent is not None else None
+            await run_session_end(server, self._ctx, self.options.close_timeout)
+            await run_shutdown_callbacks(self._ctx, self.options.close_timeout)
+        if self._sync is not None:
+            try:
+                await asyncio.wait_for(self._sync.aclose(), self.options.close_timeout)
+            except Exception as e:
+                logger.warning("transcript synchronizer close failed: %s", describe_exception(e))
+        if self.bridge is not None:
+            if self.bridge.closed is None:
+                self.emit(
+                    SessionClosed(
+                        ts=time.time(), reason=self.end_reason or "ended", error=self.failure
+                    )
+                )
+            self.bridge.detach()
+        elif self.end_reason is not None or self.failure is not None:
+            self.emit(
+                SessionClosed(ts=time.time(), reason=self.end_reason or "ended", error=self.failure)
+            )
+        if isinstance(self.caller, WavCaller | MicInput):
+            self.caller.close()
+        if self.sink is not None:
+            await self.sink.aclose()
+        if listener is not None:
+            remove_progress_listener(listener)
+        if self.journal is not None:
+            await in_daemon_thread(self.journal.close)
+        if self._router is not None:
+            self._router.uninstall()

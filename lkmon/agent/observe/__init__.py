@@ -1,0 +1,1 @@
+"""Turn LiveKit events and logs into lkmon events: bridge, convert, logs."""

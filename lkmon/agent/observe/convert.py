@@ -1,0 +1,86 @@
+"""Convert LiveKit objects (metrics, usage, errors) into plain lkmon values at once.
+
+Used by the bridge; nothing here keeps a LiveKit or pydantic object.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lkmon.model.events import ModelUsage, PluginMetrics
+from lkmon.redact import redact
+
+METRIC_KINDS = {
+    "stt_metrics": "stt",
+    "llm_metrics": "llm",
+    "tts_metrics": "tts",
+    "eou_metrics": "eou",
+    "vad_metrics": "vad",
+}
+METRIC_META = {"type", "label", "request_id", "timestamp", "speech_id", "segment_id", "metadata"}
+USAGE_FIELDS = (
+    "input_tokens",
+    "input_cached_tokens",
+    "output_tokens",
+    "characters_count",
+    "audio_duration",
+)
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """``text`` on one line (whitespace collapsed), at most ``limit`` characters, redacted."""
+    flat = " ".join(str(text).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    return redact(flat)
+
+
+def describe_exception(e: BaseException) -> str:
+    """``"TypeName: message"`` on one line."""
+    msg = one_line(str(e))
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+def metrics_event(m: Any) -> PluginMetrics | None:
+    """Convert a LiveKit STT/LLM/TTS/EOU/VAD metrics object; ``None`` for other kinds.
+
+    ``values`` holds the metric's numeric and boolean fields by their LiveKit names (seconds,
+    tokens, characters); ``ts`` is the metric's ``timestamp`` (epoch seconds).
+    """
+    kind = METRIC_KINDS.get(getattr(m, "type", ""))
+    if kind is None:
+        return None
+    data = m.model_dump(exclude={"metadata"})
+    values = {
+        k: v
+        for k, v in data.items()
+        if k not in METRIC_META and isinstance(v, int | float | bool) and v is not None
+    }
+    meta = getattr(m, "metadata", None)
+    return PluginMetrics(
+        ts=float(getattr(m, "timestamp", 0.0) or time.time()),
+        kind=kind,  # type: ignore[arg-type]
+        label=getattr(m, "label", "") or "",
+        provider=(meta.model_provider or "") if meta else "",
+        model=(meta.model_name or "") if meta else "",
+        speech_id=getattr(m, "speech_id", None),
+        request_id=getattr(m, "request_id", None) or None,
+        values=values,
+    )
+
+
+def usage_list(usage: Any) -> list[ModelUsage]:
+    """Convert ``AgentSessionUsage.model_usage`` into ``ModelUsage`` rows (one per model)."""
+    rows: list[ModelUsage] = []
+    for u in getattr(usage, "model_usage", []) or []:
+        kind = str(getattr(u, "type", "")).removesuffix("_usage")
+        rows.append(
+            ModelUsage(
+                kind=kind,
+                provider=str(getattr(u, "provider", "") or ""),
+                model=str(getattr(u, "model", "") or ""),
+                **{f: getattr(u, f, 0) or 0 for f in USAGE_FIELDS},
+            )
+        )
+    return rows

@@ -1,0 +1,1 @@
+"""Exports rendered from a session: the HTML report and the export bundle."""

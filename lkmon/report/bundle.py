@@ -1,0 +1,110 @@
+"""Exports from the app: snapshot JSON, SVG screenshot and HTML report, never overwriting.
+
+Every file gets a new time-stamped name, reserved with ``O_EXCL`` (mode 0600) before it is
+written, so an earlier export is never replaced. Each writer that fails (read-only or full
+directory) is reported and the others still run. The functions here block: the app calls them
+in a thread. No textual or livekit import here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lkmon.model.state import SessionModel
+
+log = logging.getLogger("lkmon.report.bundle")
+
+
+def unique_path(directory: Path, stem: str, suffix: str) -> Path:
+    """Reserve and return a new file ``directory/stem[-N]suffix`` that did not exist (mode 0600).
+
+    Raises:
+        OSError: the directory is missing, read-only or full.
+    """
+    for n in range(1000):
+        path = directory / (f"{stem}{suffix}" if n == 0 else f"{stem}-{n}{suffix}")
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return path
+    raise FileExistsError(f"no free file name for {stem}{suffix} in {directory}")
+
+
+def discard_empty(path: Path | None) -> None:
+    """Remove a reserved file that a failed writer left empty."""
+    if path is None:
+        return
+    try:
+        if path.stat().st_size == 0:
+            path.unlink()
+    except OSError as e:
+        log.debug("could not remove the empty %s: %s", path, e)
+
+
+def write_snapshot_file(model: SessionModel, path: Path, *, redact_text: bool) -> None:
+    """The snapshot JSON (``lkmon.store.snapshot.write_snapshot``: atomic, 0600, redacted)."""
+    from lkmon.store.snapshot import write_snapshot
+
+    write_snapshot(model, path, redact_text=redact_text)
+
+
+def write_html_file(model: SessionModel, path: Path, *, redact_text: bool, prices: Any,
+                    thresholds: tuple[float, float]) -> None:
+    """The self-contained HTML report (``lkmon.report.html.write_html_report``)."""
+    from lkmon.report.html import write_html_report
+
+    write_html_report(model, path, redact_text=redact_text, prices=prices,
+                      thresholds=thresholds)
+
+
+def export_session(
+    model: SessionModel,
+    directory: Path,
+    stem: str,
+    *,
+    svg: str,
+    redact_text: bool = False,
+    prices: Any = None,
+    thresholds: tuple[float, float] = (1.0, 2.0),
+) -> tuple[list[Path], list[str]]:
+    """Write ``stem.json``, ``stem.svg`` and ``stem.html`` (or ``stem-N.*``) into ``directory``.
+
+    Args:
+        model: the session (must not change while this runs).
+        directory: where the files go.
+        stem: file name without suffix, e.g. ``lkmon-20260101-000000``.
+        svg: the screenshot, already redacted.
+        redact_text: transcript text replaced by placeholders in the snapshot and report.
+        prices, thresholds: for the HTML report's costs and e2e colours.
+
+    Returns:
+        (files written, one line per failed file).
+    """
+    jobs: list[tuple[str, str, Callable[[Path], object]]] = [
+        ("snapshot", ".json",
+         lambda p: write_snapshot_file(model, p, redact_text=redact_text)),
+        ("screenshot", ".svg", lambda p: p.write_text(svg, encoding="utf-8")),
+        ("report", ".html",
+         lambda p: write_html_file(model, p, redact_text=redact_text, prices=prices,
+                                   thresholds=thresholds)),
+    ]
+    written: list[Path] = []
+    failures: list[str] = []
+    for what, suffix, write in jobs:
+        path: Path | None = None
+        try:
+            path = unique_path(directory, stem, suffix)
+            write(path)
+        except Exception as e:  # one failed file must not stop the others
+            log.warning("export of the %s failed: %s", what, e)
+            failures.append(f"{what}: {e}")
+            discard_empty(path)
+            continue
+        written.append(path)
+    return written, failures

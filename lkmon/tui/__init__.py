@@ -1,0 +1,1 @@
+"""The Textual front end: app, feed, lifecycle, widgets and lkmon.tcss."""

@@ -1,0 +1,136 @@
+"""The status strip: agent and user state, mic and agent output levels, models, elapsed time.
+
+States come from LiveKit ``agent_state_changed`` / ``user_state_changed``, levels (dBFS) from the
+runner's audio input and output (``AudioLevel``), models from ``SessionStarted.models``. Levels
+change many times a second; re-renders are requested with ``StatusStrip.Changed``, a message whose
+``can_replace`` lets the message pump coalesce a burst into one render.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import Static
+
+from lkmon.model.state import Area
+from lkmon.tui.widgets.common import (
+    ACCENT,
+    BAD,
+    DIM,
+    GOOD,
+    WARN,
+    fmt_duration,
+    guarded,
+    level_bar,
+)
+
+AGENT_STATE_STYLES = {
+    "initializing": DIM,
+    "idle": DIM,
+    "listening": ACCENT,
+    "thinking": WARN,
+    "speaking": GOOD,
+}
+USER_STATE_STYLES = {"speaking": GOOD, "listening": DIM, "away": WARN}
+
+
+class StatusStrip(Static):
+    """Two lines at the top: states, levels and elapsed time; the models in use."""
+
+    AREAS = frozenset({Area.STATUS, Area.SESSION})
+    MIN_INTERVAL = 0.25  # seconds between re-renders: levels arrive ~20 times a second
+
+    class Changed(Message):
+        """The strip should re-render. Only the latest matters, so pending ones coalesce."""
+
+        def can_replace(self, message: Message) -> bool:
+            """Any pending ``Changed`` is superseded by this one."""
+            return isinstance(message, StatusStrip.Changed)
+
+    def __init__(self, model: Any, app_state: Any) -> None:
+        super().__init__(id="status")
+        self.model = model
+        self.app_state = app_state
+        self._shown: tuple[str, list[Any]] | None = None
+
+    def update_view(self) -> None:
+        """Ask for a re-render, coalesced with any pending request (levels come in bursts)."""
+        self.post_message(self.Changed())
+
+    request_update = update_view
+
+    def on_status_strip_changed(self, message: Changed) -> None:
+        """Re-render once for a burst of requests."""
+        message.stop()
+        self.render_now()
+
+    @guarded("status.render")
+    def render_now(self) -> None:
+        """Re-render from the model and the app's state (muted, live, session over).
+
+        Nothing is drawn when the strip would look the same (most level updates change no bar).
+        """
+        text = self.build()
+        shown = (text.plain, text.spans)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        self.update(text, layout=False)
+
+    def build(self) -> Text:
+        """The two lines of the strip."""
+        model = self.model
+        app = self.app_state
+        text = Text(no_wrap=True, overflow="ellipsis")
+        live = getattr(app, "live", False)
+        over = getattr(app, "session_over", False) or model.session.closed_at is not None
+        if not live:
+            text.append(" REPLAY ", style="bold reverse #b48ead")
+        elif over:
+            text.append(" ENDED ", style=f"bold reverse {DIM}")
+        else:
+            text.append(" LIVE ", style=f"bold reverse {GOOD}")
+        text.append(" agent ", style=DIM)
+        state = model.agent_state
+        text.append(f"{state:<13}", style=f"bold {AGENT_STATE_STYLES.get(state, '')}")
+        text.append("user ", style=DIM)
+        ustate = model.user_state
+        text.append(f"{ustate:<10}", style=f"bold {USER_STATE_STYLES.get(ustate, '')}")
+        duration = model.session.duration
+        started = model.session.started_at
+        if live and not over and started is not None:
+            duration = max(app.clock() - started, 0.0)
+        text.append("  elapsed ", style=DIM)
+        text.append(fmt_duration(duration), style="bold")
+        if model.error_count:
+            text.append(f"  ⚠ {model.error_count} error{'s' * (model.error_count != 1)}",
+                        style=f"bold {BAD}")
+        if over and model.session.close_reason:
+            text.append(f"  · closed: {model.session.close_reason}", style=DIM)
+            if model.session.close_error:
+                text.append(f" ({model.session.close_error})", style=BAD)
+        text.append("\n")
+        levels = model.levels
+        text.append(" mic ", style=DIM)
+        if getattr(app, "mic_muted", False):
+            text.append("MUTED   ", style=f"bold {BAD}")
+        else:
+            text.append_text(level_bar(levels.mic_dbfs))
+        text.append(" out ", style=DIM)
+        text.append_text(level_bar(levels.agent_dbfs))
+        text.append(" ")
+        models = model.session.models
+        if models:
+            order = [r for r in ("stt", "llm", "tts", "vad") if r in models]
+            order += [r for r in models if r not in order]
+            for role in order:
+                text.append(f" {role} ", style=DIM)
+                # "provider/model": the model is what tells sessions apart; the usage pane and
+                # the detail screen show the provider.
+                label = models[role]
+                text.append(label.split("/", 1)[1] if "/" in label else label)
+        else:
+            text.append(" models: waiting for the session to start", style=DIM)
+        return text

@@ -1,0 +1,440 @@
+"""The turns pane: a row per turn with a stacked latency bar, its e2e latency, and a summary.
+
+Each row shows the turn index, its time, a bar split into EOU delay, LLM TTFT and TTS TTFB (the
+rest of the e2e latency dimmed) drawn to one scale across all turns, and the e2e latency coloured
+against the user's thresholds. The list is a Line API view: only visible rows are rendered, so a
+session with 10,000 turns costs the same per frame as one with ten. Figures come from
+``Turn.metrics`` (LiveKit ``ChatMessage.metrics`` and the per-plugin metrics joined by
+``speech_id``); the summary from ``SessionModel.summary()``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Static
+
+from lkmon.model.state import Area
+from lkmon.tui.widgets.common import (
+    BAD,
+    DIM,
+    STAGE_COLOURS,
+    STAGE_LABELS,
+    WARN,
+    e2e_style,
+    fmt_clock,
+    fmt_s,
+    guarded,
+)
+
+BAR_STAGES = ("eou", "llm_ttft", "tts_ttfb")
+SCALE_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 60.0)
+"""Full-bar scales in seconds; at least 1 s so that short turns look short."""
+SUMMARY_EVERY = 0.5
+"""Seconds between summary recomputations while turns keep changing."""
+_PARTIAL = " ▏▎▍▌▋▊▉"
+
+
+def friendly_scale(longest: float) -> float:
+    """The smallest friendly number of seconds (1, 1.5, 2, 2.5, 3, 4, ...) ≥ ``longest``."""
+    for step in SCALE_STEPS:
+        if longest <= step:
+            return step
+    return math.ceil(longest / 60.0) * 60.0
+
+
+def ruler_ticks(scale: float, max_ticks: int) -> list[float]:
+    """Round tick values (seconds) from 0 to ``scale``: at most ``max_ticks`` intervals."""
+    for step in (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0):
+        if scale / step <= max_ticks:
+            break
+    count = int(scale / step + 1e-9)
+    return [round(i * step, 6) for i in range(count + 1)]
+
+
+def bar_segments(turn: Any) -> list[tuple[str, float]]:
+    """The bar's segments of a turn, seconds: known stages, then the rest of e2e as ``other``."""
+    stages = turn.stages()
+    parts = [(k, v) for k in BAR_STAGES if (v := stages.get(k)) is not None and v > 0]
+    e2e = turn.metrics.e2e_latency
+    known = sum(v for _, v in parts)
+    if e2e is not None and e2e > known + 1e-3:
+        parts.append(("other", e2e - known))
+    return parts
+
+
+def bar_length(turn: Any) -> float:
+    """Seconds that the turn's bar spans: max(e2e, sum of known stages)."""
+    return sum(v for _, v in bar_segments(turn))
+
+
+def render_bar(parts: list[tuple[str, float]], width: int, scale: float) -> Text:
+    """A stacked bar of ``width`` cells at ``scale`` seconds per full width."""
+    text = Text()
+    if width <= 0 or scale <= 0:
+        return text
+    cum = 0.0
+    drawn = 0
+    for i, (stage, seconds) in enumerate(parts):
+        cum += seconds
+        exact = min(cum / scale * width, float(width))
+        end = int(round(exact))
+        last = i == len(parts) - 1
+        if last:
+            end = int(exact)
+        cells = max(end - drawn, 1 if seconds > 0 and drawn < width else 0)
+        cells = min(cells, width - drawn)
+        if cells:
+            text.append("█" * cells, style=STAGE_COLOURS[stage])
+            drawn += cells
+        if last and drawn < width:
+            frac = exact - int(exact)
+            partial = _PARTIAL[int(frac * 8)]
+            if partial != " ":
+                text.append(partial, style=STAGE_COLOURS[stage])
+                drawn += 1
+    if drawn < width:
+        text.append(" " * (width - drawn))
+    return text
+
+
+def turn_flag(turn: Any) -> tuple[str, str]:
+    """A short mark for the row (text, style): failed, interrupted, pending, no text, tools,
+    transcript (STT-only), typed, greeting, agent-initiated."""
+    if turn.failed:
+        return "✗ failed", f"bold {BAD}"
+    if turn.interrupted:
+        return "⚡ intr", WARN
+    if not turn.complete:
+        return "… live", DIM
+    if getattr(turn, "empty_reply", False):
+        return "∅ no text", WARN
+    if getattr(turn, "kind", "reply") == "transcript":
+        return "stt only", DIM
+    if getattr(turn, "tool_calls", None) or getattr(turn, "handoffs", None):
+        return "⚙ tools", DIM
+    if getattr(turn, "typed", False):
+        return "typed", DIM
+    if getattr(turn, "greeting", False):
+        return "greeting", DIM
+    if getattr(turn, "agent_initiated", False):
+        return "agent", DIM
+    return "", ""
+
+
+class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
+    """The rows of the turns pane (Line API). The app's keys move the cursor."""
+
+    ROW_FIXED = 2 + 6 + 9 + 8 + 9  # marker, index, time, e2e, flag (+ spaces)
+
+    def __init__(self, model: Any, *, thresholds: tuple[float, float], id: str | None = None):
+        super().__init__(id=id)
+        self.model = model
+        self.thresholds = thresholds
+        self.cursor: int | None = None
+        """0-based position of the cursor in ``model.turns``, or ``None`` with no turn."""
+        self.follow = True
+        """Keep the cursor on the newest turn."""
+        self.scale = 1.0
+        """Seconds that a full-width bar stands for (one scale for every turn)."""
+        self._lengths: list[tuple[Any, float]] = []
+        self._row_cache: dict[int, tuple[Any, Any, tuple[Any, ...], Strip]] = {}
+        self._base_style = Style()
+        self._top = 0
+        self._pass_width = 0
+
+    # --- model -> view --------------------------------------------------------------------
+    def _update_scale(self) -> None:
+        lengths = self._lengths
+        turns = self.model.turns
+        del lengths[len(turns):]
+        for i, turn in enumerate(turns):
+            metrics = turn.metrics
+            if i < len(lengths):
+                if lengths[i][0] is metrics:
+                    continue
+                lengths[i] = (metrics, bar_length(turn))
+            else:
+                lengths.append((metrics, bar_length(turn)))
+        longest = max((length for _, length in lengths), default=0.0)
+        self.scale = friendly_scale(longest)
+
+    def update_view(self) -> None:
+        """Re-read the turns: scale, virtual size, cursor (when following)."""
+        self._update_scale()
+        n = len(self.model.turns)
+        self.virtual_size = Size(self.size.width, n)
+        if n and (self.follow or self.cursor is None):
+            self.cursor = n - 1
+        if self.cursor is not None and self.cursor >= n:
+            self.cursor = n - 1 if n else None
+        if len(self._row_cache) > 4 * max(self.size.height, 50):
+            self._row_cache.clear()
+        self.scroll_to_cursor()
+        self.refresh()
+
+    def scroll_to_cursor(self) -> None:
+        """Scroll so the cursor row is visible."""
+        if self.cursor is None:
+            return
+        height = max(self.size.height, 1)
+        top = int(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
+
+    def set_cursor(self, position: int) -> None:
+        """Put the cursor on turn ``position`` (0-based), clamped."""
+        n = len(self.model.turns)
+        if not n:
+            return
+        self.cursor = max(0, min(n - 1, position))
+        self.follow = self.cursor == n - 1 and self.follow
+        self.scroll_to_cursor()
+        self.refresh()
+
+    def on_resize(self) -> None:
+        """Bars are as wide as the pane; the ruler above follows."""
+        self._row_cache.clear()
+        self.virtual_size = Size(self.size.width, len(self.model.turns))
+        self.scroll_to_cursor()
+        self.post_message(self.Resized())
+
+    class Resized(Message):
+        """The list's width changed: the ruler must be redrawn."""
+
+    # --- rendering ------------------------------------------------------------------------
+    def bar_width(self) -> int:
+        """Cells available to the bar at the current width (the scrollbar gutter excluded)."""
+        return max(self.scrollable_content_region.width - self.ROW_FIXED, 6)
+
+    def row_text(self, position: int) -> Text:
+        """The text of row ``position`` (0-based), without the cursor highlight."""
+        turn = self.model.turns[position]
+        text = Text(no_wrap=True)
+        text.append(f"{turn.index:>5} ", style="bold")
+        text.append(fmt_clock(turn.started_at), style=DIM)
+        text.append(" ")
+        text.append_text(render_bar(bar_segments(turn), self.bar_width(), self.scale))
+        e2e = turn.metrics.e2e_latency
+        text.append(f" {fmt_s(e2e):>7}", style=e2e_style(e2e, self.thresholds))
+        flag, style = turn_flag(turn)
+        if flag:
+            text.append(f" {flag}", style=style)
+        return text
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Render the visible rows; the widget's style is looked up once per pass, not per row."""
+        self._base_style = self.rich_style
+        self._top = int(self.scroll_y)
+        self._pass_width = self.scrollable_content_region.width
+        return super().render_lines(crop)
+
+    @guarded("turns.render_line", fallback=lambda self, y: Strip.blank(self.size.width))
+    def render_line(self, y: int) -> Strip:
+        """Render visible row ``y`` (Textual Line API)."""
+        position = self._top + y
+        width = self._pass_width
+        turns = self.model.turns
+        if position >= len(turns):
+            if not turns and y == 0:
+                return Strip(Text("  No turns yet: speak, or press t to type.", style=DIM)
+                             .render(self.app.console)).crop_extend(0, width, None)
+            return Strip.blank(width, self._base_style)
+        is_cursor = position == self.cursor
+        turn = turns[position]
+        # A row is re-rendered when anything it shows may have changed: the cache entry holds
+        # the turn and its metrics object (replaced on every recompute) and is checked by
+        # identity, so a freed object's id can never alias a new one.
+        state = (turn.complete, turn.failed, turn.interrupted, turn.user_text is None,
+                 is_cursor, width, self.scale, self.has_focus, self._base_style)
+        cached = self._row_cache.get(position)
+        if (cached is not None and cached[0] is turn and cached[1] is turn.metrics
+                and cached[2] == state):
+            return cached[3]
+        text = Text(no_wrap=True)
+        text.append("▶" if is_cursor else " ", style=f"bold {WARN}")
+        text.append_text(self.row_text(position))
+        strip = Strip(text.render(self.app.console), text.cell_len)
+        base = self._base_style
+        if is_cursor:
+            base = base + Style(bgcolor="#434c5e" if self.has_focus else "#3b4252")
+        strip = strip.apply_style(base).crop_extend(0, width, base)
+        self._row_cache[position] = (turn, turn.metrics, state, strip)
+        return strip
+
+    def on_focus(self) -> None:
+        """The cursor row is brighter while the list has focus."""
+        self._row_cache.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        """See ``on_focus``."""
+        self._row_cache.clear()
+        self.refresh()
+
+
+class TurnsPane(Vertical):
+    """Ruler and legend, the turn rows, and the p50/p95/max summary."""
+
+    AREAS = frozenset({Area.TURNS, Area.ERRORS})
+
+    def __init__(self, model: Any, *, thresholds: tuple[float, float]) -> None:
+        super().__init__(id="turns", classes="pane")
+        self.model = model
+        self.thresholds = thresholds
+        self.border_title = "1 Turns"
+        self.border_subtitle = self._legend_markup()
+        self.list = TurnsList(model, thresholds=thresholds, id="turns-list")
+        self._summary_at = 0.0
+        self._summary_pending = False
+        self._summary_rows = -1
+        self._summary_shown: Any = None
+        self._ruler_key: tuple[int, float] | None = None
+
+    @staticmethod
+    def _legend_markup() -> str:
+        parts = [f"[{STAGE_COLOURS[k]}]■[/] {STAGE_LABELS[k]}" for k in (*BAR_STAGES, "other")]
+        return "  ".join(parts)
+
+    def compose(self) -> ComposeResult:
+        """Ruler, list, summary."""
+        yield Static(id="turns-ruler")
+        yield self.list
+        yield Static(id="turns-summary")
+
+    def focus_list(self) -> None:
+        """Give the keyboard to the turn list."""
+        self.list.focus()
+
+    @guarded("turns.update_view")
+    def update_view(self) -> None:
+        """Refresh the rows now and the summary at most every ``SUMMARY_EVERY`` seconds."""
+        self.list.update_view()
+        self._update_ruler()
+        now = time.monotonic()
+        if now - self._summary_at >= SUMMARY_EVERY:
+            self._update_summary()
+        elif not self._summary_pending:
+            self._summary_pending = True
+            self.set_timer(SUMMARY_EVERY, self._update_summary)
+
+    def on_turns_list_resized(self, message: TurnsList.Resized) -> None:
+        """The ruler follows the bar width."""
+        message.stop()
+        self._update_ruler()
+
+    @guarded("turns.ruler")
+    def _update_ruler(self) -> None:
+        bar = self.list.bar_width()
+        scale = self.list.scale
+        if (bar, scale) == self._ruler_key:
+            return
+        self._ruler_key = (bar, scale)
+        text = Text(no_wrap=True)
+        text.append(f"{'#':>6} {'time':<8} ", style=DIM)
+        ruler = [" "] * bar
+        for seconds in ruler_ticks(scale, max(2, min(6, bar // 9))):
+            label = f"{seconds:g}s"
+            pos = int(round(seconds / scale * bar))
+            pos = min(pos, bar - len(label))  # the last label ends at the bar's end
+            if pos < 0 or any(c != " " for c in ruler[max(pos - 1, 0):pos + len(label)]):
+                continue
+            ruler[pos:pos + len(label)] = label
+        text.append("".join(ruler), style=DIM)
+        text.append(f" {'e2e':>7}", style=DIM)
+        self.query_one("#turns-ruler", Static).update(text, layout=False)
+
+    @guarded("turns.summary")
+    def _update_summary(self) -> None:
+        self._summary_pending = False
+        self._summary_at = time.monotonic()
+        summary = self.model.summary()
+        if summary is self._summary_shown:  # the model caches it until turns change
+            return
+        self._summary_shown = summary
+        text = self.summary_table()
+        rows = text.plain.count("\n") + 1
+        # a new layout only when the summary's height changes
+        self.query_one("#turns-summary", Static).update(text, layout=rows != self._summary_rows)
+        self._summary_rows = rows
+
+    def summary_table(self) -> Text:
+        """p50/p95/max per stage and e2e, and the worst turn with its dominant stage.
+
+        Four fixed-width lines (a plain ``Text``: cheaper to render than a table)."""
+        summary = self.model.summary()
+        if not summary.turns:
+            return Text("No latency figures yet.", style=DIM)
+        keys = (*BAR_STAGES, "e2e")
+        text = Text(no_wrap=True)
+        text.append("    ")
+        for k in keys:
+            text.append(f"{STAGE_LABELS[k]:>10}", style=STAGE_COLOURS.get(k, "bold"))
+        extra: list[list[tuple[str, str]]] = [[], [], []]
+        if summary.worst_turn is not None:
+            extra[0] = [("  worst ", DIM), (f"#{summary.worst_turn} ", "bold"),
+                        (fmt_s(summary.worst_e2e), e2e_style(summary.worst_e2e,
+                                                             self.thresholds))]
+        if summary.worst_stage:
+            extra[1] = [("  mostly ", DIM), (STAGE_LABELS.get(summary.worst_stage,
+                                                              summary.worst_stage),
+                                             STAGE_COLOURS.get(summary.worst_stage, ""))]
+        extra[2] = [(f"  {summary.turns} turns", DIM)]
+        for i, stat in enumerate(("p50", "p95", "max")):
+            text.append(f"\n{stat:<4}", style=DIM)
+            for k in keys:
+                value = getattr(summary[k], stat)
+                style = e2e_style(value, self.thresholds) if k == "e2e" else ""
+                text.append(f"{fmt_s(value):>10}", style=style)
+            for part, style in extra[i]:
+                text.append(part, style=style)
+        return text
+
+    # --- cursor API used by the app ------------------------------------------------------
+    def move_cursor(self, delta: int) -> None:
+        """Move the cursor ``delta`` rows; moving off the newest turn stops following."""
+        lst = self.list
+        if lst.cursor is None:
+            return
+        lst.follow = False
+        lst.set_cursor(lst.cursor + delta)
+        if lst.cursor == len(self.model.turns) - 1 and delta > 0:
+            lst.follow = True
+
+    def cursor_first(self) -> None:
+        """First turn; stops following."""
+        self.list.follow = False
+        self.list.set_cursor(0)
+
+    def cursor_last(self) -> None:
+        """Last turn; follows again."""
+        self.list.follow = True
+        self.list.set_cursor(len(self.model.turns) - 1)
+
+    def toggle_follow(self) -> bool:
+        """Toggle following the newest turn; returns the new state."""
+        lst = self.list
+        lst.follow = not lst.follow
+        if lst.follow:
+            lst.set_cursor(len(self.model.turns) - 1)
+        return lst.follow
+
+    def cursor_turn_index(self) -> int | None:
+        """The 1-based ``Turn.index`` under the cursor, or ``None``."""
+        cursor = self.list.cursor
+        turns = self.model.turns
+        if cursor is None or cursor >= len(turns):
+            return None
+        return turns[cursor].index

@@ -1,0 +1,104 @@
+"""The usage pane: tokens, characters and audio seconds per provider and model, and cost.
+
+Usage is LiveKit's ``session.usage.model_usage`` (``session_usage_updated``): LLM prompt, cached
+and completion tokens; TTS characters and audio seconds; STT audio seconds. Cost is estimated with
+``SessionModel.prices`` (``lkmon.model.usage.PriceTable``; local models cost 0, an unknown price
+shows ``?``). A row is named by the provider whose prices apply (``openai/gpt-4.1``, not the
+``api.openai.com`` LiveKit reports), with ``via HOST`` when it went through a proxy, Azure or a
+local server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+from lkmon.model.state import Area
+from lkmon.tui.widgets.common import DIM, fmt_cost, fmt_count, fmt_duration, guarded
+
+
+def _cost_text(cost: float | None, local: bool) -> Text:
+    if cost is None:
+        return Text("?", style=DIM)
+    return Text(fmt_cost(cost) + (" local" if local else ""), style=DIM if local else "")
+
+
+class UsagePane(Static):
+    """A row per provider/model with its usage and estimated cost, then the total."""
+
+    AREAS = frozenset({Area.USAGE, Area.SESSION})
+    MIN_INTERVAL = 0.5  # seconds between re-renders: usage comes after every plugin metric
+
+    def __init__(self, model: Any, *, prices: Any = None, clock: Callable[[], float]) -> None:
+        super().__init__(id="usage", classes="pane")
+        self.model = model
+        if prices is not None:
+            model.prices = prices
+        self.clock = clock
+        self._lines_shown = -1
+        self.border_title = "4 Usage"
+        self.can_focus = True
+
+    @guarded("usage.update_view")
+    def update_view(self) -> None:
+        """Re-render from the model."""
+        text = self.build()
+        lines = text.plain.count("\n")
+        # a new layout only when the pane's height changes
+        self.update(text, layout=lines != self._lines_shown)
+        self._lines_shown = lines
+
+    def build(self) -> Text:
+        """A block per provider/model (usage, cost), the total and the session duration."""
+        model = self.model
+        text = Text(no_wrap=True, overflow="ellipsis")
+        costs = model.costs()
+        if not costs:
+            text.append("No usage reported yet.\n", style=DIM)
+        for item in costs:
+            u = item.usage
+            kind = u.kind
+            text.append(f"{kind:<4}", style="bold")
+            text.append(f"{item.shown_provider}/{u.model}")
+            via = item.shown_via  # the proxy, Azure resource or local server it went through
+            if via:
+                text.append(f" via {via}", style=DIM)
+            text.append("  ")
+            text.append_text(_cost_text(item.cost, item.local))
+            text.append("\n  ")
+            figures: list[tuple[str, str]] = []
+            if kind == "llm":
+                figures = [("tokens: prompt", fmt_count(u.input_tokens)),
+                           ("cached", fmt_count(u.input_cached_tokens)),
+                           ("completion", fmt_count(u.output_tokens))]
+            elif kind == "tts":
+                figures = [("", f"{fmt_count(u.characters_count)} chars"),
+                           ("", f"{u.audio_duration:.1f} s audio")]
+            elif kind == "stt":
+                figures = [("", f"{u.audio_duration:.1f} s audio")]
+            else:
+                figures = [("tokens in", fmt_count(u.input_tokens)),
+                           ("out", fmt_count(u.output_tokens)),
+                           ("audio", f"{u.audio_duration:.1f} s")]
+            for name, value in figures:
+                if name:
+                    text.append(f"{name} ", style=DIM)
+                text.append(f"{value} ")
+            text.append("\n")
+        total = model.total_cost()
+        currency = getattr(model.prices, "currency", "USD")
+        text.append("total ", style=DIM)
+        text.append(f"{fmt_cost(total) if total is not None else '?'} {currency}", style="bold")
+        session = model.session
+        duration = session.duration
+        if session.closed_at is None and session.started_at is not None:
+            duration = max(self.clock() - session.started_at, 0.0)
+        text.append("   session ", style=DIM)
+        text.append(fmt_duration(duration), style="bold")
+        source = getattr(model.prices, "source", "")
+        if source:
+            text.append(f"\nprices: {source}", style=DIM)
+        return text
