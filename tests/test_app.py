@@ -112,7 +112,7 @@ async def test_turn_rows_show_bar_e2e_and_flags() -> None:
         lst = app.turns_pane.list
         rows = [lst.row_text(i).plain for i in range(len(app.model.turns))]
         assert "greeting" in rows[0]
-        assert "1.11s" in rows[1] and "█" in rows[1]
+        assert "1.113 s" in rows[1] and "█" in rows[1]
         assert "typed" in rows[2]
         assert "intr" in rows[4]
         assert "failed" in rows[7]
@@ -129,7 +129,7 @@ async def test_turn_rows_show_bar_e2e_and_flags() -> None:
         console.print(summary)
         text = console.export_text()
         assert "p50" in text and "p95" in text and "max" in text
-        assert "worst #4 1.95s" in text
+        assert "worst #4 1.953 s" in text
 
 
 async def test_follow_moves_cursor_to_new_turns_only_when_following() -> None:

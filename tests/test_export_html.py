@@ -38,7 +38,7 @@ def test_report_has_bars_percentiles_transcript_and_usage(
     widths = [float(w) for w in re.findall(r"width:([0-9.]+)%", page)]
     assert widths and max(widths) <= 100.0
     # one scale: the same EOU delay (0.55 s) has the same width in every turn
-    eou = re.findall(r'width:([0-9.]+)%;background:#5b8def" title="EOU delay 0.550 s"', page)
+    eou = re.findall(r'width:([0-9.]+)%;background:#5e81ac" title="EOU delay 0.550 s"', page)
     assert len(eou) == 4 and len(set(eou)) == 1  # turns 2, 4, 5 and 8
     summary = demo.summary()
     assert f"{summary['e2e'].p50:.3f} s" in page and f"{summary['e2e'].p95:.3f} s" in page

@@ -10,8 +10,9 @@ from test_app import CLOCK, RecordingRunner, demo_model, settle, text_of
 
 from lkmon.model.events import ModelUsage, PluginMetrics, UsageUpdated, UserTranscribed
 from lkmon.model.state import SessionModel
+from lkmon.model.vocab import fmt_cost, fmt_duration, fmt_offset, fmt_s, label, rate_e2e
 from lkmon.tui.app import LkmonApp, unique_path
-from lkmon.tui.widgets.common import e2e_style, fmt_cost, fmt_duration, fmt_s, level_bar
+from lkmon.tui.widgets.common import e2e_style, level_bar
 from lkmon.tui.widgets.transcript import placeholder
 from lkmon.tui.widgets.turns import bar_segments, friendly_scale, render_bar, ruler_ticks
 from lkmon.tui.widgets.vad import bin_trace, plot
@@ -61,9 +62,15 @@ def test_vad_trace_binning_and_plot() -> None:
 
 
 def test_formatting() -> None:
-    assert fmt_s(None) == "-" and fmt_s(1.234) == "1.23s"
+    assert fmt_s(None) == "-" and fmt_s(float("nan")) == "-" and fmt_s(1.2345) == "1.234 s"
+    assert fmt_s(12.34, 1) == "12.3 s"
     assert fmt_duration(3725) == "1:02:05" and fmt_duration(65) == "1:05"
-    assert fmt_cost(None) == "-" and fmt_cost(0) == "$0" and fmt_cost(0.001) == "$0.0010"
+    assert fmt_cost(None) == "?" and fmt_cost(0) == "0" and fmt_cost(0.001) == "0.0010"
+    assert fmt_cost(1.2) == "1.20"
+    assert fmt_offset(100.0 + 75.25, 100.0) == "+1:15.2" and fmt_offset(None, 1.0) == ""
+    assert label("eou") == "EOU delay" and label("e2e") == "e2e latency" and label(None) == "-"
+    assert [rate_e2e(v, (1.0, 2.0)) for v in (0.5, 1.0, 2.0, None)] == [
+        "good", "warn", "bad", None]
     assert "#a3be8c" in e2e_style(0.5, (1.0, 2.0)) and "#bf616a" in e2e_style(2.5, (1.0, 2.0))
     assert level_bar(None).plain == "········"
     assert level_bar(0.0).plain == "████████"
@@ -104,10 +111,10 @@ async def test_usage_pane_costs_a_priced_model() -> None:
         ]))
         await settle(pilot)
         text = text_of(app.usage_pane)
-        assert "livekit/openai/gpt-4.1-mini" in text and "$1.20" in text  # 0.40 + 0.80
-        assert "1,200 chars" in text and "12.5 s audio" in text and "$0 local" in text
-        assert "30.0 s audio" in text and "?" in text  # unknown price: never shown as $0
-        assert "total $1.20 USD" in text
+        assert "livekit/openai/gpt-4.1-mini  1.20" in text  # 0.40 + 0.80
+        assert "1,200 chars" in text and "12.5 s audio" in text and "0 local" in text
+        assert "30.0 s audio" in text and "?" in text  # unknown price: never shown as 0
+        assert "total 1.20 USD" in text
 
 
 async def test_usage_pane_names_openai_rows_by_provider_and_shows_the_via_host() -> None:
@@ -125,9 +132,9 @@ async def test_usage_pane_names_openai_rows_by_provider_and_shows_the_via_host()
         ]))
         await settle(pilot)
         text = text_of(app.usage_pane)
-        assert "openai/gpt-4.1  $2.00" in text  # 1M prompt tokens at $2.00, not "?"
-        assert "openai/gpt-4.1 via 127.0.0.1:8000  $2.80" in text  # + 100k completion at $8.00
-        assert "api.openai.com" not in text and "total $4.80 USD" in text
+        assert "openai/gpt-4.1  2.00" in text  # 1M prompt tokens at $2.00, not "?"
+        assert "openai/gpt-4.1 via 127.0.0.1:8000  2.80" in text  # + 100k completion at $8.00
+        assert "api.openai.com" not in text and "total 4.80 USD" in text
 
 
 async def test_log_level_filter() -> None:

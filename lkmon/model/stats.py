@@ -11,9 +11,10 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from lkmon.model import vocab
 from lkmon.model.turns import Turn
 
-SUMMARY_STAGES = ("eou", "llm_ttft", "tts_ttfb", "e2e")
+SUMMARY_STAGES = tuple(s.key for s in vocab.SUMMARY_STAGES)
 """Stage keys of a ``LatencySummary``: EOU delay, LLM TTFT, TTS TTFB, e2e latency."""
 
 

@@ -33,10 +33,11 @@ from lkmon.model.figures import (
     num,
     unheard,
 )
+from lkmon.model.vocab import BAR_STAGES
 
 __all__ = ["STAGES", "TURN_METRIC_FIELDS", "MetricValues", "Turn", "TurnMetrics"]
 
-STAGES = ("eou", "llm_ttft", "tts_ttfb")
+STAGES = tuple(s.key for s in BAR_STAGES)
 """The stages of a turn's latency bar, in order: EOU delay, LLM TTFT, TTS TTFB."""
 
 

@@ -12,6 +12,7 @@ import html
 import time
 from pathlib import Path
 
+from lkmon.model import vocab
 from lkmon.model.state import SessionModel
 from lkmon.model.turns import Turn
 from lkmon.model.usage import PriceTable
@@ -19,8 +20,8 @@ from lkmon.redact import default_redactor
 from lkmon.store.files import write_private_atomic
 from lkmon.store.snapshot import placeholder
 
-STAGE_LABELS = {"eou": "EOU delay", "llm_ttft": "LLM TTFT", "tts_ttfb": "TTS TTFB", "e2e": "e2e"}
-STAGE_COLOURS = {"eou": "#5b8def", "llm_ttft": "#e0a030", "tts_ttfb": "#3fb57a"}
+STAGE_LABELS = {s.key: s.label for s in vocab.STAGES.values()}
+STAGE_COLOURS = {s.key: s.colour for s in vocab.BAR_STAGES}
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;
@@ -65,13 +66,11 @@ def timestamped_path(directory: str | Path, stem: str, suffix: str) -> Path:
     return path
 
 
-def _fmt_s(value: float | None) -> str:
-    """Seconds as ``"0.412 s"``, or an en dash when unknown."""
-    return "\u2013" if value is None else f"{value:.3f} s"
+_fmt_s = vocab.fmt_s
 
 
 def _fmt_num(value: float | None, digits: int = 3) -> str:
-    return "\u2013" if value is None else f"{value:.{digits}f}"
+    return vocab.fmt_s(value, digits)
 
 
 def _e2e_class(value: float | None, thresholds: tuple[float, float]) -> str:

@@ -13,7 +13,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from lkmon.model.state import Area
-from lkmon.tui.widgets.common import ACCENT, DIM, GOOD, fmt_clock, guarded
+from lkmon.model.vocab import fmt_clock
+from lkmon.tui.widgets.common import ACCENT, DIM, GOOD, guarded
 
 
 class ErrorBanner(Static):

@@ -1,6 +1,9 @@
-"""Helpers shared by the lkmon panes: formatting, colours, and the guard around widget code.
+"""Helpers shared by the lkmon panes: terminal styles, the level meter, and the guard around
+widget code.
 
-No widget here; every pane imports these. Durations are in seconds throughout.
+No widget here; every pane imports these. Stage names, colours and number formats are
+``lkmon.model.vocab``'s (the HTML report and the headless tables use the same); durations are in
+seconds throughout.
 """
 
 from __future__ import annotations
@@ -9,34 +12,20 @@ import functools
 import inspect
 import logging
 import math
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rich.text import Text
 
+from lkmon.model.vocab import RATING_COLOURS, STAGES, rate_e2e
+
 log = logging.getLogger("lkmon.ui")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Stage colours, shared by the turns pane, the detail screen and the legend.
-# Keys are those of ``Turn.stages()`` plus "other" (the rest of e2e) and "e2e".
-STAGE_COLOURS: dict[str, str] = {
-    "eou": "#5e81ac",  # end-of-utterance delay
-    "llm_ttft": "#b48ead",  # LLM time to first token
-    "tts_ttfb": "#d08770",  # TTS time to first byte
-    "other": "#4c566a",  # the rest of e2e (scheduling, playback start)
-}
-STAGE_LABELS: dict[str, str] = {
-    "eou": "EOU",
-    "llm_ttft": "LLM TTFT",
-    "tts_ttfb": "TTS TTFB",
-    "other": "other",
-    "e2e": "e2e",
-}
-GOOD = "#a3be8c"
-WARN = "#ebcb8b"
-BAD = "#bf616a"
+GOOD = RATING_COLOURS["good"]
+WARN = RATING_COLOURS["warn"]
+BAD = RATING_COLOURS["bad"]
 DIM = "#6c7689"
 ACCENT = "#88c0d0"
 
@@ -57,65 +46,16 @@ LEVEL_STYLES: dict[str, str] = {
 }
 
 
-def fmt_s(seconds: float | None, *, digits: int = 2) -> str:
-    """Format seconds as ``1.23s``; ``-`` for an unknown figure."""
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
-        return "-"
-    return f"{seconds:.{digits}f}s"
-
-
-def fmt_ms(seconds: float | None) -> str:
-    """Format seconds as milliseconds, ``123 ms``; ``-`` for an unknown figure."""
-    if seconds is None:
-        return "-"
-    return f"{seconds * 1000:.0f} ms"
-
-
-def fmt_clock(ts: float | None) -> str:
-    """Format epoch seconds as local ``HH:MM:SS``; ``--:--:--`` when unknown."""
-    if ts is None:
-        return "--:--:--"
-    return time.strftime("%H:%M:%S", time.localtime(ts))
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """Format a duration in seconds as ``M:SS`` or ``H:MM:SS``."""
-    if seconds is None or seconds < 0:
-        return "-:--"
-    total = int(seconds)
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def fmt_count(n: float | None) -> str:
-    """Format a count with thousands separators; ``-`` when unknown."""
-    if n is None:
-        return "-"
-    return f"{n:,.0f}"
-
-
-def fmt_cost(usd: float | None) -> str:
-    """Format a cost in US dollars; ``-`` when unknown (no price)."""
-    if usd is None:
-        return "-"
-    if usd == 0:
-        return "$0"
-    if usd < 0.01:
-        return f"${usd:.4f}"
-    return f"${usd:.2f}"
+def stage_style(key: str) -> str:
+    """The Rich style of stage ``key``'s colour (``lkmon.model.vocab``); bold when it has none."""
+    stage = STAGES.get(key)
+    return stage.colour if stage is not None and stage.colour else "bold"
 
 
 def e2e_style(seconds: float | None, thresholds: tuple[float, float]) -> str:
-    """Colour for an e2e latency: good below ``thresholds[0]``, bad from ``thresholds[1]``."""
-    if seconds is None:
-        return DIM
-    good, bad = thresholds
-    if seconds < good:
-        return f"bold {GOOD}"
-    if seconds < bad:
-        return f"bold {WARN}"
-    return f"bold {BAD}"
+    """The style of an e2e latency rated against ``thresholds`` (``vocab.rate_e2e``)."""
+    rating = rate_e2e(seconds, thresholds)
+    return DIM if rating is None else f"bold {RATING_COLOURS[rating]}"
 
 
 def level_bar(dbfs: float | None, width: int = 8, floor: float = -60.0) -> Text:

@@ -21,20 +21,21 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from lkmon.redact import redact as redact_secrets
-from lkmon.tui.widgets.common import (
-    ACCENT,
-    BAD,
-    DIM,
-    STAGE_COLOURS,
-    STAGE_LABELS,
-    WARN,
-    e2e_style,
+from lkmon.model import vocab
+from lkmon.model.state import SessionModel
+from lkmon.model.turns import Turn
+from lkmon.model.vocab import (
+    E2E,
+    EOU,
+    LLM_TTFT,
+    TRANSCRIPTION,
+    TTS_TTFB,
     fmt_clock,
     fmt_count,
     fmt_s,
-    guarded,
 )
+from lkmon.redact import redact as redact_secrets
+from lkmon.tui.widgets.common import ACCENT, BAD, DIM, WARN, e2e_style, guarded, stage_style
 from lkmon.tui.widgets.transcript import placeholder
 from lkmon.tui.widgets.turns import bar_segments, friendly_scale, render_bar
 
@@ -57,7 +58,7 @@ def _value(value: Any, unit: str) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if unit == "s" and isinstance(value, int | float):
-        return fmt_s(float(value), digits=3)
+        return fmt_s(float(value))
     if isinstance(value, float):
         return f"{value:,.1f} {unit}".strip()
     if isinstance(value, int):
@@ -108,8 +109,8 @@ class TurnDetailScreen(Screen[None]):
                 tooltip="Show the next turn.", id="detail-next"),
     ]
 
-    def __init__(self, model: Any, index: int, *, thresholds: tuple[float, float] = (1.0, 2.0),
-                 redact: bool = False) -> None:
+    def __init__(self, model: SessionModel, index: int, *,
+                 thresholds: tuple[float, float] = (1.0, 2.0), redact: bool = False) -> None:
         super().__init__()
         self.model = model
         self.index = index
@@ -127,7 +128,7 @@ class TurnDetailScreen(Screen[None]):
         """First render."""
         self.update_view()
 
-    def turn(self) -> Any:
+    def turn(self) -> Turn | None:
         """The ``Turn`` shown, or ``None`` if the index is out of range."""
         turns = self.model.turns
         if 1 <= self.index <= len(turns):
@@ -160,7 +161,7 @@ class TurnDetailScreen(Screen[None]):
         text = redact_secrets(text)
         return placeholder(text) if self.redact else text
 
-    def build(self, turn: Any) -> RenderableType:
+    def build(self, turn: Turn) -> RenderableType:
         """Every section of the turn detail."""
         m = turn.metrics
         parts: list[RenderableType] = []
@@ -172,13 +173,13 @@ class TurnDetailScreen(Screen[None]):
         head.append(fmt_s(m.e2e_latency), style=e2e_style(m.e2e_latency, self.thresholds))
         for flag, on, style in (("interrupted", turn.interrupted, WARN),
                                 ("failed", turn.failed, BAD),
-                                ("no text", getattr(turn, "empty_reply", False), WARN),
-                                ("typed", getattr(turn, "typed", False), DIM),
-                                ("greeting", getattr(turn, "greeting", False), DIM),
-                                ("agent-initiated", getattr(turn, "agent_initiated", False), DIM),
+                                ("no text", turn.empty_reply, WARN),
+                                ("typed", turn.typed, DIM),
+                                ("greeting", turn.greeting, DIM),
+                                ("agent-initiated", turn.agent_initiated, DIM),
                                 ("transcript only (no LLM)",
-                                 getattr(turn, "kind", "reply") == "transcript", DIM),
-                                ("preemptive, kept", getattr(turn, "preemptive", False), DIM),
+                                 turn.kind == "transcript", DIM),
+                                ("preemptive, kept", turn.preemptive, DIM),
                                 ("in progress", not turn.complete, DIM)):
             if on:
                 head.append(f"  [{flag}]", style=f"bold {style}")
@@ -190,8 +191,8 @@ class TurnDetailScreen(Screen[None]):
             bar = render_bar(segments, 50, friendly_scale(total))
             legend = Text("  ")
             for stage, seconds in segments:
-                legend.append("■ ", style=STAGE_COLOURS[stage])
-                legend.append(f"{STAGE_LABELS[stage]} {fmt_s(seconds, digits=3)}  ")
+                legend.append("■ ", style=stage_style(stage))
+                legend.append(f"{vocab.label(stage)} {fmt_s(seconds)}  ")
             parts.append(Group(Text(""), bar, legend))
 
         parts.append(_heading("Transcript"))
@@ -208,45 +209,44 @@ class TurnDetailScreen(Screen[None]):
             "times: clock time (offset from "
             + ("the user's end of speech" if m.user_stopped_speaking_at else "the turn's start")
             + ")", style=DIM))
-        audio_output = getattr(self.model, "audio_output", True)
+        audio_output = self.model.audio_output
         missing = [(k, r) for k, r in (
-            ("EOU delay", getattr(turn, "eou_unknown_reason", None)),
-            ("e2e latency", turn.e2e_missing_reason(audio_output)
-             if hasattr(turn, "e2e_missing_reason") else None),
+            (EOU.label, turn.eou_unknown_reason),
+            (E2E.label, turn.e2e_missing_reason(audio_output)),
         ) if r]
         if missing:
             parts.append(_heading("Why figures are missing"))
             parts.append(_kv_table([(k, Text(r, style=DIM)) for k, r in missing]))
         parts.append(_heading("User metrics"))
         parts.append(_kv_table([
-            ("transcription delay", fmt_s(m.transcription_delay, digits=3)),
-            ("end-of-turn delay", fmt_s(m.end_of_turn_delay, digits=3)),
-            ("EOU delay", fmt_s(m.eou_delay, digits=3)),
-            ("on_user_turn_completed delay", fmt_s(m.on_user_turn_completed_delay, digits=3)),
+            (TRANSCRIPTION.label, fmt_s(m.transcription_delay)),
+            ("end-of-turn delay", fmt_s(m.end_of_turn_delay)),
+            (EOU.label, fmt_s(m.eou_delay)),
+            ("on_user_turn_completed delay", fmt_s(m.on_user_turn_completed_delay)),
             ("started speaking", _at(m.user_started_speaking_at, origin)),
             ("stopped speaking", _at(m.user_stopped_speaking_at, origin) + (
                 "  (lkmon: the VAD's end of speech)"
-                if "user_stopped_speaking_at" in getattr(turn, "measured", ()) else "")),
+                if "user_stopped_speaking_at" in turn.measured else "")),
         ]))
 
         parts.append(_heading("Assistant metrics"))
-        calls = getattr(m, "llm_calls", None) or 0
-        ttft_rows: list[tuple[str, str | Text]] = [("LLM TTFT", fmt_s(m.llm_ttft, digits=3))]
+        calls = m.llm_calls or 0
+        ttft_rows: list[tuple[str, str | Text]] = [(LLM_TTFT.label, fmt_s(m.llm_ttft))]
         if calls > 1:
             ttft_rows = [
-                ("LLM TTFT, spoken reply (bar)", fmt_s(m.llm_ttft, digits=3)),
-                ("LLM TTFT, first call (tools)", fmt_s(m.llm_ttft_first, digits=3)),
+                (f"{LLM_TTFT.label}, spoken reply (bar)", fmt_s(m.llm_ttft)),
+                (f"{LLM_TTFT.label}, first call (tools)", fmt_s(m.llm_ttft_first)),
                 ("LLM calls", str(calls)),
             ]
         parts.append(_kv_table([
             *ttft_rows,
             ("LLM tokens/s", "-" if m.llm_tps is None else f"{m.llm_tps:.1f}"),
-            ("TTS TTFB", fmt_s(m.tts_ttfb, digits=3)),
-            ("playback latency", fmt_s(m.playback_latency, digits=3)),
-            ("e2e latency", Text(fmt_s(m.e2e_latency, digits=3),
+            (TTS_TTFB.label, fmt_s(m.tts_ttfb)),
+            ("playback latency", fmt_s(m.playback_latency)),
+            (E2E.label, Text(fmt_s(m.e2e_latency),
                                  style=e2e_style(m.e2e_latency, self.thresholds)).append(
                 "  (lkmon: from the VAD's end of speech; LiveKit gave none)"
-                if "e2e_latency" in getattr(turn, "measured", ()) else "", style=DIM)),
+                if "e2e_latency" in turn.measured else "", style=DIM)),
             ("started speaking", _at(m.agent_started_speaking_at, origin)),
             ("stopped speaking", _at(m.agent_stopped_speaking_at, origin)),
             ("tokens prompt / cached / completion",
@@ -273,36 +273,36 @@ class TurnDetailScreen(Screen[None]):
         else:
             parts.append(Text("none", style=DIM))
 
-        handoffs = getattr(turn, "handoffs", [])
+        handoffs = turn.handoffs
         if handoffs:
             parts.append(_heading(f"Handoffs ({len(handoffs)})"))
             for h in handoffs:
                 parts.append(Text(f"{_at(h.ts, origin)}  {h.old_agent or '-'} -> {h.new_agent}"))
 
-        discarded = getattr(turn, "discarded", [])
+        discarded = turn.discarded
         if discarded:
             parts.append(_heading(f"Preemptive replies, discarded ({len(discarded)})"))
             parts.append(Text(
                 "LiveKit started these on a final transcript while the user could still go on, "
                 "and threw them away; they are in no percentile.", style=DIM))
             table = Table(box=None, padding=(0, 1), header_style=f"bold {DIM}")
-            for col in ("started", "speech_id", "LLM TTFT", "TTS TTFB", "tokens in / out"):
+            for col in ("started", "speech_id", LLM_TTFT.label, TTS_TTFB.label, "tokens in / out"):
                 table.add_column(col, no_wrap=True)
             for d in discarded:
                 dm = d.metrics
                 table.add_row(_at(d.started_at, origin), d.speech_id or "-",
-                              fmt_s(dm.llm_ttft_first, digits=3), fmt_s(dm.tts_ttfb, digits=3),
+                              fmt_s(dm.llm_ttft_first), fmt_s(dm.tts_ttfb),
                               f"{fmt_count(dm.prompt_tokens)} / {fmt_count(dm.completion_tokens)}")
             parts.append(table)
 
-        errors = getattr(turn, "errors", [])
+        errors = turn.errors
         if errors:
             parts.append(_heading(f"Errors ({len(errors)})"))
             for err in errors:
                 parts.append(Text(f"{fmt_clock(err.ts)} {err.source}: {err.message}", style=BAD))
         return Group(*parts)
 
-    def _plugin_table(self, turn: Any, origin: float) -> RenderableType:
+    def _plugin_table(self, turn: Turn, origin: float) -> RenderableType:
         if not turn.plugin_metrics:
             return Text("none joined to this turn", style=DIM)
         table = Table(box=None, padding=(0, 1), header_style=f"bold {DIM}")

@@ -12,7 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from lkmon.tui.widgets.common import ACCENT, BAD, DIM, GOOD, STAGE_COLOURS, STAGE_LABELS, WARN
+from lkmon.model.vocab import BAR_STAGES, OTHER
+from lkmon.tui.widgets.common import ACCENT, BAD, DIM, GOOD, WARN
 
 PANES = [
     ("1 Turns", "A row per turn: a bar split into EOU delay, LLM TTFT and TTS TTFB on one "
@@ -78,9 +79,9 @@ class HelpScreen(ModalScreen[None]):
                 panes.add_row(name, what)
             yield Static(panes)
             legend = Text("\nBar colours  ")
-            for stage, colour in STAGE_COLOURS.items():
-                legend.append("■ ", style=colour)
-                legend.append(f"{STAGE_LABELS[stage]}  ")
+            for stage in (*BAR_STAGES, OTHER):
+                legend.append("■ ", style=stage.colour or "")
+                legend.append(f"{stage.label}  ")
             yield Static(legend)
             good, bad = self._thresholds
             colours = Text("e2e latency  ")

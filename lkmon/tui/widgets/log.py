@@ -14,7 +14,8 @@ from rich.text import Text
 from textual.binding import Binding
 
 from lkmon.model.state import Area
-from lkmon.tui.widgets.common import DIM, LEVEL_STYLES, fmt_clock
+from lkmon.model.vocab import fmt_clock
+from lkmon.tui.widgets.common import DIM, LEVEL_STYLES
 from lkmon.tui.widgets.lines import ItemLines
 
 LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]

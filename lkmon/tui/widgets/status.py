@@ -15,16 +15,8 @@ from textual.message import Message
 from textual.widgets import Static
 
 from lkmon.model.state import Area
-from lkmon.tui.widgets.common import (
-    ACCENT,
-    BAD,
-    DIM,
-    GOOD,
-    WARN,
-    fmt_duration,
-    guarded,
-    level_bar,
-)
+from lkmon.model.vocab import fmt_duration
+from lkmon.tui.widgets.common import ACCENT, BAD, DIM, GOOD, WARN, guarded, level_bar
 
 AGENT_STATE_STYLES = {
     "initializing": DIM,

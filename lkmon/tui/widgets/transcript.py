@@ -17,8 +17,9 @@ from typing import Any
 from rich.text import Text
 
 from lkmon.model.state import Area
+from lkmon.model.vocab import fmt_clock
 from lkmon.redact import redact as redact_secrets
-from lkmon.tui.widgets.common import BAD, DIM, ROLE_STYLES, WARN, fmt_clock
+from lkmon.tui.widgets.common import BAD, DIM, ROLE_STYLES, WARN
 from lkmon.tui.widgets.lines import ItemLines
 
 ROLE_LABELS = {"user": "user ", "agent": "agent", "assistant": "agent", "tool": "tool ",

@@ -24,24 +24,22 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
-from lkmon.model.state import Area
-from lkmon.tui.widgets.common import (
-    BAD,
-    DIM,
-    STAGE_COLOURS,
-    STAGE_LABELS,
-    WARN,
-    e2e_style,
-    fmt_clock,
-    fmt_s,
-    guarded,
-)
+from lkmon.model import vocab
+from lkmon.model.state import Area, SessionModel
+from lkmon.model.turns import Turn
+from lkmon.model.vocab import fmt_clock, fmt_s
+from lkmon.tui.widgets.common import BAD, DIM, WARN, e2e_style, guarded, stage_style
 
-BAR_STAGES = ("eou", "llm_ttft", "tts_ttfb")
+BAR_STAGES = tuple(s.key for s in vocab.BAR_STAGES)
+"""Keys of the bar's segments (``vocab.BAR_STAGES``); the rest of e2e is ``"other"``."""
 SCALE_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 60.0)
 """Full-bar scales in seconds; at least 1 s so that short turns look short."""
 SUMMARY_EVERY = 0.5
 """Seconds between summary recomputations while turns keep changing."""
+LABEL_COLUMN = 12
+"""Cells of the summary's stage labels (fits "e2e latency")."""
+SUMMARY_COLUMN = 9
+"""Cells per figure of the summary (fits "12.345 s")."""
 _PARTIAL = " ▏▎▍▌▋▊▉"
 
 
@@ -62,7 +60,7 @@ def ruler_ticks(scale: float, max_ticks: int) -> list[float]:
     return [round(i * step, 6) for i in range(count + 1)]
 
 
-def bar_segments(turn: Any) -> list[tuple[str, float]]:
+def bar_segments(turn: Turn) -> list[tuple[str, float]]:
     """The bar's segments of a turn, seconds: known stages, then the rest of e2e as ``other``."""
     stages = turn.stages()
     parts = [(k, v) for k in BAR_STAGES if (v := stages.get(k)) is not None and v > 0]
@@ -73,7 +71,7 @@ def bar_segments(turn: Any) -> list[tuple[str, float]]:
     return parts
 
 
-def bar_length(turn: Any) -> float:
+def bar_length(turn: Turn) -> float:
     """Seconds that the turn's bar spans: max(e2e, sum of known stages)."""
     return sum(v for _, v in bar_segments(turn))
 
@@ -95,20 +93,20 @@ def render_bar(parts: list[tuple[str, float]], width: int, scale: float) -> Text
         cells = max(end - drawn, 1 if seconds > 0 and drawn < width else 0)
         cells = min(cells, width - drawn)
         if cells:
-            text.append("█" * cells, style=STAGE_COLOURS[stage])
+            text.append("█" * cells, style=stage_style(stage))
             drawn += cells
         if last and drawn < width:
             frac = exact - int(exact)
             partial = _PARTIAL[int(frac * 8)]
             if partial != " ":
-                text.append(partial, style=STAGE_COLOURS[stage])
+                text.append(partial, style=stage_style(stage))
                 drawn += 1
     if drawn < width:
         text.append(" " * (width - drawn))
     return text
 
 
-def turn_flag(turn: Any) -> tuple[str, str]:
+def turn_flag(turn: Turn) -> tuple[str, str]:
     """A short mark for the row (text, style): failed, interrupted, pending, no text, tools,
     transcript (STT-only), typed, greeting, agent-initiated."""
     if turn.failed:
@@ -117,17 +115,17 @@ def turn_flag(turn: Any) -> tuple[str, str]:
         return "⚡ intr", WARN
     if not turn.complete:
         return "… live", DIM
-    if getattr(turn, "empty_reply", False):
+    if turn.empty_reply:
         return "∅ no text", WARN
-    if getattr(turn, "kind", "reply") == "transcript":
+    if turn.kind == "transcript":
         return "stt only", DIM
-    if getattr(turn, "tool_calls", None) or getattr(turn, "handoffs", None):
+    if turn.tool_calls or turn.handoffs:
         return "⚙ tools", DIM
-    if getattr(turn, "typed", False):
+    if turn.typed:
         return "typed", DIM
-    if getattr(turn, "greeting", False):
+    if turn.greeting:
         return "greeting", DIM
-    if getattr(turn, "agent_initiated", False):
+    if turn.agent_initiated:
         return "agent", DIM
     return "", ""
 
@@ -137,7 +135,8 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
 
     ROW_FIXED = 2 + 6 + 9 + 8 + 9  # marker, index, time, e2e, flag (+ spaces)
 
-    def __init__(self, model: Any, *, thresholds: tuple[float, float], id: str | None = None):
+    def __init__(self, model: SessionModel, *, thresholds: tuple[float, float],
+                 id: str | None = None):
         super().__init__(id=id)
         self.model = model
         self.thresholds = thresholds
@@ -290,7 +289,7 @@ class TurnsPane(Vertical):
 
     AREAS = frozenset({Area.TURNS, Area.ERRORS})
 
-    def __init__(self, model: Any, *, thresholds: tuple[float, float]) -> None:
+    def __init__(self, model: SessionModel, *, thresholds: tuple[float, float]) -> None:
         super().__init__(id="turns", classes="pane")
         self.model = model
         self.thresholds = thresholds
@@ -305,7 +304,7 @@ class TurnsPane(Vertical):
 
     @staticmethod
     def _legend_markup() -> str:
-        parts = [f"[{STAGE_COLOURS[k]}]■[/] {STAGE_LABELS[k]}" for k in (*BAR_STAGES, "other")]
+        parts = [f"[{stage_style(k)}]■[/] {vocab.label(k)}" for k in (*BAR_STAGES, "other")]
         return "  ".join(parts)
 
     def compose(self) -> ComposeResult:
@@ -371,33 +370,36 @@ class TurnsPane(Vertical):
         self._summary_rows = rows
 
     def summary_table(self) -> Text:
-        """p50/p95/max per stage and e2e, and the worst turn with its dominant stage.
+        """p50/p95/max of each stage and of e2e latency (a row each), and the worst turn with
+        its dominant stage beside them.
 
-        Four fixed-width lines (a plain ``Text``: cheaper to render than a table)."""
+        Five fixed-width lines (a plain ``Text``: cheaper to render than a table)."""
         summary = self.model.summary()
         if not summary.turns:
             return Text("No latency figures yet.", style=DIM)
-        keys = (*BAR_STAGES, "e2e")
+        stats = ("p50", "p95", "max")
         text = Text(no_wrap=True)
-        text.append("    ")
-        for k in keys:
-            text.append(f"{STAGE_LABELS[k]:>10}", style=STAGE_COLOURS.get(k, "bold"))
-        extra: list[list[tuple[str, str]]] = [[], [], []]
+        text.append(" " * LABEL_COLUMN + "".join(f"{s:>{SUMMARY_COLUMN}}" for s in stats),
+                    style=DIM)
+        extra: list[list[tuple[str, str]]] = [[], [], [], []]
         if summary.worst_turn is not None:
-            extra[0] = [("  worst ", DIM), (f"#{summary.worst_turn} ", "bold"),
+            extra[0] = [("worst ", DIM), (f"#{summary.worst_turn} ", "bold"),
                         (fmt_s(summary.worst_e2e), e2e_style(summary.worst_e2e,
                                                              self.thresholds))]
         if summary.worst_stage:
-            extra[1] = [("  mostly ", DIM), (STAGE_LABELS.get(summary.worst_stage,
-                                                              summary.worst_stage),
-                                             STAGE_COLOURS.get(summary.worst_stage, ""))]
-        extra[2] = [(f"  {summary.turns} turns", DIM)]
-        for i, stat in enumerate(("p50", "p95", "max")):
-            text.append(f"\n{stat:<4}", style=DIM)
-            for k in keys:
-                value = getattr(summary[k], stat)
-                style = e2e_style(value, self.thresholds) if k == "e2e" else ""
-                text.append(f"{fmt_s(value):>10}", style=style)
+            extra[1] = [("mostly ", DIM), (vocab.label(summary.worst_stage),
+                                           stage_style(summary.worst_stage))]
+        extra[2] = [(f"{summary.turns} turns", DIM)]
+        for i, stage in enumerate(vocab.SUMMARY_STAGES):
+            text.append("\n")
+            text.append(f"{stage.label:<{LABEL_COLUMN}}", style=stage_style(stage.key))
+            figures = summary[stage.key]
+            for stat in stats:
+                value = getattr(figures, stat)
+                style = e2e_style(value, self.thresholds) if stage is vocab.E2E else ""
+                text.append(f"{fmt_s(value):>{SUMMARY_COLUMN}}", style=style)
+            if extra[i]:
+                text.append("    ")
             for part, style in extra[i]:
                 text.append(part, style=style)
         return text

@@ -17,12 +17,13 @@ from rich.text import Text
 from textual.widgets import Static
 
 from lkmon.model.state import Area
-from lkmon.tui.widgets.common import DIM, fmt_cost, fmt_count, fmt_duration, guarded
+from lkmon.model.vocab import fmt_cost, fmt_count, fmt_duration, fmt_s
+from lkmon.tui.widgets.common import DIM, guarded
 
 
 def _cost_text(cost: float | None, local: bool) -> Text:
-    if cost is None:
-        return Text("?", style=DIM)
+    if cost is None:  # no price known: "?", never 0
+        return Text(fmt_cost(cost), style=DIM)
     return Text(fmt_cost(cost) + (" local" if local else ""), style=DIM if local else "")
 
 
@@ -76,29 +77,28 @@ class UsagePane(Static):
                            ("completion", fmt_count(u.output_tokens))]
             elif kind == "tts":
                 figures = [("", f"{fmt_count(u.characters_count)} chars"),
-                           ("", f"{u.audio_duration:.1f} s audio")]
+                           ("", f"{fmt_s(u.audio_duration, 1)} audio")]
             elif kind == "stt":
-                figures = [("", f"{u.audio_duration:.1f} s audio")]
+                figures = [("", f"{fmt_s(u.audio_duration, 1)} audio")]
             else:
                 figures = [("tokens in", fmt_count(u.input_tokens)),
                            ("out", fmt_count(u.output_tokens)),
-                           ("audio", f"{u.audio_duration:.1f} s")]
+                           ("audio", fmt_s(u.audio_duration, 1))]
             for name, value in figures:
                 if name:
                     text.append(f"{name} ", style=DIM)
                 text.append(f"{value} ")
             text.append("\n")
         total = model.total_cost()
-        currency = getattr(model.prices, "currency", "USD")
         text.append("total ", style=DIM)
-        text.append(f"{fmt_cost(total) if total is not None else '?'} {currency}", style="bold")
+        text.append(f"{fmt_cost(total)} {model.prices.currency}", style="bold")
         session = model.session
         duration = session.duration
         if session.closed_at is None and session.started_at is not None:
             duration = max(self.clock() - session.started_at, 0.0)
         text.append("   session ", style=DIM)
         text.append(fmt_duration(duration), style="bold")
-        source = getattr(model.prices, "source", "")
+        source = model.prices.source
         if source:
             text.append(f"\nprices: {source}", style=DIM)
         return text

@@ -15,7 +15,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from lkmon.model.state import Area
-from lkmon.tui.widgets.common import ACCENT, DIM, GOOD, WARN, fmt_count, fmt_s, guarded
+from lkmon.model.vocab import fmt_count, fmt_s
+from lkmon.tui.widgets.common import ACCENT, DIM, GOOD, WARN, guarded
 
 WINDOW = 30.0
 """Seconds of speech probability shown."""

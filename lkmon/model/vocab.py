@@ -1,0 +1,165 @@
+"""The words, colours and number formats of every view: the TUI panes, the HTML report and the
+headless tables all name, colour and print a figure the same way, from here.
+
+Stages are the parts of a turn's latency, in the field's terms (LiveKit ``ChatMessage.metrics``
+and the per-plugin metrics):
+
+- ``eou``, "EOU delay": end of the user's speech to LiveKit's end-of-turn decision;
+- ``transcription``, "transcription delay": end of speech to the final transcript;
+- ``llm_ttft``, "LLM TTFT": LLM request to its first token;
+- ``tts_ttfb``, "TTS TTFB": TTS request to its first audio byte;
+- ``other``, "other": the rest of the e2e latency (derived, not a LiveKit figure);
+- ``e2e``, "e2e latency": end of the user's speech to the agent's first audio.
+
+The keys are those of ``Turn.stages()`` and ``LatencySummary.stages``; ``Stage.field`` names the
+``TurnMetrics`` field. Bar colours read on a dark terminal and on white paper alike (they are
+fills, never text); an e2e latency is rated ``good`` / ``warn`` / ``bad`` against the user's
+thresholds and each view draws the rating in its own way.
+
+Every figure is formatted by the ``fmt_*`` functions below; an unknown figure prints as
+``MISSING`` ("-") everywhere, never as 0. No textual or livekit import here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+MISSING = "-"
+"""What every view prints for an unknown figure (never 0)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One latency stage.
+
+    Attributes:
+        key: its key in ``Turn.stages()``, ``LatencySummary.stages`` and the snapshot's
+            ``summary.stages``.
+        field: the ``TurnMetrics`` field holding it, seconds (``""`` for ``other``, which is
+            derived: e2e latency minus the known stages).
+        label: what every view calls it.
+        colour: its bar colour (``#rrggbb``), or ``None`` for a figure that is no bar segment.
+        meaning: one line for legends, help and tooltips.
+    """
+
+    key: str
+    field: str
+    label: str
+    colour: str | None
+    meaning: str
+
+
+EOU = Stage("eou", "eou_delay", "EOU delay", "#5e81ac",
+            "end of the user's speech to LiveKit's end-of-turn decision")
+TRANSCRIPTION = Stage("transcription", "transcription_delay", "transcription delay", None,
+                      "end of the user's speech to the final transcript")
+LLM_TTFT = Stage("llm_ttft", "llm_ttft", "LLM TTFT", "#b48ead",
+                 "LLM request to its first token (time to first token)")
+TTS_TTFB = Stage("tts_ttfb", "tts_ttfb", "TTS TTFB", "#d08770",
+                 "TTS request to its first audio byte (time to first byte)")
+OTHER = Stage("other", "", "other", "#4c566a",
+              "the rest of the e2e latency: scheduling, playback start")
+E2E = Stage("e2e", "e2e_latency", "e2e latency", None,
+            "end of the user's speech to the agent's first audio")
+
+BAR_STAGES: tuple[Stage, ...] = (EOU, LLM_TTFT, TTS_TTFB)
+"""The segments of a turn's latency bar, in order; ``OTHER`` fills the rest of e2e."""
+SUMMARY_STAGES: tuple[Stage, ...] = (EOU, LLM_TTFT, TTS_TTFB, E2E)
+"""The stages with p50 / p95 / max in every summary table."""
+STAGES: dict[str, Stage] = {s.key: s for s in (EOU, TRANSCRIPTION, LLM_TTFT, TTS_TTFB, OTHER, E2E)}
+"""Every stage by key."""
+
+
+def label(key: str | None) -> str:
+    """The label of stage ``key`` (``"eou"`` -> ``"EOU delay"``); the key itself if unknown,
+    ``MISSING`` for ``None``."""
+    if key is None:
+        return MISSING
+    stage = STAGES.get(key)
+    return stage.label if stage is not None else key
+
+
+# -- ratings of an e2e latency -----------------------------------------------------------------
+
+Rating = Literal["good", "warn", "bad"]
+
+RATING_COLOURS: dict[str, str] = {"good": "#a3be8c", "warn": "#ebcb8b", "bad": "#bf616a"}
+"""Colours of the e2e ratings (text in the TUI, a cell tint in the HTML report)."""
+
+
+def rate_e2e(seconds: float | None, thresholds: tuple[float, float]) -> Rating | None:
+    """``"good"`` below ``thresholds[0]``, ``"bad"`` from ``thresholds[1]``, else ``"warn"``.
+
+    Args:
+        seconds: an e2e latency, or ``None`` (unknown: no rating).
+        thresholds: ``(good, bad)`` in seconds.
+    """
+    if seconds is None:
+        return None
+    good, bad = thresholds
+    if seconds < good:
+        return "good"
+    return "bad" if seconds >= bad else "warn"
+
+
+# -- number formats -----------------------------------------------------------------------------
+
+
+def _unknown(value: float | None) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def fmt_s(seconds: float | None, digits: int = 3) -> str:
+    """Seconds as ``"0.412 s"`` (``digits`` decimals); ``MISSING`` when unknown."""
+    if _unknown(seconds):
+        return MISSING
+    return f"{seconds:.{digits}f} s"
+
+
+def fmt_count(n: float | None) -> str:
+    """A count with thousands separators, ``"1,234"``; ``MISSING`` when unknown."""
+    if _unknown(n):
+        return MISSING
+    return f"{n:,.0f}"
+
+
+def fmt_cost(amount: float | None) -> str:
+    """An estimated cost without its currency: ``"1.20"``, ``"0.0031"`` below 0.01, ``"0"``.
+
+    ``"?"`` for an unknown price: a cost is never shown as 0 because no price is known.
+    """
+    if _unknown(amount):
+        return "?"
+    if amount == 0:
+        return "0"
+    return f"{amount:.4f}" if abs(amount) < 0.01 else f"{amount:.2f}"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """A session's length as ``M:SS`` or ``H:MM:SS``; ``-:--`` when unknown."""
+    if _unknown(seconds) or seconds < 0:
+        return "-:--"
+    h, rest = divmod(int(seconds), 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def fmt_clock(ts: float | None, *, utc: bool = False) -> str:
+    """Epoch seconds as ``HH:MM:SS`` (local time, or UTC); ``--:--:--`` when unknown."""
+    if ts is None:
+        return "--:--:--"
+    return time.strftime("%H:%M:%S", time.gmtime(ts) if utc else time.localtime(ts))
+
+
+def fmt_offset(ts: float | None, start: float | None) -> str:
+    """Epoch seconds as ``+m:ss.s`` after ``start``; UTC ``HH:MM:SS`` when ``start`` is
+    unknown; ``""`` when ``ts`` is."""
+    if ts is None:
+        return ""
+    if start is None:
+        return fmt_clock(ts, utc=True)
+    offset = max(ts - start, 0.0)
+    return f"+{int(offset // 60)}:{offset % 60:04.1f}"
