@@ -3,7 +3,8 @@
 ``run_headless`` folds every event into a ``SessionModel``, prints one line per turn as it
 completes (index, speech_id, user text, e2e latency, EOU delay, LLM TTFT, TTS TTFB in seconds,
 then ``tools: NAME, NAME (error)`` when it made tool calls), and at the end a per-turn table with
-p50/p95 (``SessionModel.summary``, from ``statistics.quantiles``), then writes the snapshot.
+p50/p95 (``SessionModel.summary``, from ``statistics.quantiles``), then writes the snapshot. The
+lines and tables are ``lkmon.report.text``'s.
 SIGINT and SIGTERM end the session gracefully: the snapshot is still written and the process exits
 within about 5 s.
 
@@ -22,105 +23,13 @@ from typing import TextIO
 from lkmon.agent.host.runner import RunOptions, SessionRunner
 from lkmon.model.events import ErrorRaised, Event, LoadProgress, SessionClosed, SessionStarted
 from lkmon.model.state import Area, SessionModel
-from lkmon.model.turns import Turn
 from lkmon.model.usage import PriceTable
+from lkmon.report.text import cost_line, turn_line, turn_table
 from lkmon.store.snapshot import write_snapshot
 
 logger = logging.getLogger("lkmon.headless")
 
-
-def fmt_s(value: float | None) -> str:
-    """Seconds with 3 decimals, or ``-`` when unknown."""
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _short(text: str | None, width: int, turn: Turn | None = None) -> str:
-    if text is None:
-        if turn is not None and turn.greeting:
-            return "(greeting)"
-        return "(agent-initiated)" if turn is not None else "(no user turn)"
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def turn_flags(turn: Turn) -> str:
-    """The turn's marks for a headless line, e.g. `` interrupted FAILED no-text``."""
-    flags = " interrupted" if turn.interrupted else ""
-    flags += " FAILED" if turn.failed else ""
-    flags += " no-text" if turn.empty_reply else ""
-    flags += " preemptive" if turn.preemptive else ""
-    if turn.discarded:
-        flags += f" discarded:{len(turn.discarded)}"
-    if turn.handoffs:
-        flags += " handoff:" + ",".join(h.new_agent for h in turn.handoffs)
-    return flags
-
-
-def tool_list(turn: Turn) -> str:
-    """The turn's tool calls in order, ``(error)`` after a failed one: ``get_weather, get_time
-    (error)``; empty when it made none."""
-    return ", ".join(
-        call.name + (" (error)" if call.is_error else "") for call in turn.tool_calls
-    )
-
-
-def turn_line(turn: Turn) -> str:
-    """One line for a completed turn (its tool calls at the end: ``tools: a, b (error)``)."""
-    m = turn.metrics
-    if turn.kind == "transcript":
-        return (
-            f"turn {turn.index:>3}  transcript  user: {_short(turn.user_text, 60)}"
-            f"  transcription {fmt_s(m.transcription_delay)}"
-        )
-    flags = turn_flags(turn)
-    tools = tool_list(turn)
-    return (
-        f"turn {turn.index:>3}  {turn.speech_id or '-'}  user: "
-        f"{_short(turn.user_text, 60, turn)!s}"
-        f"  e2e {fmt_s(m.e2e_latency)}  eou {fmt_s(m.eou_delay)}"
-        f"  ttft {fmt_s(m.llm_ttft)}  ttfb {fmt_s(m.tts_ttfb)}{flags}"
-        + (f"  tools: {tools}" if tools else "")
-    )
-
-
-def turn_table(model: SessionModel) -> str:
-    """The per-turn table with p50 and p95 rows (seconds)."""
-    head = f"{'turn':>4}  {'speech_id':<20}  {'eou':>7}  {'ttft':>7}  {'ttfb':>7}  {'e2e':>7}  user"
-    lines = [head, "-" * len(head)]
-    for t in model.turns:
-        m = t.metrics
-        lines.append(
-            f"{t.index:>4}  {(t.speech_id or '-'):<20}  {fmt_s(m.eou_delay):>7}  "
-            f"{fmt_s(m.llm_ttft):>7}  {fmt_s(m.tts_ttfb):>7}  {fmt_s(m.e2e_latency):>7}  "
-            f"{_short(t.user_text, 50, t)}"
-        )
-    summary = model.summary()
-    lines.append("-" * len(head))
-    for label in ("p50", "p95"):
-        cells = [fmt_s(getattr(summary[s], label)) for s in ("eou", "llm_ttft", "tts_ttfb", "e2e")]
-        lines.append(
-            f"{label:>4}  {'':<20}  {cells[0]:>7}  {cells[1]:>7}  {cells[2]:>7}  {cells[3]:>7}"
-        )
-    return "\n".join(lines)
-
-
-def cost_line(model: SessionModel) -> str:
-    """One line: the estimated total and each usage row's cost (``?`` = no price, never 0).
-
-    E.g. ``lkmon: estimated cost 0.0043 USD (openai/gpt-4.1 0.0031; openai/gpt-4o-mini-tts via
-    127.0.0.1:8000 ?)``.
-    """
-    costs = model.costs()
-    if not costs:
-        return "lkmon: estimated cost: no usage reported"
-    total = model.total_cost()
-    currency = model.prices.currency
-    rows = "; ".join(
-        f"{c.name} " + ("?" if c.cost is None else f"{c.cost:.4f}" + (" local" if c.local else ""))
-        for c in costs
-    )
-    shown = "?" if total is None else f"{total:.4f}"
-    return f"lkmon: estimated cost {shown} {currency} ({rows})"
+__all__ = ["HeadlessPrinter", "cost_line", "run_headless", "turn_line", "turn_table"]
 
 
 class HeadlessPrinter:

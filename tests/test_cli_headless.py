@@ -63,7 +63,8 @@ def test_typed_turns_from_stdin(tmp_path: Path) -> None:
         stdin="hello there\n\nwhat time is it\n",
     )
     assert proc.returncode == 0, proc.stderr
-    lines = re.findall(r"^turn +(\d+) +(speech_\w+) +user: (.*?)  e2e (\S+)", proc.stdout, re.M)
+    lines = re.findall(r"^turn +(\d+) +(speech_\w+) +user: (.*?)  e2e latency (\S+)",
+                       proc.stdout, re.M)
     assert [(n, user, e2e) for n, _, user, e2e in lines] == [
         ("1", "hello there", "-"),
         ("2", "what time is it", "-"),  # typed: no e2e latency

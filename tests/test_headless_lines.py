@@ -23,7 +23,8 @@ def test_turn_lines_name_the_tool_calls() -> None:
     lines = printed_lines(demo_session())
     assert len(lines) == 8
     tool_turn = lines[3]  # the demo's turn 4 calls get_time
-    assert re.match(r"turn +4 .*user: What time is it\?  e2e \S+ .*  tools: get_time$", tool_turn)
+    assert re.match(r"turn +4 .*user: What time is it\?  e2e latency \S+ s  EOU delay \S+ s  "
+                    r"LLM TTFT \S+ s  TTS TTFB \S+ s.*  tools: get_time$", tool_turn)
     assert all("tools:" not in line for i, line in enumerate(lines) if i != 3)
 
 
@@ -60,4 +61,4 @@ def test_lines_name_greetings_empty_replies_and_transcript_turns() -> None:
         UserTranscribed(5.8, "go forward ten meters", True),
     ])
     line = turn_line(stt_only.turns[0])
-    assert line == "turn   1  transcript  user: go forward ten meters  transcription 0.800"
+    assert line == "turn   1  transcript  user: go forward ten meters  transcription delay 0.800 s"
