@@ -22,6 +22,7 @@ from typing import NoReturn
 
 from lkmon import __version__
 from lkmon.errors import EXIT_USAGE, UsageError
+from lkmon.examples import default_agent_file
 
 SESSIONS_DIR = Path("lkmon-sessions")
 
@@ -84,9 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "agent_file",
         nargs="?",
-        default="agent_entry.py",
         metavar="AGENT_FILE",
-        help="LiveKit agent file (default: agent_entry.py)",
+        help="LiveKit agent file (default: ./agent_entry.py if the current folder has one, "
+        "else lkmon's own agent_entry.py: local models, or LiveKit Inference with credentials)",
     )
     run.add_argument(
         "--input",
@@ -297,7 +298,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lkmon.redact import install_from_env
 
     _configure_faults(args.fault)
-    agent_file = Path(args.agent_file)
+    agent_file = Path(args.agent_file) if args.agent_file else default_agent_file()
     install_from_env(agent_file.parent / ".env")
     install_from_env(Path.cwd() / ".env")
     prices = _load_prices(args.prices)

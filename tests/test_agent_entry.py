@@ -9,7 +9,7 @@ import pytest
 from livekit.agents import JobExecutorType, JobProcess
 from livekit.agents.metrics import LLMMetrics
 
-import agent_entry
+from lkmon.examples import agent_entry
 from lkmon.local import PiperTTS, SmolLLM, WhisperSTT
 
 CREDENTIALS = ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")

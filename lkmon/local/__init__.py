@@ -131,13 +131,11 @@ def check_model_packages() -> None:
     Raises:
         ModelPackageMissing: one line naming the first missing package and its install command.
     """
-    packages.require_module("faster_whisper", "faster-whisper", "pip install faster-whisper")
+    packages.require_module("faster_whisper", "faster-whisper")
     packages.whisper_tiny_en_dir()
-    packages.require_module(
-        "llama_cpp", "llama-cpp-python", "pip install llama-cpp-python==0.3.36 (compiles)"
-    )
+    packages.require_module("llama_cpp", "llama-cpp-python")
     packages.smollm2_gguf()
-    packages.require_module("piper", "piper-tts", "pip install piper-tts==1.8.0")
+    packages.require_module("piper", "piper-tts")
     packages.piper_joe_medium()
 
 

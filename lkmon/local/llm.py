@@ -95,9 +95,7 @@ class SmolLLM(llm.LLM):
         model_path: str | Path | None = None,
     ) -> None:
         super().__init__()
-        require_module(
-            "llama_cpp", "llama-cpp-python", "pip install llama-cpp-python==0.3.36 (compiles)"
-        )
+        require_module("llama_cpp", "llama-cpp-python")
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 

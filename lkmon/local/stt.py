@@ -80,7 +80,7 @@ class WhisperSTT(stt.STT):
         super().__init__(
             capabilities=stt.STTCapabilities(streaming=False, interim_results=False)
         )
-        require_module("faster_whisper", "faster-whisper", "pip install faster-whisper==1.2.1")
+        require_module("faster_whisper", "faster-whisper")
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 

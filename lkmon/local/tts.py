@@ -48,7 +48,7 @@ class PiperTTS(tts.TTS):
     """
 
     def __init__(self, *, intra_op_threads: int = 2, model_path: str | Path | None = None) -> None:
-        require_module("piper", "piper-tts", "pip install piper-tts==1.8.0")
+        require_module("piper", "piper-tts")
         import onnxruntime
         from piper import PiperVoice
         from piper.config import PiperConfig
