@@ -119,7 +119,7 @@ class Run:
             RuntimeError: the journal lacks either event.
         """
         start = first_ts(self.events, "session_started")
-        end = first_ts(self.events, "session_closed")
+        end = first_ts(self.events, "close")
         if start is None or end is None:
             raise RuntimeError(f"{self.arm}: the journal has no session start or close")
         return start, end
@@ -182,7 +182,7 @@ def run_lkmon(
         args.append("--headless")
     term = Terminal(driver_argv(out, args), cwd=REPO, size=size)
     deadline = time.monotonic() + timeout
-    while not journal_has(journal, "session_closed") and time.monotonic() < deadline:
+    while not journal_has(journal, "close") and time.monotonic() < deadline:
         if not term.proc.isalive():
             break
         time.sleep(0.1)

@@ -133,9 +133,9 @@ def run_lkmon(workdir: Path, messages: list[str], timeout: float = 300.0) -> dic
         raise RuntimeError(f"lkmon exited {code}:\n{output[-800:]}")
     snapshot = json.loads(export.read_text())
     events = read_events(journal)
-    users = [float(e["ts"]) for e in events if e.get("type") == "chat_message"
+    users = [float(e["ts"]) for e in events if e.get("type") == "conversation_item_added"
              and e.get("role") == "user"]
-    replies = [float(e["ts"]) for e in events if e.get("type") == "chat_message"
+    replies = [float(e["ts"]) for e in events if e.get("type") == "conversation_item_added"
                and e.get("role") == "assistant"]
     ttft = [t["metrics"]["llm_ttft"] for t in snapshot["turns"]
             if t.get("user_text") is not None and t["metrics"].get("llm_ttft") is not None]

@@ -54,8 +54,8 @@ def one_run(workdir: Path, timeout: float = 180.0) -> dict[str, float]:
     term = Terminal(argv, cwd=REPO, size=(120, 40))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and term.proc.isalive():
-        if journal_has(journal, "agent_state") and first_ts(
-            read_events(journal), "agent_state", new_state="listening"
+        if journal_has(journal, "agent_state_changed") and first_ts(
+            read_events(journal), "agent_state_changed", new_state="listening"
         ):
             break
         time.sleep(0.05)
@@ -69,7 +69,7 @@ def one_run(workdir: Path, timeout: float = 180.0) -> dict[str, float]:
     t0 = term.started
     frame = term.first_output_at(lambda s: FRAME_MARK in s)
     progress = term.first_output_at(lambda s: PROGRESS_MARK in s)
-    listening = first_ts(events, "agent_state", new_state="listening")
+    listening = first_ts(events, "agent_state_changed", new_state="listening")
     loaded = None
     for ev in events:
         if ev.get("type") == "load_progress" and ev.get("total") and ev["done"] >= ev["total"]:

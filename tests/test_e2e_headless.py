@@ -108,7 +108,7 @@ def test_usage_counts_are_positive(session) -> None:
 
 def test_the_snapshot_holds_it_all(session) -> None:
     snap, stdout, tmp = session
-    assert snap["lkmon_snapshot"] == 2
+    assert snap["lkmon_snapshot"] == 3
     s = snap["session"]
     assert s["models"] == {
         "vad": "ONNX/silero",
@@ -124,11 +124,11 @@ def test_the_snapshot_holds_it_all(session) -> None:
         "load_progress",
         "speech_created",
         "speech_done",
-        "chat_message",
-        "metrics",
+        "conversation_item_added",
+        "metrics_collected",
         "vad",
-        "usage",
-        "session_closed",
+        "session_usage_updated",
+        "close",
     } <= types
     assert snap["vad"]  # VAD summary present
     # headless printed one line per completed turn and the p50/p95 table

@@ -7,6 +7,7 @@ import logging
 import os
 import stat
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -53,8 +54,11 @@ def test_round_trip_and_mode(tmp_path: Path) -> None:
     w.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     lines = path.read_text().splitlines()
-    assert len(lines) == len(events)
-    assert json.loads(lines[0])["type"] == "speech_created"
+    assert len(lines) == len(events) + 1  # the header, then one line per event
+    header = json.loads(lines[0])
+    assert header["lkmon_journal"] == 2 and header["session_id"] == w.session_id
+    assert str(uuid.UUID(w.session_id)) == w.session_id
+    assert json.loads(lines[1])["type"] == "speech_created"
     assert read_journal(path) == events
 
 
@@ -65,7 +69,7 @@ def test_fsync_after_each_completed_turn(tmp_path: Path, monkeypatch: pytest.Mon
 
     def spy(fd: int) -> None:
         real_fsync(fd)
-        seen.append([json.loads(x)["type"] for x in path.read_text().splitlines()])
+        seen.append([json.loads(x)["type"] for x in path.read_text().splitlines()[1:]])
 
     monkeypatch.setattr(journal_mod.os, "fsync", spy)
     w = JournalWriter(path)
@@ -83,9 +87,9 @@ def test_each_event_reaches_the_file_before_close(tmp_path: Path) -> None:
     w = JournalWriter(path)
     w.write(SpeechCreated(ts=1.0, speech_id="s"))
     deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and not path.read_text():
+    while time.monotonic() < deadline and path.read_text().count("\n") < 2:
         time.sleep(0.01)
-    assert path.read_text().count("\n") == 1  # flushed per event, no close needed
+    assert path.read_text().count("\n") == 2  # header + event: flushed, no close needed
     w.close()
 
 

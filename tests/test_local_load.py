@@ -26,7 +26,7 @@ def test_first_load_reports_every_stage_to_callback_and_listeners() -> None:
     script = textwrap.dedent(
         """
         import json, lkmon.local as L
-        from lkmon.model.events import event_to_dict
+        from lkmon.store.events import encode as event_to_dict
         seen = []
         L.add_progress_listener(lambda e: seen.append(["listener", event_to_dict(e)]))
         m = L.load_local_models(lambda e: seen.append(["callback", event_to_dict(e)]))

@@ -53,14 +53,15 @@ def speech_turns(snap: dict[str, Any]) -> list[dict[str, Any]]:
 
 def livekit_user_turns(snap: dict[str, Any]) -> list[dict[str, Any]]:
     """The user ChatMessages LiveKit committed to the chat history (its user turns)."""
-    return [e for e in snap["events"] if e["type"] == "chat_message" and e["role"] == "user"]
+    return [e for e in snap["events"]
+            if e["type"] == "conversation_item_added" and e["role"] == "user"]
 
 
 def first_user_speech(snap: dict[str, Any]) -> float:
     """Epoch seconds of the first ``user_state`` change to speaking."""
     return min(
         e["ts"] for e in snap["events"]
-        if e["type"] == "user_state" and e["new_state"] == "speaking"
+        if e["type"] == "user_state_changed" and e["new_state"] == "speaking"
     )
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from lkmon.model.events import event_to_dict
 from lkmon.model.state import SessionModel
 from lkmon.redact import Redactor
+from lkmon.store.events import encode as event_to_dict
 from lkmon.store.snapshot import (
     SNAPSHOT_VERSION,
     SnapshotError,
@@ -45,7 +45,7 @@ def planted(monkeypatch: pytest.MonkeyPatch) -> Redactor:
 
 def test_snapshot_shape_follows_issue_3(demo: SessionModel) -> None:
     snap = build_snapshot(demo)
-    assert snap["lkmon_snapshot"] == SNAPSHOT_VERSION == 2
+    assert snap["lkmon_snapshot"] == SNAPSHOT_VERSION == 3
     assert {"session", "turns", "usage", "vad", "events", "summary", "errors"} <= set(snap)
     s = snap["session"]
     assert s["agent_file"] == "agent_entry.py" and s["models"]["llm"].startswith("llama.cpp")
@@ -85,7 +85,7 @@ def test_snapshot_shape_follows_issue_3(demo: SessionModel) -> None:
     assert snap["vad"]["speech_count"] == 6
     assert snap["errors"][0]["source"] == "llm"
     assert snap["events_complete"] is True and len(snap["events"]) == len(demo.events) + 1
-    assert snap["events"][-1]["type"] == "usage"  # the latest usage update, added back
+    assert snap["events"][-1]["type"] == "session_usage_updated"  # the latest, added back
 
 
 def test_snapshot_validates_against_the_shipped_schema(demo: SessionModel) -> None:
@@ -190,7 +190,7 @@ def test_journal_loads_and_a_torn_last_line_is_skipped(
         ('{"hello": "world"}', "not an lkmon snapshot"),
         ("[1, 2, 3]", "not an lkmon snapshot"),
         ("just some text\n", "not an lkmon snapshot"),
-        ('{"lkmon_snapshot": 3, "session": {}}', "newer than this lkmon reads"),
+        ('{"lkmon_snapshot": 4, "session": {}}', "newer than this lkmon reads"),
         ('{"lkmon_snapshot": "1"}', "bad lkmon_snapshot version"),
         ('{"lkmon_snapshot": 1, "session": {}}', "invalid snapshot"),
     ],
@@ -325,4 +325,4 @@ def test_a_format_1_snapshot_still_loads(tmp_path: Path) -> None:
     assert [t.greeting for t in loaded.turns] == [t["greeting"] for t in snap["turns"]]
     assert [t.metrics.e2e_latency for t in loaded.turns] == [
         t.metrics.e2e_latency for t in model.turns]
-    assert build_snapshot(loaded)["lkmon_snapshot"] == 2
+    assert build_snapshot(loaded)["lkmon_snapshot"] == 3

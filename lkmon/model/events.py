@@ -3,8 +3,9 @@
 The agent bridge (``lkmon.agent.observe.bridge``) turns every LiveKit event into one of these at
 once;
 nothing past the bridge holds a LiveKit or pydantic object. The same events are folded into the
-model (``lkmon.model.state.SessionModel.apply``), appended to the session journal (JSON Lines, one
-``event_to_dict`` per line) and replayed from it.
+model (``lkmon.model.state.SessionModel.apply``), appended to the session journal (JSON Lines,
+one event a line, ``lkmon.store.events.encode``) and replayed from it. Each event's ``type`` is
+its name in the journal: LiveKit's event name where it carries one LiveKit event.
 
 Conventions for every event:
     * ``ts`` is wall-clock time in seconds since the Unix epoch (``time.time()``), the clock that
@@ -17,7 +18,6 @@ This module imports neither textual nor livekit.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -39,6 +39,8 @@ class SessionStarted:
         input: caller kind and source, e.g. ``"wav: a.wav, b.wav"``, ``"mic"``, ``"text"``.
         output: audio sink, ``"null"`` or ``"speaker"``.
         lkmon_version: the version of lkmon that recorded the session.
+        session_id: the session's unique id (a UUID4 string, the journal header's), or
+            ``None`` (journals written before lkmon 0.2).
     """
 
     type: ClassVar[str] = "session_started"
@@ -48,6 +50,7 @@ class SessionStarted:
     input: str = ""
     output: str = ""
     lkmon_version: str = ""
+    session_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -74,7 +77,7 @@ class LoadProgress:
 class AgentStateChanged:
     """From LiveKit ``agent_state_changed`` (AgentStateChangedEvent.old_state/new_state)."""
 
-    type: ClassVar[str] = "agent_state"
+    type: ClassVar[str] = "agent_state_changed"
     ts: float
     old_state: AgentState
     new_state: AgentState
@@ -84,7 +87,7 @@ class AgentStateChanged:
 class UserStateChanged:
     """From LiveKit ``user_state_changed`` (UserStateChangedEvent.old_state/new_state)."""
 
-    type: ClassVar[str] = "user_state"
+    type: ClassVar[str] = "user_state_changed"
     ts: float
     old_state: UserState
     new_state: UserState
@@ -94,7 +97,7 @@ class UserStateChanged:
 class UserTranscribed:
     """From LiveKit ``user_input_transcribed``: interim (``is_final=False``) or final user text."""
 
-    type: ClassVar[str] = "user_transcribed"
+    type: ClassVar[str] = "user_input_transcribed"
     ts: float
     text: str
     is_final: bool
@@ -165,7 +168,7 @@ class ChatMessageAdded:
         speech_id: the speech the bridge saw playing when the message was added, if any.
     """
 
-    type: ClassVar[str] = "chat_message"
+    type: ClassVar[str] = "conversation_item_added"
     ts: float
     item_id: str
     role: str
@@ -206,7 +209,7 @@ class ToolCalled:
         speech_id: the speech that made the call, if known.
     """
 
-    type: ClassVar[str] = "tool_called"
+    type: ClassVar[str] = "function_tools_executed"
     ts: float
     call_id: str
     name: str
@@ -256,7 +259,7 @@ class PluginMetrics:
             ``inference_duration_total`` (seconds), ``inference_count``.
     """
 
-    type: ClassVar[str] = "metrics"
+    type: ClassVar[str] = "metrics_collected"
     ts: float
     kind: MetricKind
     label: str = ""
@@ -316,7 +319,7 @@ class ModelUsage:
 class UsageUpdated:
     """From LiveKit ``session_usage_updated``: the whole session's usage so far (not a delta)."""
 
-    type: ClassVar[str] = "usage"
+    type: ClassVar[str] = "session_usage_updated"
     ts: float
     usage: list[ModelUsage] = field(default_factory=list)
 
@@ -367,7 +370,7 @@ class LogRecord:
 class SessionClosed:
     """From LiveKit ``close`` (CloseEvent.reason, CloseEvent.error), or lkmon ending the session."""
 
-    type: ClassVar[str] = "session_closed"
+    type: ClassVar[str] = "close"
     ts: float
     reason: str
     error: str | None = None
@@ -417,29 +420,3 @@ EVENT_TYPES: dict[str, type] = {
         SessionClosed,
     )
 }
-
-
-def event_to_dict(event: Event) -> dict[str, Any]:
-    """Return ``{"type": <event type>, **fields}``, JSON-ready, for the journal."""
-    data = dataclasses.asdict(event)
-    data["type"] = event.type
-    return data
-
-
-def event_from_dict(data: dict[str, Any]) -> Event:
-    """Rebuild an event written by ``event_to_dict``.
-
-    Raises:
-        ValueError: unknown ``type`` or fields that do not fit the event.
-    """
-    kind = data.get("type")
-    cls = EVENT_TYPES.get(kind)  # type: ignore[arg-type]
-    if cls is None:
-        raise ValueError(f"unknown event type {kind!r}")
-    fields = {k: v for k, v in data.items() if k != "type"}
-    try:
-        if cls is UsageUpdated:
-            fields["usage"] = [ModelUsage(**u) for u in fields.get("usage", [])]
-        return cls(**fields)  # type: ignore[no-any-return]
-    except TypeError as e:
-        raise ValueError(f"bad {kind} event: {e}") from e

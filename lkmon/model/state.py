@@ -11,6 +11,7 @@ No textual or livekit import here.
 from __future__ import annotations
 
 import enum
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -91,6 +92,9 @@ class SessionInfo:
         lkmon_version: lkmon version that recorded the session.
         closed_at: epoch seconds of ``SessionClosed``; close_reason, close_error from it.
         last_event_at: epoch seconds of the newest event seen.
+        session_id: the session's unique id (a UUID string): ``SessionStarted.session_id``
+            when it has one, else a fresh UUID4 made with the model (a loader sets the one of
+            the file it read; ``lkmon.store.restore``).
     """
 
     started_at: float | None = None
@@ -103,6 +107,7 @@ class SessionInfo:
     close_reason: str | None = None
     close_error: str | None = None
     last_event_at: float | None = None
+    session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
     def duration(self) -> float | None:
@@ -258,10 +263,20 @@ class SessionModel:
             changed |= apply(event)
         return changed
 
-    def restore_turns(self, turns: Iterable[Turn]) -> None:
-        """Append turns rebuilt by a loader (``lkmon.store.snapshot``); indexes are renumbered."""
+    def restore_turns(
+        self, turns: Iterable[Turn], *, fallback_joins: int = 0, join_notes: Iterable[str] = ()
+    ) -> None:
+        """Append turns rebuilt by a loader (``lkmon.store.restore``); indexes are renumbered.
+
+        ``fallback_joins`` and ``join_notes`` are the recorded session's (``fallback_joins``,
+        ``join_notes``); the discarded replies folded into the turns are counted again.
+        """
+        joiner = self._joiner
         for turn in turns:
-            self._joiner.restore(turn)
+            joiner.restore(turn)
+            joiner.preemptive.count += len(turn.discarded)
+        joiner.fallback_joins += fallback_joins
+        joiner.notes.extend(join_notes)
         self._summary = None
 
     def turn_by_speech_id(self, speech_id: str | None) -> Turn | None:
@@ -349,6 +364,8 @@ class SessionModel:
         info.input = ev.input
         info.output = ev.output
         info.lkmon_version = ev.lkmon_version
+        if ev.session_id:
+            info.session_id = ev.session_id
         # an agent without an LLM (a transcriber): each final transcript is a turn
         self._joiner.transcribe_only = bool(ev.models) and "llm" not in ev.models
         return _SESSION

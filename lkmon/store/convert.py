@@ -1,0 +1,259 @@
+"""The session model as a ``Snapshot``, converted once.
+
+``to_snapshot(model)`` is the one place that reads a ``SessionModel`` for export: the JSON file
+(``lkmon.store.snapshot.write_snapshot`` dumps this object), the HTML report, the headless tables
+and the store all render from the ``Snapshot`` it returns. The snapshot holds copies: the model
+may go on changing. No textual or livekit import here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from lkmon.model.events import (
+    AgentTranscript,
+    ChatMessageAdded,
+    ErrorRaised,
+    ModelUsage,
+    PluginMetrics,
+    ToolCalled,
+    UserTranscribed,
+)
+from lkmon.model.figures import MetricValues
+from lkmon.model.state import SessionModel
+from lkmon.model.turns import TURN_METRIC_FIELDS, Turn
+from lkmon.store.events import encode
+from lkmon.store.format import SNAPSHOT_VERSION, Snapshot
+
+__all__ = ["PLACEHOLDER_CHAR", "placeholder", "snapshot_dict", "to_snapshot"]
+
+_WORD = re.compile(r"\S")
+PLACEHOLDER_CHAR = "\u2588"  # "█": one per redacted character, spaces kept
+_TEXT_EVENTS = (UserTranscribed, ChatMessageAdded, AgentTranscript)
+
+
+def placeholder(text: str | None) -> str | None:
+    """``text`` with every non-space character replaced by "█" (same length, same words)."""
+    if text is None:
+        return None
+    return _WORD.sub(PLACEHOLDER_CHAR, text)
+
+
+def _same(text: str | None) -> str | None:
+    return text
+
+
+def to_snapshot(model: SessionModel, *, redact_text: bool = False) -> Snapshot:
+    """The snapshot of ``model`` (format ``SNAPSHOT_VERSION``), validated.
+
+    Secrets are NOT redacted here (``write_snapshot`` redacts what it writes); ``redact_text``
+    replaces user and agent text, the transcript and tool arguments/outputs with same-length
+    placeholders (``placeholder``), timings kept.
+
+    Raises:
+        pydantic.ValidationError: the model holds a value the format cannot carry (a bug).
+    """
+    return Snapshot.model_validate(snapshot_dict(model, redact_text=redact_text))
+
+
+def snapshot_dict(model: SessionModel, *, redact_text: bool = False) -> dict[str, Any]:
+    """The plain-dict form that ``to_snapshot`` validates (the JSON shape, not yet checked)."""
+    info = model.session
+    summary = model.summary()
+    text = placeholder if redact_text else _same
+    vad = model.vad
+    audio_output = model.audio_output
+    return {
+        "lkmon_snapshot": SNAPSHOT_VERSION,
+        "redacted_text": redact_text,
+        "session": {
+            "session_id": info.session_id,
+            "started_at": info.started_at,
+            "duration": info.duration,
+            "closed_at": info.closed_at,
+            "agent_file": info.agent_file,
+            "models": dict(info.models),
+            "input": info.input,
+            "output": info.output,
+            "lkmon_version": info.lkmon_version,
+            "close_reason": info.close_reason,
+            "close_error": info.close_error,
+            "agent_state": model.agent_state,
+            "user_state": model.user_state,
+            "turn_count": len(model.turns),
+            "error_count": model.error_count,
+            "errors_by_source": dict(model.errors_by_source),
+            "failed_turn_count": sum(1 for t in model.turns if t.failed),
+            "discarded_reply_count": model.discarded_count,
+            "event_count": model.event_count,
+            "events_complete": model.events_complete,
+            "fallback_joins": model.fallback_joins,
+            "join_notes": model.join_notes,
+        },
+        "turns": [_turn(t, text, audio_output) for t in model.turns],
+        "usage": [
+            {
+                **_usage(c.usage),
+                "cost": c.cost,
+                "local": c.local,
+                "billed_provider": c.billed_provider,
+                "via": c.via,
+                "package": c.package,
+            }
+            for c in model.costs()
+        ],
+        "cost": {
+            "currency": model.prices.currency,
+            "total": model.total_cost(),
+            "prices": model.prices.source,
+        },
+        "summary": {
+            "stages": {
+                k: {"count": s.count, "p50": s.p50, "p95": s.p95, "max": s.max, "mean": s.mean}
+                for k, s in summary.stages.items()
+            },
+            "turns": summary.turns,
+            "worst_turn": summary.worst_turn,
+            "worst_e2e": summary.worst_e2e,
+            "worst_stage": summary.worst_stage,
+        },
+        "vad": {
+            "speech_count": vad.speech_count,
+            "speech_total": vad.speech_total,
+            "silence_total": vad.silence_total,
+            "inference_count": vad.inference_count,
+            "inference_seconds": vad.inference_seconds,
+            "audio_seconds": vad.audio_seconds,
+            "idle_time": vad.idle_time,
+            "inference_per_audio_second": vad.inference_per_audio_second,
+            "realtime_factor": vad.realtime_factor,
+            "metrics_count": vad.metrics_count,
+        },
+        "errors": [_error(e) for e in model.errors],
+        "transcript": [
+            {
+                "ts": e.ts,
+                "role": e.role,
+                "text": text(e.text),
+                "interim": e.interim,
+                "interrupted": e.interrupted,
+                "unheard_text": text(e.unheard_text),
+                "speech_id": e.speech_id,
+                "turn": e.turn,
+                "item_id": e.item_id,
+            }
+            for e in model.transcript
+        ],
+        "events_complete": model.events_complete,
+        "events": [_event(ev, redact_text) for ev in model.record()],
+    }
+
+
+def _event(ev: Any, redact_text: bool) -> dict[str, Any]:
+    d = encode(ev)
+    if redact_text:
+        if isinstance(ev, _TEXT_EVENTS):
+            d["text"] = placeholder(ev.text)
+        elif isinstance(ev, ToolCalled):
+            d["arguments"] = placeholder(ev.arguments)
+            d["output"] = placeholder(ev.output)
+    return d
+
+
+def _usage(u: ModelUsage) -> dict[str, Any]:
+    return {f: getattr(u, f) for f in ModelUsage.__slots__}
+
+
+def _error(e: ErrorRaised) -> dict[str, Any]:
+    return {
+        "ts": e.ts,
+        "source": e.source,
+        "message": e.message,
+        "recoverable": e.recoverable,
+        "speech_id": e.speech_id,
+    }
+
+
+def _metric(p: PluginMetrics) -> dict[str, Any]:
+    return {
+        "ts": p.ts,
+        "kind": p.kind,
+        "label": p.label,
+        "provider": p.provider,
+        "model": p.model,
+        "speech_id": p.speech_id,
+        "request_id": p.request_id,
+        "values": v.as_dict() if type(v := p.values) is MetricValues else dict(v),
+    }
+
+
+def _discarded(d: Turn) -> dict[str, Any]:
+    m = d.metrics
+    return {
+        "speech_id": d.speech_id,
+        "started_at": d.started_at,
+        "done_at": d.done_at,
+        "llm_ttft": m.llm_ttft_first,
+        "tts_ttfb": m.tts_ttfb,
+        "prompt_tokens": m.prompt_tokens,
+        "completion_tokens": m.completion_tokens,
+        "plugin_metrics": [_metric(p) for p in d.plugin_metrics],
+    }
+
+
+def _turn(
+    turn: Turn, text: Callable[[str | None], str | None], audio_output: bool
+) -> dict[str, Any]:
+    m = turn.metrics
+    sid = turn.speech_id
+    missing = {}
+    if (reason := turn.eou_unknown_reason) is not None:
+        missing["eou_delay"] = reason
+    if (reason := turn.e2e_missing_reason(audio_output)) is not None:
+        missing["e2e_latency"] = reason
+    return {
+        "index": turn.index,
+        "kind": turn.kind,
+        "speech_id": sid,
+        "started_at": turn.started_at,
+        "source": turn.source,
+        "user_initiated": turn.user_initiated,
+        "user_text": text(turn.user_text),
+        "agent_text": text(turn.agent_text),
+        "unheard_text": text(turn.unheard_text),
+        "interrupted": turn.interrupted,
+        "typed": turn.typed,
+        "greeting": turn.greeting,
+        "agent_initiated": turn.agent_initiated,
+        "before_user_speech": turn.before_user_speech,
+        "preemptive": turn.preemptive,
+        "empty_reply": turn.empty_reply,
+        "complete": turn.complete,
+        "done": turn.done,
+        "done_at": turn.done_at,
+        "failed": turn.failed,
+        "dominant_stage": turn.dominant_stage(),
+        "tool_calls": [
+            {
+                "ts": c.ts,
+                "call_id": c.call_id,
+                "name": c.name,
+                "arguments": text(c.arguments),
+                "output": text(c.output),
+                "is_error": c.is_error,
+            }
+            for c in turn.tool_calls
+        ],
+        "handoffs": [
+            {"ts": h.ts, "item_id": h.item_id, "old_agent": h.old_agent, "new_agent": h.new_agent}
+            for h in turn.handoffs
+        ],
+        "metrics": {f: getattr(m, f) for f in TURN_METRIC_FIELDS},
+        "missing": missing,
+        "discarded": [_discarded(d) for d in turn.discarded],
+        "measured_by_lkmon": list(turn.measured),
+        "plugin_metrics": [_metric(p) for p in turn.plugin_metrics],
+        "errors": [_error(e) for e in turn.errors],
+    }

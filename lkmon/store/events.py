@@ -1,0 +1,192 @@
+"""The event codec: lkmon events as JSON objects, one codec for the journal and the snapshot.
+
+An event is written as ``{"type": NAME, "ts": ..., <its fields>}``. ``NAME`` is the event's
+``type`` (``lkmon.model.events``): LiveKit's event name where an lkmon event carries one LiveKit
+event (``conversation_item_added``, ``user_input_transcribed``, ``speech_created``,
+``metrics_collected``, ``session_usage_updated``, ``agent_state_changed``, ``user_state_changed``,
+``function_tools_executed`` (one line per tool call), ``error``, ``close``), lkmon's own name for
+the rest (``session_started``, ``load_progress``, ``speech_done``, ``agent_transcript``,
+``agent_handoff``, ``vad``, ``level``, ``log``). ``OLD_NAMES`` maps the names lkmon 0.1 and 0.2
+wrote (``chat_message``, ``metrics``, ``usage``...) to these, so every older journal and
+snapshot still reads.
+
+Decoding validates with pydantic (each event type is a ``TypedDict`` built from the dataclass's
+own fields, so the fields are defined once, in ``lkmon.model.events``) straight into the
+dataclass. No textual or livekit import here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, NotRequired, Union
+
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
+from typing_extensions import TypedDict
+
+from lkmon.model.events import EVENT_TYPES, Event, ModelUsage, UsageUpdated
+from lkmon.model.figures import MetricValues
+
+OLD_NAMES: dict[str, str] = {
+    "agent_state": "agent_state_changed",
+    "user_state": "user_state_changed",
+    "user_transcribed": "user_input_transcribed",
+    "chat_message": "conversation_item_added",
+    "tool_called": "function_tools_executed",
+    "metrics": "metrics_collected",
+    "usage": "session_usage_updated",
+    "session_closed": "close",
+}
+"""Event names written by lkmon 0.1 and 0.2 -> today's (``EVENT_TYPES`` keys)."""
+
+EVENT_NAMES: frozenset[str] = frozenset(EVENT_TYPES) | frozenset(OLD_NAMES)
+"""Every ``type`` a journal line or snapshot event may carry, today's and older."""
+
+_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in EVENT_TYPES.values()
+}
+_CONTAINERS = (dict, list)
+
+
+def encode(event: Event) -> dict[str, Any]:
+    """``event`` as a JSON-ready dict: ``{"type": NAME, **fields}``, its dicts and lists copied
+    (the caller may hand it to another thread).
+
+    Raises:
+        KeyError: ``event`` is not an lkmon event.
+    """
+    data = _fields(event)
+    for name, value in data.items():
+        if type(value) in _CONTAINERS:
+            data[name] = value.copy()
+        elif isinstance(value, MetricValues):
+            data[name] = value.as_dict()
+    if type(event) is UsageUpdated:
+        data["usage"] = [_usage_dict(u) for u in event.usage]
+    return data
+
+
+def _fields(event: Event) -> dict[str, Any]:
+    """``{"type": NAME, **fields}`` of ``event``, sharing its values (for serialisers)."""
+    cls = type(event)
+    data: dict[str, Any] = {"type": cls.type}
+    for name in _FIELDS[cls]:
+        data[name] = getattr(event, name)
+    return data
+
+
+def _usage_dict(u: ModelUsage) -> dict[str, Any]:
+    return {f: getattr(u, f) for f in ModelUsage.__slots__}
+
+
+def record(
+    cls: type, *, name: str | None = None, tag: Any = None, absent: Mapping[str, Any] = {}
+) -> Any:
+    """A pydantic type for the dataclass ``cls``: a JSON object with ``cls``'s own fields (strict
+    JSON types; those with a default may be left out) validated into a ``cls`` instance, and
+    serialised back as its fields. The fields are defined once, by the dataclass.
+
+    Args:
+        cls: an lkmon dataclass (an event, ``TurnMetrics``, ``TranscriptEntry``...).
+        name: the schema's name for it (default: the class name).
+        tag: the ``type`` key's type (a ``Literal`` of names), for an event.
+        absent: a value for each field left out, in place of the dataclass default (a marker
+            the caller resolves).
+    """
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = {} if tag is None else {"type": tag}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if hint == list[ModelUsage]:
+            hint = list[_USAGE]  # type: ignore[valid-type]
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        fields[f.name] = hint if required else NotRequired[hint]
+    shape = TypedDict(name or cls.__name__, fields)  # type: ignore[operator]
+    shape.__doc__ = (cls.__doc__ or "").split("\n\n")[0].strip()
+    with_config(ConfigDict(strict=True, extra="ignore"))(shape)
+
+    if absent:
+
+        def build(data: dict[str, Any]) -> Any:
+            for key, value in absent.items():
+                data.setdefault(key, value)
+            return cls(**data)
+
+    elif tag is not None:
+
+        def build(data: dict[str, Any]) -> Any:
+            del data["type"]
+            return cls(**data)
+
+    else:
+
+        def build(data: dict[str, Any]) -> Any:
+            return cls(**data)
+
+    return Annotated[shape, AfterValidator(build), PlainSerializer(_same, return_type=Any)]
+
+
+def _same(value: Any) -> Any:
+    return value  # pydantic serialises a dataclass's fields (ClassVars left out)
+
+
+_USAGE = record(ModelUsage)
+
+
+def _member(cls: type) -> Any:
+    """The union member of event class ``cls``: its ``type`` is today's name or an old one."""
+    names = [cls.type, *(old for old, new in OLD_NAMES.items() if new == cls.type)]
+    return record(cls, tag=Literal[tuple(names)])  # type: ignore[valid-type]
+
+
+EventField = Annotated[
+    Union[tuple(_member(cls) for cls in EVENT_TYPES.values())],  # noqa: UP007
+    Field(discriminator="type"),
+    PlainSerializer(_fields, return_type=dict[str, Any]),
+]
+"""An lkmon event as a pydantic field type: validates a JSON object (today's or an older
+``type``) into the event dataclass, serialises as ``encode`` does."""
+
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(EventField)
+
+
+def decode(data: Mapping[str, Any]) -> Event:
+    """Rebuild an event from ``encode``'s dict (or one that lkmon 0.1/0.2 wrote).
+
+    Raises:
+        ValueError: an unknown ``type`` or fields that do not fit the event (one line).
+    """
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as e:
+        raise ValueError(_one_line(e, data.get("type"))) from None
+
+
+def decode_json(line: bytes | str) -> Event:
+    """Parse and rebuild one event from its JSON text (a journal line).
+
+    Raises:
+        ValueError: not JSON, an unknown ``type``, or fields that do not fit (one line).
+    """
+    try:
+        return _ADAPTER.validate_json(line)
+    except ValidationError as e:
+        raise ValueError(_one_line(e, None)) from None
+
+
+def _one_line(error: ValidationError, kind: object) -> str:
+    first = error.errors(include_url=False)[0]
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        found = first.get("ctx", {}).get("tag", kind)
+        return f"unknown event type {found!r}"
+    at = "/".join(str(p) for p in first["loc"][1:]) or "event"
+    return f"bad {first['loc'][0] if first['loc'] else kind} event: {at}: {first['msg']}"

@@ -1,0 +1,374 @@
+"""The snapshot format, defined once: pydantic v2 models of the whole document.
+
+``Snapshot`` validates, parses and dumps a snapshot (``Snapshot.model_validate_json(raw)``,
+``snap.model_dump_json()``); the JSON Schema ``lkmon/store/snapshot.schema.json`` is generated
+from these models (``python -m lkmon.store.format`` rewrites it; a test checks it is current) and
+``docs/snapshot-format.md`` describes the meaning of each key. The models accept every format
+this lkmon reads (1 to ``SNAPSHOT_VERSION``): keys added after format 1 have defaults.
+
+Conventions: times are epoch seconds, durations seconds, tokens tokens, characters characters;
+a figure that is unknown is ``None`` (``null``), never 0. Unknown keys are ignored (a reader of
+format N reads a file of format N with keys added later). No textual or livekit import here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lkmon.model.events import ErrorRaised, PluginMetrics
+from lkmon.model.figures import TurnMetrics
+from lkmon.model.transcript import TranscriptEntry
+from lkmon.store.events import EventField, record
+
+SNAPSHOT_VERSION = 3
+"""The snapshot format version this lkmon writes (``"lkmon_snapshot"``); it reads 1 to 3.
+
+3 (lkmon 0.2): ``session.session_id`` (a UUID; the same as the journal header's); events use
+LiveKit's event names (``conversation_item_added``, ``metrics_collected``...; see
+``lkmon.store.events``); the schema is generated from ``lkmon.store.format``.
+2: discarded preemptive replies fold into their turn (``turns[].discarded``), STT-only turns
+(``kind: "transcript"``), ``greeting`` only before user speech, EOU 0.0 is ``null`` with its
+reason in ``turns[].missing``. See docs/snapshot-format.md."""
+
+Seconds = float | None
+"""A duration in seconds, or ``None`` (unknown)."""
+Epoch = float | None
+"""Epoch seconds (``time.time()``), or ``None`` (unknown)."""
+Count = Annotated[int, Field(ge=0)]
+SessionId = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
+"""A session id: a UUID in its canonical lower-case text form."""
+
+
+class Part(BaseModel):
+    """Base of every snapshot model: strict JSON types, unknown keys ignored, docstrings under
+    fields become the schema's descriptions."""
+
+    model_config = ConfigDict(
+        strict=True, extra="ignore", use_attribute_docstrings=True, ser_json_inf_nan="null"
+    )
+
+
+TURNS_SPEECH_ID = "<the turn's speech_id>"
+"""Marks a plugin metric written without ``speech_id`` (formats 1 and 2 left it out when it
+was the turn's) until its turn's validator gives it the turn's."""
+
+PluginMetricRecord = record(
+    PluginMetrics, name="PluginMetric", absent={"speech_id": TURNS_SPEECH_ID}
+)
+"""A plugin metric joined to a turn (``lkmon.model.events.PluginMetrics``: LiveKit's STT,
+LLM, TTS, EOU metrics; ``values`` by their LiveKit field names)."""
+ErrorRecord = record(ErrorRaised, name="Error")
+"""An error (``lkmon.model.events.ErrorRaised``)."""
+TurnFigures = record(TurnMetrics, name="TurnFigures")
+"""A turn's figures (``lkmon.model.figures.TurnMetrics``: seconds, epoch seconds, tokens)."""
+TranscriptRecord = record(TranscriptEntry, name="TranscriptLine")
+"""One transcript line (``lkmon.model.transcript.TranscriptEntry``)."""
+
+
+class ToolCallEntry(Part):
+    """One tool call of a turn (LiveKit ``FunctionCall`` and its ``FunctionCallOutput``)."""
+
+    ts: float | None = None
+    """When it ran; ``None`` in format 1 files that lack it (the turn's start is used)."""
+    call_id: str = ""
+    name: str
+    arguments: str
+    """JSON text of the arguments, as the LLM produced it."""
+    output: str | None = None
+    is_error: bool = False
+
+
+class HandoffEntry(Part):
+    """An agent handoff made in the turn (LiveKit ``AgentHandoff`` chat item)."""
+
+    ts: float
+    item_id: str = ""
+    old_agent: str | None = None
+    new_agent: str
+
+
+class DiscardedReply(Part):
+    """A preemptive reply LiveKit started for this user turn and threw away (in no percentile)."""
+
+    speech_id: str | None = None
+    started_at: float
+    done_at: Epoch = None
+    llm_ttft: Seconds = None
+    """Its first ``LLMMetrics.ttft``."""
+    tts_ttfb: Seconds = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    plugin_metrics: list[PluginMetricRecord] = []
+
+
+class SnapshotTurn(Part):
+    """One agent reply (one LiveKit ``SpeechHandle``), or one final transcript of an agent
+    without an LLM (``kind: "transcript"``)."""
+
+    index: Annotated[int, Field(ge=1)]
+    kind: Literal["reply", "transcript"] = "reply"
+    speech_id: str | None
+    started_at: float
+    """``speech_created`` time."""
+    source: str = "generate_reply"
+    user_initiated: bool = False
+    user_text: str | None
+    """The user message this reply answers; ``None`` for a greeting."""
+    agent_text: str | None
+    """What the agent said (for an interrupted reply: what was heard)."""
+    unheard_text: str | None = None
+    interrupted: bool
+    typed: bool = False
+    greeting: bool = False
+    """Format 1: no user message; from format 2: also made before any user speech."""
+    agent_initiated: bool = False
+    before_user_speech: bool = False
+    preemptive: bool = False
+    empty_reply: bool = False
+    complete: bool = False
+    done: bool = False
+    done_at: Epoch = None
+    failed: bool
+    dominant_stage: Literal["eou", "llm_ttft", "tts_ttfb"] | None = None
+    tool_calls: list[ToolCallEntry]
+    handoffs: list[HandoffEntry] = []
+    metrics: TurnFigures
+    missing: dict[str, str] = {}
+    """Why a figure is ``None``, by figure name (``eou_delay``, ``e2e_latency``)."""
+    discarded: list[DiscardedReply] = []
+    measured_by_lkmon: list[str] = []
+    """Figures lkmon measured itself where LiveKit gave none (e.g. from the VAD)."""
+    plugin_metrics: list[PluginMetricRecord]
+    errors: list[ErrorRecord] = []
+
+    @model_validator(mode="after")
+    def _fill_older(self) -> SnapshotTurn:
+        """What formats 1 and 2 left out: a metric's ``speech_id`` when it was the turn's (or
+        the discarded reply's), a format 1 tool call's ``ts`` (the turn's start)."""
+        sid = self.speech_id
+        for p in self.plugin_metrics:
+            if p.speech_id is TURNS_SPEECH_ID:
+                p.speech_id = sid
+        for d in self.discarded:
+            for p in d.plugin_metrics:
+                if p.speech_id is TURNS_SPEECH_ID:
+                    p.speech_id = d.speech_id
+        for c in self.tool_calls:
+            if c.ts is None:
+                c.ts = self.started_at
+        return self
+
+
+class UsageEntry(Part):
+    """Usage of one provider and model (LiveKit ``AgentSessionUsage.model_usage``) and its cost."""
+
+    kind: str
+    """``llm``, ``tts`` or ``stt``."""
+    provider: str
+    model: str
+    input_tokens: Count = 0
+    input_cached_tokens: Count = 0
+    output_tokens: Count = 0
+    characters_count: Count = 0
+    audio_duration: float = 0.0
+    """Seconds of audio (TTS produced, STT consumed)."""
+    cost: float | None = None
+    """Estimated, in ``cost.currency``; 0.0 when local; ``None`` when the price is unknown."""
+    local: bool = False
+    billed_provider: str | None = None
+    via: str = ""
+    package: str | None = None
+
+
+class CostEntry(Part):
+    currency: str = "USD"
+    total: float | None = None
+    prices: str = ""
+    """Where the price table came from."""
+
+
+class StageEntry(Part):
+    """One stage's statistics over the turns that have it, seconds (``None`` when count 0)."""
+
+    count: Count
+    p50: Seconds
+    p95: Seconds
+    max: Seconds
+    mean: Seconds = None
+
+
+class SummaryEntry(Part):
+    stages: dict[str, StageEntry]
+    """``eou``, ``llm_ttft``, ``tts_ttfb``, ``e2e``."""
+    turns: Count
+    worst_turn: int | None
+    worst_e2e: Seconds
+    worst_stage: str | None
+
+
+class VadEntry(Part):
+    """VAD health (``lkmon.model.vad.VadState``)."""
+
+    speech_count: Count
+    speech_total: float
+    silence_total: float
+    inference_count: Count
+    inference_seconds: float
+    audio_seconds: float = 0.0
+    idle_time: Seconds
+    inference_per_audio_second: float | None = None
+    realtime_factor: float | None
+    metrics_count: Count = 0
+
+
+class SnapshotSession(Part):
+    """The session as a whole."""
+
+    session_id: SessionId | None = None
+    """Unique id of the session (also in the journal's header); required from format 3. Older
+    files get a stable id derived from their content when loaded."""
+    started_at: Epoch
+    duration: Seconds
+    closed_at: Epoch = None
+    agent_file: str
+    models: dict[str, str]
+    """Role (``vad``/``stt``/``llm``/``tts``) -> ``"provider/model"``."""
+    input: str
+    output: str
+    lkmon_version: str
+    close_reason: str | None
+    close_error: str | None = None
+    agent_state: str = "idle"
+    user_state: str = "listening"
+    turn_count: Count = 0
+    error_count: Count | None = None
+    """Errors of the whole session (``None`` in files without it: ``len(errors)``)."""
+    errors_by_source: dict[str, Count] | None = None
+    """``None`` in files written before errors were counted by source."""
+    failed_turn_count: Count = 0
+    discarded_reply_count: Count = 0
+    event_count: Count = 0
+    events_complete: bool | None = None
+    fallback_joins: Count = 0
+    join_notes: list[str] = []
+
+
+class Snapshot(Part):
+    """A session snapshot (``{"lkmon_snapshot": 3, ...}``), see docs/snapshot-format.md."""
+
+    model_config = ConfigDict(
+        title=f"lkmon session snapshot, format {SNAPSHOT_VERSION}",
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"lkmon-snapshot-{SNAPSHOT_VERSION}.schema.json",
+        },
+    )
+
+    lkmon_snapshot: Annotated[int, Field(ge=1, le=SNAPSHOT_VERSION)]
+    """The format version."""
+    redacted_text: bool = False
+    """True when text was replaced by same-length placeholders (``--redact``)."""
+    session: SnapshotSession
+    turns: list[SnapshotTurn]
+    usage: list[UsageEntry]
+    cost: CostEntry = CostEntry()
+    summary: SummaryEntry
+    vad: VadEntry
+    errors: list[ErrorRecord]
+    transcript: list[TranscriptRecord] = []
+    events_complete: bool | None = None
+    """True when ``events`` holds every kept event (replaying them rebuilds the session)."""
+    events: list[EventField]
+    """lkmon events as in the journal: ``{"type": <LiveKit's event name>, "ts", ...}``."""
+
+    @model_validator(mode="after")
+    def _fill_session(self) -> Snapshot:
+        """Format 3 has a ``session_id``; older files' missing counts come from their lists."""
+        s = self.session
+        if s.session_id is None and self.lkmon_snapshot >= 3:
+            raise ValueError("session.session_id is required from format 3")
+        if s.error_count is None:
+            s.error_count = len(self.errors)
+        if s.errors_by_source is None:  # written before lkmon counted errors by source
+            by_source: dict[str, int] = {}
+            for e in self.errors:
+                by_source[e.source] = by_source.get(e.source, 0) + 1
+            s.errors_by_source = by_source
+        if self.events_complete is None:
+            self.events_complete = bool(s.events_complete)
+        return self
+
+
+JOURNAL_VERSION = 2
+"""The journal format version (``"lkmon_journal"`` in its header line). 1 (lkmon 0.1, no
+header): lkmon's own event names (``chat_message``, ``metrics``...); 2: a header line first,
+LiveKit's event names (see ``lkmon.store.events``)."""
+
+
+class JournalHeader(Part):
+    """The first line of a journal (format 2 on); every later line is one event."""
+
+    lkmon_journal: Annotated[int, Field(ge=1)]
+    """The journal format version."""
+    session_id: SessionId
+    """The session's unique id, the same as its snapshot's ``session.session_id``."""
+    lkmon_version: str = ""
+    created_at: float | None = None
+    """When the journal was opened, epoch seconds."""
+
+
+_NAMESPACE = UUID("6c6b6d6f-6e00-4e55-9a11-5e5510000000")
+
+
+def derived_session_id(
+    started_at: float | None, agent_file: str, lkmon_version: str, content: bytes
+) -> str:
+    """A stable id for a session recorded before session ids (format 1/2 snapshots, 0.1
+    journals): a UUID5 of its start time (epoch seconds), agent file and lkmon version, which a
+    snapshot and the journal of one session share; of ``content``'s SHA-256 when the start is
+    unknown. Loading the same file twice gives the same id."""
+    if started_at is None:
+        key = "sha256:" + hashlib.sha256(content).hexdigest()
+    else:
+        key = f"session:{started_at!r}:{agent_file}:{lkmon_version}"
+    return str(uuid.uuid5(_NAMESPACE, key))
+
+
+SCHEMA_FILE = Path(__file__).with_name("snapshot.schema.json")
+
+
+def schema_json() -> str:
+    """The JSON Schema of ``Snapshot`` as the text committed in ``snapshot.schema.json``."""
+    return json.dumps(Snapshot.model_json_schema(), indent=1, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    """``python -m lkmon.store.format [--check]``: (re)write or check the schema file."""
+    text = schema_json()
+    if "--check" in sys.argv[1:]:
+        current = SCHEMA_FILE.read_text(encoding="utf-8") if SCHEMA_FILE.exists() else ""
+        if current != text:
+            print(f"{SCHEMA_FILE} is out of date: run python -m lkmon.store.format")
+            return 1
+        return 0
+    SCHEMA_FILE.write_text(text, encoding="utf-8")
+    print(f"wrote {SCHEMA_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
