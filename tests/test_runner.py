@@ -27,7 +27,8 @@ from lkmon.model.events import (
     UsageUpdated,
     VadActivity,
 )
-from lkmon.store.journal import read_journal
+from lkmon.store.journal import load_journal, read_journal
+from lkmon.store.restore import load_session
 
 DATA = Path(__file__).parent / "data"
 AGENTS = DATA / "agents"
@@ -132,8 +133,12 @@ def test_usage_vad_and_transcript(voice_run) -> None:
 
 
 def test_journal_holds_every_event(voice_run) -> None:
-    _, events, _, journal = voice_run
+    runner, events, _, journal = voice_run
     assert read_journal(journal) == events
+    # one session id: the journal's header, SessionStarted, the loaded model
+    [started] = of(events, SessionStarted)
+    assert load_journal(journal).header.session_id == started.session_id == runner.session_id
+    assert load_session(journal).session.session_id == runner.session_id
 
 
 def test_logs_are_routed_not_printed(voice_run, capsys: pytest.CaptureFixture[str]) -> None:

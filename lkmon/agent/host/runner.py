@@ -36,6 +36,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,8 @@ class SessionRunner:
         self.agent: AgentFile | None = None
         self.session: Any = None
         self.bridge: Bridge | None = None
+        self.session_id = str(uuid.uuid4())
+        """The session's id (UUID4): the journal header's and ``SessionStarted.session_id``."""
         self.journal: JournalWriter | None = None
         self.caller: WavCaller | MicInput | TextCaller | None = None
         self.sink: NullSink | SpeakerSink | None = None
@@ -149,7 +152,7 @@ class SessionRunner:
             install_from_env()  # and what the agent file's import put into the environment
             if opts.journal is not None:
                 try:
-                    self.journal = JournalWriter(opts.journal)
+                    self.journal = JournalWriter(opts.journal, session_id=self.session_id)
                 except OSError as e:
                     raise UsageError(
                         f"cannot write the journal {opts.journal}: {e.strerror}"
@@ -391,6 +394,7 @@ class SessionRunner:
                 input=self.caller.describe() if self.caller is not None else "text",
                 output=self.options.output if audio.output else "none",
                 lkmon_version=__version__,
+                session_id=self.session_id,
             )
         )
 
