@@ -122,6 +122,13 @@ def test_bench_long_quick(tmp_path: Path) -> None:
     finite(figures, "long.replay_load_to_first_frame")
 
 
+def test_bench_store_quick(tmp_path: Path) -> None:
+    figures = run_bench("store", tmp_path, timeout=300)
+    assert finite(figures, "store.snapshot_load") > 0
+    assert finite(figures, "store.journal_load") > 0
+    assert finite(figures, "store.turns") == 300
+
+
 @pytest.mark.models
 def test_bench_overhead_quick(tmp_path: Path) -> None:
     figures = run_bench("overhead", tmp_path, timeout=400)
