@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lkmon.agent.observe import bridge as bridge_mod
 from lkmon.agent.host.loader import load_agent_file
 from lkmon.agent.host.runner import RunOptions, SessionRunner
+from lkmon.agent.observe import bridge as bridge_mod
 from lkmon.errors import UsageError
 from lkmon.model.events import (
     AgentTranscript,
