@@ -1,7 +1,19 @@
-"""Shared test set-up: every test runs in its own temporary folder.
+"""Shared test set-up: every test runs in its own temporary folder; the test lanes.
 
 lkmon writes into the current folder by default (``lkmon-sessions/``, snapshots on quit, exports
 on ``e``), so each test starts in ``tmp_path``: no test writes into the repository.
+
+Lanes (markers are declared in pyproject.toml):
+
+* ``models``: the test loads a real offline model (Whisper, SmolLM2, Piper, LiveKit's turn
+  detector, or the OpenAI-compatible server on them: any test using the ``openai_server``
+  fixture is marked here), or plays recordings through a session in real time. Silero VAD
+  alone (0.1 s to load) does not count. ``pytest -m "not models"`` is the fast lane
+  (<= 2 minutes on 2 cores); run model tests under ``flock /work/tools/models.lock``.
+* ``slow``: long runs (the soak, big fuzz). Left out unless the ``-m`` expression names
+  ``slow``: pyproject's ``addopts`` says ``-m "not slow"``, and a ``-m`` given on the command line
+  (which replaces that one) leaves them out too, so ``pytest -m "not models"`` stays fast.
+  ``pytest -m slow`` runs them (``.ci/run`` does, after the README's command).
 """
 
 from __future__ import annotations
@@ -10,10 +22,28 @@ from pathlib import Path
 
 import pytest
 
+MODEL_FIXTURES = frozenset({"openai_server"})
+"""Fixtures that load the real offline models: a test using one is in the ``models`` lane."""
+
 
 @pytest.fixture(autouse=True)
 def _run_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection sees the markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests that use a model fixture ``models``; leave ``slow`` tests out unless the
+    ``-m`` expression names them."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.models)
+    if "slow" in (config.option.markexpr or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
 
 
 # the OpenAI-compatible server on the offline models (session-scoped; tests/openai_fixture.py)

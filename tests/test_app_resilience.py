@@ -20,6 +20,7 @@ from lkmon.tui.widgets.turns import TurnsList
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTED = ROOT / "tests" / "data" / "agents" / "scripted_agent.py"
 WAV = ROOT / "tests" / "data" / "librivox_sense_0880.wav"
+pytestmark = pytest.mark.models  # a recording played in real time
 
 
 async def test_widget_render_and_bridge_handler_errors_never_stop_the_agent(

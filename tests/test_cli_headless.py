@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 LKMON = str(Path(sys.executable).parent / "lkmon")
@@ -114,6 +116,7 @@ def test_secrets_never_reach_any_file(tmp_path: Path) -> None:
         assert f.stat().st_mode & 0o077 == 0  # 0600
 
 
+@pytest.mark.models  # replies played in real time (the console script's run is in the fast lane)
 def test_redact_keeps_lengths_and_timings(tmp_path: Path) -> None:
     proc = run(
         [
@@ -137,6 +140,7 @@ def test_redact_keeps_lengths_and_timings(tmp_path: Path) -> None:
     assert turn["metrics"]["llm_ttft"] > 0
 
 
+@pytest.mark.models  # a recording in real time
 def test_replay_export_round_trip(tmp_path: Path) -> None:
     first = tmp_path / "first.json"
     proc = run(
@@ -174,6 +178,7 @@ def test_replay_export_into_a_folder(tmp_path: Path) -> None:
         assert len(json.loads(f.read_text())["turns"]) == 8
 
 
+@pytest.mark.models  # replies played in real time
 def test_run_export_and_journal_into_a_folder(tmp_path: Path) -> None:
     proc = run(
         ["run", str(SCRIPTED), "--headless", "--input", "text", "--export", "out/",

@@ -45,6 +45,7 @@ def _read_until(proc: Any, pattern: str, timeout: float, sink: list[str]) -> boo
     return bool(re.search(pattern, "".join(sink)))
 
 
+@pytest.mark.models  # a recording in real time, in a pseudo-terminal
 def test_tui_quit_prints_the_snapshot_path_and_writes_the_export_file(tmp_path: Path) -> None:
     """The real TUI in a terminal: the session ends, ``q`` quits, the snapshot goes to the
     ``--export`` FILE and its path is printed after the screen closes."""

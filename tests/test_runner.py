@@ -58,6 +58,7 @@ def of(events: list, cls: type) -> list:
     return [e for e in events if type(e) is cls]
 
 
+@pytest.mark.models  # voice_run: two recordings in real time
 def test_voice_turns_are_captured_end_to_end(voice_run) -> None:
     runner, events, took, _ = voice_run
     started = of(events, SessionStarted)
@@ -87,6 +88,7 @@ def test_voice_turns_are_captured_end_to_end(voice_run) -> None:
     assert 8 < took < 25, took
 
 
+@pytest.mark.models  # voice_run: two recordings in real time
 def test_metrics_are_joined_by_speech_id(voice_run) -> None:
     _, events, _, _ = voice_run
     ids = [c.speech_id for c in of(events, SpeechCreated)]
@@ -104,6 +106,7 @@ def test_metrics_are_joined_by_speech_id(voice_run) -> None:
     assert eou.values["end_of_utterance_delay"] > 0
 
 
+@pytest.mark.models  # voice_run: two recordings in real time
 def test_usage_vad_and_transcript(voice_run) -> None:
     _, events, took, _ = voice_run
     usage = of(events, UsageUpdated)
@@ -132,6 +135,7 @@ def test_usage_vad_and_transcript(voice_run) -> None:
     assert sum(t.final for t in of(events, AgentTranscript)) >= 2
 
 
+@pytest.mark.models  # voice_run: two recordings in real time
 def test_journal_holds_every_event(voice_run) -> None:
     runner, events, _, journal = voice_run
     assert read_journal(journal) == events
@@ -141,6 +145,7 @@ def test_journal_holds_every_event(voice_run) -> None:
     assert load_session(journal).session.session_id == runner.session_id
 
 
+@pytest.mark.models  # voice_run: two recordings in real time
 def test_logs_are_routed_not_printed(voice_run, capsys: pytest.CaptureFixture[str]) -> None:
     _, events, _, _ = voice_run
     logs = of(events, LogRecord)
@@ -179,6 +184,7 @@ async def test_stop_ends_the_session_quickly() -> None:
     assert [m.text for m in of(events, ChatMessageAdded) if m.role == "user"] == ["hello"]
 
 
+@pytest.mark.models  # a recording in real time
 async def test_a_failing_bridge_handler_is_shown_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(_m: object) -> None:
         raise KeyError("boom")
@@ -241,6 +247,7 @@ def test_recipe_style_and_legacy_files_load() -> None:
     assert legacy.entrypoint.__name__ == "entrypoint" and legacy.server is None
 
 
+@pytest.mark.models  # a long reply played in real time, then interrupted
 async def test_interrupted_reply_is_cut_to_what_was_played(monkeypatch: pytest.MonkeyPatch) -> None:
     """session.interrupt() mid-reply: the sink stops at once, the transcript stops there too."""
     monkeypatch.setenv(
@@ -327,6 +334,7 @@ def speech_edges(samples, rate: int, threshold_db: float = -40.0) -> tuple[float
     return loud[0] * 0.02, len(samples) / rate - (loud[-1] + 1) * 0.02
 
 
+@pytest.mark.models  # three recordings in real time
 async def test_vad_silence_total_matches_known_pauses(tmp_path: Path) -> None:
     """Real Silero VAD through the bridge: silence_total is the pauses between speech.
 
@@ -373,6 +381,7 @@ async def test_vad_silence_total_matches_known_pauses(tmp_path: Path) -> None:
 OFFLINE_STT = AGENTS / "offline_stt_agent.py"  # its STT always raises APIConnectionError
 
 
+@pytest.mark.models  # 22 s of LiveKit's real-time STT retries
 async def test_typed_input_survives_an_stt_that_cannot_connect() -> None:
     """--input text needs no STT: its connection errors are warnings, shown and counted; the
     typed lines are answered, also after the 4th unrecoverable STT error, at which LiveKit would

@@ -23,6 +23,7 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from synthetic import Script
 from test_app import RecordingRunner
 
@@ -46,6 +47,8 @@ MAX_GROWTH_PER_TURN = 4_000
 half hour (allocated in lkmon/ or in the event generator): a turn with its metrics, transcript
 joins and the events it holds. Measured: about 2.5 kB. Keeping the VAD events of the half hour
 as well would add about 5 kB per turn."""
+pytestmark = pytest.mark.slow  # an hour of session, about 20 s: `pytest -m slow`
+
 OURS = [tracemalloc.Filter(True, "*/lkmon/*"), tracemalloc.Filter(True, "*/tests/synthetic.py")]
 
 
