@@ -23,7 +23,8 @@ from lkmon.model.events import (
 )
 from lkmon.model.figures import MetricValues
 from lkmon.model.state import SessionModel
-from lkmon.model.turns import TURN_METRIC_FIELDS, Turn
+from lkmon.model.transcript import TranscriptEntry
+from lkmon.model.turns import TURN_METRIC_FIELDS, Turn, TurnMetrics
 from lkmon.store.events import encode
 from lkmon.store.format import SNAPSHOT_VERSION, Snapshot
 
@@ -51,6 +52,9 @@ def to_snapshot(model: SessionModel, *, redact_text: bool = False) -> Snapshot:
     Secrets are NOT redacted here (``write_snapshot`` redacts what it writes); ``redact_text``
     replaces user and agent text, the transcript and tool arguments/outputs with same-length
     placeholders (``placeholder``), timings kept.
+
+    The plugin metrics, figures, errors and transcript lines are copies of the model's own
+    dataclasses, taken by the format as they are; everything else is validated.
 
     Raises:
         pydantic.ValidationError: the model holds a value the format cannot carry (a bug).
@@ -133,17 +137,10 @@ def snapshot_dict(model: SessionModel, *, redact_text: bool = False) -> dict[str
         },
         "errors": [_error(e) for e in model.errors],
         "transcript": [
-            {
-                "ts": e.ts,
-                "role": e.role,
-                "text": text(e.text),
-                "interim": e.interim,
-                "interrupted": e.interrupted,
-                "unheard_text": text(e.unheard_text),
-                "speech_id": e.speech_id,
-                "turn": e.turn,
-                "item_id": e.item_id,
-            }
+            TranscriptEntry(
+                e.ts, e.role, text(e.text) or "", e.interim, e.interrupted,
+                text(e.unheard_text), e.speech_id, e.turn, e.item_id,
+            )
             for e in model.transcript
         ],
         "events_complete": model.events_complete,
@@ -166,27 +163,16 @@ def _usage(u: ModelUsage) -> dict[str, Any]:
     return {f: getattr(u, f) for f in ModelUsage.__slots__}
 
 
-def _error(e: ErrorRaised) -> dict[str, Any]:
-    return {
-        "ts": e.ts,
-        "source": e.source,
-        "message": e.message,
-        "recoverable": e.recoverable,
-        "speech_id": e.speech_id,
-    }
+def _error(e: ErrorRaised) -> ErrorRaised:
+    return ErrorRaised(e.ts, e.source, e.message, e.recoverable, e.speech_id)
 
 
-def _metric(p: PluginMetrics) -> dict[str, Any]:
-    return {
-        "ts": p.ts,
-        "kind": p.kind,
-        "label": p.label,
-        "provider": p.provider,
-        "model": p.model,
-        "speech_id": p.speech_id,
-        "request_id": p.request_id,
-        "values": v.as_dict() if type(v := p.values) is MetricValues else dict(v),
-    }
+def _metric(p: PluginMetrics) -> PluginMetrics:
+    """A copy of ``p`` with a plain-dict ``values`` (the snapshot's own object)."""
+    v = p.values
+    values = v.as_dict() if type(v) is MetricValues else dict(v)
+    return PluginMetrics(p.ts, p.kind, p.label, p.provider, p.model, p.speech_id, p.request_id,
+                         values)
 
 
 def _discarded(d: Turn) -> dict[str, Any]:
@@ -250,7 +236,7 @@ def _turn(
             {"ts": h.ts, "item_id": h.item_id, "old_agent": h.old_agent, "new_agent": h.new_agent}
             for h in turn.handoffs
         ],
-        "metrics": {f: getattr(m, f) for f in TURN_METRIC_FIELDS},
+        "metrics": TurnMetrics(*[getattr(m, f) for f in TURN_METRIC_FIELDS]),
         "missing": missing,
         "discarded": [_discarded(d) for d in turn.discarded],
         "measured_by_lkmon": list(turn.measured),

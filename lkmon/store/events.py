@@ -31,6 +31,7 @@ from pydantic import (
     ValidationError,
     with_config,
 )
+from pydantic_core import core_schema
 from typing_extensions import TypedDict
 
 from lkmon.model.events import EVENT_TYPES, Event, ModelUsage, UsageUpdated
@@ -115,11 +116,10 @@ def record(
     with_config(ConfigDict(strict=True, extra="ignore"))(shape)
 
     if absent:
+        defaults = dict(absent)
 
         def build(data: dict[str, Any]) -> Any:
-            for key, value in absent.items():
-                data.setdefault(key, value)
-            return cls(**data)
+            return cls(**(defaults | data))
 
     elif tag is not None:
 
@@ -132,11 +132,32 @@ def record(
         def build(data: dict[str, Any]) -> Any:
             return cls(**data)
 
-    return Annotated[shape, AfterValidator(build), PlainSerializer(_same, return_type=Any)]
+    if tag is not None:  # an event: a union member, whose ``type`` pydantic must see
+        return Annotated[shape, AfterValidator(build), PlainSerializer(_same, return_type=Any)]
+    return Annotated[shape, _Instances(cls, build)]
 
 
 def _same(value: Any) -> Any:
     return value  # pydantic serialises a dataclass's fields (ClassVars left out)
+
+
+class _Instances:
+    """Pydantic marker: from Python, an instance of ``cls`` is taken as it is (``to_snapshot``
+    hands over its own copies); a dict, and any JSON, is validated and built by ``build``."""
+
+    def __init__(self, cls: type, build: Any) -> None:
+        self.cls = cls
+        self.build = build
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        built = core_schema.no_info_after_validator_function(self.build, handler(source))
+        return core_schema.json_or_python_schema(
+            json_schema=built,
+            python_schema=core_schema.union_schema(
+                [core_schema.is_instance_schema(self.cls), built], mode="left_to_right"
+            ),
+            serialization=core_schema.plain_serializer_function_ser_schema(_same),
+        )
 
 
 _USAGE = record(ModelUsage)
