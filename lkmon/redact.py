@@ -1,8 +1,18 @@
-"""Keep secrets out of everything lkmon writes: logs, journals, snapshots, HTML and SVG exports.
+"""The one redaction module: secrets out of everything lkmon writes or shows, and ``--redact``.
 
-A secret is the value of ``LIVEKIT_API_KEY``, ``LIVEKIT_API_SECRET``, any variable whose name ends
-in ``_API_KEY``, ``_KEY``, ``_SECRET``, ``_TOKEN`` or ``_PASSWORD``, and every value read from a
-``.env`` file. No textual or livekit import here.
+Two kinds of redaction, each with one placeholder everywhere (screen, journal, snapshot, HTML,
+SVG, headless output):
+
+- **Secrets** are always hidden. A secret is the value of ``LIVEKIT_API_KEY``,
+  ``LIVEKIT_API_SECRET``, any variable whose name ends in ``_API_KEY``, ``_KEY``, ``_SECRET``,
+  ``_TOKEN`` or ``_PASSWORD``, and every value read from a ``.env`` file. Each occurrence becomes
+  ``SECRET_PLACEHOLDER`` (``[REDACTED]``), whatever its length, so nothing of the secret is told.
+- **Text** (user and agent text, the transcript, tool arguments and outputs) is hidden only with
+  ``--redact``, for sharing a session: every non-space character becomes ``TEXT_PLACEHOLDER``
+  (``█``, U+2588), so lengths, words and timings stay readable (``"Hi there!"`` -> ``"██ ██████"``).
+
+``shown(text, mask=...)`` does both, in that order: what every view calls for a piece of text.
+No textual or livekit import here.
 """
 
 from __future__ import annotations
@@ -11,12 +21,17 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from dotenv import dotenv_values
 
 SECRET_NAME = re.compile(r"(^LIVEKIT_API_(KEY|SECRET)$|_(API_KEY|KEY|SECRET|TOKEN|PASSWORD)$)")
-PLACEHOLDER = "[REDACTED]"
+SECRET_PLACEHOLDER = "[REDACTED]"
+"""What a secret value is replaced by, everywhere."""
+PLACEHOLDER = SECRET_PLACEHOLDER  # the name before 0.2
+TEXT_PLACEHOLDER = "\u2588"
+"""What each non-space character of redacted text (``--redact``) becomes, everywhere: "█"."""
+_VISIBLE = re.compile(r"\S")
 _MIN_LEN = 4  # shorter values ("1", "on") would redact ordinary text
 
 
@@ -47,7 +62,13 @@ class Redactor:
         """Return ``text`` with every secret value replaced by ``[REDACTED]``."""
         if self._pattern is None or not text:
             return text
-        return self._pattern.sub(PLACEHOLDER, text)
+        return self._pattern.sub(SECRET_PLACEHOLDER, text)
+
+    def shown(self, text: str, *, mask: bool) -> str:
+        """``text`` as lkmon shows or writes it: secrets replaced, then, with ``mask``
+        (``--redact``), every visible character replaced by ``TEXT_PLACEHOLDER``."""
+        text = self.redact(text)
+        return _VISIBLE.sub(TEXT_PLACEHOLDER, text) if mask else text
 
     def redact_obj(self, obj: Any) -> Any:
         """Return a copy of a JSON-like object (dict/list/str/number) with secrets redacted."""
@@ -93,3 +114,20 @@ def install_from_env(dotenv: Path | None = None) -> Redactor:
 def redact(text: str) -> str:
     """Redact ``text`` with the process-wide redactor."""
     return _default.redact(text)
+
+
+@overload
+def placeholder(text: str) -> str: ...
+@overload
+def placeholder(text: None) -> None: ...
+def placeholder(text: str | None) -> str | None:
+    """``text`` with every non-space character replaced by ``TEXT_PLACEHOLDER`` ("█"): same
+    length, same words; ``None`` stays ``None``."""
+    if text is None:
+        return None
+    return _VISIBLE.sub(TEXT_PLACEHOLDER, text)
+
+
+def shown(text: str, *, mask: bool) -> str:
+    """``text`` as lkmon shows or writes it (``Redactor.shown`` with the process-wide one)."""
+    return _default.shown(text, mask=mask)

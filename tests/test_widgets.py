@@ -11,9 +11,9 @@ from test_app import CLOCK, RecordingRunner, demo_model, settle, text_of
 from lkmon.model.events import ModelUsage, PluginMetrics, UsageUpdated, UserTranscribed
 from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_cost, fmt_duration, fmt_offset, fmt_s, label, rate_e2e
+from lkmon.redact import TEXT_PLACEHOLDER, Redactor, placeholder
 from lkmon.tui.app import LkmonApp, unique_path
 from lkmon.tui.widgets.common import e2e_style, level_bar
-from lkmon.tui.widgets.transcript import placeholder
 from lkmon.tui.widgets.turns import bar_segments, friendly_scale, render_bar, ruler_ticks
 from lkmon.tui.widgets.vad import bin_trace, plot
 
@@ -74,7 +74,15 @@ def test_formatting() -> None:
     assert "#a3be8c" in e2e_style(0.5, (1.0, 2.0)) and "#bf616a" in e2e_style(2.5, (1.0, 2.0))
     assert level_bar(None).plain == "········"
     assert level_bar(0.0).plain == "████████"
-    assert placeholder("Hi there!") == "xx xxxxxx"
+    assert placeholder("Hi there!") == "██ ██████" and placeholder(None) is None
+
+
+def test_one_placeholder_for_redacted_text_and_one_for_secrets() -> None:
+    redactor = Redactor(["sk-PLANTED-1234"])
+    assert redactor.shown("key sk-PLANTED-1234 ok", mask=False) == "key [REDACTED] ok"
+    # secrets first (a secret's length is never told), then every visible character
+    masked = redactor.shown("key sk-PLANTED-1234 ok", mask=True)
+    assert masked == "███ ██████████ ██" and set(masked) == {TEXT_PLACEHOLDER, " "}
 
 
 def test_unique_path_never_overwrites(tmp_path: Path) -> None:

@@ -16,9 +16,8 @@ from lkmon.model import vocab
 from lkmon.model.state import SessionModel
 from lkmon.model.turns import Turn
 from lkmon.model.usage import PriceTable
-from lkmon.redact import default_redactor
+from lkmon.redact import default_redactor, placeholder
 from lkmon.store.files import write_private_atomic
-from lkmon.store.snapshot import placeholder
 
 STAGE_LABELS = {s.key: s.label for s in vocab.STAGES.values()}
 STAGE_COLOURS = {s.key: s.colour for s in vocab.BAR_STAGES}

@@ -8,7 +8,6 @@ may go on changing. No textual or livekit import here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,21 +24,14 @@ from lkmon.model.figures import MetricValues
 from lkmon.model.state import SessionModel
 from lkmon.model.transcript import TranscriptEntry
 from lkmon.model.turns import TURN_METRIC_FIELDS, Turn, TurnMetrics
+from lkmon.redact import TEXT_PLACEHOLDER, placeholder
 from lkmon.store.events import encode
 from lkmon.store.format import SNAPSHOT_VERSION, Snapshot
 
 __all__ = ["PLACEHOLDER_CHAR", "placeholder", "snapshot_dict", "to_snapshot"]
 
-_WORD = re.compile(r"\S")
-PLACEHOLDER_CHAR = "\u2588"  # "█": one per redacted character, spaces kept
+PLACEHOLDER_CHAR = TEXT_PLACEHOLDER  # "█" (lkmon.redact, the one redaction module)
 _TEXT_EVENTS = (UserTranscribed, ChatMessageAdded, AgentTranscript)
-
-
-def placeholder(text: str | None) -> str | None:
-    """``text`` with every non-space character replaced by "█" (same length, same words)."""
-    if text is None:
-        return None
-    return _WORD.sub(PLACEHOLDER_CHAR, text)
 
 
 def _same(text: str | None) -> str | None:

@@ -34,9 +34,8 @@ from lkmon.model.vocab import (
     fmt_count,
     fmt_s,
 )
-from lkmon.redact import redact as redact_secrets
+from lkmon.redact import shown
 from lkmon.tui.widgets.common import ACCENT, BAD, DIM, WARN, e2e_style, guarded, stage_style
-from lkmon.tui.widgets.transcript import placeholder
 from lkmon.tui.widgets.turns import bar_segments, friendly_scale, render_bar
 
 # Per-plugin metric fields shown, by kind, with their units.
@@ -156,10 +155,7 @@ class TurnDetailScreen(Screen[None]):
         self.query_one("#detail-content", Static).update(content)
 
     def _t(self, text: str | None) -> str:
-        if text is None:
-            return "(none)"
-        text = redact_secrets(text)
-        return placeholder(text) if self.redact else text
+        return "(none)" if text is None else shown(text, mask=self.redact)
 
     def build(self, turn: Turn) -> RenderableType:
         """Every section of the turn detail."""

@@ -10,7 +10,6 @@ An interrupted reply is marked, with the part that was not heard struck through 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -18,18 +17,12 @@ from rich.text import Text
 
 from lkmon.model.state import Area
 from lkmon.model.vocab import fmt_clock
-from lkmon.redact import redact as redact_secrets
+from lkmon.redact import shown
 from lkmon.tui.widgets.common import BAD, DIM, ROLE_STYLES, WARN
 from lkmon.tui.widgets.lines import ItemLines
 
 ROLE_LABELS = {"user": "user ", "agent": "agent", "assistant": "agent", "tool": "tool ",
                "system": "note "}
-_WORD = re.compile(r"\S")
-
-
-def placeholder(text: str) -> str:
-    """``text`` with every visible character replaced by ``x`` (lengths and spaces kept)."""
-    return _WORD.sub("x", text)
 
 
 class InterimUser:
@@ -57,10 +50,7 @@ class TranscriptPane(ItemLines):
     def _text(self, text: str | None) -> str:
         """Secrets hidden (a secret streamed in pieces is whole here), and with ``--redact``
         every character replaced."""
-        if not text:
-            return ""
-        text = redact_secrets(text)
-        return placeholder(text) if self.redact else text
+        return shown(text, mask=self.redact) if text else ""
 
     def items(self) -> Sequence[Any]:
         """Transcript entries, then the interim user text if any."""
