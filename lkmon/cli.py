@@ -16,15 +16,12 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import NoReturn
 
-from lkmon import __version__
+from lkmon import __version__, paths
 from lkmon.errors import EXIT_USAGE, UsageError
 from lkmon.examples import default_agent_file
-
-SESSIONS_DIR = Path("lkmon-sessions")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -168,25 +165,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _stamp() -> str:
-    return time.strftime("%Y%m%d-%H%M%S")
-
-
-def _free(path: Path) -> Path:
-    """``path``, or ``stem-<timestamp>[-N]suffix`` beside it when it exists."""
-    if not path.exists():
-        return path
-    suffix = "".join(path.suffixes) or ".json"
-    stem = path.name[: -len(suffix)] if path.suffixes else path.name
-    n = 0
-    while True:
-        name = f"{stem}-{_stamp()}" + (f"-{n}" if n else "") + suffix
-        candidate = path.with_name(name)
-        if not candidate.exists():
-            return candidate
-        n += 1
-
-
 def _check_writable_dir(folder: Path, what: str, path: Path) -> None:
     if not folder.exists():
         raise UsageError(f"cannot write {what} {path}: folder {folder} does not exist")
@@ -221,31 +199,30 @@ def _make_folder(folder: Path, what: str, arg: str) -> None:
 def resolve_output(arg: str | None, kind: str, suffix: str, what: str) -> Path:
     """Where to write an export or journal: checked writable now, never an existing file.
 
-    ``None`` -> ``lkmon-sessions/<timestamp>.<kind><suffix>`` (the folder is created); an
-    existing folder, or a path ending in a separator (``out/``: the folder is created when the
-    folder it goes in exists) -> ``lkmon-<timestamp>[-N].<kind><suffix>`` in it; an existing
-    file -> a time-stamped name beside it.
+    ``None`` -> ``lkmon-sessions/<timestamp>.<kind><suffix>`` (``$LKMON_SESSIONS`` when set; the
+    folder is created); an existing folder, or a path ending in a separator (``out/``: the
+    folder is created when the folder it goes in exists) -> ``lkmon-<timestamp>[-N].<kind>
+    <suffix>`` in it; an existing file -> a time-stamped name beside it. Names are
+    ``lkmon.paths``'s.
 
     Raises:
         UsageError: the folder is missing, not a folder, read-only or otherwise unwritable.
     """
     if arg is None:
+        folder = paths.sessions_dir()
         try:
-            SESSIONS_DIR.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise UsageError(f"cannot create {SESSIONS_DIR}: {e.strerror or e}") from None
-        path = SESSIONS_DIR / f"{_stamp()}.{kind}{suffix}"
+            raise UsageError(f"cannot create {folder}: {e.strerror or e}") from None
+        path = paths.session_file(kind, suffix, directory=folder)
     else:
         path = Path(arg)
         if names_folder(arg) and not path.is_dir():
             _make_folder(path, what, arg)
         if path.is_dir():
-            stem, n = f"lkmon-{_stamp()}", 0
-            while (path / f"{stem}{f'-{n}' if n else ''}.{kind}{suffix}").exists():
-                n += 1  # two in the same second: lkmon-<timestamp>-1...
-            path = path / f"{stem}{f'-{n}' if n else ''}.{kind}{suffix}"
+            path = paths.file_in(path, kind, suffix)
     _check_writable_dir(path.parent, what, path)
-    return _free(path)
+    return paths.beside(path)
 
 
 def _default_input() -> list[str]:

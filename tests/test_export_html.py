@@ -11,7 +11,7 @@ import pytest
 
 from lkmon.model.state import SessionModel
 from lkmon.redact import Redactor
-from lkmon.report.html import build_html_report, timestamped_path, write_html_report
+from lkmon.report.html import build_html_report, write_html_report
 from tests.synthetic import demo_session
 
 SECRET = "tok-PLANTED-9f8e7d6c5b4a"
@@ -75,15 +75,3 @@ def test_report_redacts_secrets_and_text(tmp_path: Path, monkeypatch: pytest.Mon
     red = build_html_report(model, redact_text=True)
     assert "capital of France" not in red and "text redacted" in red
     assert "\u2588" * 7 in red  # "capital" as placeholders of the same length
-
-
-def test_timestamped_path_never_overwrites(tmp_path: Path) -> None:
-    first = timestamped_path(tmp_path, "lkmon-session", ".json")
-    assert first.parent == tmp_path and first.suffix == ".json"
-    assert first.name.startswith("lkmon-session-")
-    first.write_text("x")
-    second = timestamped_path(tmp_path, "lkmon-session", ".json")
-    assert second != first and not second.exists()
-    second.write_text("y")
-    third = timestamped_path(tmp_path, "lkmon-session", ".json")
-    assert third not in (first, second)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from synthetic import T0, Script
 from test_app import CLOCK, RecordingRunner, demo_model, settle, text_of
@@ -12,7 +10,7 @@ from lkmon.model.events import ModelUsage, PluginMetrics, UsageUpdated, UserTran
 from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_cost, fmt_duration, fmt_offset, fmt_s, label, rate_e2e
 from lkmon.redact import TEXT_PLACEHOLDER, Redactor, placeholder
-from lkmon.tui.app import LkmonApp, unique_path
+from lkmon.tui.app import LkmonApp
 from lkmon.tui.widgets.common import e2e_style, level_bar
 from lkmon.tui.widgets.turns import bar_segments, friendly_scale, render_bar, ruler_ticks
 from lkmon.tui.widgets.vad import bin_trace, plot
@@ -83,14 +81,6 @@ def test_one_placeholder_for_redacted_text_and_one_for_secrets() -> None:
     # secrets first (a secret's length is never told), then every visible character
     masked = redactor.shown("key sk-PLANTED-1234 ok", mask=True)
     assert masked == "███ ██████████ ██" and set(masked) == {TEXT_PLACEHOLDER, " "}
-
-
-def test_unique_path_never_overwrites(tmp_path: Path) -> None:
-    first = unique_path(tmp_path, "lkmon-x", ".json")
-    first.write_text("keep")
-    second = unique_path(tmp_path, "lkmon-x", ".json")
-    assert first != second and first.read_text() == "keep"
-    assert second.name == "lkmon-x-1.json"
 
 
 async def test_interim_user_text_is_shown_dimmed_then_replaced() -> None:

@@ -1,50 +1,22 @@
 """Exports from the app: snapshot JSON, SVG screenshot and HTML report, never overwriting.
 
 Every file gets a new time-stamped name, reserved with ``O_EXCL`` (mode 0600) before it is
-written, so an earlier export is never replaced. Each writer that fails (read-only or full
-directory) is reported and the others still run. The functions here block: the app calls them
-in a thread. No textual or livekit import here.
+written (``lkmon.paths.reserve``), so an earlier export is never replaced. Each writer that
+fails (read-only or full directory) is reported and the others still run. The functions here
+block: the app calls them in a thread. No textual or livekit import here.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lkmon import paths
 from lkmon.model.state import SessionModel
 
 log = logging.getLogger("lkmon.report.bundle")
-
-
-def unique_path(directory: Path, stem: str, suffix: str) -> Path:
-    """Reserve and return a new file ``directory/stem[-N]suffix`` that did not exist (mode 0600).
-
-    Raises:
-        OSError: the directory is missing, read-only or full.
-    """
-    for n in range(1000):
-        path = directory / (f"{stem}{suffix}" if n == 0 else f"{stem}-{n}{suffix}")
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return path
-    raise FileExistsError(f"no free file name for {stem}{suffix} in {directory}")
-
-
-def discard_empty(path: Path | None) -> None:
-    """Remove a reserved file that a failed writer left empty."""
-    if path is None:
-        return
-    try:
-        if path.stat().st_size == 0:
-            path.unlink()
-    except OSError as e:
-        log.debug("could not remove the empty %s: %s", path, e)
 
 
 def write_snapshot_file(model: SessionModel, path: Path, *, redact_text: bool) -> None:
@@ -99,12 +71,12 @@ def export_session(
     for what, suffix, write in jobs:
         path: Path | None = None
         try:
-            path = unique_path(directory, stem, suffix)
+            path = paths.reserve(directory, stem, suffix)
             write(path)
         except Exception as e:  # one failed file must not stop the others
             log.warning("export of the %s failed: %s", what, e)
             failures.append(f"{what}: {e}")
-            discard_empty(path)
+            paths.release(path)
             continue
         written.append(path)
     return written, failures

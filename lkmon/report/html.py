@@ -45,26 +45,6 @@ height:10px;margin-right:4px;border-radius:2px;vertical-align:middle}
 """
 
 
-def timestamped_path(directory: str | Path, stem: str, suffix: str) -> Path:
-    """A new file path ``DIR/STEM-YYYYmmdd-HHMMSS[-N]SUFFIX`` that does not exist yet.
-
-    Never returns an existing file: a counter is added when the second already has one.
-
-    Args:
-        directory: where the file goes.
-        stem: name prefix, e.g. ``"lkmon-session"``.
-        suffix: extension with the dot, e.g. ``".json"``.
-    """
-    d = Path(directory)
-    base = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path = d / f"{base}{suffix}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = d / f"{base}-{n}{suffix}"
-    return path
-
-
 _fmt_s = vocab.fmt_s
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from lkmon import __version__
+from lkmon import __version__, paths
 from lkmon.model.events import Event, SpeechDone
 from lkmon.redact import default_redactor
 from lkmon.store.events import decode_json, encode
@@ -45,21 +45,16 @@ except ImportError:  # pragma: no cover
 
 logger = logging.getLogger("lkmon.store.journal")
 
-JOURNAL_DIR = Path("lkmon-sessions")
-"""Where journals and snapshots go by default (relative to the current directory)."""
+JOURNAL_DIR = paths.DEFAULT_SESSIONS
+"""The default sessions folder when ``$LKMON_SESSIONS`` is unset (``lkmon.paths``)."""
 
 _STOP = object()
 
 
-def default_journal_path(now: float | None = None, folder: Path = JOURNAL_DIR) -> Path:
-    """``lkmon-sessions/<YYYYmmdd-HHMMSS>.journal.jsonl``, with a suffix if it exists."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now if now is not None else time.time()))
-    path = folder / f"{stamp}.journal.jsonl"
-    n = 1
-    while path.exists():
-        n += 1
-        path = folder / f"{stamp}-{n}.journal.jsonl"
-    return path
+def default_journal_path(now: float | None = None, folder: Path | None = None) -> Path:
+    """``lkmon-sessions/<YYYYmmdd-HHMMSS>[-N].journal.jsonl`` (``lkmon.paths.session_file``; the
+    sessions folder honours ``$LKMON_SESSIONS``), a name that does not exist yet."""
+    return paths.session_file("journal", ".jsonl", now=now, directory=folder)
 
 
 class JournalWriter:

@@ -27,6 +27,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from lkmon import paths
 from lkmon import redact as secrets
 from lkmon.model.events import ErrorRaised, Event
 from lkmon.model.state import Area, SessionModel
@@ -49,7 +50,6 @@ DRAIN_HZ = 15
 """How often the event queue is drained into the model (per second)."""
 QUIT_TIMEOUT = 4.0
 """Seconds to wait for the runner to stop on quit before cancelling it."""
-unique_path = exports.unique_path
 
 
 class LkmonApp(App[Path | None]):
@@ -433,7 +433,7 @@ class LkmonApp(App[Path | None]):
         Returns:
             The files written.
         """
-        stem = time.strftime("lkmon-%Y%m%d-%H%M%S", time.localtime(self.clock()))
+        stem = paths.export_stem(self.clock())
         svg = self._redactor.redact(self.export_screenshot(title="lkmon"))
         self.feed.paused += 1
         try:
@@ -488,13 +488,13 @@ class LkmonApp(App[Path | None]):
         if self.live:
             path = None
             try:
-                path = self.snapshot_path or exports.unique_path(self.export_dir, time.strftime(
-                    "lkmon-%Y%m%d-%H%M%S", time.localtime(self.clock())), ".json")
+                path = self.snapshot_path or paths.reserve(
+                    self.export_dir, paths.export_stem(self.clock()), ".json")
                 await asyncio.to_thread(exports.write_snapshot_file, self.model, path,
                                         redact_text=self.redact)
                 self.saved_snapshot = path
             except Exception as e:
                 log.error("could not save the snapshot on quit: %s", e)
                 if self.snapshot_path is None:
-                    exports.discard_empty(path)
+                    paths.release(path)
         self.exit(self.saved_snapshot)
