@@ -52,8 +52,9 @@ class Turn:
         source: ``SpeechCreated.source`` (``"say"`` or ``"generate_reply"``).
         user_initiated: ``SpeechCreated.user_initiated``.
         user_text: the user's message that this turn answers; ``None`` for a greeting.
-        agent_text: what the agent said (the assistant ``ChatMessage.text_content``, i.e. what was
-            heard for an interrupted reply); ``None`` before the message arrives.
+        agent_text: the agent's text: what it said (the assistant ``ChatMessage.text_content``,
+            i.e. what was heard for an interrupted reply); ``None`` before the message arrives.
+            The one name for it (the snapshot, the HTML report and the panes use it too).
         unheard_text: for an interrupted reply, the part of the spoken transcript that was not
             heard, when known; else ``None``.
         interrupted: ``SpeechHandle.interrupted`` or ``ChatMessage.interrupted``.
@@ -217,11 +218,6 @@ class Turn:
                 " was committed)"
             )
         return "LiveKit reported no e2e_latency"
-
-    @property
-    def heard_text(self) -> str | None:
-        """What the user heard of the reply (the assistant message text)."""
-        return self.agent_text
 
     def stages(self) -> dict[str, float | None]:
         """The latency bar's stages in seconds: ``{"eou", "llm_ttft", "tts_ttfb"}``."""
