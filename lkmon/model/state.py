@@ -14,7 +14,7 @@ import enum
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from sys import intern
 
 from lkmon.model.events import (
@@ -438,10 +438,11 @@ class SessionModel:
             self.vad.apply_metrics(ev)
             return (Area.VAD,)
         # kept with the turn for the whole session: share the label strings (journal replays
-        # and some bridges make a new string per event)
-        ev.label = intern(ev.label)
-        ev.provider = intern(ev.provider)
-        ev.model = intern(ev.model)
+        # and some bridges make a new string per event). The event itself is never changed
+        # (the journal thread may be serialising it): a copy holds the shared strings.
+        label, provider, model = intern(ev.label), intern(ev.provider), intern(ev.model)
+        if label is not ev.label or provider is not ev.provider or model is not ev.model:
+            ev = replace(ev, label=label, provider=provider, model=model)
         self.packages.saw(ev.label, ev.provider, ev.model)  # which plugin bills this usage row
         self._joiner.metrics(ev)
         return (_TURNS,)
