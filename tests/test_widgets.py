@@ -12,7 +12,9 @@ from lkmon.model.vocab import fmt_cost, fmt_duration, fmt_offset, fmt_s, label, 
 from lkmon.redact import TEXT_PLACEHOLDER, Redactor, placeholder
 from lkmon.tui.app import LkmonApp
 from lkmon.tui.widgets.common import e2e_style, level_bar
+from lkmon.tui.widgets.messages import WidgetError
 from lkmon.tui.widgets.turns import bar_segments, friendly_scale, render_bar, ruler_ticks
+from lkmon.tui.widgets.usage import UsagePane
 from lkmon.tui.widgets.vad import bin_trace, plot
 
 
@@ -176,3 +178,29 @@ async def test_banner_key_shows_only_with_an_error() -> None:
         await settle(pilot)
         assert app.banner.display and app.banner.has_class("-fatal")
         assert "no retry left" in text_of(app.banner)
+
+
+async def test_a_pane_failure_is_posted_as_a_widget_error_message() -> None:
+    seen: list[object] = []
+    app = LkmonApp(demo_model(), clock=lambda: CLOCK)
+
+    def broken() -> None:
+        raise RuntimeError("boom in usage")
+
+    async with app.run_test(size=(160, 45), message_hook=seen.append) as pilot:
+        await pilot.pause()
+        app.usage_pane.build = broken  # type: ignore[method-assign]
+        app.usage_pane.update_view()  # guarded: swallowed and posted
+        await settle(pilot)
+        errors = {id(m): m for m in seen if isinstance(m, WidgetError)}.values()  # it bubbles
+        assert [(m.where, str(m.error)) for m in errors] == [("usage.update_view", "boom in usage")]
+        assert any("usage.update_view: RuntimeError: boom in usage" in e.message
+                   for e in app.model.errors)
+
+
+def test_a_pane_that_is_not_running_logs_its_failure(caplog: pytest.LogCaptureFixture) -> None:
+    pane = UsagePane(demo_model(), clock=lambda: CLOCK)
+    pane.build = lambda: 1 / 0  # type: ignore[method-assign]
+    with caplog.at_level("ERROR", logger="lkmon.ui"):
+        pane.update_view()
+    assert "error in usage.update_view: division by zero" in caplog.text

@@ -41,6 +41,7 @@ from lkmon.tui.widgets.help import HelpScreen
 from lkmon.tui.widgets.keys import APP_BINDINGS, LIVE_ONLY, MAIN_ONLY
 from lkmon.tui.widgets.layout import MainPanes, apply_layout
 from lkmon.tui.widgets.log import LogPane
+from lkmon.tui.widgets.messages import WidgetError
 from lkmon.tui.widgets.say import SayBox
 from lkmon.tui.widgets.status import StatusStrip
 
@@ -96,6 +97,8 @@ class LkmonApp(App[Path | None]):
         self.thresholds = thresholds
         self.export_dir = Path(export_dir)
         self.prices = prices
+        if prices is not None:  # the usage pane and every export cost with the model's table
+            model.prices = prices
         self.redact = redact
         self.clock = clock
         self.exit_on_close = exit_on_close
@@ -197,6 +200,11 @@ class LkmonApp(App[Path | None]):
         except Exception as e:  # shown, never fatal
             self.report_error(f"{type(pane).__name__}.update_view", e)
 
+    def on_widget_error(self, message: WidgetError) -> None:
+        """A pane caught an exception in its own code (``guarded``): show it."""
+        message.stop()
+        self.report_error(message.where, message.error)
+
     def report_error(self, where: str, error: BaseException) -> None:
         """Log an exception from lkmon's own code and show it (banner + log pane), once per kind.
 
@@ -216,7 +224,7 @@ class LkmonApp(App[Path | None]):
     # --- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         """Status strip, banners, the panes in two columns, the message input and the footer."""
-        self.status_strip = StatusStrip(self.model, self)
+        self.status_strip = StatusStrip(self.model, live=self.live, clock=self.clock)
         self.banner = ErrorBanner(self.model)
         self.loading_line = LoadingLine(self.model)
         with Vertical(id="top"):
@@ -224,7 +232,7 @@ class LkmonApp(App[Path | None]):
             yield self.banner
             yield self.loading_line
         main = MainPanes(self.model, thresholds=self.thresholds, redact=self.redact,
-                         prices=self.prices, now=self._now)
+                         now=self._now)
         self.turns_pane, self.transcript_pane = main.turns_pane, main.transcript_pane
         self.vad_pane, self.usage_pane = main.vad_pane, main.usage_pane
         self.log_pane = main.log_pane
@@ -403,7 +411,7 @@ class LkmonApp(App[Path | None]):
             return
         self.mic_muted = want
         self.notify("Mic muted" if want else "Mic on", timeout=2)
-        self.status_strip.request_update()
+        self.status_strip.show_state(mic_muted=want)
 
     def _call_runner(self, method: str, *args: Any) -> None:
         """Call a runner method that may be sync or async; failures are shown, never raised."""
@@ -462,7 +470,7 @@ class LkmonApp(App[Path | None]):
             WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED
         ):
             self._session_over = True
-            self.status_strip.request_update()
+            self.status_strip.show_state(session_over=True)
             if not self._quitting:
                 self.notify("The agent session has ended. q quits, e exports.", timeout=6)
                 if self.exit_on_close:

@@ -7,12 +7,10 @@ shows which model is loading before the first turn, so the first frame never wai
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.widgets import Static
 
-from lkmon.model.state import Area
+from lkmon.model.state import Area, SessionModel
 from lkmon.model.vocab import fmt_clock
 from lkmon.tui.widgets.common import ACCENT, DIM, GOOD, guarded
 
@@ -22,7 +20,7 @@ class ErrorBanner(Static):
 
     AREAS = frozenset({Area.ERRORS})
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: SessionModel) -> None:
         super().__init__(id="banner")
         self.model = model
         self._dismissed_at = 0
@@ -56,7 +54,7 @@ class ErrorBanner(Static):
         self.set_class(not err.recoverable, "-fatal")
         if not self.display:
             self.display = True
-            self.app.refresh_bindings()  # "x" shows in the footer while the banner does
+            self.refresh_bindings()  # "x" shows in the footer while the banner does
 
 
 class LoadingLine(Static):
@@ -64,7 +62,7 @@ class LoadingLine(Static):
 
     AREAS = frozenset({Area.STATUS})
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: SessionModel) -> None:
         super().__init__(id="loading")
         self.model = model
         self.display = False

@@ -16,8 +16,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rich.text import Text
+from textual.message_pump import MessagePump
 
 from lkmon.model.vocab import RATING_COLOURS, STAGES, rate_e2e
+from lkmon.tui.widgets.messages import WidgetError
 
 log = logging.getLogger("lkmon.ui")
 
@@ -77,28 +79,22 @@ def level_bar(dbfs: float | None, width: int = 8, floor: float = -60.0) -> Text:
     return text
 
 
-def report_widget_error(where: str, error: BaseException) -> None:
-    """Log an exception raised inside lkmon UI code and show it in the app, never re-raise.
+def report_widget_error(sender: object, where: str, error: BaseException) -> None:
+    """Report an exception raised inside ``sender``'s code, never re-raise.
 
-    The running app (``LkmonApp.report_error``) turns it into an ``ErrorRaised`` event so it
-    appears in the error banner and the log pane. Repeats of the same error are counted, not
-    shown again.
+    A running widget, screen or app posts a ``WidgetError`` message (it bubbles to the app,
+    which shows it in the error banner and the log pane; repeats are counted, not shown again);
+    anything else, or a widget no longer running, logs it.
     """
-    from textual._context import active_app
-
-    try:
-        app = active_app.get()
-    except LookupError:
-        app = None
-    handler = getattr(app, "report_error", None)
-    if handler is None:
-        log.error("error in %s: %s", where, error, exc_info=error)
+    if (isinstance(sender, MessagePump) and sender.is_running
+            and sender.post_message(WidgetError(where, error))):
         return
-    handler(where, error)
+    log.error("error in %s: %s", where, error, exc_info=error)
 
 
 def guarded(where: str, fallback: Any = None) -> Callable[[F], F]:
-    """Decorate a widget method so that an exception is reported (banner + log) and swallowed.
+    """Decorate a widget (or app) method so that an exception is reported as a ``WidgetError``
+    message from the widget (banner + log) and swallowed.
 
     Args:
         where: a short name of the code, e.g. ``"turns.render_line"``.
@@ -114,7 +110,7 @@ def guarded(where: str, fallback: Any = None) -> Callable[[F], F]:
                 try:
                     return await fn(*args, **kwargs)
                 except Exception as e:  # shown in the banner and the log pane, never fatal
-                    report_widget_error(where, e)
+                    report_widget_error(args[0] if args else None, where, e)
                     return fallback(*args, **kwargs) if callable(fallback) else fallback
 
             return awrapper  # type: ignore[return-value]
@@ -124,7 +120,7 @@ def guarded(where: str, fallback: Any = None) -> Callable[[F], F]:
             try:
                 return fn(*args, **kwargs)
             except Exception as e:  # shown in the banner and the log pane, never fatal
-                report_widget_error(where, e)
+                report_widget_error(args[0] if args else None, where, e)
                 return fallback(*args, **kwargs) if callable(fallback) else fallback
 
         return wrapper  # type: ignore[return-value]

@@ -8,7 +8,7 @@ session goes on.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
+from lkmon.model.state import SessionModel
 from lkmon.tui.widgets.log import LogPane
 from lkmon.tui.widgets.transcript import TranscriptPane
 from lkmon.tui.widgets.turns import TurnsPane
@@ -63,17 +64,16 @@ class MainPanes(Horizontal):
         model: the ``SessionModel`` every pane shows.
         thresholds: (good, bad) e2e latency in seconds for the turn rows' colours.
         redact: transcript text as placeholders.
-        prices: a ``PriceTable`` for the usage pane, or ``None`` for the model's.
         now: the time the sliding views (VAD trace, elapsed) end at, epoch seconds.
     """
 
-    def __init__(self, model: Any, *, thresholds: tuple[float, float], redact: bool,
-                 prices: Any, now: Any) -> None:
+    def __init__(self, model: SessionModel, *, thresholds: tuple[float, float], redact: bool,
+                 now: Callable[[], float]) -> None:
         super().__init__(id="main")
         self.turns_pane = TurnsPane(model, thresholds=thresholds)
         self.transcript_pane = TranscriptPane(model, redact=redact)
         self.vad_pane = VadPane(model, clock=now)
-        self.usage_pane = UsagePane(model, prices=prices, clock=now)
+        self.usage_pane = UsagePane(model, clock=now)
         self.log_pane = LogPane(model)
 
     def compose(self) -> ComposeResult:

@@ -130,7 +130,7 @@ class ItemLines(ScrollView, can_focus=True):
                         strips = text_to_strips(self.render_item(item), width, console)
                 cache[id(item)] = (item, key, strips)
             except Exception as e:  # one bad item must not blank the pane
-                report_widget_error(f"{type(self).__name__}.render_item", e)
+                report_widget_error(self, f"{type(self).__name__}.render_item", e)
                 strips = [Strip([]), *text_to_strips(Text(f"⚠ {e!r}", style="red"), width, console)]
             lines.extend(strips)
         if not items:

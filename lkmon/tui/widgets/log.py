@@ -13,7 +13,7 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from lkmon.model.state import Area
+from lkmon.model.state import Area, SessionModel
 from lkmon.model.vocab import fmt_clock
 from lkmon.tui.widgets.common import DIM, LEVEL_STYLES
 from lkmon.tui.widgets.lines import ItemLines
@@ -39,7 +39,8 @@ class LogPane(ItemLines):
                 id="log-level"),
     ]
 
-    def __init__(self, model: Any, *, min_level: str = "INFO", id: str | None = "log") -> None:
+    def __init__(self, model: SessionModel, *, min_level: str = "INFO",
+                 id: str | None = "log") -> None:
         super().__init__(id=id, classes="pane")
         self.model = model
         self.min_level = min_level
@@ -52,8 +53,7 @@ class LogPane(ItemLines):
     def items(self) -> Sequence[Any]:
         """Log records at or above the chosen level, oldest first."""
         threshold = level_no(self.min_level)
-        logs = getattr(self.model, "logs", ())
-        return [r for r in logs if level_no(r.level) >= threshold]
+        return [r for r in self.model.logs if level_no(r.level) >= threshold]
 
     def item_key(self, item: Any) -> Hashable:
         """Log records never change once made."""

@@ -8,13 +8,15 @@ change many times a second; re-renders are requested with ``StatusStrip.Changed`
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import Static
 
-from lkmon.model.state import Area
+from lkmon.model.state import Area, SessionModel
 from lkmon.model.vocab import fmt_duration
 from lkmon.tui.widgets.common import ACCENT, BAD, DIM, GOOD, WARN, guarded, level_bar
 
@@ -41,11 +43,29 @@ class StatusStrip(Static):
             """Any pending ``Changed`` is superseded by this one."""
             return isinstance(message, StatusStrip.Changed)
 
-    def __init__(self, model: Any, app_state: Any) -> None:
+    def __init__(self, model: SessionModel, *, live: bool,
+                 clock: Callable[[], float] = time.time) -> None:
         super().__init__(id="status")
         self.model = model
-        self.app_state = app_state
+        self.live = live
+        """A live session (``LIVE``/``ENDED``), or a replay (``REPLAY``)."""
+        self.clock = clock
+        """Epoch seconds now: the elapsed time of a live session runs from it."""
+        self.session_over = not live
+        """The session has ended (the app's runner returned); set with ``show_state``."""
+        self.mic_muted = False
+        """The microphone is muted (``m``); set with ``show_state``."""
         self._shown: tuple[str, list[Any]] | None = None
+
+    def show_state(self, *, session_over: bool | None = None,
+                   mic_muted: bool | None = None) -> None:
+        """What the app knows and the model does not: the session ended, the mic is muted.
+        The app calls this; the strip never asks the app."""
+        if session_over is not None:
+            self.session_over = session_over
+        if mic_muted is not None:
+            self.mic_muted = mic_muted
+        self.request_update()
 
     def update_view(self) -> None:
         """Ask for a re-render, coalesced with any pending request (levels come in bursts)."""
@@ -60,7 +80,7 @@ class StatusStrip(Static):
 
     @guarded("status.render")
     def render_now(self) -> None:
-        """Re-render from the model and the app's state (muted, live, session over).
+        """Re-render from the model and ``show_state``'s state (muted, live, session over).
 
         Nothing is drawn when the strip would look the same (most level updates change no bar).
         """
@@ -74,10 +94,9 @@ class StatusStrip(Static):
     def build(self) -> Text:
         """The two lines of the strip."""
         model = self.model
-        app = self.app_state
         text = Text(no_wrap=True, overflow="ellipsis")
-        live = getattr(app, "live", False)
-        over = getattr(app, "session_over", False) or model.session.closed_at is not None
+        live = self.live
+        over = self.session_over or model.session.closed_at is not None
         if not live:
             text.append(" REPLAY ", style="bold reverse #b48ead")
         elif over:
@@ -93,7 +112,7 @@ class StatusStrip(Static):
         duration = model.session.duration
         started = model.session.started_at
         if live and not over and started is not None:
-            duration = max(app.clock() - started, 0.0)
+            duration = max(self.clock() - started, 0.0)
         text.append("  elapsed ", style=DIM)
         text.append(fmt_duration(duration), style="bold")
         if model.error_count:
@@ -106,7 +125,7 @@ class StatusStrip(Static):
         text.append("\n")
         levels = model.levels
         text.append(" mic ", style=DIM)
-        if getattr(app, "mic_muted", False):
+        if self.mic_muted:
             text.append("MUTED   ", style=f"bold {BAD}")
         else:
             text.append_text(level_bar(levels.mic_dbfs))

@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.text import Text
 
-from lkmon.model.state import Area
+from lkmon.model.state import Area, SessionModel
 from lkmon.model.vocab import fmt_clock
 from lkmon.redact import shown
 from lkmon.tui.widgets.common import BAD, DIM, ROLE_STYLES, WARN
@@ -40,7 +40,7 @@ class TranscriptPane(ItemLines):
     AREAS = frozenset({Area.TRANSCRIPT})
     mutable_tail = 64  # only recent entries are filled in (spoken text, heard text, marks)
 
-    def __init__(self, model: Any, *, redact: bool = False) -> None:
+    def __init__(self, model: SessionModel, *, redact: bool = False) -> None:
         super().__init__(id="transcript", classes="pane")
         self.model = model
         self.redact = redact

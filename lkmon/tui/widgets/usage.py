@@ -11,12 +11,11 @@ local server.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from rich.text import Text
 from textual.widgets import Static
 
-from lkmon.model.state import Area
+from lkmon.model.state import Area, SessionModel
 from lkmon.model.vocab import fmt_cost, fmt_count, fmt_duration, fmt_s
 from lkmon.tui.widgets.common import DIM, guarded
 
@@ -33,11 +32,9 @@ class UsagePane(Static):
     AREAS = frozenset({Area.USAGE, Area.SESSION})
     MIN_INTERVAL = 0.5  # seconds between re-renders: usage comes after every plugin metric
 
-    def __init__(self, model: Any, *, prices: Any = None, clock: Callable[[], float]) -> None:
+    def __init__(self, model: SessionModel, *, clock: Callable[[], float]) -> None:
         super().__init__(id="usage", classes="pane")
         self.model = model
-        if prices is not None:
-            model.prices = prices
         self.clock = clock
         self._lines_shown = -1
         self.border_title = "4 Usage"

@@ -9,12 +9,11 @@ events that the bridge sees by wrapping the VAD stream (``vad.VADEvent.probabili
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from rich.text import Text
 from textual.widgets import Static
 
-from lkmon.model.state import Area
+from lkmon.model.state import Area, SessionModel
 from lkmon.model.vocab import fmt_count, fmt_s
 from lkmon.tui.widgets.common import ACCENT, DIM, GOOD, WARN, guarded
 
@@ -73,7 +72,7 @@ class VadPane(Static):
     AREAS = frozenset({Area.VAD})
     MIN_INTERVAL = 0.3  # seconds between re-renders: the plot moves one column every ~0.5 s
 
-    def __init__(self, model: Any, *, clock: Callable[[], float]) -> None:
+    def __init__(self, model: SessionModel, *, clock: Callable[[], float]) -> None:
         super().__init__(id="vad", classes="pane")
         self.model = model
         self.clock = clock
