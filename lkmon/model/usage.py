@@ -125,6 +125,14 @@ class HostRule:
     prices: dict[str, ModelPrice] = field(default_factory=dict)
 
 
+def shown_provider(reported: str, billed: str | None, local: bool, via: str) -> str:
+    """The provider a usage row is shown under, in every view: the billed one (``openai`` for
+    ``api.openai.com``), or the ``reported`` one when unresolved or local (with no ``via``)."""
+    if billed is None or (local and not via):
+        return reported
+    return billed
+
+
 @dataclass(slots=True)
 class UsageCost:
     """One usage entry with its estimated cost (``None`` when the price is unknown).
@@ -149,11 +157,8 @@ class UsageCost:
 
     @property
     def shown_provider(self) -> str:
-        """The provider as shown: the billed one (the reported one when unresolved or local)."""
-        billed = self.billed_provider
-        if billed is None or (self.local and not self.via):
-            return self.usage.provider
-        return billed
+        """The provider as shown (``shown_provider``)."""
+        return shown_provider(self.usage.provider, self.billed_provider, self.local, self.via)
 
     @property
     def shown_via(self) -> str:

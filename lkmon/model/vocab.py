@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 MISSING = "-"
 """What every view prints for an unknown figure (never 0)."""
@@ -71,6 +71,34 @@ SUMMARY_STAGES: tuple[Stage, ...] = (EOU, LLM_TTFT, TTS_TTFB, E2E)
 """The stages with p50 / p95 / max in every summary table."""
 STAGES: dict[str, Stage] = {s.key: s for s in (EOU, TRANSCRIPTION, LLM_TTFT, TTS_TTFB, OTHER, E2E)}
 """Every stage by key."""
+
+
+class Figures(Protocol):
+    """What a turn's bar is drawn from (``TurnMetrics``, seconds or ``None``)."""
+
+    @property
+    def eou_delay(self) -> float | None: ...
+    @property
+    def llm_ttft(self) -> float | None: ...
+    @property
+    def tts_ttfb(self) -> float | None: ...
+    @property
+    def e2e_latency(self) -> float | None: ...
+
+
+def bar_segments(figures: Figures) -> list[tuple[Stage, float]]:
+    """A turn's latency bar, the same in every view: each known ``BAR_STAGES`` figure above 0,
+    then ``OTHER`` for the rest of the e2e latency when it exceeds them by over 1 ms. Seconds."""
+    parts: list[tuple[Stage, float]] = []
+    for stage, value in ((EOU, figures.eou_delay), (LLM_TTFT, figures.llm_ttft),
+                         (TTS_TTFB, figures.tts_ttfb)):
+        if value is not None and value > 0:
+            parts.append((stage, value))
+    e2e = figures.e2e_latency
+    known = sum(v for _, v in parts)
+    if e2e is not None and e2e > known + 1e-3:
+        parts.append((OTHER, e2e - known))
+    return parts
 
 
 def label(key: str | None) -> str:

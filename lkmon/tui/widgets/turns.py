@@ -61,14 +61,9 @@ def ruler_ticks(scale: float, max_ticks: int) -> list[float]:
 
 
 def bar_segments(turn: Turn) -> list[tuple[str, float]]:
-    """The bar's segments of a turn, seconds: known stages, then the rest of e2e as ``other``."""
-    stages = turn.stages()
-    parts = [(k, v) for k in BAR_STAGES if (v := stages.get(k)) is not None and v > 0]
-    e2e = turn.metrics.e2e_latency
-    known = sum(v for _, v in parts)
-    if e2e is not None and e2e > known + 1e-3:
-        parts.append(("other", e2e - known))
-    return parts
+    """The bar's segments of a turn by stage key, seconds (``vocab.bar_segments``: known stages,
+    then the rest of e2e as ``other``; the HTML report draws the same)."""
+    return [(stage.key, seconds) for stage, seconds in vocab.bar_segments(turn.metrics)]
 
 
 def bar_length(turn: Turn) -> float:
