@@ -24,8 +24,9 @@ from lkmon.agent.host.runner import RunOptions, SessionRunner
 from lkmon.model.events import ErrorRaised, Event, LoadProgress, SessionClosed, SessionStarted
 from lkmon.model.state import Area, SessionModel
 from lkmon.model.usage import PriceTable
+from lkmon.report.bundle import write_snapshot_file
 from lkmon.report.text import cost_line, turn_line, turn_table
-from lkmon.store.snapshot import write_snapshot
+from lkmon.store.convert import to_snapshot
 
 logger = logging.getLogger("lkmon.headless")
 
@@ -122,9 +123,10 @@ def run_headless(
         asyncio.run(_run(runner))
     finally:
         if model.session.started_at is not None:
+            snapshot = to_snapshot(model)  # once: the tables and (unless --redact) the file
             print(file=out)
-            print(turn_table(model), file=out)
-            print(cost_line(model), file=out)
-            path = write_snapshot(model, export, redact_text=redact)
-            print(f"lkmon: snapshot {path}", file=out, flush=True)
+            print(turn_table(snapshot), file=out)
+            print(cost_line(snapshot), file=out)
+            write_snapshot_file(model if redact else snapshot, export, redact_text=redact)
+            print(f"lkmon: snapshot {export}", file=out, flush=True)
     return export if model.session.started_at is not None else None

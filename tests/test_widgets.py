@@ -191,7 +191,8 @@ async def test_a_pane_failure_is_posted_as_a_widget_error_message() -> None:
         await pilot.pause()
         app.usage_pane.build = broken  # type: ignore[method-assign]
         app.usage_pane.update_view()  # guarded: swallowed and posted
-        await settle(pilot)
+        await settle(pilot)  # the message reaches the app...
+        await settle(pilot)  # ...whose error event is folded into the model
         errors = {id(m): m for m in seen if isinstance(m, WidgetError)}.values()  # it bubbles
         assert [(m.where, str(m.error)) for m in errors] == [("usage.update_view", "boom in usage")]
         assert any("usage.update_view: RuntimeError: boom in usage" in e.message

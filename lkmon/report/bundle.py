@@ -3,7 +3,8 @@
 Every file gets a new time-stamped name, reserved with ``O_EXCL`` (mode 0600) before it is
 written (``lkmon.paths.reserve``), so an earlier export is never replaced. Each writer that
 fails (read-only or full directory) is reported and the others still run. The functions here
-block: the app calls them in a thread. No textual or livekit import here.
+block: the app calls them in a thread. The session is converted to its ``Snapshot`` once; the
+JSON and the HTML report render from it. No textual or livekit import here.
 """
 
 from __future__ import annotations
@@ -11,28 +12,32 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from lkmon import paths
 from lkmon.model.state import SessionModel
+from lkmon.report import as_snapshot
+from lkmon.report.html import write_html_report
+from lkmon.store.convert import to_snapshot
+from lkmon.store.files import no_gc, write_private_atomic
+from lkmon.store.format import Snapshot
 
 log = logging.getLogger("lkmon.report.bundle")
 
 
-def write_snapshot_file(model: SessionModel, path: Path, *, redact_text: bool) -> None:
-    """The snapshot JSON (``lkmon.store.snapshot.write_snapshot``: atomic, 0600, redacted)."""
-    from lkmon.store.snapshot import write_snapshot
+def write_snapshot_file(session: Snapshot | SessionModel, path: Path, *,
+                        redact_text: bool = False) -> None:
+    """The snapshot JSON: atomic, mode 0600, secrets redacted (``dump_snapshot``); a
+    ``SessionModel`` is converted first (``to_snapshot``, with ``redact_text``)."""
+    from lkmon.store.snapshot import dump_snapshot
 
-    write_snapshot(model, path, redact_text=redact_text)
+    with no_gc():
+        payload = dump_snapshot(as_snapshot(session, redact_text=redact_text))
+    write_private_atomic(path, payload)
 
 
-def write_html_file(model: SessionModel, path: Path, *, redact_text: bool, prices: Any,
-                    thresholds: tuple[float, float]) -> None:
+def write_html_file(snapshot: Snapshot, path: Path, *, thresholds: tuple[float, float]) -> None:
     """The self-contained HTML report (``lkmon.report.html.write_html_report``)."""
-    from lkmon.report.html import write_html_report
-
-    write_html_report(model, path, redact_text=redact_text, prices=prices,
-                      thresholds=thresholds)
+    write_html_report(snapshot, path, thresholds=thresholds)
 
 
 def export_session(
@@ -42,10 +47,12 @@ def export_session(
     *,
     svg: str,
     redact_text: bool = False,
-    prices: Any = None,
     thresholds: tuple[float, float] = (1.0, 2.0),
 ) -> tuple[list[Path], list[str]]:
     """Write ``stem.json``, ``stem.svg`` and ``stem.html`` (or ``stem-N.*``) into ``directory``.
+
+    The model is converted once (``to_snapshot``); the JSON and the HTML report both render
+    from that snapshot.
 
     Args:
         model: the session (must not change while this runs).
@@ -53,21 +60,29 @@ def export_session(
         stem: file name without suffix, e.g. ``lkmon-20260101-000000``.
         svg: the screenshot, already redacted.
         redact_text: transcript text replaced by placeholders in the snapshot and report.
-        prices, thresholds: for the HTML report's costs and e2e colours.
+        thresholds: for the HTML report's e2e colours, seconds.
 
     Returns:
         (files written, one line per failed file).
     """
-    jobs: list[tuple[str, str, Callable[[Path], object]]] = [
-        ("snapshot", ".json",
-         lambda p: write_snapshot_file(model, p, redact_text=redact_text)),
-        ("screenshot", ".svg", lambda p: p.write_text(svg, encoding="utf-8")),
-        ("report", ".html",
-         lambda p: write_html_file(model, p, redact_text=redact_text, prices=prices,
-                                   thresholds=thresholds)),
-    ]
-    written: list[Path] = []
+    snapshot: Snapshot | None = None
     failures: list[str] = []
+    try:
+        with no_gc():
+            snapshot = to_snapshot(model, redact_text=redact_text)
+    except Exception as e:  # reported; the screenshot is still written
+        log.warning("export: the session could not be converted: %s", e)
+        failures += [f"snapshot: {e}", f"report: {e}"]
+
+    jobs: list[tuple[str, str, Callable[[Path], object]]] = [
+        ("screenshot", ".svg", lambda p: p.write_text(svg, encoding="utf-8")),
+    ]
+    if snapshot is not None:
+        snap = snapshot
+        jobs[:0] = [("snapshot", ".json", lambda p: write_snapshot_file(snap, p))]
+        jobs.append(("report", ".html",
+                     lambda p: write_html_file(snap, p, thresholds=thresholds)))
+    written: list[Path] = []
     for what, suffix, write in jobs:
         path: Path | None = None
         try:

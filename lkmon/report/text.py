@@ -1,4 +1,6 @@
-"""Plain-text views of a session for headless runs: a line per turn, the end-of-session table.
+"""Plain-text views of a session for headless runs: a line per turn as it completes (from the
+model's ``Turn``), and the end-of-session table and cost line (from the session's ``Snapshot``,
+like the JSON file and the HTML report).
 
 Stage names and number formats are ``lkmon.model.vocab``'s, the same as the TUI's and the HTML
 report's: seconds as ``0.412 s``, ``-`` for an unknown figure, costs as ``0.0031`` with the
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 from lkmon.model.state import SessionModel
 from lkmon.model.turns import Turn
+from lkmon.model.usage import shown_provider
 from lkmon.model.vocab import (
     E2E,
     EOU,
@@ -19,6 +22,8 @@ from lkmon.model.vocab import (
     fmt_cost,
     fmt_s,
 )
+from lkmon.report import as_snapshot
+from lkmon.store.format import Snapshot, SnapshotTurn, UsageEntry
 
 USER_WIDTH = 60
 """Characters of user text on a turn line (longer text ends in an ellipsis)."""
@@ -79,41 +84,57 @@ def turn_line(turn: Turn) -> str:
 _COL = 11  # fits every summary label ("e2e latency") and "12.345 s"
 
 
-def turn_table(model: SessionModel) -> str:
-    """The per-turn table (EOU delay, LLM TTFT, TTS TTFB, e2e latency) with p50 and p95 rows."""
+def _user(t: SnapshotTurn, width: int) -> str:
+    if t.user_text is None:
+        return "(greeting)" if t.greeting else "(agent-initiated)"
+    return short(t.user_text, width)
+
+
+def turn_table(session: Snapshot | SessionModel) -> str:
+    """The per-turn table (EOU delay, LLM TTFT, TTS TTFB, e2e latency) with p50 and p95 rows,
+    from the session's snapshot (a ``SessionModel`` is converted with ``to_snapshot``)."""
+    snap = as_snapshot(session)
     head = (f"{'turn':>4}  {'speech_id':<20}  "
             + "  ".join(f"{s.label:>{_COL}}" for s in SUMMARY_STAGES) + "  user")
     lines = [head, "-" * len(head)]
-    for t in model.turns:
+    for t in snap.turns:
         m = t.metrics
         cells = (m.eou_delay, m.llm_ttft, m.tts_ttfb, m.e2e_latency)
         lines.append(
             f"{t.index:>4}  {(t.speech_id or '-'):<20}  "
             + "  ".join(f"{fmt_s(v):>{_COL}}" for v in cells)
-            + f"  {short(t.user_text, 50, t)}"
+            + f"  {_user(t, 50)}"
         )
-    summary = model.summary()
+    stages = snap.summary.stages
     lines.append("-" * len(head))
     for stat in ("p50", "p95"):
-        cells = [getattr(summary[s.key], stat) for s in SUMMARY_STAGES]
+        cells = [getattr(stages[s.key], stat) if s.key in stages else None
+                 for s in SUMMARY_STAGES]
         lines.append(
             f"{stat:>4}  {'':<20}  " + "  ".join(f"{fmt_s(v):>{_COL}}" for v in cells)
         )
     return "\n".join(lines)
 
 
-def cost_line(model: SessionModel) -> str:
+def usage_name(u: UsageEntry) -> str:
+    """``provider/model`` as shown, plus `` via HOST`` when the row went through a host that is
+    not the provider's own (``openai/gpt-4.1 via 127.0.0.1:8000``)."""
+    shown = shown_provider(u.provider, u.billed_provider, u.local, u.via)
+    via = u.via if u.via != shown else ""
+    return f"{shown}/{u.model}" + (f" via {via}" if via else "")
+
+
+def cost_line(session: Snapshot | SessionModel) -> str:
     """One line: the estimated total and each usage row's cost (``?`` = no price, never 0).
 
     E.g. ``lkmon: estimated cost 0.0043 USD (openai/gpt-4.1 0.0031; openai/gpt-4o-mini-tts via
-    127.0.0.1:8000 ?)``.
+    127.0.0.1:8000 ?)``. From the session's snapshot (a ``SessionModel`` is converted).
     """
-    costs = model.costs()
-    if not costs:
+    snap = as_snapshot(session)
+    if not snap.usage:
         return "lkmon: estimated cost: no usage reported"
     rows = "; ".join(
-        f"{c.name} {fmt_cost(c.cost)}" + (" local" if c.local and c.cost is not None else "")
-        for c in costs
+        f"{usage_name(u)} {fmt_cost(u.cost)}" + (" local" if u.local and u.cost is not None else "")
+        for u in snap.usage
     )
-    return (f"lkmon: estimated cost {fmt_cost(model.total_cost())} {model.prices.currency}"
-            f" ({rows})")
+    return f"lkmon: estimated cost {fmt_cost(snap.cost.total)} {snap.cost.currency} ({rows})"

@@ -447,7 +447,7 @@ class LkmonApp(App[Path | None]):
         try:
             written, failures = await asyncio.to_thread(
                 exports.export_session, self.model, self.export_dir, stem, svg=svg,
-                redact_text=self.redact, prices=self.prices, thresholds=self.thresholds)
+                redact_text=self.redact, thresholds=self.thresholds)
         finally:
             self.feed.paused -= 1
         self.exported.extend(written)
