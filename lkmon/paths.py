@@ -6,6 +6,8 @@ lkmon never overwrites a file it did not just create. Names are built here and n
 - the sessions folder: ``$LKMON_SESSIONS`` when set, else ``lkmon-sessions`` in the current folder
   (``sessions_dir``); journals and snapshots go there unless ``--journal`` / ``--export`` say
   otherwise;
+- the session store: ``$LKMON_DB`` when set, else ``lkmon.db`` in the sessions folder
+  (``store_db``);
 - a time stamp, local time: ``YYYYmmdd-HHMMSS`` (``stamp``);
 - in the sessions folder: ``<stamp>.<kind><suffix>``, e.g. ``20260101-120000.journal.jsonl``
   (``session_file``); in a folder the user named: ``lkmon-<stamp>.<kind><suffix>``
@@ -33,6 +35,10 @@ SESSIONS_ENV = "LKMON_SESSIONS"
 """Environment variable naming the sessions folder."""
 DEFAULT_SESSIONS = Path("lkmon-sessions")
 """The sessions folder when ``$LKMON_SESSIONS`` is unset (relative to the current folder)."""
+DB_ENV = "LKMON_DB"
+"""Environment variable naming the session store (a SQLite file path or a database URL)."""
+DB_NAME = "lkmon.db"
+"""The session store's file name in the sessions folder."""
 MAX_TRIES = 10_000
 """Names tried by ``next_free`` / ``reserve`` before giving up."""
 
@@ -48,6 +54,18 @@ def sessions_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     value = env.get(SESSIONS_ENV, "").strip()
     return Path(value).expanduser() if value else DEFAULT_SESSIONS
+
+
+def store_db(environ: Mapping[str, str] | None = None) -> str:
+    """The session store: ``$LKMON_DB`` if set and not empty, else ``<sessions folder>/lkmon.db``
+    (``lkmon-sessions/lkmon.db`` by default). Not created here.
+
+    Args:
+        environ: the environment to read; ``os.environ`` by default.
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(DB_ENV, "").strip()
+    return value if value else str(sessions_dir(env) / DB_NAME)
 
 
 def stamp(now: float | None = None) -> str:

@@ -1,0 +1,56 @@
+"""The session store: every session lkmon imports, in one SQL database (SQLite in this version).
+
+``Store(db)`` opens (and creates) a store; ``import_file(store, path)`` loads a snapshot or a
+journal with ``lkmon.store.restore.load_session``, converts it once with
+``lkmon.store.convert.to_snapshot`` and writes its rows (``lkmon.store.db.rows``). The schema
+(``lkmon.store.db.schema``) and every column's unit and LiveKit source: docs/store.md.
+No textual or livekit import here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lkmon.store.db.rows import SessionRows, session_rows
+from lkmon.store.db.schema import SCHEMA_VERSION
+from lkmon.store.db.store import Store, StoreError, database_url, sqlite_path
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Imported",
+    "SessionRows",
+    "Store",
+    "StoreError",
+    "database_url",
+    "import_file",
+    "session_rows",
+    "sqlite_path",
+]
+
+
+@dataclass(slots=True, frozen=True)
+class Imported:
+    """One imported file: its session id, turn and message counts."""
+
+    path: Path
+    session_id: str
+    turns: int
+    messages: int
+
+
+def import_file(store: Store, path: str | Path) -> Imported:
+    """Load a snapshot or journal and store its session (replacing an earlier import of it).
+
+    Raises:
+        lkmon.store.restore.SnapshotError: not a loadable lkmon snapshot or journal (one line).
+        StoreError: the database refused the write.
+    """
+    from lkmon.store.convert import to_snapshot
+    from lkmon.store.restore import load_session
+
+    p = Path(path)
+    snapshot = to_snapshot(load_session(p))
+    rows = session_rows(snapshot, source=str(p))
+    store.write_session(rows)
+    return Imported(p, rows.session_id, len(rows.turns), len(rows.messages))

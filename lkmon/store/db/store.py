@@ -1,0 +1,257 @@
+"""The session store: open a database, write a session's rows, list and delete sessions.
+
+SQLite only in this version: ``--db`` is a plain path (a SQLite file) or a ``sqlite:///`` URL.
+A new SQLite file is created with mode 0600 and put in WAL mode (its ``-wal`` and ``-shm``
+files take the file's mode); every write is one ``BEGIN IMMEDIATE`` transaction, so several
+processes may write one file at once without losing or mixing rows (each waits up to
+``BUSY_TIMEOUT`` seconds for the others). A session is keyed by its ``session_id``: writing it
+again replaces its rows (importing a file twice gives one session). No textual or livekit import.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from lkmon import __version__
+from lkmon.store.db import schema as t
+from lkmon.store.db.rows import SessionRows
+
+BUSY_TIMEOUT = 30.0
+"""Seconds a writer waits for another process's write transaction before giving up."""
+
+
+class StoreError(ValueError):
+    """A store that cannot be opened or used (bad path, not an lkmon store, a newer schema);
+    ``str()`` is one line."""
+
+
+def database_url(db: str | Path) -> str:
+    """The SQLAlchemy URL of ``--db``: a ``sqlite:///`` URL as it is, a plain path as a SQLite
+    file URL.
+
+    Raises:
+        StoreError: a URL of another database (PostgreSQL comes in a later version) or a bad URL.
+    """
+    text = str(db)
+    if "://" not in text:
+        return f"sqlite:///{Path(text).expanduser()}"
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise StoreError(f"{text}: not a database URL or path") from None
+    if url.get_backend_name() != "sqlite":
+        raise StoreError(
+            f"{url.render_as_string(hide_password=True)}: only SQLite stores are supported "
+            "in this version (give a file path)"
+        )
+    return text
+
+
+def sqlite_path(db: str | Path) -> Path | None:
+    """The SQLite file ``--db`` names (``None`` for an in-memory database).
+
+    Raises:
+        StoreError: as ``database_url``.
+    """
+    database = make_url(database_url(db)).database
+    return Path(database) if database and database != ":memory:" else None
+
+
+class Store:
+    """An open session store.
+
+    Args:
+        db: a path of a SQLite file (created with its tables when missing; its folder must
+            exist) or a ``sqlite:///`` URL.
+
+    Raises:
+        StoreError: the folder is missing, the file is not a database or not an lkmon store,
+            or its schema is newer than this lkmon's (one line each).
+    """
+
+    def __init__(self, db: str | Path) -> None:
+        url = make_url(database_url(db))
+        self.url = url
+        self.path = sqlite_path(db)
+        shown = str(self.path) if self.path is not None else str(url)
+        self._shown = shown
+        if self.path is not None:
+            _create_private(self.path)
+        self.engine = _sqlite_engine(url.render_as_string(hide_password=False))
+        try:
+            self._check_schema()
+        except sqlite3.DatabaseError as e:  # raised by pysqlite before SQLAlchemy wraps it
+            self.engine.dispose()
+            raise StoreError(f"{shown}: not an lkmon session store ({e})") from None
+        except DBAPIError as e:
+            self.engine.dispose()
+            raise StoreError(f"{shown}: not an lkmon session store ({e.orig})") from None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every connection."""
+        self.engine.dispose()
+
+    def _check_schema(self) -> None:
+        with self.engine.begin() as conn:
+            names = set(inspect(conn).get_table_names())
+            if not names:
+                t.metadata.create_all(conn)
+                conn.execute(insert(t.schema_version).values(
+                    version=t.SCHEMA_VERSION, lkmon_version=__version__, created_at=time.time()
+                ))
+                return
+            if t.schema_version.name not in names:
+                raise StoreError(f"{self._shown}: not an lkmon session store "
+                                 "(a database without lkmon's schema_version table)")
+            version = conn.execute(select(func.max(t.schema_version.c.version))).scalar()
+        if version is None or version > t.SCHEMA_VERSION:
+            raise StoreError(
+                f"{self._shown}: session store schema {version} is newer than this lkmon's "
+                f"({t.SCHEMA_VERSION}): upgrade lkmon"
+            )
+        missing = {tb.name for tb in t.metadata.sorted_tables} - names
+        if missing:
+            raise StoreError(f"{self._shown}: not an lkmon session store "
+                             f"(missing tables: {', '.join(sorted(missing))})")
+
+    def write_session(self, rows: SessionRows) -> None:
+        """Store one session's rows in one transaction, replacing any earlier rows of the
+        same ``session_id`` (idempotent).
+
+        Raises:
+            StoreError: the database refused the write (e.g. busy past ``BUSY_TIMEOUT``).
+        """
+        sid = rows.session_id
+        try:
+            with self.engine.begin() as conn:
+                self._delete(conn, sid)
+                conn.execute(insert(t.sessions), [rows.session])
+                for table, items in ((t.turns, rows.turns), (t.messages, rows.messages),
+                                     (t.usage, rows.usage)):
+                    if items:
+                        conn.execute(insert(table), items)
+        except SQLAlchemyError as e:
+            raise StoreError(f"{self._shown}: cannot write session {sid}: {_reason(e)}") from None
+
+    def delete_session(self, session_id: str) -> str | None:
+        """Remove a session and all its rows; its full id, or ``None`` when there was none.
+        ``session_id`` may be a unique prefix of the id.
+
+        Raises:
+            StoreError: the prefix names several sessions.
+        """
+        with self.engine.begin() as conn:
+            sid = self._resolve(conn, session_id)
+            if sid is None:
+                return None
+            self._delete(conn, sid)
+        return sid
+
+    def _resolve(self, conn: Any, session_id: str) -> str | None:
+        c = t.sessions.c.session_id
+        ids = list(conn.execute(select(c).where(c.like(f"{session_id}%"))).scalars())
+        if session_id in ids:
+            return session_id
+        if len(ids) > 1:
+            raise StoreError(f"{session_id}: matches {len(ids)} sessions, give more of the id")
+        return ids[0] if ids else None
+
+    @staticmethod
+    def _delete(conn: Any, sid: str) -> None:
+        for table in t.ROW_TABLES:
+            conn.execute(delete(table).where(table.c.session_id == sid))
+        conn.execute(delete(t.sessions).where(t.sessions.c.session_id == sid))
+
+    def sessions(self, last: int | None = None) -> list[dict[str, Any]]:
+        """``sessions`` rows, newest first (by ``started_at``), at most ``last``."""
+        q = select(t.sessions).order_by(t.sessions.c.started_at.desc().nulls_last())
+        if last is not None:
+            q = q.limit(last)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def rows(self, table: str, session_id: str) -> list[dict[str, Any]]:
+        """Every row of ``table`` (``turns``, ``messages``, ``usage``) for one session, in
+        primary-key order."""
+        tb = t.metadata.tables[table]
+        q = select(tb).where(tb.c.session_id == session_id).order_by(*tb.primary_key.columns)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def e2e_latencies(self, session_ids: list[str]) -> dict[str, list[float]]:
+        """Known ``turns.e2e_latency`` values (seconds) of each session, in turn order."""
+        out: dict[str, list[float]] = {sid: [] for sid in session_ids}
+        if not session_ids:
+            return out
+        c = t.turns.c
+        q = (select(c.session_id, c.e2e_latency)
+             .where(c.session_id.in_(session_ids), c.e2e_latency.is_not(None))
+             .order_by(c.session_id, c.turn_index))
+        with self.engine.connect() as conn:
+            for sid, value in conn.execute(q):
+                out[sid].append(value)
+        return out
+
+
+def _reason(e: SQLAlchemyError) -> str:
+    orig = getattr(e, "orig", None)
+    return str(orig if orig is not None else e).splitlines()[0]
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 when missing (SQLite would use the umask).
+
+    Raises:
+        StoreError: its folder is missing or not writable, or it is a folder.
+    """
+    if path.is_dir():
+        raise StoreError(f"{path}: is a folder, not a session store")
+    if path.exists():
+        return
+    if not path.parent.is_dir():
+        raise StoreError(f"cannot create the session store {path}: "
+                         f"folder {path.parent} does not exist")
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # another writer created it first
+    except OSError as e:
+        raise StoreError(f"cannot create the session store {path}: {e.strerror or e}") from None
+
+
+def _sqlite_engine(url: str) -> Engine:
+    """An engine whose transactions are ``BEGIN IMMEDIATE`` (SQLAlchemy's documented pysqlite
+    recipe: the driver's own transaction handling is turned off), in WAL mode, with foreign keys
+    on and a busy timeout."""
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # pysqlite: SQLAlchemy emits BEGIN itself
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
