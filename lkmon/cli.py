@@ -4,6 +4,7 @@
               [--models auto|local|cloud] [--headless] [--export PATH] [--journal PATH]
               [--redact] [--prices FILE] [--thresholds GOOD,BAD] [--fault SPEC]
     lkmon replay SNAPSHOT_OR_JOURNAL [--export OUT.json|DIR/] [--thresholds GOOD,BAD]
+    lkmon import PATH... [--db PATH]; lkmon sessions [--db PATH] [--last N] [--json] [--delete ID]
 
 Every bad input is one line on stderr (``lkmon: error: ...``) and exit code 2, with no traceback.
 """
@@ -19,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import NoReturn
 
-from lkmon import __version__, paths
+from lkmon import __version__, cli_store, paths
 from lkmon.errors import EXIT_USAGE, UsageError
 from lkmon.examples import default_agent_file
 
@@ -75,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``lkmon`` argument parser."""
     p = _Parser(prog="lkmon", description="A terminal monitor for LiveKit voice agents.")
     p.add_argument("--version", action="version", version=f"lkmon {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{run,replay}", parser_class=_Parser)
+    sub = p.add_subparsers(
+        dest="command", metavar="{run,replay,import,sessions}", parser_class=_Parser
+    )
     sub.required = True
 
     run = sub.add_parser("run", help="run a LiveKit agent file in-process and monitor it")
@@ -162,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GOOD,BAD",
         help="e2e latency colours in seconds: green below GOOD, red from BAD (default 1.0,2.0)",
     )
+    cli_store.add_parsers(sub)
     return p
 
 
@@ -383,9 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "run":
-            return cmd_run(args)
-        return cmd_replay(args)
+        commands = {"run": cmd_run, "replay": cmd_replay, **cli_store.COMMANDS}
+        return commands[args.command](args)
     except UsageError as e:
         print(f"lkmon: error: {e}", file=sys.stderr)
         return EXIT_USAGE

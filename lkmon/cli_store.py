@@ -1,0 +1,162 @@
+"""``lkmon import`` and ``lkmon sessions``: the session store's commands (``lkmon.cli`` wires them).
+
+    lkmon import PATH... [--db PATH]
+    lkmon sessions [--db PATH] [--last N] [--json] [--delete ID]
+
+``--db`` is a SQLite file path or a ``sqlite:///`` URL (default ``$LKMON_DB``, else
+``lkmon-sessions/lkmon.db``: ``lkmon.paths.store_db``). Bad input is a ``UsageError``: one
+``lkmon: error:`` line, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lkmon import paths
+from lkmon.errors import UsageError
+
+DB_HELP = "session store: a SQLite file path or sqlite:/// URL (default $LKMON_DB, else " \
+    "lkmon-sessions/lkmon.db)"
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 1 or more")
+    return n
+
+
+def add_parsers(sub: Any) -> None:
+    """Add ``import`` and ``sessions`` to the ``lkmon`` subparsers."""
+    imp = sub.add_parser("import", help="load snapshots and journals into the session store")
+    imp.add_argument("paths", nargs="+", metavar="PATH", help="snapshot or journal files")
+    imp.add_argument("--db", metavar="PATH", help=DB_HELP)
+    ses = sub.add_parser("sessions", help="list the sessions in the store")
+    ses.add_argument("--db", metavar="PATH", help=DB_HELP)
+    ses.add_argument("--last", type=_positive, metavar="N", help="only the N newest sessions")
+    ses.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    ses.add_argument("--delete", metavar="ID", help="remove a session (id or unique prefix)")
+
+
+def _open(db: str | None, *, create: bool):  # type: ignore[no-untyped-def]
+    """Open the store ``--db`` names; ``create``: make it (and the default folder) if missing.
+
+    Raises:
+        UsageError: a bad path or URL, not an lkmon store, or (``create`` False) no store there.
+    """
+    from lkmon.store.db import Store, StoreError, sqlite_path
+
+    target = db if db is not None else paths.store_db()
+    try:
+        path = sqlite_path(target)
+        if path is not None and not path.exists():
+            if not create:
+                raise UsageError(f"no session store at {path} (run 'lkmon import PATH' first)")
+            if db is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+        return Store(target)
+    except StoreError as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot create the session store {target}: {e.strerror or e}") from None
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """``lkmon import``: store every file's session (idempotent: keyed by ``session_id``).
+    Every file is checked first: one that is not an lkmon snapshot or journal stores nothing."""
+    from lkmon.store.db import StoreError, import_file
+    from lkmon.store.restore import SnapshotError
+
+    for p in args.paths:
+        if not Path(p).is_file():
+            raise UsageError(f"{p}: no such file")
+    with _open(args.db, create=True) as store:
+        for p in args.paths:
+            try:
+                done = import_file(store, p)
+            except (SnapshotError, StoreError) as e:
+                raise UsageError(str(e)) from None
+            print(f"lkmon: {p}: session {done.session_id}, {done.turns} turns, "
+                  f"{done.messages} messages -> {store.path or store.url}")
+    return 0
+
+
+def session_summaries(store: Any, last: int | None) -> list[dict[str, Any]]:
+    """The rows ``lkmon sessions`` prints: per session, when, agent, models, turns, e2e latency
+    p50/p95 (seconds, ``statistics`` as in the snapshot's summary) and cost."""
+    from lkmon.model.stats import StageStats
+
+    rows = store.sessions(last)
+    e2e = store.e2e_latencies([r["session_id"] for r in rows])
+    out = []
+    for r in rows:
+        stats = StageStats.of(e2e[r["session_id"]])
+        out.append({
+            "session_id": r["session_id"],
+            "started_at": r["started_at"],
+            "duration": r["duration"],
+            "agent_file": r["agent_file"],
+            "models": r["models"],
+            "turns": r["turn_count"],
+            "e2e_count": stats.count,
+            "e2e_p50": stats.p50,
+            "e2e_p95": stats.p95,
+            "cost": r["cost_total"],
+            "currency": r["currency"],
+            "tags": r["tags"],
+        })
+    return out
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def _sec(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}s"
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    """``lkmon sessions``: list (or ``--delete``) sessions of the store."""
+    from lkmon.store.db import StoreError
+
+    with _open(args.db, create=False) as store:
+        if args.delete is not None:
+            try:
+                deleted = store.delete_session(args.delete)
+            except StoreError as e:
+                raise UsageError(str(e)) from None
+            if deleted is None:
+                raise UsageError(f"no session {args.delete} in {store.path or store.url}")
+            print(f"lkmon: deleted session {deleted} and its rows")
+            return 0
+        rows = session_summaries(store, args.last)
+    if args.json:
+        json.dump({"sessions": rows}, sys.stdout, indent=1)
+        print()
+        return 0
+    header = ("id", "when", "agent", "models", "turns", "e2e p50", "e2e p95", "cost")
+    table = [header]
+    for r in rows:
+        models = ", ".join(str(v) for k, v in r["models"].items() if k in ("stt", "llm", "tts"))
+        cost = "-" if r["cost"] is None else f"{r['cost']:.4f} {r['currency']}"
+        table.append((r["session_id"][:8], _when(r["started_at"]), Path(r["agent_file"]).name,
+                      models, str(r["turns"]), _sec(r["e2e_p50"]), _sec(r["e2e_p95"]), cost))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    if not rows:
+        print("(no sessions)")
+    return 0
+
+
+COMMANDS = {"import": cmd_import, "sessions": cmd_sessions}
+"""Subcommand name -> handler, for ``lkmon.cli.main``."""

@@ -1,0 +1,104 @@
+"""``lkmon import`` and ``lkmon sessions`` through ``lkmon.cli.main()`` in this process: the
+default store, idempotent imports, listing, ``--json``, ``--delete``, and every bad input as one
+``lkmon: error:`` line with exit code 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from lkmon.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+REAL = DATA / "real_session_0870.journal.jsonl"
+AGENTS = DATA / "snapshots" / "v2-agents.json"
+REAL_ID = "53b07668-0739-4b0d-ac3c-8801b3c0e4af"
+
+
+def lkmon(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_import_into_the_default_store_and_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LKMON_DB", raising=False)
+    monkeypatch.delenv("LKMON_SESSIONS", raising=False)
+    code, out, err = lkmon("import", str(REAL), str(AGENTS))
+    assert (code, err) == (0, "")
+    assert f"session {REAL_ID}, 2 turns, 3 messages -> lkmon-sessions/lkmon.db" in out
+    assert Path("lkmon-sessions/lkmon.db").is_file()
+    assert lkmon("import", str(REAL))[0] == 0  # again: still one session
+    code, out, _ = lkmon("sessions")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["id", "when", "agent", "models"]
+    assert len(lines) == 3
+    real = next(line for line in lines if line.startswith(REAL_ID[:8]))
+    assert "agent_entry.py" in real and "0.95s" in real and "0.0000 USD" in real
+    code, out, _ = lkmon("sessions", "--json", "--last", "1")
+    (row,) = json.loads(out)["sessions"]
+    assert row["session_id"] == REAL_ID and row["turns"] == 2  # the newest
+    assert row["e2e_p50"] == pytest.approx(0.9466307)
+    code, out, _ = lkmon("sessions", "--delete", REAL_ID[:8])
+    assert code == 0 and REAL_ID in out
+    _, out, _ = lkmon("sessions", "--json")
+    assert [r["session_id"] for r in json.loads(out)["sessions"]] != [REAL_ID]
+    assert len(json.loads(out)["sessions"]) == 1
+
+
+def test_db_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LKMON_DB", str(tmp_path / "env.db"))
+    assert lkmon("import", str(REAL))[0] == 0
+    assert (tmp_path / "env.db").is_file()
+    assert not Path("lkmon-sessions").exists()
+
+
+def _text_file(tmp_path: Path) -> Path:
+    p = tmp_path / "notes.txt"
+    p.write_text("just some notes\n")
+    return p
+
+
+def _foreign_db(tmp_path: Path) -> Path:
+    p = tmp_path / "other.db"
+    with sqlite3.connect(p) as conn:
+        conn.execute("CREATE TABLE things (x)")
+    return p
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["import", "--db", "/no/such/folder/x.db", str(REAL)],
+         "cannot create the session store /no/such/folder/x.db: folder /no/such/folder"),
+        (["sessions", "--db", "/no/such/folder/x.db"], "no session store at /no/such/folder"),
+        (["import", "--db", "{tmp}/notes.txt", str(REAL)], "not an lkmon session store"),
+        (["sessions", "--db", "{tmp}/notes.txt"], "not an lkmon session store"),
+        (["sessions", "--db", "{foreign}"], "not an lkmon session store"),
+        (["sessions", "--db", "{tmp}"], "is a folder, not a session store"),
+        (["sessions", "--db", "postgresql://u@localhost/db"], "only SQLite stores"),
+        (["import", "--db", "{tmp}/s.db", "{tmp}/notes.txt"], "not an lkmon snapshot or journal"),
+        (["import", "--db", "{tmp}/s.db", "{tmp}/missing.json"], "missing.json: no such file"),
+        (["sessions", "--db", "{tmp}/s.db", "--last", "0"], "must be 1 or more"),
+        (["sessions", "--db", "{tmp}/s.db", "--delete", "feedface"], "no session feedface"),
+    ],
+)
+def test_bad_input_is_one_error_line(tmp_path: Path, args: list[str], message: str) -> None:
+    _text_file(tmp_path)
+    foreign = _foreign_db(tmp_path)
+    if "{tmp}/s.db" in args and args[0] == "sessions":
+        assert lkmon("import", "--db", str(tmp_path / "s.db"), str(AGENTS))[0] == 0
+    argv = [a.replace("{tmp}", str(tmp_path)).replace("{foreign}", str(foreign)) for a in args]
+    code, out, err = lkmon(*argv)
+    assert code == 2
+    assert err.startswith("lkmon: error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert "Traceback" not in err + out
