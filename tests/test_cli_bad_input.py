@@ -237,7 +237,10 @@ def test_cli_misuse(tmp_path: Path, args: list[str], expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("args", "expected"),
-    [(["run", "--bogus"], "unrecognized arguments: --bogus"), ([], "required: {run,replay,import,sessions}")],
+    [
+        (["run", "--bogus"], "unrecognized arguments: --bogus"),
+        ([], "required: {run,replay,import,sessions}"),
+    ],
 )
 def test_the_console_script_says_it_in_one_line(
     tmp_path: Path, args: list[str], expected: str
