@@ -85,7 +85,6 @@ def session_rows(
         "cost_total": snapshot.cost.total,
         "currency": snapshot.cost.currency,
         "redacted_text": snapshot.redacted_text,
-        "snapshot_format": snapshot.lkmon_snapshot,
         "source": source,
         "stored_at": time.time(),
     }

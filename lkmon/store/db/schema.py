@@ -61,7 +61,6 @@ sessions = Table(
     Column("cost_total", Float),
     Column("currency", String(8), nullable=False),
     Column("redacted_text", Boolean, nullable=False),
-    Column("snapshot_format", Integer, nullable=False),
     Column("source", Text),
     Column("stored_at", Float, nullable=False),
 )
