@@ -16,6 +16,7 @@ import pytest
 from test_app import text_of
 
 from lkmon.model.state import SessionModel
+from lkmon.model.vocab import fmt_s
 from lkmon.tui.app import LkmonApp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,7 @@ async def test_real_agent_on_a_recording_in_the_app(tmp_path: Path,
         turn = next(t for t in model.turns if t.metrics.e2e_latency is not None and t.user_text)
         assert "young man" in turn.user_text.lower()
         row = app.turns_pane.list.row_text(turn.index - 1).plain
-        assert "█" in row and f"{turn.metrics.e2e_latency:.2f}s" in row
+        assert "█" in row and fmt_s(turn.metrics.e2e_latency) in row  # the vocabulary's format
         assert turn.metrics.llm_ttft is not None and turn.metrics.tts_ttfb is not None
         assert model.vad.trace and model.vad.speech_count >= 1
         vad = text_of(app.vad_pane)
