@@ -130,6 +130,7 @@ def test_bench_store_quick(tmp_path: Path) -> None:
 
 
 @pytest.mark.models
+@pytest.mark.slow  # about 40 s even --quick: .ci/run's slow lane runs it
 def test_bench_overhead_quick(tmp_path: Path) -> None:
     figures = run_bench("overhead", tmp_path, timeout=400)
     assert finite(figures, "overhead.e2e_p50_ratio") > 0
@@ -146,12 +147,14 @@ def test_bench_startup_quick(tmp_path: Path) -> None:
 
 
 @pytest.mark.models
+@pytest.mark.slow  # about 1 min even --quick: .ci/run's slow lane runs it
 def test_bench_pipeline_quick(tmp_path: Path) -> None:
     figures = run_bench("pipeline", tmp_path, timeout=400)
     assert any(k.startswith("pipeline.") for k in figures)
 
 
 @pytest.mark.models
+@pytest.mark.slow  # about 1 min even --quick: .ci/run's slow lane runs it
 def test_bench_peer_quick(tmp_path: Path) -> None:
     figures = run_bench("peer", tmp_path, timeout=400)
     assert finite(figures, "peer.llm_ttft_ratio_lkmon_vs_console") > 0
