@@ -29,6 +29,7 @@ MODEL_FIXTURES = frozenset({"openai_server"})
 @pytest.fixture(autouse=True)
 def _run_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LKMON_SESSIONS", raising=False)  # lkmon-sessions/ in the test's folder
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection sees the markers
