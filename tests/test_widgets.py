@@ -11,9 +11,9 @@ from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_cost, fmt_duration, fmt_offset, fmt_s, label, rate_e2e
 from lkmon.redact import TEXT_PLACEHOLDER, Redactor, placeholder
 from lkmon.tui.app import LkmonApp
+from lkmon.tui.widgets.bars import bar_segments, friendly_scale, render_bar, ruler_ticks
 from lkmon.tui.widgets.common import e2e_style, level_bar
 from lkmon.tui.widgets.messages import WidgetError
-from lkmon.tui.widgets.turns import bar_segments, friendly_scale, render_bar, ruler_ticks
 from lkmon.tui.widgets.usage import UsagePane
 from lkmon.tui.widgets.vad import bin_trace, plot
 

@@ -35,8 +35,8 @@ from lkmon.model.vocab import (
     fmt_s,
 )
 from lkmon.redact import shown
+from lkmon.tui.widgets.bars import bar_segments, friendly_scale, render_bar
 from lkmon.tui.widgets.common import ACCENT, BAD, DIM, WARN, e2e_style, guarded, stage_style
-from lkmon.tui.widgets.turns import bar_segments, friendly_scale, render_bar
 
 # Per-plugin metric fields shown, by kind, with their units.
 METRIC_FIELDS: dict[str, list[tuple[str, str]]] = {

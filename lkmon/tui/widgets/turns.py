@@ -10,7 +10,6 @@ session with 10,000 turns costs the same per frame as one with ten. Figures come
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -26,103 +25,24 @@ from textual.widgets import Static
 
 from lkmon.model import vocab
 from lkmon.model.state import Area, SessionModel
-from lkmon.model.turns import Turn
 from lkmon.model.vocab import fmt_clock, fmt_s
-from lkmon.tui.widgets.common import BAD, DIM, WARN, e2e_style, guarded, stage_style
+from lkmon.tui.widgets.bars import (
+    BAR_STAGES,
+    bar_length,
+    bar_segments,
+    friendly_scale,
+    render_bar,
+    ruler_ticks,
+    turn_flag,
+)
+from lkmon.tui.widgets.common import DIM, WARN, e2e_style, guarded, stage_style
 
-BAR_STAGES = tuple(s.key for s in vocab.BAR_STAGES)
-"""Keys of the bar's segments (``vocab.BAR_STAGES``); the rest of e2e is ``"other"``."""
-SCALE_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 60.0)
-"""Full-bar scales in seconds; at least 1 s so that short turns look short."""
 SUMMARY_EVERY = 0.5
 """Seconds between summary recomputations while turns keep changing."""
 LABEL_COLUMN = 12
 """Cells of the summary's stage labels (fits "e2e latency")."""
 SUMMARY_COLUMN = 9
 """Cells per figure of the summary (fits "12.345 s")."""
-_PARTIAL = " ▏▎▍▌▋▊▉"
-
-
-def friendly_scale(longest: float) -> float:
-    """The smallest friendly number of seconds (1, 1.5, 2, 2.5, 3, 4, ...) ≥ ``longest``."""
-    for step in SCALE_STEPS:
-        if longest <= step:
-            return step
-    return math.ceil(longest / 60.0) * 60.0
-
-
-def ruler_ticks(scale: float, max_ticks: int) -> list[float]:
-    """Round tick values (seconds) from 0 to ``scale``: at most ``max_ticks`` intervals."""
-    for step in (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0):
-        if scale / step <= max_ticks:
-            break
-    count = int(scale / step + 1e-9)
-    return [round(i * step, 6) for i in range(count + 1)]
-
-
-def bar_segments(turn: Turn) -> list[tuple[str, float]]:
-    """The bar's segments of a turn by stage key, seconds (``vocab.bar_segments``: known stages,
-    then the rest of e2e as ``other``; the HTML report draws the same)."""
-    return [(stage.key, seconds) for stage, seconds in vocab.bar_segments(turn.metrics)]
-
-
-def bar_length(turn: Turn) -> float:
-    """Seconds that the turn's bar spans: max(e2e, sum of known stages)."""
-    return sum(v for _, v in bar_segments(turn))
-
-
-def render_bar(parts: list[tuple[str, float]], width: int, scale: float) -> Text:
-    """A stacked bar of ``width`` cells at ``scale`` seconds per full width."""
-    text = Text()
-    if width <= 0 or scale <= 0:
-        return text
-    cum = 0.0
-    drawn = 0
-    for i, (stage, seconds) in enumerate(parts):
-        cum += seconds
-        exact = min(cum / scale * width, float(width))
-        end = int(round(exact))
-        last = i == len(parts) - 1
-        if last:
-            end = int(exact)
-        cells = max(end - drawn, 1 if seconds > 0 and drawn < width else 0)
-        cells = min(cells, width - drawn)
-        if cells:
-            text.append("█" * cells, style=stage_style(stage))
-            drawn += cells
-        if last and drawn < width:
-            frac = exact - int(exact)
-            partial = _PARTIAL[int(frac * 8)]
-            if partial != " ":
-                text.append(partial, style=stage_style(stage))
-                drawn += 1
-    if drawn < width:
-        text.append(" " * (width - drawn))
-    return text
-
-
-def turn_flag(turn: Turn) -> tuple[str, str]:
-    """A short mark for the row (text, style): failed, interrupted, pending, no text, tools,
-    transcript (STT-only), typed, greeting, agent-initiated."""
-    if turn.failed:
-        return "✗ failed", f"bold {BAD}"
-    if turn.interrupted:
-        return "⚡ intr", WARN
-    if not turn.complete:
-        return "… live", DIM
-    if turn.empty_reply:
-        return "∅ no text", WARN
-    if turn.kind == "transcript":
-        return "stt only", DIM
-    if turn.tool_calls or turn.handoffs:
-        return "⚙ tools", DIM
-    if turn.typed:
-        return "typed", DIM
-    if turn.greeting:
-        return "greeting", DIM
-    if turn.agent_initiated:
-        return "agent", DIM
-    return "", ""
 
 
 class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):

@@ -1,0 +1,104 @@
+"""The turn's latency bar as terminal text: its segments, one friendly scale, the ruler's
+ticks, and the row's mark. Pure helpers (no widget), shared by the turns pane and the turn
+detail; the segments are ``lkmon.model.vocab.bar_segments`` (the HTML report draws the same).
+"""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+
+from lkmon.model import vocab
+from lkmon.model.turns import Turn
+from lkmon.tui.widgets.common import BAD, DIM, WARN, stage_style
+
+BAR_STAGES = tuple(s.key for s in vocab.BAR_STAGES)
+"""Keys of the bar's segments (``vocab.BAR_STAGES``); the rest of e2e is ``"other"``."""
+
+SCALE_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 60.0)
+"""Full-bar scales in seconds; at least 1 s so that short turns look short."""
+
+_PARTIAL = " ▏▎▍▌▋▊▉"
+
+
+def friendly_scale(longest: float) -> float:
+    """The smallest friendly number of seconds (1, 1.5, 2, 2.5, 3, 4, ...) ≥ ``longest``."""
+    for step in SCALE_STEPS:
+        if longest <= step:
+            return step
+    return math.ceil(longest / 60.0) * 60.0
+
+
+def ruler_ticks(scale: float, max_ticks: int) -> list[float]:
+    """Round tick values (seconds) from 0 to ``scale``: at most ``max_ticks`` intervals."""
+    for step in (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0):
+        if scale / step <= max_ticks:
+            break
+    count = int(scale / step + 1e-9)
+    return [round(i * step, 6) for i in range(count + 1)]
+
+
+def bar_segments(turn: Turn) -> list[tuple[str, float]]:
+    """The bar's segments of a turn by stage key, seconds (``vocab.bar_segments``: known stages,
+    then the rest of e2e as ``other``; the HTML report draws the same)."""
+    return [(stage.key, seconds) for stage, seconds in vocab.bar_segments(turn.metrics)]
+
+
+def bar_length(turn: Turn) -> float:
+    """Seconds that the turn's bar spans: max(e2e, sum of known stages)."""
+    return sum(v for _, v in bar_segments(turn))
+
+
+def render_bar(parts: list[tuple[str, float]], width: int, scale: float) -> Text:
+    """A stacked bar of ``width`` cells at ``scale`` seconds per full width."""
+    text = Text()
+    if width <= 0 or scale <= 0:
+        return text
+    cum = 0.0
+    drawn = 0
+    for i, (stage, seconds) in enumerate(parts):
+        cum += seconds
+        exact = min(cum / scale * width, float(width))
+        end = int(round(exact))
+        last = i == len(parts) - 1
+        if last:
+            end = int(exact)
+        cells = max(end - drawn, 1 if seconds > 0 and drawn < width else 0)
+        cells = min(cells, width - drawn)
+        if cells:
+            text.append("█" * cells, style=stage_style(stage))
+            drawn += cells
+        if last and drawn < width:
+            frac = exact - int(exact)
+            partial = _PARTIAL[int(frac * 8)]
+            if partial != " ":
+                text.append(partial, style=stage_style(stage))
+                drawn += 1
+    if drawn < width:
+        text.append(" " * (width - drawn))
+    return text
+
+
+def turn_flag(turn: Turn) -> tuple[str, str]:
+    """A short mark for the row (text, style): failed, interrupted, pending, no text, tools,
+    transcript (STT-only), typed, greeting, agent-initiated."""
+    if turn.failed:
+        return "✗ failed", f"bold {BAD}"
+    if turn.interrupted:
+        return "⚡ intr", WARN
+    if not turn.complete:
+        return "… live", DIM
+    if turn.empty_reply:
+        return "∅ no text", WARN
+    if turn.kind == "transcript":
+        return "stt only", DIM
+    if turn.tool_calls or turn.handoffs:
+        return "⚙ tools", DIM
+    if turn.typed:
+        return "typed", DIM
+    if turn.greeting:
+        return "greeting", DIM
+    if turn.agent_initiated:
+        return "agent", DIM
+    return "", ""
