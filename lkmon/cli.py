@@ -2,7 +2,7 @@
 
     lkmon run [AGENT_FILE] [--input mic|text|FILES/DIRS...] [--output null|speaker]
               [--models auto|local|cloud] [--headless] [--export PATH] [--journal PATH]
-              [--redact] [--prices FILE] [--thresholds GOOD,BAD] [--fault SPEC]
+              [--redact] [--prices FILE] [--thresholds GOOD,BAD] [--fault SPEC] [--db PATH|--no-db]
     lkmon replay SNAPSHOT_OR_JOURNAL [--export OUT.json|DIR/] [--thresholds GOOD,BAD]
     lkmon import PATH... [--db PATH]; lkmon sessions [--db PATH] [--last N] [--json] [--delete ID]
 
@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--fault", action="append", type=_fault_spec, metavar="SPEC", help=FAULT_HELP
     )
+    cli_store.add_run_options(run)
 
     replay = sub.add_parser("replay", help="open a snapshot or journal, or convert it")
     replay.add_argument("path", metavar="SNAPSHOT_OR_JOURNAL")
@@ -292,6 +293,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         output = args.output
     export = resolve_output(args.export, "snapshot", ".json", "--export")
     journal = resolve_output(args.journal, "journal", ".jsonl", "--journal")
+    store = cli_store.open_for_run(args, sys.stdout if args.headless else sys.stderr)
     text_lines = sys.stdin if inputs == ["text"] and args.headless else None
     options = RunOptions(
         agent_file=agent_file,
@@ -307,11 +309,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.headless:
         from lkmon.headless import run_headless
 
-        run_headless(options, export, prices=prices, redact=args.redact)
+        on_end = cli_store.run_end(store, agent_file, redact=args.redact, out=sys.stdout)
+        run_headless(options, export, prices=prices, redact=args.redact, on_end=on_end)
         return 0
     # --export FILE: quitting writes exactly there; else a time-stamped file in the folder
     snapshot_path = export if args.export is not None and not Path(args.export).is_dir() else None
-    return _run_tui(options, export, prices, args.redact, args.thresholds, snapshot_path)
+    return _run_tui(options, export, prices, args.redact, args.thresholds, snapshot_path, store)
 
 
 def _run_tui(  # type: ignore[no-untyped-def]
@@ -321,6 +324,7 @@ def _run_tui(  # type: ignore[no-untyped-def]
     redact: bool,
     thresholds: tuple[float, float] = (1.0, 2.0),
     snapshot_path: Path | None = None,
+    store=None,
 ) -> int:
     from lkmon.agent.host.runner import SessionRunner
     from lkmon.model.state import SessionModel
@@ -346,6 +350,8 @@ def _run_tui(  # type: ignore[no-untyped-def]
     )
     app_ref.append(app)
     saved = app.run()
+    if store is not None:  # the app's loop has ended: not on it
+        cli_store.finish_run(store, model, options.agent_file, redact=redact)
     if saved is not None:
         print(f"lkmon: snapshot {saved}", file=sys.stderr)
     error = getattr(runner, "error", None)

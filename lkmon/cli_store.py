@@ -14,8 +14,9 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from lkmon import paths
 from lkmon.errors import UsageError
@@ -67,6 +68,54 @@ def _open(db: str | None, *, create: bool):  # type: ignore[no-untyped-def]
         raise UsageError(str(e)) from None
     except OSError as e:
         raise UsageError(f"cannot create the session store {target}: {e.strerror or e}") from None
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """``--db`` and ``--no-db`` for ``lkmon run``."""
+    parser.add_argument("--db", metavar="PATH", help=DB_HELP)
+    parser.add_argument("--no-db", action="store_true", help="do not store the session")
+
+
+def open_for_run(args: argparse.Namespace, out: TextIO | None = None) -> Any:
+    """The store ``lkmon run`` writes the session to when it ends (``None`` with ``--no-db``),
+    opened now so that a bad ``--db`` is refused before the session starts; its path is printed.
+
+    Raises:
+        UsageError: as for ``lkmon import``.
+    """
+    if args.no_db:
+        return None
+    store = _open(args.db, create=True)
+    print(f"lkmon: store {store.path or store.url}", file=out or sys.stderr, flush=True)
+    return store
+
+
+def finish_run(store: Any, model: Any, agent_file: Path, *, redact: bool,
+               out: TextIO | None = None) -> None:
+    """Store the session that just ended (after the event loop: never on it). A failed write
+    is one warning line (the journal can be imported later), not an error: nothing is lost."""
+    from lkmon.store.db import StoreError, store_model
+
+    out = out or sys.stderr
+    try:
+        if model.session.started_at is None:
+            return  # no session started: nothing to store
+        rows = store_model(store, model, agent_file=agent_file, redact_text=redact)
+        print(f"lkmon: stored session {rows.session_id} ({len(rows.turns)} turns) in "
+              f"{store.path or store.url}", file=out, flush=True)
+    except StoreError as e:
+        print(f"lkmon: warning: session not stored ({e}); 'lkmon import JOURNAL' stores it "
+              "later", file=out, flush=True)
+    finally:
+        store.close()
+
+
+def run_end(store: Any, agent_file: Path, *, redact: bool,
+            out: TextIO | None = None) -> Callable[[Any], None] | None:
+    """``finish_run`` for ``run_headless(on_end=...)``; ``None`` without a store."""
+    if store is None:
+        return None
+    return lambda model: finish_run(store, model, agent_file, redact=redact, out=out)
 
 
 def cmd_import(args: argparse.Namespace) -> int:

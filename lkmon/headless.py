@@ -17,6 +17,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -95,6 +96,7 @@ def run_headless(
     prices: PriceTable | None = None,
     redact: bool = False,
     out: TextIO | None = None,
+    on_end: Callable[[SessionModel], None] | None = None,
 ) -> Path | None:
     """Run the session with no TUI and write its snapshot.
 
@@ -104,6 +106,8 @@ def run_headless(
         prices: price table for cost estimates, or None for the shipped one.
         redact: replace transcript text with placeholders in the snapshot.
         out: where progress lines go (stdout by default).
+        on_end: called with the model after the snapshot is written, once the event loop has
+            ended (e.g. to store the session: ``lkmon.cli_store.finish_run``).
 
     Returns:
         the snapshot path, or None when no session started.
@@ -129,4 +133,6 @@ def run_headless(
             print(cost_line(snapshot), file=out)
             write_snapshot_file(model if redact else snapshot, export, redact_text=redact)
             print(f"lkmon: snapshot {export}", file=out, flush=True)
+        if on_end is not None:
+            on_end(model)
     return export if model.session.started_at is not None else None

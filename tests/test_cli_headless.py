@@ -109,8 +109,9 @@ def test_secrets_never_reach_any_file(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     written = list((tmp_path / "lkmon-sessions").iterdir()) + [tmp_path / "out.json"]
     assert len(written) >= 2
+    assert (tmp_path / "lkmon-sessions" / "lkmon.db").is_file()  # the store is scanned too
     for f in written:
-        text = f.read_text()
+        text = f.read_bytes().decode("utf-8", errors="replace")
         assert env_secret not in text and "dotenv-value-7f3a91" not in text, f
         assert "[REDACTED]" in text
         assert f.stat().st_mode & 0o077 == 0  # 0600

@@ -4,9 +4,13 @@ default store, idempotent imports, listing, ``--json``, ``--delete``, and every 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -102,3 +106,55 @@ def test_bad_input_is_one_error_line(tmp_path: Path, args: list[str], message: s
     assert err.startswith("lkmon: error: ") and err.count("\n") == 1, err
     assert message in err
     assert "Traceback" not in err + out
+
+
+SCRIPTED = DATA / "agents" / "scripted_agent.py"
+
+
+def _run_console(args: list[str], cwd: Path, stdin: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "LKMON_"))}
+    return subprocess.run([str(Path(sys.executable).parent / "lkmon"), *args], cwd=cwd, env=env,
+                          input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def test_run_headless_stores_the_session(tmp_path: Path) -> None:
+    """``lkmon run --headless`` stores the session when it ends: the rows are the snapshot's
+    figures, with the agent file's SHA-256 and the livekit-agents version."""
+    from importlib import metadata
+
+    from lkmon.store.db import Store
+
+    agent = tmp_path / "agent.py"
+    agent.write_bytes(SCRIPTED.read_bytes())
+    proc = _run_console(["run", str(agent), "--headless", "--input", "text", "--export",
+                         str(tmp_path / "s.json")], tmp_path, "hello there\nwhat time is it\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "lkmon: store lkmon-sessions/lkmon.db" in proc.stdout
+    snap = json.loads((tmp_path / "s.json").read_text())
+    sid = snap["session"]["session_id"]
+    assert f"lkmon: stored session {sid} (2 turns) in lkmon-sessions/lkmon.db" in proc.stdout
+    with Store(tmp_path / "lkmon-sessions" / "lkmon.db") as store:
+        (row,) = store.sessions()
+        turns = store.rows("turns", sid)
+        messages = store.rows("messages", sid)
+    assert row["agent_sha256"] == hashlib.sha256(SCRIPTED.read_bytes()).hexdigest()
+    assert row["livekit_agents_version"] == metadata.version("livekit-agents")
+    assert row["agent_git_commit"] is None  # tmp_path is in no repository
+    assert [t["llm_ttft"] for t in turns] == [t["metrics"]["llm_ttft"] for t in snap["turns"]]
+    assert [t["tool_call_count"] for t in turns] == [0, 1]
+    users = [m["text"] for m in messages if m["role"] == "user"]
+    assert sorted(users) == ["hello there", "what time is it"]
+
+
+def test_run_no_db_and_bad_db(tmp_path: Path) -> None:
+    proc = _run_console(["run", str(SCRIPTED), "--headless", "--input", "text", "--no-db"],
+                        tmp_path, "hello\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "lkmon: store" not in proc.stdout
+    assert not (tmp_path / "lkmon-sessions" / "lkmon.db").exists()
+    proc = _run_console(["run", str(SCRIPTED), "--headless", "--input", "text", "--db",
+                         "/no/such/folder/x.db"], tmp_path, "hello\n")
+    assert proc.returncode == 2
+    assert proc.stderr == ("lkmon: error: cannot create the session store /no/such/folder/x.db: "
+                           "folder /no/such/folder does not exist\n")
+    assert "turn " not in proc.stdout  # refused before the session started

@@ -169,3 +169,45 @@ def test_thresholds_parse() -> None:
     for bad in ("2,1", "1,1", "0,1", "-1,2", "1", "1,2,3", "a,b", "nan,2", "1,inf", ""):
         with pytest.raises(Exception, match="GOOD"):
             cli.parse_thresholds(bad)
+
+
+class _SessionApp(_FakeApp):
+    """A fake app whose ``run()`` folds the synthetic demo session into the model, as the real
+    app does with the runner's events, then returns."""
+
+    def __init__(self, model: Any, runner: Any = None, **kw: Any) -> None:
+        super().__init__(model, runner, **kw)
+        self.model = model
+
+    def run(self) -> Path | None:
+        from synthetic import demo_session
+
+        for event in demo_session():
+            self.model.apply(event)
+        return super().run()
+
+
+def test_the_tui_stores_the_session_when_the_app_ends(
+    tmp_path: Path, fake_tui: type[_FakeApp], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import lkmon.tui.app
+    from lkmon.store.convert import to_snapshot
+    from lkmon.store.db import Store
+
+    monkeypatch.setattr(lkmon.tui.app, "LkmonApp", _SessionApp)
+    db = tmp_path / "s.db"
+    code = cli.main(["run", str(SCRIPTED), "--input", str(WAV), "--db", str(db),
+                     "--journal", str(tmp_path / "j.jsonl")])
+    assert code == 0
+    model = fake_tui.instances[0].model  # type: ignore[attr-defined]
+    snap = to_snapshot(model)
+    err = capsys.readouterr().err
+    assert f"lkmon: store {db}" in err
+    assert f"lkmon: stored session {snap.session.session_id} ({len(snap.turns)} turns)" in err
+    with Store(db) as store:
+        (row,) = store.sessions()
+        turns = store.rows("turns", row["session_id"])
+    assert row["session_id"] == snap.session.session_id
+    assert [t["e2e_latency"] for t in turns] == [t.metrics.e2e_latency for t in snap.turns]
+    assert len(turns) > 1

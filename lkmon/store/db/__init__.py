@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lkmon.store.db.rows import SessionRows, session_rows
 from lkmon.store.db.schema import SCHEMA_VERSION
 from lkmon.store.db.store import Store, StoreError, database_url, sqlite_path
+
+if TYPE_CHECKING:
+    from lkmon.model.state import SessionModel
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -26,6 +30,7 @@ __all__ = [
     "import_file",
     "session_rows",
     "sqlite_path",
+    "store_model",
 ]
 
 
@@ -54,3 +59,25 @@ def import_file(store: Store, path: str | Path) -> Imported:
     rows = session_rows(snapshot, source=str(p))
     store.write_session(rows)
     return Imported(p, rows.session_id, len(rows.turns), len(rows.messages))
+
+
+def store_model(store: Store, model: SessionModel, *, agent_file: Path,
+                redact_text: bool = False) -> SessionRows:
+    """Store a session lkmon ran: ``to_snapshot(model, redact_text=...)`` (the snapshot file's
+    object), with the agent file's SHA-256 and git commit and the livekit-agents version. Call it
+    off the event loop (it does file and database I/O, and may run ``git``).
+
+    Raises:
+        StoreError: the database refused the write.
+    """
+    from lkmon.store.convert import to_snapshot
+    from lkmon.store.db import provenance
+
+    rows = session_rows(
+        to_snapshot(model, redact_text=redact_text),
+        agent_sha256=provenance.file_sha256(agent_file),
+        agent_git_commit=provenance.git_commit(agent_file),
+        livekit_agents_version=provenance.livekit_agents_version(),
+    )
+    store.write_session(rows)
+    return rows
