@@ -293,7 +293,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         output = args.output
     export = resolve_output(args.export, "snapshot", ".json", "--export")
     journal = resolve_output(args.journal, "journal", ".jsonl", "--journal")
-    store = cli_store.open_for_run(args, sys.stdout if args.headless else sys.stderr)
+    cli_store.check_for_run(args)
     text_lines = sys.stdin if inputs == ["text"] and args.headless else None
     options = RunOptions(
         agent_file=agent_file,
@@ -309,12 +309,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.headless:
         from lkmon.headless import run_headless
 
-        on_end = cli_store.run_end(store, agent_file, redact=args.redact, out=sys.stdout)
+        on_end = cli_store.run_end(args, agent_file, out=sys.stdout)
         run_headless(options, export, prices=prices, redact=args.redact, on_end=on_end)
         return 0
     # --export FILE: quitting writes exactly there; else a time-stamped file in the folder
     snapshot_path = export if args.export is not None and not Path(args.export).is_dir() else None
-    return _run_tui(options, export, prices, args.redact, args.thresholds, snapshot_path, store)
+    return _run_tui(options, export, prices, args.redact, args.thresholds, snapshot_path,
+                    cli_store.run_end(args, agent_file))
 
 
 def _run_tui(  # type: ignore[no-untyped-def]
@@ -324,7 +325,7 @@ def _run_tui(  # type: ignore[no-untyped-def]
     redact: bool,
     thresholds: tuple[float, float] = (1.0, 2.0),
     snapshot_path: Path | None = None,
-    store=None,
+    on_end=None,
 ) -> int:
     from lkmon.agent.host.runner import SessionRunner
     from lkmon.model.state import SessionModel
@@ -350,8 +351,8 @@ def _run_tui(  # type: ignore[no-untyped-def]
     )
     app_ref.append(app)
     saved = app.run()
-    if store is not None:  # the app's loop has ended: not on it
-        cli_store.finish_run(store, model, options.agent_file, redact=redact)
+    if on_end is not None:  # the app's loop has ended: not on it
+        on_end(model)
     if saved is not None:
         print(f"lkmon: snapshot {saved}", file=sys.stderr)
     error = getattr(runner, "error", None)

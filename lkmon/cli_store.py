@@ -76,46 +76,60 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-db", action="store_true", help="do not store the session")
 
 
-def open_for_run(args: argparse.Namespace, out: TextIO | None = None) -> Any:
-    """The store ``lkmon run`` writes the session to when it ends (``None`` with ``--no-db``),
-    opened now so that a bad ``--db`` is refused before the session starts; its path is printed.
+def check_for_run(args: argparse.Namespace) -> None:
+    """Refuse a bad ``--db`` of ``lkmon run`` before the session starts; nothing is created (the
+    store is opened when the session ends, ``finish_run``). An existing file must be an lkmon
+    store this lkmon reads.
 
     Raises:
         UsageError: as for ``lkmon import``.
     """
     if args.no_db:
-        return None
-    store = _open(args.db, create=True)
-    print(f"lkmon: store {store.path or store.url}", file=out or sys.stderr, flush=True)
-    return store
+        return
+    from lkmon.store.db import StoreError, sqlite_path
+
+    target = args.db if args.db is not None else paths.store_db()
+    try:
+        path = sqlite_path(target)
+    except StoreError as e:
+        raise UsageError(str(e)) from None
+    if path is None:
+        return
+    if path.exists():
+        _open(target, create=False).close()
+    elif args.db is not None and not path.parent.is_dir():
+        raise UsageError(f"cannot create the session store {path}: "
+                         f"folder {path.parent} does not exist")
 
 
-def finish_run(store: Any, model: Any, agent_file: Path, *, redact: bool,
+def finish_run(db: str | None, model: Any, agent_file: Path, *, redact: bool,
                out: TextIO | None = None) -> None:
-    """Store the session that just ended (after the event loop: never on it). A failed write
-    is one warning line (the journal can be imported later), not an error: nothing is lost."""
+    """Store the session that just ended in ``db`` (``--db``; ``None``: the default store),
+    after the event loop has ended: never on it. A failed write is one warning line (the journal
+    can be imported later), not an error: the snapshot and the journal are already written."""
     from lkmon.store.db import StoreError, store_model
 
     out = out or sys.stderr
+    if model.session.started_at is None:
+        return  # no session started: nothing to store
     try:
-        if model.session.started_at is None:
-            return  # no session started: nothing to store
-        rows = store_model(store, model, agent_file=agent_file, redact_text=redact)
-        print(f"lkmon: stored session {rows.session_id} ({len(rows.turns)} turns) in "
-              f"{store.path or store.url}", file=out, flush=True)
-    except StoreError as e:
+        with _open(db, create=True) as store:
+            rows = store_model(store, model, agent_file=agent_file, redact_text=redact)
+            where = store.path or store.url
+    except (UsageError, StoreError) as e:
         print(f"lkmon: warning: session not stored ({e}); 'lkmon import JOURNAL' stores it "
               "later", file=out, flush=True)
-    finally:
-        store.close()
+        return
+    print(f"lkmon: stored session {rows.session_id} ({len(rows.turns)} turns) in {where}",
+          file=out, flush=True)
 
 
-def run_end(store: Any, agent_file: Path, *, redact: bool,
+def run_end(args: argparse.Namespace, agent_file: Path, *,
             out: TextIO | None = None) -> Callable[[Any], None] | None:
-    """``finish_run`` for ``run_headless(on_end=...)``; ``None`` without a store."""
-    if store is None:
+    """``finish_run`` for ``run_headless(on_end=...)``; ``None`` with ``--no-db``."""
+    if args.no_db:
         return None
-    return lambda model: finish_run(store, model, agent_file, redact=redact, out=out)
+    return lambda model: finish_run(args.db, model, agent_file, redact=args.redact, out=out)
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -129,7 +129,6 @@ def test_run_headless_stores_the_session(tmp_path: Path) -> None:
     proc = _run_console(["run", str(agent), "--headless", "--input", "text", "--export",
                          str(tmp_path / "s.json")], tmp_path, "hello there\nwhat time is it\n")
     assert proc.returncode == 0, proc.stderr
-    assert "lkmon: store lkmon-sessions/lkmon.db" in proc.stdout
     snap = json.loads((tmp_path / "s.json").read_text())
     sid = snap["session"]["session_id"]
     assert f"lkmon: stored session {sid} (2 turns) in lkmon-sessions/lkmon.db" in proc.stdout
@@ -150,7 +149,7 @@ def test_run_no_db_and_bad_db(tmp_path: Path) -> None:
     proc = _run_console(["run", str(SCRIPTED), "--headless", "--input", "text", "--no-db"],
                         tmp_path, "hello\n")
     assert proc.returncode == 0, proc.stderr
-    assert "lkmon: store" not in proc.stdout
+    assert "lkmon: stored" not in proc.stdout
     assert not (tmp_path / "lkmon-sessions" / "lkmon.db").exists()
     proc = _run_console(["run", str(SCRIPTED), "--headless", "--input", "text", "--db",
                          "/no/such/folder/x.db"], tmp_path, "hello\n")
@@ -158,3 +157,11 @@ def test_run_no_db_and_bad_db(tmp_path: Path) -> None:
     assert proc.stderr == ("lkmon: error: cannot create the session store /no/such/folder/x.db: "
                            "folder /no/such/folder does not exist\n")
     assert "turn " not in proc.stdout  # refused before the session started
+    foreign = tmp_path / "other.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE things (x)")
+    proc = _run_console(["run", str(SCRIPTED), "--headless", "--input", "text", "--db",
+                         str(foreign)], tmp_path, "hello\n")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"lkmon: error: {foreign}: not an lkmon session store")
+    assert proc.stderr.count("\n") == 1 and "turn " not in proc.stdout

@@ -203,8 +203,8 @@ def test_the_tui_stores_the_session_when_the_app_ends(
     model = fake_tui.instances[0].model  # type: ignore[attr-defined]
     snap = to_snapshot(model)
     err = capsys.readouterr().err
-    assert f"lkmon: store {db}" in err
-    assert f"lkmon: stored session {snap.session.session_id} ({len(snap.turns)} turns)" in err
+    sid = snap.session.session_id
+    assert f"lkmon: stored session {sid} ({len(snap.turns)} turns) in {db}" in err
     with Store(db) as store:
         (row,) = store.sessions()
         turns = store.rows("turns", row["session_id"])
