@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from lkmon import paths
 from lkmon.errors import UsageError
+from lkmon.model.vocab import fmt_cost, fmt_s
 
 DB_HELP = "session store: a SQLite file path or sqlite:/// URL (default $LKMON_DB, else " \
     "lkmon-sessions/lkmon.db)"
@@ -183,10 +184,6 @@ def _when(ts: float | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
-def _sec(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f}s"
-
-
 def cmd_sessions(args: argparse.Namespace) -> int:
     """``lkmon sessions``: list (or ``--delete``) sessions of the store."""
     from lkmon.store.db import StoreError
@@ -210,9 +207,9 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     table = [header]
     for r in rows:
         models = ", ".join(str(v) for k, v in r["models"].items() if k in ("stt", "llm", "tts"))
-        cost = "-" if r["cost"] is None else f"{r['cost']:.4f} {r['currency']}"
+        cost = f"{fmt_cost(r['cost'])} {r['currency']}"
         table.append((r["session_id"][:8], _when(r["started_at"]), Path(r["agent_file"]).name,
-                      models, str(r["turns"]), _sec(r["e2e_p50"]), _sec(r["e2e_p95"]), cost))
+                      models, str(r["turns"]), fmt_s(r["e2e_p50"]), fmt_s(r["e2e_p95"]), cost))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

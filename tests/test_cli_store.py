@@ -46,7 +46,7 @@ def test_import_into_the_default_store_and_list(monkeypatch: pytest.MonkeyPatch)
     assert lines[0].split()[:4] == ["id", "when", "agent", "models"]
     assert len(lines) == 3
     real = next(line for line in lines if line.startswith(REAL_ID[:8]))
-    assert "agent_entry.py" in real and "0.95s" in real and "0.0000 USD" in real
+    assert "agent_entry.py" in real and "0.947 s" in real and " 0 USD" in real
     code, out, _ = lkmon("sessions", "--json", "--last", "1")
     (row,) = json.loads(out)["sessions"]
     assert row["session_id"] == REAL_ID and row["turns"] == 2  # the newest

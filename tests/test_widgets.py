@@ -63,7 +63,7 @@ def test_vad_trace_binning_and_plot() -> None:
 
 def test_formatting() -> None:
     assert fmt_s(None) == "-" and fmt_s(float("nan")) == "-" and fmt_s(1.2345) == "1.234 s"
-    assert fmt_s(12.34, 1) == "12.3 s"
+    assert fmt_s(12.34, 1) == "12.3 s" and fmt_s(-0.5, signed=True) == "-0.500 s"
     assert fmt_duration(3725) == "1:02:05" and fmt_duration(65) == "1:05"
     assert fmt_cost(None) == "?" and fmt_cost(0) == "0" and fmt_cost(0.001) == "0.0010"
     assert fmt_cost(1.2) == "1.20"

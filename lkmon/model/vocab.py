@@ -140,11 +140,12 @@ def _unknown(value: float | None) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def fmt_s(seconds: float | None, digits: int = 3) -> str:
-    """Seconds as ``"0.412 s"`` (``digits`` decimals); ``MISSING`` when unknown."""
+def fmt_s(seconds: float | None, digits: int = 3, *, signed: bool = False) -> str:
+    """Seconds as ``"0.412 s"`` (``digits`` decimals; ``"+0.412 s"`` with ``signed``, for an
+    offset); ``MISSING`` when unknown."""
     if _unknown(seconds):
         return MISSING
-    return f"{seconds:.{digits}f} s"
+    return f"{seconds:+.{digits}f} s" if signed else f"{seconds:.{digits}f} s"
 
 
 def fmt_count(n: float | None) -> str:

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from lkmon.model.state import Area, SessionModel
-from lkmon.model.vocab import fmt_clock
+from lkmon.model.vocab import fmt_clock, fmt_s
 from lkmon.tui.widgets.common import ACCENT, DIM, GOOD, guarded
 
 
@@ -84,7 +84,7 @@ class LoadingLine(Static):
         text.append(f" {progress.done}/{progress.total} ", style="bold")
         text.append(progress.stage, style=ACCENT)
         if progress.seconds is not None:
-            text.append(f" ({progress.seconds:.1f} s)", style=DIM)
+            text.append(f" ({fmt_s(progress.seconds, 1)})", style=DIM)
         text.append("   the agent starts listening when this is done", style=DIM)
         self.update(text, layout=False)
         self.display = True

@@ -71,7 +71,7 @@ def _at(ts: float | None, origin: float | None) -> str:
         return "-"
     if origin is None:
         return fmt_clock(ts)
-    return f"{fmt_clock(ts)} ({ts - origin:+.3f}s)"
+    return f"{fmt_clock(ts)} ({fmt_s(ts - origin, signed=True)})"
 
 
 def _kv_table(rows: list[tuple[str, str | Text]]) -> Table:
@@ -165,7 +165,7 @@ class TurnDetailScreen(Screen[None]):
         head.append(f"Turn {turn.index}", style="bold")
         head.append(f"  {fmt_clock(turn.started_at)}", style=DIM)
         head.append(f"  speech_id {turn.speech_id or '-'}", style=DIM)
-        head.append("  e2e ", style=DIM)
+        head.append(f"  {E2E.label} ", style=DIM)
         head.append(fmt_s(m.e2e_latency), style=e2e_style(m.e2e_latency, self.thresholds))
         for flag, on, style in (("interrupted", turn.interrupted, WARN),
                                 ("failed", turn.failed, BAD),
@@ -322,7 +322,7 @@ class TurnDetailScreen(Screen[None]):
                     figures.append(f"{name} ", style=DIM)
                     figures.append(_value(pm.values[name], unit) + "  ")
             plugin = "/".join(x for x in (pm.provider, pm.model) if x) or pm.label or "-"
-            table.add_row(f"{pm.ts - origin:+.3f}s", label, plugin, figures)
+            table.add_row(fmt_s(pm.ts - origin, signed=True), label, plugin, figures)
         if llm_calls > 1:
             return Group(table, Text(f"{llm_calls} LLM calls: the ones after the first follow "
                                      "tool calls.", style=DIM))
