@@ -177,6 +177,7 @@ async def test_fault_is_shown_counted_and_recovered(
     assert mic_bar
 
 
+@pytest.mark.slow  # about 25 s of LiveKit's retries until it closes the session
 def test_faults_that_never_stop_close_the_session_with_its_reason(tmp_path: Path) -> None:
     """``lkmon run --fault tts_raise`` (every synthesis fails) with typed turns, through the real
     console script: LiveKit closes the session after more than 3 unrecoverable TTS errors in a

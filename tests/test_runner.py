@@ -382,6 +382,7 @@ OFFLINE_STT = AGENTS / "offline_stt_agent.py"  # its STT always raises APIConnec
 
 
 @pytest.mark.models  # 22 s of LiveKit's real-time STT retries
+@pytest.mark.slow
 async def test_typed_input_survives_an_stt_that_cannot_connect() -> None:
     """--input text needs no STT: its connection errors are warnings, shown and counted; the
     typed lines are answered, also after the 4th unrecoverable STT error, at which LiveKit would
