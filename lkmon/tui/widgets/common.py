@@ -82,13 +82,21 @@ def level_bar(dbfs: float | None, width: int = 8, floor: float = -60.0) -> Text:
 def report_widget_error(sender: object, where: str, error: BaseException) -> None:
     """Report an exception raised inside ``sender``'s code, never re-raise.
 
-    A running widget, screen or app posts a ``WidgetError`` message (it bubbles to the app,
-    which shows it in the error banner and the log pane; repeats are counted, not shown again);
+    A running widget, screen or app posts a ``WidgetError`` message straight to its app (which
+    shows it in the error banner and the log pane; repeats are counted, not shown again);
     anything else, or a widget no longer running, logs it.
+
+    The message goes to the app, not up from the widget: an error inside ``render_line`` is
+    raised while the screen composes, so the message's sender is the screen, and Textual stops
+    bubbling at the sender; the app would never see it.
     """
-    if (isinstance(sender, MessagePump) and sender.is_running
-            and sender.post_message(WidgetError(where, error))):
-        return
+    if isinstance(sender, MessagePump) and sender.is_running:
+        try:
+            app = sender.app  # the widget's own app (public Textual API)
+        except Exception:  # not attached to an app any more
+            app = None
+        if app is not None and app.is_running and app.post_message(WidgetError(where, error)):
+            return
     log.error("error in %s: %s", where, error, exc_info=error)
 
 
