@@ -31,6 +31,7 @@ import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io
 
+from lkmon.agent.observe import compat
 from lkmon.errors import UsageError
 from lkmon.model.events import AudioLevel, Event
 
@@ -271,7 +272,7 @@ class _BufferedSink(io.AudioOutput):
         """Stop playback now; every segment not yet finished reports ``interrupted=True``."""
         if self._capturing:
             # keep LiveKit's segment count in step when cleared without a flush
-            io.AudioOutput.flush(self)
+            compat.end_segment_capture(self)
             self._capturing = False
         self._dispatch(self._buffer.clear())
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lkmon.agent.observe import compat
 from lkmon.agent.observe.convert import describe_exception
 
 logger = logging.getLogger("lkmon.runner")
@@ -72,7 +72,7 @@ def model_labels(session: Any, agent: Any) -> dict[str, str]:
 
 async def run_session_end(server: Any, ctx: Any, timeout: float) -> None:
     """Run the server's ``on_session_end(ctx)`` callback, as a worker would (seconds limit)."""
-    fnc = getattr(server, "_session_end_fnc", None)  # no public accessor on AgentServer
+    fnc = compat.server_session_end(server) if server is not None else None
     if fnc is None or ctx is None:
         return
     try:
@@ -83,8 +83,7 @@ async def run_session_end(server: Any, ctx: Any, timeout: float) -> None:
 
 async def run_shutdown_callbacks(ctx: Any, timeout: float) -> None:
     """Run the job's ``ctx.add_shutdown_callback`` callbacks, each within ``timeout`` seconds."""
-    callbacks = list(getattr(ctx, "_shutdown_callbacks", []) or [])
-    for cb in callbacks:
+    for cb in compat.shutdown_callbacks(ctx) if ctx is not None else []:
         try:
             await asyncio.wait_for(cb("lkmon session ended"), timeout)
         except Exception as e:
@@ -131,7 +130,8 @@ def audio_io_of(kwargs: dict[str, Any]) -> AudioIO:
 def take_over_sessions(
     take_over: Callable[[Any, Any, AudioIO], None], started: asyncio.Future[None]
 ) -> Iterator[None]:
-    """Wrap ``AgentSession.start`` (and stand in for ``wait_for_participant``) while active.
+    """Take over the first ``AgentSession.start`` (and stand in for ``wait_for_participant``)
+    while active (``compat.intercept_session_start``).
 
     When the user's code calls ``session.start(agent=..., room=ctx.room)`` for the first time,
     the room and its options are dropped (no RoomIO, recording off) after reading which audio
@@ -139,35 +139,28 @@ def take_over_sessions(
     audio and transcript outputs, then the original ``start`` runs and ``started`` resolves. A
     second session is left alone.
     """
-    from livekit.agents import AgentSession, JobContext
-
-    original = AgentSession.start
-    original_wait = JobContext.wait_for_participant
     taken: list[Any] = []
 
-    @functools.wraps(original)
-    async def start(session: Any, *args: Any, **kwargs: Any) -> Any:
-        if taken:
-            return await original(session, *args, **kwargs)
-        taken.append(session)
-        agent = args[0] if args else kwargs.get("agent")
-        audio = audio_io_of(kwargs)
-        for key in ("room", "room_options", "room_input_options", "room_output_options"):
-            kwargs.pop(key, None)
-        kwargs["record"] = False
-        take_over(session, agent, audio)
-        result = await original(session, *args, **kwargs)
-        if not started.done():
-            started.set_result(None)
-        return result
+    def make_start(original: compat.StartFn) -> compat.StartFn:
+        async def start(session: Any, *args: Any, **kwargs: Any) -> Any:
+            if taken:
+                return await original(session, *args, **kwargs)
+            taken.append(session)
+            agent = args[0] if args else kwargs.get("agent")
+            audio = audio_io_of(kwargs)
+            for key in ("room", "room_options", "room_input_options", "room_output_options"):
+                kwargs.pop(key, None)
+            kwargs["record"] = False
+            take_over(session, agent, audio)
+            result = await original(session, *args, **kwargs)
+            if not started.done():
+                started.set_result(None)
+            return result
 
-    AgentSession.start = start  # type: ignore[method-assign,assignment]
-    JobContext.wait_for_participant = stand_in_participant  # type: ignore[method-assign,assignment]
-    try:
+        return start
+
+    with compat.intercept_session_start(make_start, stand_in_participant):
         yield
-    finally:
-        AgentSession.start = original  # type: ignore[method-assign]
-        JobContext.wait_for_participant = original_wait  # type: ignore[method-assign]
 
 
 def add_progress_listener(

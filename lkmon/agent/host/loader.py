@@ -7,7 +7,7 @@ leaves it.
 
 Found, in this order:
 * an ``AgentServer`` module attribute with a registered ``@server.rtc_session()`` entrypoint
-  (``AgentServer._entrypoint_fnc``; its prewarm is the public ``setup_fnc``);
+  (``compat.server_entrypoint``; its prewarm is the public ``setup_fnc``);
 * a ``WorkerOptions``/``ServerOptions`` module attribute;
 * for older files, a ``WorkerOptions(entrypoint_fnc=NAME, prewarm_fnc=NAME)`` call anywhere in
   the source (typically ``cli.run_app(WorkerOptions(...))``), with NAMEs resolved in the module.
@@ -25,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from lkmon.agent.observe import compat
 from lkmon.errors import UsageError
 
 NOT_AN_AGENT = "not a LiveKit agent file: no AgentServer with an @server.rtc_session() entrypoint"
@@ -132,8 +133,7 @@ def find_entrypoint(path: Path, module: ModuleType) -> AgentFile:
 
     for value in vars(module).values():
         if isinstance(value, AgentServer):
-            # AgentServer has no public accessor for the registered rtc_session entrypoint
-            entry = getattr(value, "_entrypoint_fnc", None)
+            entry = compat.server_entrypoint(value)
             if entry is not None:
                 return AgentFile(path, module, entry, value.setup_fnc, value)
     for value in vars(module).values():

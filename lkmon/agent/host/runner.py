@@ -56,6 +56,7 @@ from lkmon.agent.host.jobctx import (
 )
 from lkmon.agent.host.loader import AgentFile, load_agent_file
 from lkmon.agent.host.options import MODELS_ENV, RunOptions, SessionFailed
+from lkmon.agent.observe import compat
 from lkmon.agent.observe.bridge import Bridge, describe_exception
 from lkmon.agent.observe.logs import LogRouter
 from lkmon.errors import UsageError
@@ -134,6 +135,7 @@ class SessionRunner:
             stderr_level=opts.stderr_log_level,
             capture_root=opts.capture_root_logs,
         ).install()
+        compat.check_version()  # one warning line on a livekit-agents lkmon is not tested with
         try:
             self.caller = self._make_caller()
             self.sink = (
@@ -186,7 +188,7 @@ class SessionRunner:
                 with testing.fake_job_context() as ctx:
                     self._ctx = ctx
                     # the job ends when the agent calls ctx.shutdown(), as under a worker
-                    ctx._on_shutdown = lambda reason: self.stop(f"job shutdown: {reason}")
+                    compat.on_job_shutdown(ctx, lambda reason: self.stop(f"job shutdown: {reason}"))
                     await self._prewarm(ctx)
                     # the long full collection (the models, the imports: 100-250 ms) happens
                     # here, before the session exists; the one after start only walks what the
@@ -378,10 +380,7 @@ class SessionRunner:
         else:
             session.output.audio = None
             session.output.transcription = self.bridge.transcript
-        self.bridge.attach()
-        agent_vad = getattr(agent, "vad", None)
-        if agent_vad is not None and hasattr(agent_vad, "stream"):
-            self.bridge.tap_vad(agent_vad)
+        self.bridge.attach(agent)
         if isinstance(self.caller, WavCaller | TextCaller):
             self.caller.attach(session)
         session.on("error", self._on_error)
@@ -431,10 +430,8 @@ class SessionRunner:
             # or VAD. LiveKit recreates a failed STT stream and closes the session at its 4th
             # unrecoverable STT error (conn_options.max_unrecoverable_errors); this runs just
             # before it counts, so reset the count as LiveKit does when the STT recovers.
-            if getattr(err, "type", "") == "stt_error" and hasattr(
-                self.session, "_stt_error_counts"
-            ):
-                self.session._stt_error_counts = 0
+            if getattr(err, "type", "") == "stt_error":
+                compat.reset_stt_error_count(self.session)
             if not self._warned_unused:
                 self._warned_unused = True
                 logger.warning(

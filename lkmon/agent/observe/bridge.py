@@ -7,13 +7,14 @@ holds a LiveKit or pydantic object.
 * Session events (``voice/events.py``): agent/user state, ``user_input_transcribed``,
   ``conversation_item_added``, ``function_tools_executed``, ``speech_created`` (plus the speech
   handle's done callback -> ``SpeechDone``), ``session_usage_updated``, ``error``, ``close``.
-* Metrics: the session-level ``metrics_collected``, which carries the STT, LLM, TTS and VAD metrics
-  of every plugin the activity uses (with ``speech_id`` filled in for LLM and TTS) and the
-  EOUMetrics that only exist there. ``AgentSession.on`` logs a deprecation warning for it, so the
-  bridge subscribes through the base ``EventEmitter.on``. Subscribing per plugin as well would
-  only duplicate these.
-* VAD events: only visible by wrapping the VAD's stream; decimated to about 10 per second (the
-  highest probability in each window; start and end of speech always pass).
+* Metrics (``lkmon.agent.observe.plugins.PluginMetricsWatch``): each plugin's public
+  ``metrics_collected`` (STT, LLM, TTS, VAD of the session and of every agent it runs), and the
+  ``EOUMetrics`` that only the session's deprecated ``metrics_collected`` carries (through
+  ``compat``). The per-turn figures themselves come first from ``ChatMessage.metrics``
+  (``lkmon.model.figures``); plugin metrics add what it lacks (a discarded preemptive reply's
+  TTFT, each LLM call of a tool turn, STT audio duration, TTS characters).
+* VAD events (``plugins.VadTap``): only visible by wrapping the voice pipeline's VAD stream;
+  decimated to about 10 per second.
 * Agent transcript: a ``TextOutput`` placed after LiveKit's ``TranscriptSynchronizer``, so the text
   arrives as it is spoken.
 
@@ -29,14 +30,11 @@ at 10, 100, 1,000... times); it never reaches the agent.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from livekit.agents import utils, vad
 from livekit.agents.voice import io
 
 from lkmon.agent.observe.convert import (
@@ -46,6 +44,7 @@ from lkmon.agent.observe.convert import (
     one_line,
     usage_list,
 )
+from lkmon.agent.observe.plugins import PluginMetricsWatch, VadTap
 from lkmon.model.events import (
     AgentHandedOff,
     AgentStateChanged,
@@ -60,14 +59,10 @@ from lkmon.model.events import (
     UsageUpdated,
     UserStateChanged,
     UserTranscribed,
-    VadActivity,
 )
 from lkmon.redact import redact
 
 logger = logging.getLogger("lkmon.bridge")
-
-VAD_INTERVAL = 0.1
-"""Seconds per VAD decimation window (about 10 VadActivity events per second)."""
 
 _SESSION_EVENTS = (
     "agent_state_changed",
@@ -109,25 +104,6 @@ class TranscriptRecorder(io.TextOutput):
         self._on_flush()
 
 
-class _TappedVADStream:
-    """A ``VADStream`` proxy that shows each event to lkmon before the session sees it."""
-
-    def __init__(self, inner: vad.VADStream, on_event: Callable[[vad.VADEvent], None]) -> None:
-        self._inner = inner
-        self._on_event = on_event
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def __aiter__(self) -> _TappedVADStream:
-        return self
-
-    async def __anext__(self) -> vad.VADEvent:
-        ev = await self._inner.__anext__()
-        self._on_event(ev)
-        return ev
-
-
 class Bridge:
     """Subscribes to one ``AgentSession`` and emits lkmon events.
 
@@ -141,12 +117,11 @@ class Bridge:
         self.session = session
         self.emit = emit
         self._handlers: list[tuple[str, Callable[[Any], None]]] = []
-        self._metrics_handler: Callable[[Any], None] | None = None
-        self._tapped: list[Any] = []
         self._last_usage: tuple | None = None
-        self._vad_next_flush = 0.0
-        self._vad_max = 0.0
-        self._vad_last: Any = None
+        self.metrics = PluginMetricsWatch(self._on_metrics, self._guard)
+        """The plugins' metrics (and the session's EOUMetrics)."""
+        self.vad = VadTap(emit, self._guard)
+        """The voice pipeline's VAD events."""
         self._active: dict[str, None] = {}  # speech ids created and not done, oldest first
         self.closed: SessionClosed | None = None
         self.errors: list[ErrorRaised] = []
@@ -159,51 +134,34 @@ class Bridge:
 
     # -- wiring --------------------------------------------------------------------------------
 
-    def attach(self) -> None:
-        """Subscribe to the session and wrap its VAD. Call before ``AgentSession.start``."""
+    def attach(self, agent: Any = None) -> None:
+        """Subscribe to the session, its plugins and ``agent``'s, and wrap their VADs. Call
+        before ``AgentSession.start``."""
         for name in _SESSION_EVENTS:
             handler = self._guard(name, getattr(self, f"_on_{name}"))
             self.session.on(name, handler)
             self._handlers.append((name, handler))
-        self._metrics_handler = self._guard("metrics_collected", self._on_metrics_collected)
-        # the base EventEmitter.on: AgentSession.on warns that this event is deprecated
-        utils.EventEmitter.on(self.session, "metrics_collected", self._metrics_handler)
-        self.tap_vad(self.session.vad)
+        self.metrics.attach(self.session, agent)
+        self.vad.tap(self.session.vad)
+        if agent is not None:
+            self.vad.tap(getattr(agent, "vad", None))
 
     def detach(self) -> None:
         """Unsubscribe and restore the VADs."""
         for name, handler in self._handlers:
             self.session.off(name, handler)
         self._handlers.clear()
-        if self._metrics_handler is not None:
-            self.session.off("metrics_collected", self._metrics_handler)
-            self._metrics_handler = None
-        for v in self._tapped:
-            v.__dict__.pop("stream", None)
-        self._tapped.clear()
+        self.metrics.detach()
+        self.vad.untap()
 
-    def tap_vad(self, v: vad.VAD | None) -> None:
-        """Wrap ``v.stream()`` so the session's own VAD stream reports to lkmon.
-
-        Only the stream the voice pipeline uses for turn-taking is tapped: the second stream that
-        ``stt.StreamAdapter`` opens on the same VAD (for a non-streaming STT) sees the same audio
-        and would double every event.
-        """
-        if v is None or v in self._tapped:
+    def _watch_current_agent(self) -> None:
+        """Subscribe to the plugins of the agent now running (a handoff may bring new ones)."""
+        try:
+            agent = self.session.current_agent
+        except RuntimeError:  # no agent running (yet, or any more)
             return
-        original = v.stream
-        on_event = self._guard("vad", self._on_vad_event)
-
-        @functools.wraps(original)
-        def stream() -> Any:
-            inner = original()
-            caller = sys._getframe(1).f_globals.get("__name__", "")
-            if caller.startswith("livekit.agents.stt"):
-                return inner
-            return _TappedVADStream(inner, on_event)
-
-        v.stream = stream  # type: ignore[method-assign]
-        self._tapped.append(v)
+        self.metrics.watch_agent(agent)
+        self.vad.tap(getattr(agent, "vad", None))
 
     def _guard(self, name: str, fn: Callable[..., None]) -> Callable[..., None]:
         """Wrap a handler so that no exception escapes into LiveKit (a plain function)."""
@@ -264,6 +222,7 @@ class Bridge:
         item = ev.item
         kind = getattr(item, "type", None)
         if kind == "agent_handoff":
+            self._watch_current_agent()
             self.emit(
                 AgentHandedOff(
                     ts=ev.created_at,
@@ -354,8 +313,8 @@ class Bridge:
         self._last_usage = key
         self.emit(UsageUpdated(ts=ev.created_at, usage=rows))
 
-    def _on_metrics_collected(self, ev: Any) -> None:
-        event = metrics_event(ev.metrics)
+    def _on_metrics(self, metrics: Any) -> None:
+        event = metrics_event(metrics)
         if event is not None:
             self.emit(event)
 
@@ -400,47 +359,4 @@ class Bridge:
     def _on_transcript_flush(self) -> None:
         self.emit(
             AgentTranscript(ts=time.time(), text="", final=True, speech_id=self.current_speech_id())
-        )
-
-    def _on_vad_event(self, ev: vad.VADEvent) -> None:
-        now = time.time()
-        if ev.type == vad.VADEventType.INFERENCE_DONE:
-            if self._vad_last is None:
-                self._vad_max = ev.probability
-            else:
-                self._vad_max = max(self._vad_max, ev.probability)
-            self._vad_last = ev
-            if now >= self._vad_next_flush:
-                self._flush_vad(now)
-            return
-        self._flush_vad(now)
-        started = ev.type == vad.VADEventType.START_OF_SPEECH
-        self.emit(
-            VadActivity(
-                ts=now,
-                event=ev.type.value,
-                probability=float(ev.probability),
-                speaking=started,
-                speech_duration=float(ev.speech_duration),
-                silence_duration=float(ev.silence_duration),
-                inference_duration=float(ev.inference_duration),
-            )
-        )
-
-    def _flush_vad(self, now: float) -> None:
-        last = self._vad_last
-        if last is None:
-            return
-        self._vad_last = None
-        self._vad_next_flush = now + VAD_INTERVAL
-        self.emit(
-            VadActivity(
-                ts=now,
-                event="inference",
-                probability=float(self._vad_max),
-                speaking=bool(last.speaking),
-                speech_duration=float(last.speech_duration),
-                silence_duration=float(last.silence_duration),
-                inference_duration=float(last.inference_duration),
-            )
         )
