@@ -7,19 +7,21 @@ inside the reply task, once the speech is scheduled) -> LLMMetrics / TTSMetrics 
 from the speech's context) -> the assistant ``ChatMessage`` with its MetricsReport (after playout)
 -> the ``SpeechHandle`` done callback. A tool call re-runs the reply task under the SAME speech
 handle: several LLM metrics and possibly several assistant messages share one ``speech_id``.
-A typed turn (``generate_reply(user_input=...)``) has no EOU metric and a user message without
-speech timings; a greeting (``say``/``generate_reply(instructions=...)``) has no user message.
 
-Preemptive generation (on by default in 1.8.9): on a final transcript, before the user's turn is
-over, LiveKit starts a reply that it does not schedule (``speech_created`` with
-``SpeechHandle.scheduled`` still False one loop tick later). Such a speculative reply is held
-apart from ``turns``: when the user's turn ends with it (its EOU metric names its speech_id, or it
-starts playing) it becomes that turn, marked ``preemptive``; when LiveKit throws it away (its
-speech is done without ever being scheduled) it is folded into the user turn it anticipated (the
-first turn whose EOU metric came after it was created) as one of that turn's ``discarded``
-replies, and never counts as a turn. Journals from before lkmon 0.2 lack ``scheduled``: there a
-reply that was interrupted before it produced any message, had no EOU metric and came after user
-speech is taken for a discarded preemptive reply (noted in ``notes``).
+The joiner does not depend on that order, which is LiveKit's internal business (and the bridge
+shifts some events by a loop tick): any event naming a ``speech_id`` creates its turn if it is
+the first; a user message that finds no turn waits for the next one (``userturn.PENDING_WINDOW``);
+metrics, messages and ``SpeechDone`` join in any order; the user's turn ends at its EOU metric
+or, when there is none (yet), at its spoken user message (``userturn.UserSide``), whichever comes
+first (``tests/test_join_order.py`` checks each order, and no EOU metric at all). A typed turn
+has no EOU metric and a user message without speech timings; a greeting has no user message.
+
+Preemptive generation (on by default in 1.8.9): LiveKit starts a reply on a final transcript and
+does not schedule it (``SpeechCreated.scheduled`` False). Such a reply is held apart from
+``turns`` (``lkmon.model.preemptive``): kept when the user's turn ends with it (its EOU metric
+names it, or it plays), it becomes that turn, marked ``preemptive``; thrown away (done, never
+scheduled), it is folded into the user turn it anticipated as one of its ``discarded`` replies.
+Journals from before lkmon 0.2 lack ``scheduled``: there a discarded reply is told by its shape.
 
 An agent without an LLM (a transcriber: ``SessionStarted.models`` has no ``llm``) gets no
 ``speech_created`` at all; each final user transcript is a turn of ``kind="transcript"``.
@@ -46,19 +48,12 @@ from lkmon.model.events import (
     VadActivity,
 )
 from lkmon.model.preemptive import PreemptiveReplies, looks_discarded
-from lkmon.model.speech import UserSpeech
 from lkmon.model.turns import Turn
+from lkmon.model.userturn import UserSide
 
-PENDING_USER_WINDOW = 5.0
-"""Seconds a user message without a turn waits for one (``speech_created`` arriving late)."""
 RECENT = 6
 """How many of the newest turns fallbacks look at."""
-MAX_PENDING_STT = 16
-STT_ERROR_WINDOW = 20.0
-"""Seconds a recoverable STT error waits for the turn of the speech it hit (its EOU metric)."""
 MAX_NOTES = 200
-STT_LATE_WINDOW = 2.0
-"""Seconds after a transcript turn within which an STT metric still joins it (STT-only)."""
 
 
 class TurnJoiner:
@@ -77,17 +72,16 @@ class TurnJoiner:
         self.unjoined: deque[PluginMetrics] = deque(maxlen=500)
         self.fallback_joins = 0
         self.notes: deque[str] = deque(maxlen=MAX_NOTES)
-        self._pending_user: ChatMessageAdded | None = None
-        self._pending_stt: list[PluginMetrics] = []
-        self._pending_stt_errors: list[ErrorRaised] = []
         self._item_turn: dict[str, Turn] = {}
         self._playing: Turn | None = None
+        self.recent = RECENT
+        """How many of the newest turns fallbacks look at."""
         self.preemptive = PreemptiveReplies()
-        self.speech = UserSpeech()
+        self.user = UserSide(self)
+        """The user's side: user messages, EOU and STT metrics, what waits for a turn."""
+        self.speech = self.user.speech
         self.transcribe_only = False
         """True for an agent without an LLM: final transcripts make ``kind="transcript"`` turns."""
-        self.on_user_joined: Callable[[ChatMessageAdded, Turn], None] | None = None
-        """Called when a user message is joined to a turn (also a late, pending join)."""
         self.on_rejoined: Callable[[str, Turn], None] | None = None
         """Called when ``SpeechDone`` moves an assistant item to another turn."""
 
@@ -122,7 +116,7 @@ class TurnJoiner:
         if len(turns) > RECENT and turns[-RECENT - 1].done:
             turns[-RECENT - 1].compact()  # past every fallback's reach: keep it lean
         turns.append(turn)
-        self._adopt_pending_user(turn, ts)
+        self.user.adopt(turn, ts)
 
     def _promote(self, turn: Turn, ts: float) -> Turn:
         """A speculative (preemptive) reply was kept: it becomes a turn. Returns ``turn``."""
@@ -142,6 +136,13 @@ class TurnJoiner:
             self._promote(turn, ts)
         return turn
 
+    def _hold(self, turn: Turn) -> None:
+        """Hold a preemptive reply apart from ``turns`` (``PreemptiveReplies.hold``)."""
+        turn.index = 0
+        evicted = self.preemptive.hold(turn)
+        if evicted is not None:
+            self.by_speech.pop(evicted, None)
+
     def _drop_turn(self, turn: Turn) -> None:
         """Take ``turn`` out of ``turns`` (an old journal's discarded reply) and renumber."""
         try:
@@ -154,22 +155,8 @@ class TurnJoiner:
         if self._playing is turn:
             self._playing = None
 
-    @property
-    def speculative(self) -> list[Turn]:
-        """Preemptive replies in flight: neither kept nor discarded yet."""
-        return list(self.preemptive.held.values())
-
-    @property
-    def pending_discarded(self) -> list[Turn]:
-        """Discarded preemptive replies whose user turn has not come (yet)."""
-        return list(self.preemptive.waiting)
-
-    @property
-    def discarded_count(self) -> int:
-        """Preemptive replies LiveKit threw away."""
-        return self.preemptive.count
-
-    def _note(self, text: str) -> None:
+    def note(self, text: str) -> None:
+        """Count a join made without a ``speech_id`` and say so in ``notes``."""
         self.fallback_joins += 1
         self.notes.append(text)
 
@@ -194,11 +181,15 @@ class TurnJoiner:
             turn.before_user_speech = not self.speech.spoke
             self.by_speech[ev.speech_id] = turn
             if ev.scheduled is False:
-                evicted = self.preemptive.hold(turn)
-                if evicted is not None:
-                    self.by_speech.pop(evicted, None)
+                self._hold(turn)
             else:
                 self._append(turn, ev.ts)
+        elif ev.scheduled is False and turn.index > 0:  # an event naming it came first
+            if turn.has_eou or turn.user_message or turn.assistant_messages or turn.spoken_text:
+                turn.preemptive = True  # kept already (its EOU metric, its messages)
+            else:  # only its LLM/TTS metrics so far: a speculative reply, held apart
+                self._drop_turn(turn)
+                self._hold(turn)
         turn.started_at = ev.ts
         turn.source = ev.source
         turn.user_initiated = ev.user_initiated
@@ -262,66 +253,14 @@ class TurnJoiner:
     def chat_message(self, ev: ChatMessageAdded) -> Turn | None:
         """A user or assistant ``ChatMessage``: join it; return its turn (``None`` if none)."""
         if ev.role == "user":
-            return self._user_message(ev)
+            return self.user.user_message(ev)
         if ev.role == "assistant":
             return self._assistant_message(ev)
         return None
 
     def transcript_message(self, ev: ChatMessageAdded) -> Turn | None:
-        """For an agent without an LLM: the transcript turn a user ``ChatMessage`` repeats
-        (LiveKit adds the last one to the chat when the session closes), or ``None``."""
-        for turn in reversed(self.turns[-RECENT:]):
-            if turn.kind == "transcript" and turn.user_message is None and (
-                turn.user_text == ev.text
-            ):
-                turn.user_message = ev
-                return turn
-        return None
-
-    def _user_message(self, ev: ChatMessageAdded) -> Turn | None:
-        turn = self.turn_by_speech_id(ev.speech_id)
-        if turn is not None and turn.user_message is not None:
-            turn = None
-        if turn is None:
-            turn = self._user_candidate(ev)
-        if turn is None:
-            if self._pending_user is not None:
-                self.notes.append(f"user message {self._pending_user.item_id} has no reply")
-            self._pending_user = ev
-            return None
-        self._set_user(turn, ev)
-        return turn
-
-    def _user_candidate(self, ev: ChatMessageAdded) -> Turn | None:
-        """The newest recent turn lacking both messages, preferring one that matches the input
-        kind (spoken input: a turn with an EOU metric; typed: one without)."""
-        spoken = "stopped_speaking_at" in ev.metrics
-        fallback: Turn | None = None
-        for turn in reversed(self.turns[-RECENT:]):
-            if turn.user_message is not None or turn.assistant_messages or turn.done:
-                continue
-            if turn.has_eou == spoken:
-                return turn
-            if fallback is None:
-                fallback = turn
-        return fallback
-
-    def _set_user(self, turn: Turn, ev: ChatMessageAdded) -> None:
-        turn.user_message = ev
-        turn.user_text = ev.text
-        turn.recompute()
-        if self.on_user_joined is not None:
-            self.on_user_joined(ev, turn)
-
-    def _adopt_pending_user(self, turn: Turn, ts: float) -> None:
-        pending = self._pending_user
-        if pending is None:
-            return
-        self._pending_user = None
-        if ts - pending.ts <= PENDING_USER_WINDOW:
-            self._set_user(turn, pending)
-        else:
-            self.notes.append(f"user message {pending.item_id} has no reply")
+        """For an agent without an LLM: the transcript turn a user message repeats."""
+        return self.user.transcript_message(ev)
 
     def _assistant_message(self, ev: ChatMessageAdded) -> Turn | None:
         turn = self._item_turn.pop(ev.item_id, None)  # SpeechDone came first: definitive
@@ -334,7 +273,7 @@ class TurnJoiner:
                 if turn is None:
                     self.notes.append(f"assistant message {ev.item_id} joined to no turn")
                     return None
-                self._note(f"assistant message {ev.item_id} without speech_id -> turn {turn.index}")
+                self.note(f"assistant message {ev.item_id} without speech_id -> turn {turn.index}")
             self._item_turn[ev.item_id] = turn  # until SpeechDone confirms or corrects it
             if len(self._item_turn) > 1000:
                 del self._item_turn[next(iter(self._item_turn))]
@@ -360,7 +299,7 @@ class TurnJoiner:
             if turn is None:
                 self.notes.append(f"tool call {ev.name} joined to no turn")
                 return None
-            self._note(f"tool call {ev.name} without speech_id -> turn {turn.index}")
+            self.note(f"tool call {ev.name} without speech_id -> turn {turn.index}")
         turn.tool_calls.append(ev)
         return turn
 
@@ -387,75 +326,41 @@ class TurnJoiner:
     def user_transcribed(self, ev: UserTranscribed) -> Turn | None:
         """A user transcript: notes user speech; for an agent without an LLM, a final
         transcript becomes a ``kind="transcript"`` turn (returned)."""
-        turn = self.speech.transcript_turn(ev, self.transcribe_only)
+        turn = self.user.user_transcribed(ev)
         if turn is None:
             return None
-        turn.plugin_metrics.extend(self._pending_stt)
-        self._pending_stt = []
         self._append(turn, ev.ts)
         turn.recompute()
         return turn
 
     def metrics(self, ev: PluginMetrics) -> Turn | None:
-        """An STT/EOU/LLM/TTS metric: join by ``speech_id``; STT by time; else to the active
-        turn (LLM/TTS) or to no turn."""
+        """An STT/EOU/LLM/TTS metric: join by ``speech_id``; STT by time; else an EOU metric
+        to the newest turn that may have one, LLM/TTS to the active turn, or to no turn."""
         kind = ev.kind
         if kind == "stt":
-            last = self.turns[-1] if self.turns else None
-            if (
-                self.transcribe_only
-                and last is not None
-                and last.kind == "transcript"
-                and not last.plugin_metrics
-                and ev.ts - last.started_at <= STT_LATE_WINDOW
-            ):  # the STT metric of the transcript just turned into a turn
-                last.plugin_metrics.append(ev)
-                return last
-            pending = self._pending_stt
-            pending.append(ev)
-            if len(pending) > MAX_PENDING_STT:
-                self.unjoined.append(pending.pop(0))
-            return None
+            return self.user.stt_metric(ev)
         sid = ev.speech_id
+        if sid is None and kind == "eou":
+            turn = self.user.eou_without_id(ev)
+            if turn is not None:
+                turn.recompute()
+            return turn
         if sid is not None:
             turn = self._known(sid, ev.ts, real=kind == "eou")
-        elif kind == "eou":
-            turn = self._newest_without_eou()
-            if turn is not None:
-                self._note(f"eou metric without speech_id -> turn {turn.index}")
         else:
             turn = self._active()
             if turn is not None:
-                self._note(f"{kind} metric without speech_id -> turn {turn.index}")
+                self.note(f"{kind} metric without speech_id -> turn {turn.index}")
         if turn is None:
             self.unjoined.append(ev)
             self.notes.append(f"{kind} metric joined to no turn")
             return None
         if kind == "eou":
-            turn.has_eou = True
-            turn.eou_at = ev.ts
-            stop = self.speech.stop
-            if stop is not None and stop <= ev.ts:  # for a user message without speaking times
-                turn.own_figures = {**(turn.own_figures or {}), "user_stopped_speaking_at": stop}
-            self.preemptive.adopt(turn, ev.ts)
-            if self._pending_stt:
-                turn.plugin_metrics.extend(self._pending_stt)
-                self._pending_stt = []
-            if self._pending_stt_errors:
-                hit = [e for e in self._pending_stt_errors if ev.ts - e.ts <= STT_ERROR_WINDOW]
-                self._pending_stt_errors = []
-                if hit:
-                    turn.errors.extend(hit)
-                    turn.failed = True
-        turn.plugin_metrics.append(ev)
+            self.user.eou(turn, ev)
+        else:
+            turn.plugin_metrics.append(ev)
         turn.recompute()
         return turn
-
-    def _newest_without_eou(self) -> Turn | None:
-        for turn in reversed(self.turns[-RECENT:]):
-            if not turn.has_eou and not turn.done and turn.user_message is None:
-                return turn
-        return None
 
     def error(self, ev: ErrorRaised) -> Turn | None:
         """An error: mark its turn failed (by ``speech_id``, else the active turn for LLM/TTS).
@@ -463,16 +368,12 @@ class TurnJoiner:
         STT and VAD errors hit the user's speech, not the reply that happens to be current (the
         bridge tags errors with ``AgentSession.current_speech``), so they fail no turn here. A
         recoverable STT error (LiveKit retries the recognition) waits, like STT metrics, for the
-        EOU metric of the turn that answers that speech (within ``STT_ERROR_WINDOW`` seconds)
+        EOU metric of the turn that answers that speech (within ``userturn.STT_ERROR_WINDOW`` s)
         and marks that turn failed then. An unrecoverable one means the speech was lost: no turn
         answers it, and the errors waiting for it are dropped (they stay in the error list).
         """
         if ev.source == "stt":
-            if ev.recoverable:
-                self._pending_stt_errors.append(ev)
-                del self._pending_stt_errors[:-MAX_PENDING_STT]
-            else:
-                self._pending_stt_errors.clear()
+            self.user.stt_error(ev)
             return None
         if ev.source == "vad":
             return None
@@ -480,9 +381,10 @@ class TurnJoiner:
         if turn is None and ev.speech_id is None and ev.source in ("llm", "tts", "livekit"):
             turn = self._active()
             if turn is not None:
-                self._note(f"{ev.source} error without speech_id -> turn {turn.index}")
+                self.note(f"{ev.source} error without speech_id -> turn {turn.index}")
         if turn is None:
             return None
         turn.errors.append(ev)
         turn.failed = True
         return turn
+

@@ -185,7 +185,7 @@ class SessionModel:
         self.turns: list[Turn] = self._joiner.turns
         self._book = TranscriptBook(max_transcript)
         self.transcript: deque[TranscriptEntry] = self._book.entries
-        self._joiner.on_user_joined = self._book.user_joined
+        self._joiner.user.on_user_joined = self._book.user_joined
         self._joiner.on_rejoined = self._book.relink
         self.agent_state = "initializing"
         self.user_state = "listening"
@@ -319,12 +319,12 @@ class SessionModel:
     @property
     def discarded_count(self) -> int:
         """Preemptive replies that LiveKit started and threw away (folded into their turns)."""
-        return self._joiner.discarded_count
+        return self._joiner.preemptive.count
 
     @property
     def pending_discarded(self) -> list[Turn]:
         """Discarded preemptive replies whose user turn never came (e.g. the session ended)."""
-        return self._joiner.pending_discarded
+        return list(self._joiner.preemptive.waiting)
 
     @property
     def audio_output(self) -> bool:
