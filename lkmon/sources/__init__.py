@@ -1,0 +1,21 @@
+"""Where sessions come from: one ``SessionSource`` interface (``base``) and its sources.
+
+* ``InProcessSource``: the user's agent file run in this process;
+* ``ReplaySource``: a snapshot or journal.
+
+No textual or livekit import here (the in-process runner is imported when a source opens).
+"""
+
+from lkmon.sources.base import Capabilities, Emit, SessionSource, SourceError, Unsupported
+from lkmon.sources.inprocess import InProcessSource
+from lkmon.sources.replay import ReplaySource
+
+__all__ = [
+    "Capabilities",
+    "Emit",
+    "InProcessSource",
+    "ReplaySource",
+    "SessionSource",
+    "SourceError",
+    "Unsupported",
+]
