@@ -17,6 +17,7 @@ from textual.widgets import Input
 
 from lkmon.model.events import AudioLevel, LogRecord
 from lkmon.model.state import SessionModel
+from lkmon.sources import Capabilities, Emit, SessionSource
 from lkmon.tui.app import LkmonApp
 from lkmon.tui.widgets.detail import TurnDetailScreen
 from lkmon.tui.widgets.help import HelpScreen
@@ -24,18 +25,30 @@ from lkmon.tui.widgets.help import HelpScreen
 CLOCK = T0 + 60.0
 
 
-class RecordingRunner:
-    """A test double for ``SessionRunner``: records the calls the app makes; ``run`` waits for
-    ``stop``. (The real runner is exercised end to end by the agent's tests.)"""
+class RecordingSource(SessionSource):
+    """A live ``SessionSource`` for the app tests: records what the app sends; ``run`` waits for
+    ``stop``. (The real in-process source is exercised end to end by the agent's tests.)"""
 
-    def __init__(self) -> None:
+    def __init__(self, *, can_mute: bool = True) -> None:
         self.texts: list[str] = []
         self.muted: list[bool] = []
         self.stopped = 0
         self.started = False
+        self._can_mute = can_mute
         self._stop = asyncio.Event()
 
-    async def run(self) -> None:
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(live=True, can_say=True, can_mute=self._can_mute, stops_agent=True)
+
+    @property
+    def description(self) -> str:
+        return "a recording source"
+
+    def open(self, prices: object = None) -> SessionModel:
+        return SessionModel()
+
+    async def run(self, emit: Emit) -> None:
         self.started = True
         await self._stop.wait()
 
@@ -47,7 +60,13 @@ class RecordingRunner:
         self.texts.append(text)
 
     def set_mic_muted(self, muted: bool) -> None:
+        if not self._can_mute:
+            super().set_mic_muted(muted)
         self.muted.append(muted)
+
+    @property
+    def mic_muted(self) -> bool:
+        return bool(self.muted and self.muted[-1])
 
 
 async def settle(pilot: Pilot) -> None:
@@ -197,40 +216,37 @@ async def test_help_lists_every_footer_binding() -> None:
         assert not isinstance(app.screen, HelpScreen)
 
 
-async def test_typing_and_mute_reach_the_runner() -> None:
-    runner = RecordingRunner()
-    app = LkmonApp(SessionModel(), runner, clock=lambda: CLOCK)
+async def test_typing_and_mute_reach_the_source() -> None:
+    source = RecordingSource()
+    app = LkmonApp(SessionModel(), source, clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        assert runner.started
+        assert source.started
         await pilot.press("t")
         say = app.query_one("#say", Input)
         assert say.display and say.has_focus
         await pilot.press(*"hello agent")
         await pilot.press("enter")
         await pilot.pause()
-        assert runner.texts == ["hello agent"]
+        assert source.texts == ["hello agent"]
         assert not say.display
         await pilot.press("t", "x", "escape")
-        assert not say.display and runner.texts == ["hello agent"]
+        assert not say.display and source.texts == ["hello agent"]
         await pilot.press("m")
         await pilot.pause()
-        assert runner.muted == [True]
+        assert source.muted == [True]
         assert "MUTED" in text_of(app.status_strip)
         await pilot.press("m")
-        assert runner.muted == [True, False]
+        assert source.muted == [True, False]
 
 
 async def test_mute_without_a_microphone_says_so() -> None:
-    class WavRunner(RecordingRunner):
-        mic_muted = False  # like SessionRunner with WAV input: muting has no effect
-
-    runner = WavRunner()
-    app = LkmonApp(SessionModel(), runner, clock=lambda: CLOCK)
+    source = RecordingSource(can_mute=False)  # like WAV input: no microphone
+    app = LkmonApp(SessionModel(), source, clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("m")
         await pilot.pause()
-        assert runner.muted == [True] and not app.mic_muted
+        assert source.muted == [] and not app.mic_muted
         assert any("no microphone" in n.message for n in app._notifications)
         assert "MUTED" not in text_of(app.status_strip)
 
@@ -295,57 +311,57 @@ async def test_export_to_read_only_dir_notifies_and_goes_on(tmp_path: Path) -> N
         ro = Path("/sys")
         if not ro.is_dir() or os.access(ro, os.W_OK) and _can_create(ro):
             pytest.skip("no read-only directory available")
-    runner = RecordingRunner()
-    app = LkmonApp(demo_model(), runner, export_dir=ro, clock=lambda: CLOCK)
+    source = RecordingSource()
+    app = LkmonApp(demo_model(), source, export_dir=ro, clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         written = await app.export_all()
         await pilot.pause()
         assert written == []
         errors = [n for n in app._notifications if n.severity == "error"]
         assert errors and "Export failed" in errors[0].message
-        assert app.is_running and runner.stopped == 0
+        assert app.is_running and source.stopped == 0
 
 
 async def test_export_to_missing_dir_notifies_and_goes_on(tmp_path: Path) -> None:
-    runner = RecordingRunner()
-    app = LkmonApp(demo_model(), runner, export_dir=tmp_path / "missing",
+    source = RecordingSource()
+    app = LkmonApp(demo_model(), source, export_dir=tmp_path / "missing",
                    clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         written = await app.export_all()
         await pilot.pause()
         assert written == []
         assert any(n.severity == "error" for n in app._notifications)
-        assert app.is_running and runner.stopped == 0 and app._runner_worker.is_running
+        assert app.is_running and source.stopped == 0 and app.session.worker.is_running
 
 
 async def test_quit_stops_runner_and_saves_snapshot(tmp_path: Path) -> None:
-    runner = RecordingRunner()
+    source = RecordingSource()
     model = demo_model()
-    app = LkmonApp(model, runner, export_dir=tmp_path, clock=lambda: CLOCK)
+    app = LkmonApp(model, source, export_dir=tmp_path, clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("q")
         await pilot.pause(0.3)
-    assert runner.stopped == 1
+    assert source.stopped == 1
     assert app.return_value is not None and app.return_value.exists()
     data = json.loads(app.return_value.read_text())
     assert len(data["turns"]) == len(model.turns)
 
 
 async def test_quit_writes_the_snapshot_to_the_given_path(tmp_path: Path) -> None:
-    runner = RecordingRunner()
+    source = RecordingSource()
     target = tmp_path / "session.json"
-    app = LkmonApp(demo_model(), runner, snapshot_path=target, clock=lambda: CLOCK)
+    app = LkmonApp(demo_model(), source, snapshot_path=target, clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("ctrl+c")
         await pilot.pause(0.3)
-    assert runner.stopped == 1 and app.return_value == target
+    assert source.stopped == 1 and app.return_value == target
     assert json.loads(target.read_text())["lkmon_snapshot"] == 3
 
 
 async def test_sigterm_quits_gracefully(tmp_path: Path) -> None:
-    runner = RecordingRunner()
-    app = LkmonApp(demo_model(), runner, export_dir=tmp_path, clock=lambda: CLOCK)
+    source = RecordingSource()
+    app = LkmonApp(demo_model(), source, export_dir=tmp_path, clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert signal.SIGTERM in app._signals.installed  # else the signal would end the test run
@@ -354,7 +370,7 @@ async def test_sigterm_quits_gracefully(tmp_path: Path) -> None:
             await pilot.pause(0.05)
             if not app.is_running:
                 break
-    assert runner.stopped == 1
+    assert source.stopped == 1
     assert app.return_value is not None and app.return_value.exists()
 
 
@@ -367,9 +383,9 @@ async def test_replay_quit_writes_nothing(tmp_path: Path) -> None:
 
 
 async def test_live_events_are_drained_and_levels_coalesced() -> None:
-    runner = RecordingRunner()
+    source = RecordingSource()
     model = SessionModel()
-    app = LkmonApp(model, runner, clock=lambda: CLOCK)
+    app = LkmonApp(model, source, clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         for i in range(50):
             app.post_event(AudioLevel(ts=T0 + i, source="mic", dbfs=-60.0 + i))
@@ -425,9 +441,9 @@ async def test_size_200x60_shows_every_pane_and_survives_resize() -> None:
 
 
 async def test_widget_exception_is_shown_not_fatal() -> None:
-    runner = RecordingRunner()
+    source = RecordingSource()
     model = demo_model()
-    app = LkmonApp(model, runner, clock=lambda: CLOCK)
+    app = LkmonApp(model, source, clock=lambda: CLOCK)
 
     def broken() -> None:
         raise RuntimeError("boom in usage")
@@ -440,7 +456,7 @@ async def test_widget_exception_is_shown_not_fatal() -> None:
             app.post_event(ev)
         await settle(pilot)  # the usage pane fails...
         await settle(pilot)  # ...and its error event is folded in and shown
-        assert app.is_running and app._runner_worker.is_running
+        assert app.is_running and app.session.worker.is_running
         assert app.banner.display
         banner = text_of(app.banner)
         assert "lkmon" in banner and "boom in usage" in banner
@@ -450,11 +466,11 @@ async def test_widget_exception_is_shown_not_fatal() -> None:
 
 
 async def test_runner_failure_is_shown_and_app_stays() -> None:
-    class FailingRunner(RecordingRunner):
-        async def run(self) -> None:
+    class FailingSource(RecordingSource):
+        async def run(self, emit: Emit) -> None:
             raise RuntimeError("agent exploded")
 
-    app = LkmonApp(SessionModel(), FailingRunner(), clock=lambda: CLOCK)
+    app = LkmonApp(SessionModel(), FailingSource(), clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.3)
         assert app.is_running and app.session_over
@@ -464,7 +480,7 @@ async def test_runner_failure_is_shown_and_app_stays() -> None:
 async def test_loading_line_until_models_are_loaded() -> None:
     from lkmon.model.events import LoadProgress
 
-    app = LkmonApp(SessionModel(), RecordingRunner(), clock=lambda: CLOCK)
+    app = LkmonApp(SessionModel(), RecordingSource(), clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         app.post_event(LoadProgress(ts=T0, stage="stt: whisper tiny.en", done=1, total=4))
         await settle(pilot)

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from test_app import text_of
 
-from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_s
 from lkmon.tui.app import LkmonApp
 
@@ -27,19 +26,18 @@ pytestmark = pytest.mark.models
 
 async def test_real_agent_on_a_recording_in_the_app(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from lkmon.agent.host.runner import RunOptions, SessionRunner
+    from lkmon.agent.host.options import RunOptions
+    from lkmon.sources import InProcessSource
 
     for name in list(os.environ):
         if name.startswith("LIVEKIT_"):
             monkeypatch.delenv(name)
-    model = SessionModel()
-    apps: list[LkmonApp] = []
     options = RunOptions(agent_file=ROOT / "agent_entry.py", inputs=[str(CLIP)], output="null",
                          models="local", journal=tmp_path / "journal.jsonl",
                          capture_root_logs=True)
-    runner = SessionRunner(options, lambda event: apps[0].post_event(event))
-    app = LkmonApp(model, runner, export_dir=tmp_path)
-    apps.append(app)
+    source = InProcessSource(options)
+    model = source.open()
+    app = LkmonApp(model, source, export_dir=tmp_path)
 
     def spoken_turn_done() -> bool:
         return any(t.metrics.e2e_latency is not None and t.user_text for t in model.turns)

@@ -13,7 +13,7 @@ import pytest
 from test_app import text_of
 
 import lkmon.agent.observe.bridge as bridge_mod
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.state import Area
 from lkmon.tui.app import LkmonApp
 from lkmon.tui.widgets.turns import TurnsList
 
@@ -26,7 +26,8 @@ pytestmark = pytest.mark.models  # a recording played in real time
 async def test_widget_render_and_bridge_handler_errors_never_stop_the_agent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lkmon.agent.host.runner import RunOptions, SessionRunner
+    from lkmon.agent.host.options import RunOptions
+    from lkmon.sources import InProcessSource
 
     def broken_row(self: TurnsList, position: int) -> object:
         raise ZeroDivisionError("row renderer broke")
@@ -37,13 +38,12 @@ async def test_widget_render_and_bridge_handler_errors_never_stop_the_agent(
     monkeypatch.setattr(TurnsList, "row_text", broken_row)
     monkeypatch.setattr(bridge_mod, "metrics_event", broken_metrics)
 
-    model = SessionModel()
-    apps: list[LkmonApp] = []
     options = RunOptions(agent_file=SCRIPTED, inputs=[str(WAV)], output="null", gap=0.3,
                          journal=tmp_path / "j.jsonl", capture_root_logs=True)
-    runner = SessionRunner(options, lambda event: apps[0].post_event(event))
-    app = LkmonApp(model, runner, export_dir=tmp_path, snapshot_path=tmp_path / "s.json")
-    apps.append(app)
+    source = InProcessSource(options)
+    model = source.open()
+    runner = source.runner
+    app = LkmonApp(model, source, export_dir=tmp_path, snapshot_path=tmp_path / "s.json")
     async with app.run_test(size=(120, 40)) as pilot:
         deadline = time.monotonic() + 60
         while not app.session_over and time.monotonic() < deadline:

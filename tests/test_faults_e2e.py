@@ -33,7 +33,7 @@ import pytest
 from test_app import text_of
 
 from lkmon.model.events import AudioLevel, Event
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.state import Area
 from lkmon.tui.app import LkmonApp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,25 +89,25 @@ def no_cloud(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_fault_is_shown_counted_and_recovered(
     case: Case, local_models: Any, no_cloud: None, tmp_path: Path
 ) -> None:
-    from lkmon.agent.host.runner import RunOptions, SessionRunner
+    from lkmon.agent.host.options import RunOptions
     from lkmon.local import faults
+    from lkmon.sources import InProcessSource
 
-    model = SessionModel()
-    apps: list[LkmonApp] = []
     mic_levels: list[float] = []
 
-    def emit(event: Event) -> None:
-        if type(event) is AudioLevel and event.source == "mic":
-            mic_levels.append(event.dbfs)
-        apps[0].post_event(event)
+    class MicTappedApp(LkmonApp):
+        def post_event(self, event: Event) -> None:
+            if type(event) is AudioLevel and event.source == "mic":
+                mic_levels.append(event.dbfs)
+            super().post_event(event)
 
     options = RunOptions(agent_file=ROOT / "agent_entry.py", inputs=[str(CLIP)], output="null",
                          models="local", journal=tmp_path / "journal.jsonl", gap=0.5,
                          reply_timeout=20, capture_root_logs=True)
-    runner = SessionRunner(options, emit)
+    source = InProcessSource(options)
+    model = source.open()
     snapshot = tmp_path / "snapshot.json"
-    app = LkmonApp(model, runner, export_dir=tmp_path, snapshot_path=snapshot)
-    apps.append(app)
+    app = MicTappedApp(model, source, export_dir=tmp_path, snapshot_path=snapshot)
     faults.set_faults(case.spec)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
@@ -156,7 +156,7 @@ async def test_fault_is_shown_counted_and_recovered(
         faults.set_faults(None)
 
     # -- lkmon itself never failed
-    assert runner.error is None
+    assert source.error is None
     assert "lkmon" not in model.errors_by_source, [e.message for e in model.errors]
     assert not [r for r in model.logs if r.logger.startswith("lkmon") and r.level == "ERROR"]
     assert app.return_value == snapshot

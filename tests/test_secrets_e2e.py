@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from test_app import text_of
 
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.state import Area
 from lkmon.tui.app import LkmonApp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,8 @@ def _flat(text: str) -> str:
 async def test_no_secret_in_anything_lkmon_shows_or_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lkmon.agent.host.runner import RunOptions, SessionRunner
+    from lkmon.agent.host.options import RunOptions
+    from lkmon.sources import InProcessSource
 
     agent_dir = tmp_path / "agent"
     agent_dir.mkdir()
@@ -59,14 +60,12 @@ async def test_no_secret_in_anything_lkmon_shows_or_writes(
 
     out = tmp_path / "out"
     out.mkdir()
-    model = SessionModel()
-    apps: list[LkmonApp] = []
     options = RunOptions(agent_file=agent, inputs=["text"], output="null", models="local",
                          journal=out / "session.journal.jsonl", capture_root_logs=True)
-    runner = SessionRunner(options, lambda event: apps[0].post_event(event))
+    source = InProcessSource(options)
+    model = source.open()
     quit_snapshot = out / "quit.json"
-    app = LkmonApp(model, runner, export_dir=out, snapshot_path=quit_snapshot)
-    apps.append(app)
+    app = LkmonApp(model, source, export_dir=out, snapshot_path=quit_snapshot)
 
     async def wait_for(cond, seconds: float) -> bool:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + seconds
@@ -109,7 +108,7 @@ async def test_no_secret_in_anything_lkmon_shows_or_writes(
             assert await wait_for(lambda: not app.is_running, 20)
     finally:
         os.environ.pop("LEAKY_DOTENV", None)
-    assert app.return_value == quit_snapshot and runner.error is None
+    assert app.return_value == quit_snapshot and source.error is None
 
     # every file lkmon wrote anywhere under the test's folder (its working directory too)
     written = [p for p in tmp_path.rglob("*") if p.is_file() and agent_dir not in p.parents]

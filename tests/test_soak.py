@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from synthetic import Script
-from test_app import RecordingRunner
+from test_app import RecordingSource
 
 from lkmon.model.events import Event, LogRecord, SpeechCreated
 from lkmon.model.state import SessionModel
@@ -84,7 +84,7 @@ async def test_one_hour_in_accelerated_time(tmp_path: Path) -> None:
     turns_at_half = 0
     model = SessionModel(max_events=MAX_EVENTS, max_transcript=MAX_TRANSCRIPT)
     clock = [0.0]
-    app = LkmonApp(model, RecordingRunner(), export_dir=tmp_path, clock=lambda: clock[0])
+    app = LkmonApp(model, RecordingSource(), export_dir=tmp_path, clock=lambda: clock[0])
     journal = JournalWriter(tmp_path / "soak.journal.jsonl")
     posted = 0
     created = 0

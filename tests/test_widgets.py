@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from synthetic import T0, Script
-from test_app import CLOCK, RecordingRunner, demo_model, settle, text_of
+from test_app import CLOCK, RecordingSource, demo_model, settle, text_of
 
 from lkmon.model.events import ModelUsage, PluginMetrics, UsageUpdated, UserTranscribed
 from lkmon.model.state import SessionModel
@@ -87,7 +87,7 @@ def test_one_placeholder_for_redacted_text_and_one_for_secrets() -> None:
 
 async def test_interim_user_text_is_shown_dimmed_then_replaced() -> None:
     model = SessionModel()
-    app = LkmonApp(model, RecordingRunner(), clock=lambda: CLOCK)
+    app = LkmonApp(model, RecordingSource(), clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         app.post_event(UserTranscribed(ts=T0, text="what is the", is_final=False))
         await settle(pilot)
@@ -100,7 +100,7 @@ async def test_interim_user_text_is_shown_dimmed_then_replaced() -> None:
 
 async def test_usage_pane_costs_a_priced_model() -> None:
     model = SessionModel()
-    app = LkmonApp(model, RecordingRunner(), clock=lambda: CLOCK)
+    app = LkmonApp(model, RecordingSource(), clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         app.post_event(UsageUpdated(ts=T0, usage=[
             ModelUsage(kind="llm", provider="livekit", model="openai/gpt-4.1-mini",
@@ -119,7 +119,7 @@ async def test_usage_pane_costs_a_priced_model() -> None:
 
 async def test_usage_pane_names_openai_rows_by_provider_and_shows_the_via_host() -> None:
     model = SessionModel()
-    app = LkmonApp(model, RecordingRunner(), clock=lambda: CLOCK)
+    app = LkmonApp(model, RecordingSource(), clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         for provider in ("api.openai.com", "127.0.0.1:8000"):
             app.post_event(PluginMetrics(ts=T0, kind="llm", label="livekit.plugins.openai.llm.LLM",
@@ -162,7 +162,7 @@ async def test_log_level_filter() -> None:
 
 async def test_banner_key_shows_only_with_an_error() -> None:
     model = SessionModel()
-    app = LkmonApp(model, RecordingRunner(), clock=lambda: CLOCK)
+    app = LkmonApp(model, RecordingSource(), clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.check_action("dismiss_banner", ()) is False
         from lkmon.model.events import ErrorRaised

@@ -3,8 +3,9 @@
 * ``host``: run a user's agent file in-process: ``loader`` imports it by path and finds its
   entrypoint, ``runner.SessionRunner`` runs it with a simulated job context (``jobctx``),
   ``options`` holds ``RunOptions``;
-* ``observe``: LiveKit events -> ``lkmon.model.events`` dataclasses (``bridge``, ``convert``)
-  and livekit/lkmon logging -> ``LogRecord`` events (``logs``);
+* ``observe``: LiveKit events -> ``lkmon.model.events`` dataclasses (``bridge``, ``plugins``,
+  ``convert``), livekit/lkmon logging -> ``LogRecord`` events (``logs``), and ``compat``: every
+  private or deprecated livekit-agents access, each checked by ``tests/test_compat.py``;
 * ``audio``: the caller (``callers``: WAV, text; ``mic``) and the agent's audio output
   (``sinks``).
 """

@@ -13,7 +13,8 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from lkmon.model.events import AudioLevel, Event
+from lkmon import redact as secrets
+from lkmon.model.events import AudioLevel, ErrorRaised, Event
 from lkmon.model.state import Area, SessionModel
 
 log = logging.getLogger("lkmon.tui.feed")
@@ -46,6 +47,26 @@ class EventFeed:
         self._queue: deque[Event] = deque()
         self._levels: dict[str, AudioLevel] = {}
         self._dropped = 0
+        self._errors_seen: dict[tuple[str, str], int] = {}
+        self._redactor = secrets.default_redactor()
+
+    def report_error(self, where: str, error: BaseException, ts: float) -> None:
+        """Log an exception from lkmon's own code and queue it as ``ErrorRaised(source=
+        "lkmon")`` (banner + log pane), once per kind; repeats are only counted. Never raises.
+
+        Args:
+            where: the code that failed, e.g. ``"turns.render_line"``.
+            ts: epoch seconds of the event.
+        """
+        key = (where, f"{type(error).__name__}: {error}")
+        count = self._errors_seen.get(key, 0) + 1
+        self._errors_seen[key] = count
+        log.error("lkmon error in %s: %s", where, key[1], exc_info=error if count == 1 else None)
+        if count > 1:
+            return
+        message = self._redactor.redact(f"{where}: {key[1]}")
+        # through the queue, so a failing pane cannot re-enter itself
+        self.post(ErrorRaised(ts=ts, source="lkmon", message=message, recoverable=True))
 
     def __len__(self) -> int:
         """Events waiting (audio levels not counted)."""
