@@ -1,4 +1,5 @@
-"""``lkmon`` command line: thin argument parsing that builds the app or the headless runner.
+"""``lkmon`` command line: thin argument parsing that builds a session source (``lkmon.sources``)
+and hands it to the app or to headless mode.
 
     lkmon run [AGENT_FILE] [--input mic|text|FILES/DIRS...] [--output null|speaker]
               [--models auto|local|cloud] [--headless] [--export PATH] [--journal PATH]
@@ -17,12 +18,18 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from lkmon import __version__, cli_store, paths
 from lkmon.errors import EXIT_USAGE, UsageError
 from lkmon.examples import default_agent_file
+
+if TYPE_CHECKING:
+    from lkmon.model.state import SessionModel
+    from lkmon.model.usage import PriceTable
+    from lkmon.sources import SessionSource
 
 
 class _Parser(argparse.ArgumentParser):
@@ -275,9 +282,10 @@ def _configure_faults(specs: list[str] | None) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``lkmon run``: the TUI, or ``--headless``."""
-    from lkmon.agent.host.runner import RunOptions
+    """``lkmon run``: the TUI, or ``--headless``, on an ``InProcessSource``."""
+    from lkmon.agent.host.options import RunOptions
     from lkmon.redact import install_from_env
+    from lkmon.sources import InProcessSource
 
     _configure_faults(args.fault)
     agent_file = Path(args.agent_file) if args.agent_file else default_agent_file()
@@ -306,69 +314,48 @@ def cmd_run(args: argparse.Namespace) -> int:
         stderr_log_level="WARNING" if args.verbose and args.headless else None,
         capture_root_logs=True,  # headless too: an agent's own logs are redacted and journaled
     )
+    source = InProcessSource(options)
     if args.headless:
         from lkmon.headless import run_headless
 
         on_end = cli_store.run_end(args, agent_file, out=sys.stdout)
-        run_headless(options, export, prices=prices, redact=args.redact, on_end=on_end)
+        run_headless(source, export, prices=prices, redact=args.redact, on_end=on_end)
         return 0
     # --export FILE: quitting writes exactly there; else a time-stamped file in the folder
     snapshot_path = export if args.export is not None and not Path(args.export).is_dir() else None
-    return _run_tui(options, export, prices, args.redact, args.thresholds, snapshot_path,
+    return _run_tui(source, export, prices, args.redact, args.thresholds, snapshot_path,
                     cli_store.run_end(args, agent_file))
 
 
-def _run_tui(  # type: ignore[no-untyped-def]
-    options,
-    export: Path,
-    prices,
-    redact: bool,
-    thresholds: tuple[float, float] = (1.0, 2.0),
-    snapshot_path: Path | None = None,
-    on_end=None,
-) -> int:
-    from lkmon.agent.host.runner import SessionRunner
-    from lkmon.model.state import SessionModel
+def _run_tui(source: SessionSource, export: Path, prices: PriceTable | None, redact: bool,
+             thresholds: tuple[float, float] = (1.0, 2.0), snapshot_path: Path | None = None,
+             on_end: Callable[[SessionModel], None] | None = None) -> int:
+    """Open ``source`` (bad input is refused before the screen opens: ``UsageError``), run the
+    app on it; raise the error that ended the session (``SessionFailed``), if any."""
     from lkmon.tui.app import LkmonApp
 
-    model = SessionModel(prices)
-    app_ref: list[LkmonApp] = []
-
-    def emit(event):  # type: ignore[no-untyped-def]
-        app_ref[0].post_event(event)
-
-    runner = SessionRunner(options, emit)
-    runner.prepare()  # bad input is refused before the screen opens
-    print(f"lkmon: journal {options.journal}", file=sys.stderr)
-    app = LkmonApp(
-        model,
-        runner,
-        export_dir=export.parent,
-        prices=prices,
-        redact=redact,
-        thresholds=thresholds,
-        snapshot_path=snapshot_path,
-    )
-    app_ref.append(app)
+    model = source.open(prices)
+    if source.journal is not None:
+        print(f"lkmon: journal {source.journal}", file=sys.stderr)
+    app = LkmonApp(model, source, export_dir=export.parent, prices=prices, redact=redact,
+                   thresholds=thresholds, snapshot_path=snapshot_path)
     saved = app.run()
     if on_end is not None:  # the app's loop has ended: not on it
         on_end(model)
     if saved is not None:
         print(f"lkmon: snapshot {saved}", file=sys.stderr)
-    error = getattr(runner, "error", None)
-    if error is not None:
-        raise error
+    if source.error is not None:
+        raise source.error
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """``lkmon replay``: open a snapshot or journal, or convert it with ``--export``."""
-    from lkmon.store.snapshot import SnapshotError, load_session, write_snapshot
+    from lkmon.sources import ReplaySource
+    from lkmon.store.snapshot import write_snapshot
 
-    try:
-        model = load_session(args.path)
-    except SnapshotError as e:
-        raise UsageError(str(e)) from None
+    source = ReplaySource(args.path)
+    model = source.open()  # SourceError (a UsageError): one line
     if args.export:
         out = resolve_output(args.export, "snapshot", ".json", "--export")
         path = write_snapshot(model, out, redact_text=args.redact)
@@ -376,10 +363,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 0
     from lkmon.tui.app import LkmonApp
 
-    LkmonApp(
-        model, None, export_dir=Path(args.path).parent, redact=args.redact,
-        thresholds=args.thresholds,
-    ).run()
+    LkmonApp(model, source, export_dir=Path(args.path).parent, redact=args.redact,
+             thresholds=args.thresholds).run()
     return 0
 
 

@@ -1,6 +1,7 @@
 """Headless runs: the same session with no TUI, a line per turn, a table, a snapshot.
 
-``run_headless`` folds every event into a ``SessionModel``, prints one line per turn as it
+``run_headless`` takes a ``SessionSource`` (``lkmon.sources``), folds every event it delivers
+into the ``SessionModel`` it opened, prints one line per turn as it
 completes (index, speech_id, user text, e2e latency, EOU delay, LLM TTFT, TTS TTFB in seconds,
 then ``tools: NAME, NAME (error)`` when it made tool calls), and at the end a per-turn table with
 p50/p95 (``SessionModel.summary``, from ``statistics.quantiles``), then writes the snapshot. The
@@ -21,12 +22,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from lkmon.agent.host.runner import RunOptions, SessionRunner
 from lkmon.model.events import ErrorRaised, Event, LoadProgress, SessionClosed, SessionStarted
 from lkmon.model.state import Area, SessionModel
 from lkmon.model.usage import PriceTable
 from lkmon.report.bundle import write_snapshot_file
 from lkmon.report.text import cost_line, turn_line, turn_table
+from lkmon.sources.base import SessionSource
 from lkmon.store.convert import to_snapshot
 
 logger = logging.getLogger("lkmon.headless")
@@ -64,7 +65,7 @@ class HeadlessPrinter:
         print(line, file=self.out, flush=True)
 
 
-async def _run(runner: SessionRunner) -> None:
+async def _run(source: SessionSource, printer: HeadlessPrinter) -> None:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     signals = 0
@@ -74,14 +75,14 @@ async def _run(runner: SessionRunner) -> None:
         signals += 1
         if signals == 1:
             print(f"lkmon: {signame}: ending the session", file=sys.stderr, flush=True)
-            runner.stop(f"{signame.lower()}")
+            source.stop(f"{signame.lower()}")
         elif task is not None:
             task.cancel()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
     try:
-        await runner.run()
+        await source.run(printer)
     except asyncio.CancelledError:
         logger.warning("session cancelled by a second signal")
     finally:
@@ -90,7 +91,7 @@ async def _run(runner: SessionRunner) -> None:
 
 
 def run_headless(
-    options: RunOptions,
+    source: SessionSource,
     export: Path,
     *,
     prices: PriceTable | None = None,
@@ -101,7 +102,7 @@ def run_headless(
     """Run the session with no TUI and write its snapshot.
 
     Args:
-        options: the run (``options.journal`` is printed at start when set).
+        source: where the session comes from (its ``journal`` is printed at start when set).
         export: the snapshot path (already checked writable, never an existing file).
         prices: price table for cost estimates, or None for the shipped one.
         redact: replace transcript text with placeholders in the snapshot.
@@ -117,14 +118,12 @@ def run_headless(
             raised after the snapshot is written).
     """
     out = out or sys.stdout
-    model = SessionModel(prices)
+    model = source.open(prices)
     printer = HeadlessPrinter(model, out)
-    runner = SessionRunner(options, printer)
-    runner.prepare()
-    if options.journal is not None:
-        print(f"lkmon: journal {options.journal}", file=out, flush=True)
+    if source.journal is not None:
+        print(f"lkmon: journal {source.journal}", file=out, flush=True)
     try:
-        asyncio.run(_run(runner))
+        asyncio.run(_run(source, printer))
     finally:
         if model.session.started_at is not None:
             snapshot = to_snapshot(model)  # once: the tables and (unless --redact) the file

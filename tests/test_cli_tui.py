@@ -98,7 +98,8 @@ class _FakeApp:
 
     instances: list[_FakeApp] = []
 
-    def __init__(self, model: Any, runner: Any = None, **kw: Any) -> None:
+    def __init__(self, model: Any, source: Any = None, **kw: Any) -> None:
+        self.source = source
         self.kw = kw
         _FakeApp.instances.append(self)
 
