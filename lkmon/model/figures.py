@@ -6,7 +6,11 @@ plugins' metrics joined by ``speech_id`` (``EOUMetrics``, the first ``LLMMetrics
 ``TTSMetrics``; they alone carry a discarded preemptive reply's TTFT, every LLM call of a tool
 turn, tokens, STT audio duration and TTS characters), then
 what lkmon measured itself (``Turn.own_figures``: the VAD's end of speech), each only where the
-one before has no figure. LiveKit's placeholders are no figure: 0.0 in ``EOUMetrics`` (written as
+one before has no figure. One exception: the EOU delay takes ``EOUMetrics`` first. LiveKit
+1.8.9 fills it and the user message's ``end_of_turn_delay`` from one measurement, so for a real
+session the order changes nothing; it keeps older snapshots reloading figure for figure, and
+without an EOU metric (the session's deprecated ``metrics_collected`` gone) the message's
+figure is used. LiveKit's placeholders are no figure: 0.0 in ``EOUMetrics`` (written as
 ``x or 0.0``) and -1 for a synthesis cancelled before its first byte.
 
 No textual or livekit import here.
@@ -28,12 +32,12 @@ class TurnMetrics:
     Every field is ``None`` when unknown (never 0 for "missing").
 
     Attributes:
-        eou_delay: end-of-utterance delay: the user ChatMessage.metrics ``end_of_turn_delay``,
-            else EOUMetrics.end_of_utterance_delay (LiveKit 1.8.9 fills both from the same
-            measurement). LiveKit 1.8.9 writes 0.0 into the EOUMetrics when it has no figure
-            (a final transcript that arrived after the turn was committed: ``end_of_turn_delay
-            or 0.0``); lkmon reads that as unknown (``None``, with ``Turn.eou_unknown_reason``),
-            never as a measured zero.
+        eou_delay: end-of-utterance delay: EOUMetrics.end_of_utterance_delay, else the user
+            ChatMessage.metrics ``end_of_turn_delay`` (in 1.8.9 the same measurement; see the
+            module docstring for why this one order). LiveKit 1.8.9 writes 0.0 into the
+            EOUMetrics when it has no figure (a final transcript that arrived after the turn
+            was committed: ``end_of_turn_delay or 0.0``); lkmon reads that as unknown (``None``,
+            with ``Turn.eou_unknown_reason``), never as a measured zero.
         transcription_delay: user ChatMessage.metrics ``transcription_delay``, else
             EOUMetrics.transcription_delay (0.0 read as unknown, as above); for a transcript
             turn of an STT-only agent, measured by lkmon: the final transcript's time minus the

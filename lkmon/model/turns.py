@@ -282,10 +282,10 @@ class Turn:
         if tts_first is not None and ttfb is None:
             ttfb = num(tts_first.get("ttfb"))
         # LiveKit 1.8.9 fills EOUMetrics with `x or 0.0`: an exact 0.0 means "no figure"
-        eou_delay = first_known(msg.end_of_turn_delay, nonzero(eou.get("end_of_utterance_delay")))
+        eou_delay = nonzero(eou.get("end_of_utterance_delay"))
         self.eou_zero = eou_delay is None and num(eou.get("end_of_utterance_delay")) == 0.0
         self.metrics = TurnMetrics(
-            eou_delay=eou_delay,
+            eou_delay=first_known(eou_delay, msg.end_of_turn_delay),
             transcription_delay=first_known(
                 msg.transcription_delay, nonzero(eou.get("transcription_delay"))
             ),
