@@ -180,12 +180,16 @@ SESSIONS: dict[str, Callable[[], list[Event]]] = {
 
 
 def turns_of(events: list[Event], *, eou_fields: bool = True) -> list[tuple[Any, ...]]:
-    """What a reader sees of each turn: ids, texts, marks, joins and every figure."""
+    """What a reader sees of each turn: ids, texts, marks, joins and every figure (without
+    ``eou_fields``, the EOU delay is the user message's ``end_of_turn_delay``: these scripts
+    give the two different values, LiveKit the same)."""
     model = SessionModel()
     model.apply_many(events)
     rows = []
     for turn in model.turns:
         figures = {k: round(v, 6) for k, v in asdict(turn.metrics).items() if v is not None}
+        if not eou_fields:
+            figures.pop("eou_delay", None)
         row: tuple[Any, ...] = (
             turn.index, turn.speech_id, turn.kind, turn.user_text, turn.agent_text,
             turn.complete, turn.interrupted, turn.failed, turn.preemptive,
@@ -216,3 +220,7 @@ def test_without_eou_metrics_the_figures_come_from_the_chat_messages(session: st
     without = [e for e in events if not _eou(e)]
     assert len(without) < len(events)
     assert turns_of(without, eou_fields=False) == turns_of(events, eou_fields=False)
+    model = SessionModel()
+    model.apply_many(without)
+    spoken = [t for t in model.turns if t.metrics.end_of_turn_delay is not None]
+    assert spoken and all(t.metrics.eou_delay == t.metrics.end_of_turn_delay for t in spoken)
