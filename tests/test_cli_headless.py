@@ -83,6 +83,7 @@ def test_typed_turns_from_stdin(tmp_path: Path) -> None:
     assert journal.group(1).startswith("lkmon-sessions/")
 
 
+@pytest.mark.models  # replies played in real time (test_secrets_e2e scans in the fast lane)
 def test_secrets_never_reach_any_file(tmp_path: Path) -> None:
     """Planted secrets (environment and .env), spoken by the agent and logged: all redacted."""
     agent_dir = tmp_path / "agent"

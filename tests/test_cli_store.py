@@ -117,6 +117,7 @@ def _run_console(args: list[str], cwd: Path, stdin: str) -> subprocess.Completed
                           input=stdin, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.models  # a console-script session, replies played in real time
 def test_run_headless_stores_the_session(tmp_path: Path) -> None:
     """``lkmon run --headless`` stores the session when it ends: the rows are the snapshot's
     figures, with the agent file's SHA-256 and the livekit-agents version."""
@@ -145,6 +146,7 @@ def test_run_headless_stores_the_session(tmp_path: Path) -> None:
     assert sorted(users) == ["hello there", "what time is it"]
 
 
+@pytest.mark.models  # console-script sessions, replies played in real time
 def test_run_no_db_and_bad_db(tmp_path: Path) -> None:
     proc = _run_console(["run", str(SCRIPTED), "--headless", "--input", "text", "--no-db"],
                         tmp_path, "hello\n")
