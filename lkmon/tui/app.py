@@ -63,7 +63,9 @@ class LkmonApp(SessionApp):
     ``run()`` returns the path of the snapshot written on quit, or ``None``.
     """
 
-    CSS_PATH = "lkmon.tcss"
+    # Absolute: Textual resolves a relative CSS_PATH beside the module of the class, so a
+    # subclass defined elsewhere (a test, a user's own app) would not find it.
+    CSS_PATH = Path(__file__).with_name("lkmon.tcss")
     TITLE = "lkmon"
     ENABLE_COMMAND_PALETTE = False
 
