@@ -12,121 +12,43 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io
 
-from lkmon.agent.audio.sinks import LevelMeter
+from lkmon.agent.audio.levels import LevelMeter
+from lkmon.agent.audio.recordings import (
+    CALLER_SAMPLE_RATE,
+    FRAME,
+    Recording,
+    expand_wav_paths,
+    load_recording,
+)
+from lkmon.agent.threads import in_daemon_thread
 from lkmon.errors import UsageError
 from lkmon.model.events import Event
 
 logger = logging.getLogger("lkmon.sources")
 
-CALLER_SAMPLE_RATE = 16000
-"""Hz of the frames the callers send: what Silero VAD and Whisper use, so nothing resamples."""
-FRAME = 0.01
-"""Seconds per frame (10 ms)."""
-MAX_SECONDS = 600.0
-"""Longest recording accepted, in seconds (10 minutes)."""
 GAP = 1.0
 """Seconds the agent must be quiet after its reply before the next recording plays."""
 REPLY_TIMEOUT = 30.0
 """Seconds to wait for a reply after a recording before going on without one."""
-WAV_FORMATS = {"WAV", "WAVEX", "RF64"}
+if TYPE_CHECKING:
+    from lkmon.agent.audio.mic import MicInput
+    from lkmon.agent.host.options import RunOptions
 
 Emit = Callable[[Event], None]
-
-
-@dataclass(slots=True)
-class Recording:
-    """One caller utterance, ready to play.
-
-    Attributes:
-        path: where it came from.
-        samples: mono int16 samples at ``CALLER_SAMPLE_RATE``, shape ``(n,)``.
-        source_rate: the file's own sample rate (Hz).
-        source_channels: the file's channel count.
-    """
-
-    path: Path
-    samples: np.ndarray
-    source_rate: int
-    source_channels: int
-
-    @property
-    def duration(self) -> float:
-        """Seconds of audio."""
-        return len(self.samples) / CALLER_SAMPLE_RATE
-
-
-def expand_wav_paths(items: Sequence[str | Path]) -> list[Path]:
-    """Turn files and folders into a list of WAV files (a folder's ``*.wav``, sorted).
-
-    Raises:
-        UsageError: a path is missing, or a folder holds no ``.wav`` file.
-    """
-    paths: list[Path] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() == ".wav")
-            if not found:
-                raise UsageError(f"no WAV files in directory {p}")
-            paths.extend(found)
-        elif p.exists():
-            paths.append(p)
-        else:
-            raise UsageError(f"input not found: {p}")
-    return paths
-
-
-def load_recording(path: Path, rate: int = CALLER_SAMPLE_RATE) -> Recording:
-    """Read a WAV file of any sample rate and channel count as mono int16 at ``rate``.
-
-    Channels are averaged; the rate is converted with soxr.
-
-    Raises:
-        UsageError: unreadable, not a WAV, corrupt, empty, or longer than 10 minutes.
-    """
-    import soundfile as sf
-    import soxr
-
-    try:
-        info = sf.info(str(path))
-    except Exception as e:  # soundfile.LibsndfileError, RuntimeError
-        if path.is_dir() or not path.exists():
-            raise UsageError(f"input not found: {path}") from None
-        raise UsageError(f"not a readable WAV file: {path} ({_first_line(e)})") from None
-    if info.format not in WAV_FORMATS:
-        raise UsageError(f"not a WAV file: {path} (format {info.format})")
-    if info.frames <= 0 or info.samplerate <= 0:
-        raise UsageError(f"empty WAV file: {path}")
-    seconds = info.frames / info.samplerate
-    if seconds > MAX_SECONDS:
-        raise UsageError(f"WAV file too long: {path} ({seconds / 60:.1f} min; the limit is 10 min)")
-    try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:
-        raise UsageError(f"corrupt WAV file: {path} ({_first_line(e)})") from None
-    if data.shape[0] == 0:
-        raise UsageError(f"empty WAV file: {path}")
-    mono = data.mean(axis=1)
-    if sr != rate:
-        mono = soxr.resample(mono, sr, rate)
-    samples = (np.clip(mono, -1.0, 1.0) * 32767.0).astype(np.int16)
-    return Recording(path=path, samples=samples, source_rate=sr, source_channels=data.shape[1])
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
+__all__ = [  # recordings (loading, checking) live in lkmon.agent.audio.recordings
+    "CALLER_SAMPLE_RATE", "FRAME", "GAP", "REPLY_TIMEOUT", "AgentWatcher", "Recording",
+    "TextCaller", "WavCaller", "expand_wav_paths", "in_daemon_thread", "load_recording",
+    "make_caller",
+]
 
 
 class AgentWatcher:
@@ -448,31 +370,26 @@ class TextCaller:
             await asyncio.sleep(0.05)
 
 
-def in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-    """Run ``fn(*args)`` in a daemon thread; the future resolves on the running loop.
+def make_caller(
+    options: RunOptions, emit: Emit, send_text: Callable[[str], None]
+) -> WavCaller | MicInput | TextCaller | None:
+    """The caller ``options.inputs`` asks for: the microphone, typed lines (``None`` when the
+    lines come later through ``send_text``: the TUI), or WAV recordings.
 
-    Unlike ``asyncio.to_thread``, an abandoned call cannot hold up interpreter exit.
+    Raises:
+        UsageError: a mix of inputs, a bad recording, or no input device.
     """
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[Any] = loop.create_future()
+    from lkmon.agent.audio.mic import MicInput
 
-    def settle(result: Any, exc: BaseException | None) -> None:
-        if fut.done():
-            return
-        if exc is not None:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(result)
-
-    def work() -> None:
-        try:
-            result, exc = fn(*args), None
-        except BaseException as e:  # handed to the awaiting task
-            result, exc = None, e
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(settle, result, exc)
-
-    threading.Thread(
-        target=work, name=f"lkmon-{getattr(fn, '__name__', 'call')}", daemon=True
-    ).start()
-    return fut
+    inputs = list(options.inputs)
+    if inputs == ["mic"]:
+        return MicInput(emit, device=options.mic_device)
+    if inputs == ["text"]:
+        if options.text_lines is None:
+            return None
+        return TextCaller(
+            options.text_lines, send_text, gap=options.gap, reply_timeout=options.reply_timeout
+        )
+    if "mic" in inputs or "text" in inputs or not inputs:
+        raise UsageError("--input takes 'mic', 'text', or WAV files and folders, not a mix")
+    return WavCaller(inputs, emit, gap=options.gap, reply_timeout=options.reply_timeout)

@@ -10,7 +10,8 @@ import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io
 
-from lkmon.agent.audio.callers import CALLER_SAMPLE_RATE, FRAME, Emit, _first_line
+from lkmon.agent.audio.callers import Emit
+from lkmon.agent.audio.recordings import CALLER_SAMPLE_RATE, FRAME, _first_line
 from lkmon.agent.audio.sinks import LevelMeter
 from lkmon.errors import UsageError
 

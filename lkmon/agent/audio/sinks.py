@@ -10,27 +10,24 @@ Both honour LiveKit's ``voice.io.AudioOutput`` contract (see notes/livekit-agent
   segment, when its last sample has played or when ``clear_buffer()`` cut it short;
 * ``clear_buffer()`` stops playback at once.
 
-The two sinks share ``PlayoutBuffer``; they differ only in who pulls samples out of it: a task on
-the event loop pacing itself at real time (``NullSink``), or the PortAudio callback thread
-(``SpeakerSink``).
+The two sinks share ``PlayoutBuffer`` (``playout``) and ``LevelMeter`` (``levels``); they differ
+only in who pulls samples out of the buffer: a task on the event loop pacing itself at real time
+(``NullSink``), or the PortAudio callback thread (``SpeakerSink``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import math
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io
 
+from lkmon.agent.audio.levels import LEVEL_INTERVAL, SILENCE_DBFS, LevelMeter, dbfs
+from lkmon.agent.audio.playout import PlaybackNote, PlayoutBuffer
 from lkmon.agent.observe import compat
 from lkmon.errors import UsageError
 from lkmon.model.events import AudioLevel, Event
@@ -41,189 +38,12 @@ SINK_SAMPLE_RATE = 24000
 """Sample rate (Hz) the sinks ask the session for; LiveKit resamples TTS audio to it."""
 TICK = 0.01
 """Seconds of audio the null sink plays per tick (10 ms)."""
-LEVEL_INTERVAL = 0.1
-"""Seconds between two AudioLevel events (about 10 per second)."""
-SILENCE_DBFS = -100.0
-"""The level reported for digital silence, in dBFS (JSON has no -inf)."""
 
 Emit = Callable[[Event], None]
-
-
-def dbfs(sum_squares: float, count: int) -> float:
-    """RMS level in dBFS of int16 samples, from their sum of squares and count.
-
-    Returns:
-        -100.0 (``SILENCE_DBFS``) for silence or no samples, else 20*log10(rms/32768), <= 0.
-    """
-    if count <= 0 or sum_squares <= 0:
-        return SILENCE_DBFS
-    rms = math.sqrt(sum_squares / count) / 32768.0
-    return max(SILENCE_DBFS, min(0.0, 20.0 * math.log10(rms)))
-
-
-class LevelMeter:
-    """RMS level of int16 audio over windows of about ``LEVEL_INTERVAL`` (0.1 s).
-
-    Args:
-        source: ``"mic"`` (the caller) or ``"agent"`` (the agent's output), for ``AudioLevel``.
-    """
-
-    def __init__(self, source: Literal["mic", "agent"]) -> None:
-        self.source: Literal["mic", "agent"] = source
-        self._sum = 0.0
-        self._count = 0
-        self._due = 0.0
-
-    def add(self, samples: np.ndarray, *, flush: bool = False) -> AudioLevel | None:
-        """Accumulate int16 ``samples``; return an ``AudioLevel`` (dBFS) when one is due.
-
-        With ``flush`` the level of whatever was accumulated is returned at once (None when
-        nothing was), e.g. when playback stops, so the meter falls back to silence.
-        """
-        if flush and self._count == 0:
-            return None
-        x = samples.astype(np.float64)
-        self._sum += float(np.dot(x, x))
-        self._count += len(samples)
-        now = time.monotonic()
-        if now < self._due and not flush:
-            return None
-        self._due = now + LEVEL_INTERVAL
-        level = AudioLevel(ts=time.time(), source=self.source, dbfs=dbfs(self._sum, self._count))
-        self._sum, self._count = 0.0, 0
-        return level
-
-
-@dataclass(slots=True)
-class PlaybackNote:
-    """Something the buffer observed while reading; dispatched on the event loop.
-
-    Attributes:
-        kind: ``"started"`` (first sample of a segment read) or ``"finished"``.
-        segment: segment id.
-        at: epoch seconds (``time.time()``) when it happened.
-        position: seconds of the segment that played (finished only).
-        interrupted: True when ``clear()`` cut the segment short (finished only).
-    """
-
-    kind: str
-    segment: int
-    at: float
-    position: float = 0.0
-    interrupted: bool = False
-
-
-@dataclass(slots=True)
-class _Segment:
-    id: int
-    chunks: collections.deque[np.ndarray]
-    pushed: int = 0  # samples
-    played: int = 0  # samples
-    flushed: bool = False
-    started: bool = False
-    drained: bool = False  # every sample has been handed out by a previous read
-
-
-class PlayoutBuffer:
-    """Thread-safe queue of playback segments of mono int16 samples at one sample rate.
-
-    A producer (the session, on the loop) pushes samples and ends segments; a consumer (a loop
-    task or an audio callback thread) reads fixed-size blocks. Reads report, as
-    ``PlaybackNote``s, when a segment starts playing and when it has finished: a segment finishes
-    at the first read after its last sample was handed out, i.e. once that sample has played.
-
-    Args:
-        sample_rate: samples per second of everything pushed and read.
-    """
-
-    def __init__(self, sample_rate: int) -> None:
-        self.sample_rate = sample_rate
-        self._lock = threading.Lock()
-        self._segments: collections.deque[_Segment] = collections.deque()
-        self._next_id = 1
-        self.paused = False
-
-    def push(self, samples: np.ndarray) -> int:
-        """Append mono int16 samples to the open segment, opening one if needed.
-
-        Returns:
-            the id of the segment the samples went to.
-        """
-        with self._lock:
-            tail = self._segments[-1] if self._segments else None
-            if tail is None or tail.flushed:
-                tail = _Segment(id=self._next_id, chunks=collections.deque())
-                self._next_id += 1
-                self._segments.append(tail)
-            if len(samples):
-                tail.chunks.append(samples)
-                tail.pushed += len(samples)
-                tail.drained = False
-            return tail.id
-
-    def end_segment(self) -> None:
-        """Mark the open segment complete (LiveKit ``flush()``); no-op when none is open."""
-        with self._lock:
-            if self._segments and not self._segments[-1].flushed:
-                self._segments[-1].flushed = True
-
-    @property
-    def busy(self) -> bool:
-        """True while any segment has not reported its end."""
-        with self._lock:
-            return bool(self._segments)
-
-    def read(self, n: int) -> tuple[np.ndarray, list[PlaybackNote]]:
-        """Take the next ``n`` samples to play (silence where there is nothing to play).
-
-        Returns:
-            ``(samples, notes)``: an int16 array of shape ``(n,)`` and what happened.
-        """
-        out = np.zeros(n, dtype=np.int16)
-        notes: list[PlaybackNote] = []
-        with self._lock:
-            if self.paused:
-                return out, notes
-            now = time.time()
-            filled = 0
-            while self._segments:
-                seg = self._segments[0]
-                if seg.flushed and not seg.chunks and (seg.drained or seg.pushed == 0):
-                    notes.append(
-                        PlaybackNote("finished", seg.id, now, seg.played / self.sample_rate)
-                    )
-                    self._segments.popleft()
-                    continue
-                if filled >= n or not seg.chunks:
-                    break  # block full, or underrun of an open segment
-                if not seg.started:
-                    seg.started = True
-                    notes.append(PlaybackNote("started", seg.id, now))
-                while filled < n and seg.chunks:
-                    chunk = seg.chunks[0]
-                    take = min(n - filled, len(chunk))
-                    out[filled : filled + take] = chunk[:take]
-                    filled += take
-                    seg.played += take
-                    if take == len(chunk):
-                        seg.chunks.popleft()
-                    else:
-                        seg.chunks[0] = chunk[take:]
-                if not seg.chunks:
-                    seg.drained = True
-                    break  # report its end at the next read, once these samples have played
-        return out, notes
-
-    def clear(self) -> list[PlaybackNote]:
-        """Drop everything at once; every unfinished segment finishes as interrupted."""
-        with self._lock:
-            now = time.time()
-            notes = [
-                PlaybackNote("finished", s.id, now, s.played / self.sample_rate, interrupted=True)
-                for s in self._segments
-            ]
-            self._segments.clear()
-            return notes
+__all__ = [  # the levels and the playout buffer live in their own modules
+    "LEVEL_INTERVAL", "SILENCE_DBFS", "SINK_SAMPLE_RATE", "TICK", "LevelMeter", "NullSink",
+    "PlaybackNote", "PlayoutBuffer", "SpeakerSink", "dbfs", "has_output_device",
+]
 
 
 class _BufferedSink(io.AudioOutput):

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 from lkmon.agent.observe import compat
 from lkmon.agent.observe.convert import describe_exception
+from lkmon.errors import UsageError
 
 logger = logging.getLogger("lkmon.runner")
 
@@ -190,3 +192,76 @@ def remove_progress_listener(listener: Callable[[Any], None]) -> None:
     """Undo ``add_progress_listener``."""
     local = sys.modules.get("lkmon.local")
     getattr(local, "remove_progress_listener", lambda _fn: None)(listener)
+
+async def run_prewarm(
+    setup: Callable[[Any], Any] | None, proc: Any, end: asyncio.Event, agent_file: Any
+) -> None:
+    """Run the agent file's prewarm ``setup(proc)`` in a daemon thread; return early when
+    ``end`` is set (the thread is left to finish on its own).
+
+    Raises:
+        UsageError: the prewarm raised (one line naming ``agent_file``).
+    """
+    from lkmon.agent.threads import in_daemon_thread
+
+    if setup is None:
+        return
+    t0 = time.perf_counter()
+    done = in_daemon_thread(setup, proc)
+    ended = asyncio.ensure_future(end.wait())
+    try:
+        await asyncio.wait({done, ended}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ended.cancel()
+    if not done.done():  # stopped while loading: leave the thread, it is a daemon
+        logger.info("stopped during prewarm")
+        return
+    try:
+        done.result()
+    except UsageError:
+        raise
+    except Exception as e:
+        raise UsageError(
+            f"agent file {agent_file}: prewarm raised {describe_exception(e)}"
+        ) from None
+    logger.info("prewarm took %.2f s", time.perf_counter() - t0)
+
+
+async def wait_started(
+    started: asyncio.Future[None],
+    entry: asyncio.Task[None],
+    end: asyncio.Event,
+    timeout: float,
+    agent_file: Any,
+) -> None:
+    """Wait until the entrypoint has started its session (``started``) or ``end`` is set.
+
+    Raises:
+        UsageError: the entrypoint raised or returned without starting an ``AgentSession``, or
+            none started within ``timeout`` seconds.
+    """
+    path = agent_file
+    ended = asyncio.ensure_future(end.wait())
+    waiters: set[asyncio.Future[Any]] = {started, entry, ended}
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ended.cancel()
+    if started.done() or end.is_set():
+        return
+    if entry.done():
+        exc = entry.exception()
+        if isinstance(exc, UsageError):
+            raise exc
+        if exc is not None:
+            raise UsageError(
+                f"agent file {path}: its entrypoint raised {describe_exception(exc)}"
+            )
+        raise UsageError(
+            f"agent file {path}: its entrypoint returned without starting an "
+            "AgentSession (session.start was never called)"
+        )
+    raise UsageError(
+        f"agent file {path}: no AgentSession started within "
+        f"{timeout:.0f} s (does its entrypoint call session.start()?)"
+    )

@@ -17,15 +17,9 @@
    session (``aclose``), runs the job's shutdown callbacks and closes the journal.
 
 Failures: an entrypoint that raises before its session starts, or a file that never starts one
-within ``RunOptions.start_timeout`` seconds, raise ``UsageError``. A session whose models fail
-before the first reply (e.g. cloud models with no network) ends within
-``RunOptions.failure_timeout`` seconds with ``SessionFailed``; its hint names ``--models local``
-only for lkmon's ``agent_entry.py`` (the file that flag configures). With ``--input text`` the
-STT, VAD and audio interruption detector get no audio: their errors are warnings, never fatal
-(not even through LiveKit's ``max_unrecoverable_errors``). Errors of lkmon's own local
-plugins (``lkmon.local``: injected faults) are left to LiveKit's retries and its
-``max_unrecoverable_errors``, as any error after the first reply is: they are shown and counted,
-and the session goes on or closes with LiveKit's close reason.
+within ``RunOptions.start_timeout`` seconds, raise ``UsageError`` (``jobctx.wait_started``); a
+session whose models fail before the first reply ends with ``SessionFailed``
+(``failures.FailureWatch``).
 """
 
 from __future__ import annotations
@@ -42,17 +36,20 @@ from pathlib import Path
 from typing import Any
 
 from lkmon import __version__
-from lkmon.agent.audio.callers import TextCaller, WavCaller, in_daemon_thread
+from lkmon.agent.audio.callers import TextCaller, WavCaller, in_daemon_thread, make_caller
 from lkmon.agent.audio.mic import MicInput
 from lkmon.agent.audio.sinks import NullSink, SpeakerSink
+from lkmon.agent.host.failures import FailureWatch
 from lkmon.agent.host.jobctx import (
     AudioIO,
     add_progress_listener,
     model_labels,
     remove_progress_listener,
+    run_prewarm,
     run_session_end,
     run_shutdown_callbacks,
     take_over_sessions,
+    wait_started,
 )
 from lkmon.agent.host.loader import AgentFile, load_agent_file
 from lkmon.agent.host.options import MODELS_ENV, RunOptions, SessionFailed
@@ -71,12 +68,6 @@ from lkmon.redact import install_from_env
 from lkmon.store.journal import JournalWriter
 
 logger = logging.getLogger("lkmon.runner")
-
-LOCAL_PLUGINS = "lkmon.local."
-"""Label prefix of lkmon's offline plugins (``LLMError.label`` etc.)."""
-
-UNUSED_WITH_TEXT = frozenset({"stt_error", "vad_error", "interruption_detection_error"})
-"""Error types of models that ``--input text`` does not feed (no audio reaches the session)."""
 
 __all__ = ["MODELS_ENV", "RunOptions", "SessionFailed", "SessionRunner"]
 
@@ -102,7 +93,6 @@ class SessionRunner:
         self.caller: WavCaller | MicInput | TextCaller | None = None
         self.sink: NullSink | SpeakerSink | None = None
         self.end_reason: str | None = None
-        self.failure: str | None = None
         self.error: UsageError | None = None
         self.replies = 0
         self._router: LogRouter | None = None
@@ -112,11 +102,15 @@ class SessionRunner:
         self._loop_thread: int | None = None
         self._sync: Any = None
         self._ctx: Any = None
-        self._first_error_at: float | None = None
-        self._first_error: str | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._pending_text: list[str] = []
-        self._warned_unused = False
+        self.watch = FailureWatch(self)
+        """Decides whether the session failed before its first reply."""
+
+    @property
+    def failure(self) -> str | None:
+        """Why the session failed before its first reply (with a hint), or ``None``."""
+        return self.watch.failure
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -137,7 +131,7 @@ class SessionRunner:
         ).install()
         compat.check_version()  # one warning line on a livekit-agents lkmon is not tested with
         try:
-            self.caller = self._make_caller()
+            self.caller = make_caller(self.options, self.emit, self.send_text)
             self.sink = (
                 SpeakerSink(self.emit, device=opts.speaker_device)
                 if opts.output == "speaker"
@@ -249,21 +243,6 @@ class SessionRunner:
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def _make_caller(self) -> WavCaller | MicInput | TextCaller | None:
-        opts = self.options
-        inputs = list(opts.inputs)
-        if inputs == ["mic"]:
-            return MicInput(self.emit, device=opts.mic_device)
-        if inputs == ["text"]:
-            if opts.text_lines is None:
-                return None
-            return TextCaller(
-                opts.text_lines, self.send_text, gap=opts.gap, reply_timeout=opts.reply_timeout
-            )
-        if "mic" in inputs or "text" in inputs or not inputs:
-            raise UsageError("--input takes 'mic', 'text', or WAV files and folders, not a mix")
-        return WavCaller(inputs, self.emit, gap=opts.gap, reply_timeout=opts.reply_timeout)
-
     def _progress_listener(self) -> Callable[[LoadProgress], None] | None:
         """Forward ``lkmon.local`` loading progress when the agent file uses it."""
         if self.agent is None or self._loop is None:
@@ -272,30 +251,8 @@ class SessionRunner:
 
     async def _prewarm(self, ctx: Any) -> None:
         """Run the file's ``setup_fnc(proc)`` in a thread so the loop stays free."""
-        assert self.agent is not None
-        setup = self.agent.setup_fnc
-        if setup is None:
-            return
-        t0 = time.perf_counter()
-        assert self._end is not None
-        done = in_daemon_thread(setup, ctx.proc)
-        ended = asyncio.ensure_future(self._end.wait())
-        try:
-            await asyncio.wait({done, ended}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ended.cancel()
-        if not done.done():  # stopped while loading: leave the thread, it is a daemon
-            logger.info("stopped during prewarm")
-            return
-        try:
-            done.result()
-        except UsageError:
-            raise
-        except Exception as e:
-            raise UsageError(
-                f"agent file {self.options.agent_file}: prewarm raised {describe_exception(e)}"
-            ) from None
-        logger.info("prewarm took %.2f s", time.perf_counter() - t0)
+        assert self.agent is not None and self._end is not None
+        await run_prewarm(self.agent.setup_fnc, ctx.proc, self._end, self.options.agent_file)
 
     async def _run_entrypoint(self, ctx: Any) -> None:
         assert self.agent is not None and self._end is not None
@@ -303,7 +260,8 @@ class SessionRunner:
         with take_over_sessions(self._take_over, started):
             entry = asyncio.create_task(self._entry(ctx), name="lkmon.entrypoint")
             try:
-                await self._wait_started(started, entry)
+                await wait_started(started, entry, self._end, self.options.start_timeout,
+                                   self.options.agent_file)
                 if self._end.is_set():
                     return
                 self._after_start()
@@ -316,38 +274,6 @@ class SessionRunner:
     async def _entry(self, ctx: Any) -> None:
         assert self.agent is not None
         await self.agent.entrypoint(ctx)
-
-    async def _wait_started(self, started: asyncio.Future[None], entry: asyncio.Task[None]) -> None:
-        assert self._end is not None
-        path = self.options.agent_file
-        ended = asyncio.ensure_future(self._end.wait())
-        waiters: set[asyncio.Future[Any]] = {started, entry, ended}
-        try:
-            await asyncio.wait(
-                waiters,
-                timeout=self.options.start_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            ended.cancel()
-        if started.done() or self._end.is_set():
-            return
-        if entry.done():
-            exc = entry.exception()
-            if isinstance(exc, UsageError):
-                raise exc
-            if exc is not None:
-                raise UsageError(
-                    f"agent file {path}: its entrypoint raised {describe_exception(exc)}"
-                )
-            raise UsageError(
-                f"agent file {path}: its entrypoint returned without starting an "
-                "AgentSession (session.start was never called)"
-            )
-        raise UsageError(
-            f"agent file {path}: no AgentSession started within "
-            f"{self.options.start_timeout:.0f} s (does its entrypoint call session.start()?)"
-        )
 
     def _take_over(self, session: Any, agent: Any, audio: AudioIO) -> None:
         """Give the session lkmon's audio in/out and transcript, and attach the bridge.
@@ -383,8 +309,8 @@ class SessionRunner:
         self.bridge.attach(agent)
         if isinstance(self.caller, WavCaller | TextCaller):
             self.caller.attach(session)
-        session.on("error", self._on_error)
-        session.on("close", self._on_close)
+        session.on("error", self.watch.on_error)
+        session.on("close", self.watch.on_close)
         self.emit(
             SessionStarted(
                 ts=time.time(),
@@ -420,87 +346,6 @@ class SessionRunner:
         for text in self._pending_text:
             self.send_text(text)
         self._pending_text.clear()
-
-    # -- failure watch -------------------------------------------------------------------------
-
-    def _on_error(self, ev: Any) -> None:
-        err = ev.error
-        if self._unused_by_input(err, getattr(ev, "source", None)):
-            # shown and counted by the bridge (ErrorRaised), not fatal: typed turns need no STT
-            # or VAD. LiveKit recreates a failed STT stream and closes the session at its 4th
-            # unrecoverable STT error (conn_options.max_unrecoverable_errors); this runs just
-            # before it counts, so reset the count as LiveKit does when the STT recovers.
-            if getattr(err, "type", "") == "stt_error":
-                compat.reset_stt_error_count(self.session)
-            if not self._warned_unused:
-                self._warned_unused = True
-                logger.warning(
-                    "%s with --input text: not fatal, typed turns do not use it",
-                    str(getattr(err, "type", "model_error")).replace("_", " "),
-                )
-            return
-        if self.replies > 0:
-            return  # after a good reply, LiveKit's retries and close decide
-        if str(getattr(err, "label", "")).startswith(LOCAL_PLUGINS):
-            return  # no network or credentials involved: LiveKit's retries and close decide
-        exc = getattr(err, "error", err)
-        kind = str(getattr(err, "type", "model_error")).replace("_", " ")
-        text = describe_exception(exc) if isinstance(exc, BaseException) else str(exc)
-        message = f"{kind} before the first reply: {text}"
-        if self._first_error is None:
-            self._first_error, self._first_error_at = message, time.monotonic()
-            assert self._loop is not None
-            self._loop.call_later(self.options.failure_timeout, self._check_failed)
-        if not getattr(err, "recoverable", True):
-            self._fail(message)
-
-    def _unused_by_input(self, err: Any, source: Any = None) -> bool:
-        """True for an error of a model the chosen input does not feed: with ``--input text``
-        no audio reaches the session, so its STT, VAD and audio interruption detector are idle
-        (a cloud STT still tries to connect, and fails with no network)."""
-        if list(self.options.inputs) != ["text"]:
-            return False
-        kind = str(getattr(err, "type", ""))
-        if kind in UNUSED_WITH_TEXT:
-            return True
-        from livekit.agents import vad
-
-        return isinstance(source, vad.VAD)
-
-    def _check_failed(self) -> None:
-        if self.replies == 0 and self._first_error is not None:
-            self._fail(f"{self._first_error} (no reply {self.options.failure_timeout:.0f} s later)")
-
-    def _fail(self, message: str) -> None:
-        if self.failure is None:
-            self.failure = f"{message}; {self._failure_hint()}"
-            self._finish("failed")
-
-    def _failure_hint(self) -> str:
-        """What to try: ``--models local`` only picks the models of lkmon's own agent file."""
-        if self._reads_models_flag():
-            return "check the network and credentials, or use --models local"
-        return "check the network and credentials (and the provider's base URL)"
-
-    def _reads_models_flag(self) -> bool:
-        """True when the agent file is lkmon's ``agent_entry.py``, or otherwise reads
-        ``$LKMON_MODELS`` (what ``--models`` sets)."""
-        path = Path(self.agent.path if self.agent is not None else self.options.agent_file)
-        if path.name == "agent_entry.py":
-            return True
-        try:
-            return MODELS_ENV in path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return False
-
-    def _on_close(self, ev: Any) -> None:
-        local = str(getattr(ev.error, "label", "")).startswith(LOCAL_PLUGINS)
-        unused = ev.error is not None and self._unused_by_input(ev.error)
-        if ev.error is not None and self.replies == 0 and not local and not unused:
-            exc = getattr(ev.error, "error", ev.error)
-            text = describe_exception(exc) if isinstance(exc, BaseException) else str(exc)
-            self._fail(f"session closed: {text}")
-        self._finish(f"session closed ({getattr(ev.reason, 'value', ev.reason)})")
 
     def _finish(self, reason: str) -> None:
         if self.end_reason is None:
