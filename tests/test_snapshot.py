@@ -290,7 +290,7 @@ def test_non_finite_figures_are_written_as_null(
 ) -> None:
     if not use_orjson:
         monkeypatch.setattr("lkmon.store.snapshot.orjson", None)
-        monkeypatch.setattr("lkmon.store.restore.orjson", None)
+        monkeypatch.setattr("lkmon.store.parse.orjson", None)
     model = SessionModel()
     model.apply_many(demo_session())
     model.turns[1].metrics.llm_tps = float("inf")

@@ -18,6 +18,7 @@ No textual or livekit import here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -99,10 +100,16 @@ DURATION_FIELDS = (
 
 
 def num(value: Any) -> float | None:
-    """``value`` as a float if it is a real number (bools excluded), else ``None``."""
+    """``value`` as a float if it is a finite real number (bools excluded), else ``None``: a
+    NaN, an infinity or an integer beyond a float's range (a plugin's bad figure) is unknown,
+    as it is once written (JSON has no NaN) and read back."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        f = float(value)
+    except OverflowError:  # an integer beyond 1.8e308
+        return None
+    return f if math.isfinite(f) else None
 
 
 def nonzero(value: Any) -> float | None:

@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from lkmon.model.events import PluginMetrics, VadActivity
+from lkmon.model.figures import num
 
 TRACE_SECONDS = 30.0
 """How much speech-probability history the trace keeps, in seconds."""
@@ -107,15 +108,16 @@ class VadState:
         """Fold one VADMetrics (``PluginMetrics`` with kind ``"vad"``) into the health figures."""
         values = ev.values
         count = values.get("inference_count")
-        total = values.get("inference_duration_total")
-        idle = values.get("idle_time")
+        total = num(values.get("inference_duration_total"))
+        idle = num(values.get("idle_time"))
         self.metrics_count += 1
-        if isinstance(idle, int | float):
-            self.idle_time = float(idle)
-        if isinstance(count, int) and count > 0 and isinstance(total, int | float):
+        if idle is not None:
+            self.idle_time = idle
+        # a count beyond 2**53 (a bad figure) would overflow the float sums below
+        if isinstance(count, int) and 0 < count < 2**53 and total is not None:
             self.inference_count += count
-            self.inference_seconds += float(total)
-            self.inference_per_audio_second = float(total) / (count * VAD_WINDOW_SECONDS)
+            self.inference_seconds += total
+            self.inference_per_audio_second = total / (count * VAD_WINDOW_SECONDS)
             self.realtime_factor = self.inference_seconds / (
                 self.inference_count * VAD_WINDOW_SECONDS
             )

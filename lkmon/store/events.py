@@ -206,6 +206,8 @@ def decode_json(line: bytes | str) -> Event:
 
 def _one_line(error: ValidationError, kind: object) -> str:
     first = error.errors(include_url=False)[0]
+    if first["type"] == "json_invalid":
+        return f"not JSON: {first.get('ctx', {}).get('error', first['msg'])}"
     if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
         found = first.get("ctx", {}).get("tag", kind)
         return f"unknown event type {found!r}"

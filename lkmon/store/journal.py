@@ -35,8 +35,9 @@ from pydantic import ValidationError
 from lkmon import __version__, paths
 from lkmon.model.events import Event, SpeechDone
 from lkmon.redact import default_redactor
-from lkmon.store.events import decode_json, encode
+from lkmon.store.events import decode, decode_json, encode
 from lkmon.store.format import JOURNAL_VERSION, JournalHeader
+from lkmon.store.parse import BOM, loads, without_surrogates
 
 try:  # optional speed-up: orjson serialises a line 5x faster than the standard library
     import orjson
@@ -211,7 +212,7 @@ def parse_journal(raw: bytes, *, where: str | Path = "journal") -> JournalFile:
     Raises:
         ValueError: a line other than the last is not valid JSON, or not a JSON object.
     """
-    lines = raw.split(b"\n")
+    lines = raw.removeprefix(BOM).split(b"\n")
     out = JournalFile()
     events = out.events
     last = len(lines) - 1
@@ -226,13 +227,12 @@ def parse_journal(raw: bytes, *, where: str | Path = "journal") -> JournalFile:
         except ValueError as e:
             problem = str(e)
         try:
-            data = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            data = loads(line)
+        except json.JSONDecodeError as e:
             if i == last or (i == last - 1 and not lines[last].strip()):
                 logger.warning("journal %s: skipped a torn last line (%d bytes)", where, len(line))
                 continue
-            msg = getattr(e, "msg", "not UTF-8")
-            raise ValueError(f"journal {where}: line {i + 1} is not JSON ({msg})") from None
+            raise ValueError(f"journal {where}: line {i + 1} is not JSON ({e.msg})") from None
         if not isinstance(data, dict):
             raise ValueError(f"journal {where}: line {i + 1} is not an event object")
         if first and "lkmon_journal" in data:
@@ -248,5 +248,11 @@ def parse_journal(raw: bytes, *, where: str | Path = "journal") -> JournalFile:
                     f" this lkmon reads ({JOURNAL_VERSION}); upgrade lkmon"
                 )
             continue
+        if problem.startswith("not JSON"):  # pydantic's parser refused what JSON allows (a
+            try:  # lone surrogate escape, "\\udcff"): the standard library's parse, U+FFFD
+                events.append(decode(without_surrogates(data)))
+                continue
+            except ValueError as e:
+                problem = str(e)
         logger.warning("journal %s: line %d skipped: %s", where, i + 1, problem)
     return out

@@ -32,11 +32,8 @@ from lkmon.store import format as fmt
 from lkmon.store.events import EVENT_NAMES
 from lkmon.store.files import no_gc
 from lkmon.store.format import SCHEMA_FILE, SNAPSHOT_VERSION, Snapshot, derived_session_id
-
-try:  # optional speed-up for sniffing what a file is
-    import orjson
-except ImportError:  # pragma: no cover - the standard library does the same, slower
-    orjson = None  # type: ignore[assignment]
+from lkmon.store.parse import BOM, SnapshotError, invalid, without_surrogates
+from lkmon.store.parse import loads as _loads
 
 __all__ = [
     "SNAPSHOT_VERSION",
@@ -49,17 +46,6 @@ __all__ = [
     "schema",
     "validate_snapshot",
 ]
-
-
-class SnapshotError(ValueError):
-    """A file that is not a loadable lkmon snapshot or journal; ``str()`` is one line."""
-
-
-def _loads(raw: bytes | str) -> Any:
-    """Parse JSON (orjson when installed); raises ``json.JSONDecodeError``."""
-    if orjson is not None:
-        return orjson.loads(raw)
-    return json.loads(raw)
 
 
 @cache
@@ -84,15 +70,6 @@ def _check_version(version: Any, where: str) -> None:
         )
 
 
-def _invalid(error: ValidationError, where: str) -> SnapshotError:
-    first = error.errors(include_url=False)[0]
-    if first["type"] == "json_invalid":
-        return SnapshotError(f"{where}: truncated snapshot (invalid JSON)")
-    at = "/".join(str(p) for p in first["loc"]) or "top level"
-    msg = str(first["msg"]).splitlines()[0][:160]
-    return SnapshotError(f"{where}: invalid snapshot at {at}: {msg}")
-
-
 def parse_snapshot(raw: bytes, *, where: str = "snapshot") -> Snapshot:
     """Parse and validate the JSON text of a snapshot (any format from 1 on).
 
@@ -110,7 +87,16 @@ def parse_snapshot(raw: bytes, *, where: str = "snapshot") -> Snapshot:
     try:
         return Snapshot.model_validate_json(raw)
     except ValidationError as e:
-        raise _invalid(e, where) from None
+        first = e.errors(include_url=False)[0]
+        if first["type"] != "json_invalid" or "surrogate" not in str(first["msg"]):
+            raise invalid(e, where) from None
+    # pydantic's parser refuses a lone surrogate escape ("\\udcff", a Latin-1 file name read
+    # by the agent), which JSON allows: the standard library parses it, U+FFFD replaces it
+    try:
+        data = without_surrogates(_loads(raw))
+    except json.JSONDecodeError as e:
+        raise SnapshotError(f"{where}: invalid JSON: {e.msg}") from None
+    return validate_snapshot(data, where=where)
 
 
 def validate_snapshot(data: Any, *, where: str = "snapshot") -> Snapshot:
@@ -126,7 +112,7 @@ def validate_snapshot(data: Any, *, where: str = "snapshot") -> Snapshot:
     try:
         return Snapshot.model_validate(data)
     except ValidationError as e:
-        raise _invalid(e, where) from None
+        raise invalid(e, where) from None
 
 
 def load_snapshot(path: str | Path) -> Snapshot:
@@ -330,6 +316,7 @@ def _read(p: Path) -> bytes:
         raise SnapshotError(f"{p}: is a directory, not a snapshot") from None
     except OSError as e:
         raise SnapshotError(f"{p}: cannot read: {e.strerror or e}") from None
+    raw = raw.removeprefix(BOM)  # an editor's byte order mark: the text is the same
     if not raw.strip():
         raise SnapshotError(f"{p}: empty file")
     return raw

@@ -5,10 +5,12 @@ Used by the bridge; nothing here keeps a LiveKit or pydantic object.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 from lkmon.model.events import ModelUsage, PluginMetrics
+from lkmon.model.figures import num
 from lkmon.redact import redact
 
 METRIC_KINDS = {
@@ -59,7 +61,7 @@ def metrics_event(m: Any) -> PluginMetrics | None:
     }
     meta = getattr(m, "metadata", None)
     return PluginMetrics(
-        ts=float(getattr(m, "timestamp", 0.0) or time.time()),
+        ts=num(getattr(m, "timestamp", None)) or time.time(),
         kind=kind,  # type: ignore[arg-type]
         label=getattr(m, "label", "") or "",
         provider=(meta.model_provider or "") if meta else "",
@@ -80,7 +82,18 @@ def usage_list(usage: Any) -> list[ModelUsage]:
                 kind=kind,
                 provider=str(getattr(u, "provider", "") or ""),
                 model=str(getattr(u, "model", "") or ""),
-                **{f: getattr(u, f, 0) or 0 for f in USAGE_FIELDS},
+                **{f: _count(getattr(u, f, 0)) for f in USAGE_FIELDS[:-1]},
+                audio_duration=num(getattr(u, "audio_duration", 0.0)) or 0.0,
             )
         )
     return rows
+
+
+def _count(value: Any) -> int:
+    """A usage count (tokens, characters) as a non-negative ``int``; 0 for what is not one (a
+    float, NaN, a negative number from a plugin), so the snapshot's counts stay integers."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value >= 0 and value.is_integer() else 0
+    return max(value, 0)
