@@ -18,9 +18,10 @@ dataclass. No textual or livekit import here.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, NotRequired, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired, TypeAlias, Union
 
 from pydantic import (
     AfterValidator,
@@ -108,10 +109,11 @@ def record(
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
         if hint == list[ModelUsage]:
-            hint = list[_USAGE]  # type: ignore[valid-type]
+            hint = types.GenericAlias(list, _USAGE)  # list[_USAGE]: _USAGE is built at run time
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         fields[f.name] = hint if required else NotRequired[hint]
-    shape = TypedDict(name or cls.__name__, fields)  # type: ignore[operator]
+    # built at run time from the dataclass's fields: mypy checks only literal TypedDict definitions
+    shape = TypedDict(name or cls.__name__, fields)  # type: ignore[misc]  # a run-time TypedDict
     shape.__doc__ = (cls.__doc__ or "").split("\n\n")[0].strip()
     with_config(ConfigDict(strict=True, extra="ignore"))(shape)
 
@@ -163,19 +165,23 @@ class _Instances:
 _USAGE = record(ModelUsage)
 
 
-def _member(cls: type) -> Any:
-    """The union member of event class ``cls``: its ``type`` is today's name or an old one."""
-    names = [cls.type, *(old for old, new in OLD_NAMES.items() if new == cls.type)]
-    return record(cls, tag=Literal[tuple(names)])  # type: ignore[valid-type]
+def _member(name: str, cls: type) -> Any:
+    """The union member of event class ``cls`` (``name``: its ``type``): its ``type`` is today's
+    name or an old one."""
+    names = [name, *(old for old, new in OLD_NAMES.items() if new == name)]
+    return record(cls, tag=Literal[tuple(names)])
 
 
-EventField = Annotated[
-    Union[tuple(_member(cls) for cls in EVENT_TYPES.values())],  # noqa: UP007
-    Field(discriminator="type"),
-    PlainSerializer(_fields, return_type=dict[str, Any]),
-]
-"""An lkmon event as a pydantic field type: validates a JSON object (today's or an older
-``type``) into the event dataclass, serialises as ``encode`` does."""
+if TYPE_CHECKING:
+    EventField: TypeAlias = Event  # to a type checker: what it validates into
+else:
+    EventField = Annotated[
+        Union[tuple(_member(name, cls) for name, cls in EVENT_TYPES.items())],  # noqa: UP007
+        Field(discriminator="type"),
+        PlainSerializer(_fields, return_type=dict[str, Any]),
+    ]
+    """An lkmon event as a pydantic field type: validates a JSON object (today's or an older
+    ``type``) into the event dataclass, serialises as ``encode`` does."""
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(EventField)
 

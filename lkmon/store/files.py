@@ -43,7 +43,7 @@ def write_private_atomic(path: str | Path, data: bytes, *, fsync: bool = True) -
         OSError: the directory is missing, read-only or full.
     """
     dest = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as f:

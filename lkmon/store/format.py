@@ -18,7 +18,7 @@ import json
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -66,17 +66,25 @@ TURNS_SPEECH_ID = "<the turn's speech_id>"
 """Marks a plugin metric written without ``speech_id`` (formats 1 and 2 left it out when it
 was the turn's) until its turn's validator gives it the turn's."""
 
-PluginMetricRecord = record(
-    PluginMetrics, name="PluginMetric", absent={"speech_id": TURNS_SPEECH_ID}
-)
-"""A plugin metric joined to a turn (``lkmon.model.events.PluginMetrics``: LiveKit's STT,
-LLM, TTS, EOU metrics; ``values`` by their LiveKit field names)."""
-ErrorRecord = record(ErrorRaised, name="Error")
-"""An error (``lkmon.model.events.ErrorRaised``)."""
-TurnFigures = record(TurnMetrics, name="TurnFigures")
-"""A turn's figures (``lkmon.model.figures.TurnMetrics``: seconds, epoch seconds, tokens)."""
-TranscriptRecord = record(TranscriptEntry, name="TranscriptLine")
-"""One transcript line (``lkmon.model.transcript.TranscriptEntry``)."""
+if TYPE_CHECKING:
+    # To a type checker each record is the dataclass it validates into (``record``'s ``build``
+    # returns a ``cls`` instance); at run time it is the pydantic type ``record`` builds.
+    PluginMetricRecord: TypeAlias = PluginMetrics
+    ErrorRecord: TypeAlias = ErrorRaised
+    TurnFigures: TypeAlias = TurnMetrics
+    TranscriptRecord: TypeAlias = TranscriptEntry
+else:
+    PluginMetricRecord = record(
+        PluginMetrics, name="PluginMetric", absent={"speech_id": TURNS_SPEECH_ID}
+    )
+    """A plugin metric joined to a turn (``lkmon.model.events.PluginMetrics``: LiveKit's STT,
+    LLM, TTS, EOU metrics; ``values`` by their LiveKit field names)."""
+    ErrorRecord = record(ErrorRaised, name="Error")
+    """An error (``lkmon.model.events.ErrorRaised``)."""
+    TurnFigures = record(TurnMetrics, name="TurnFigures")
+    """A turn's figures (``lkmon.model.figures.TurnMetrics``: seconds, epoch seconds, tokens)."""
+    TranscriptRecord = record(TranscriptEntry, name="TranscriptLine")
+    """One transcript line (``lkmon.model.transcript.TranscriptEntry``)."""
 
 
 class ToolCallEntry(Part):

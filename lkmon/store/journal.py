@@ -20,6 +20,7 @@ No textual or livekit import here.
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import os
@@ -29,11 +30,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from pydantic import ValidationError
 
 from lkmon import __version__, paths
-from lkmon.model.events import Event, SpeechDone
+from lkmon.model.events import Event, SessionStarted, SpeechDone
 from lkmon.redact import default_redactor
 from lkmon.store.events import decode, decode_json, encode
 from lkmon.store.format import JOURNAL_VERSION, JournalHeader
@@ -42,14 +44,21 @@ from lkmon.store.parse import BOM, loads, without_surrogates
 try:  # optional speed-up: orjson serialises a line 5x faster than the standard library
     import orjson
 except ImportError:  # pragma: no cover
-    orjson = None  # type: ignore[assignment]
+    orjson = None  # type: ignore[assignment]  # optional: None stands for 'not installed'
 
 logger = logging.getLogger("lkmon.store.journal")
 
 JOURNAL_DIR = paths.DEFAULT_SESSIONS
 """The default sessions folder when ``$LKMON_SESSIONS`` is unset (``lkmon.paths``)."""
 
-_STOP = object()
+class _Stop(enum.Enum):
+    """The writer thread's stop marker (an enum member, so ``is _STOP`` narrows the queue's
+    item type)."""
+
+    STOP = "stop"
+
+
+_STOP: Final = _Stop.STOP
 
 
 def default_journal_path(now: float | None = None, folder: Path | None = None) -> Path:
@@ -85,7 +94,7 @@ class JournalWriter:
                 created_at=time.time(),
             )
             _write_all(self._fd, header.model_dump_json().encode("utf-8") + b"\n")
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Event | _Stop] = queue.SimpleQueue()
         self._redactor = default_redactor()
         self.written = 0
         self.fsyncs = 0
@@ -120,7 +129,7 @@ class JournalWriter:
             if self.failed is not None:
                 continue
             try:
-                payload = _line(self._redactor.redact_obj(encode(item)))  # type: ignore[arg-type]
+                payload = _line(self._redactor.redact_obj(encode(item)))
             except (TypeError, ValueError, KeyError) as e:
                 logger.error("journal: %s not written: %s", type(item).__name__, e)
                 continue
@@ -146,7 +155,7 @@ def _line(data: dict[str, object]) -> bytes:
     """One journal line: compact UTF-8 JSON and a newline; NaN and infinities as null."""
     if orjson is not None:
         try:
-            return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)  # type: ignore[no-any-return]
+            return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
         except TypeError:
             pass  # e.g. an integer beyond 64 bits
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -177,8 +186,8 @@ class JournalFile:
         if self.header is not None:
             return self.header.session_id
         for ev in self.events:
-            if ev.type == "session_started":
-                return ev.session_id  # type: ignore[union-attr]
+            if isinstance(ev, SessionStarted):
+                return ev.session_id
         return None
 
 

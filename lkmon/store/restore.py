@@ -52,7 +52,8 @@ __all__ = [
 def schema() -> dict[str, Any]:
     """The snapshot JSON Schema (``lkmon/store/snapshot.schema.json``, generated from
     ``lkmon.store.format``)."""
-    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    data: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return data
 
 
 # -- snapshots -------------------------------------------------------------------------------

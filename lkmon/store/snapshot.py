@@ -56,7 +56,7 @@ __all__ = [
 try:  # optional speed-up for the rare redacted re-dump; pydantic writes the snapshot itself
     import orjson
 except ImportError:  # pragma: no cover - the standard library does the same, slower
-    orjson = None  # type: ignore[assignment]
+    orjson = None  # type: ignore[assignment]  # optional: None stands for 'not installed'
 
 
 def build_snapshot(model: SessionModel, *, redact_text: bool = False) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def _dumps(data: Any) -> bytes:
     """Compact UTF-8 JSON; a NaN or infinity (JSON has none) is written as null."""
     if orjson is not None:
         try:
-            return orjson.dumps(data)  # type: ignore[no-any-return]
+            return orjson.dumps(data)
         except TypeError:
             pass  # e.g. an integer beyond 64 bits: the standard library copes
     try:
