@@ -16,11 +16,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lkmon import paths
 from lkmon.errors import UsageError
 from lkmon.model.vocab import fmt_cost, fmt_s
+
+if TYPE_CHECKING:
+    from lkmon.store.db import Store
 
 DB_HELP = "session store: a SQLite file path or sqlite:/// URL (default $LKMON_DB, else " \
     "lkmon-sessions/lkmon.db)"
@@ -48,7 +51,7 @@ def add_parsers(sub: Any) -> None:
     ses.add_argument("--delete", metavar="ID", help="remove a session (id or unique prefix)")
 
 
-def _open(db: str | None, *, create: bool):  # type: ignore[no-untyped-def]
+def _open(db: str | None, *, create: bool) -> Store:
     """Open the store ``--db`` names; ``create``: make it (and the default folder) if missing.
 
     Raises:

@@ -108,10 +108,10 @@ def turn_table(session: Snapshot | SessionModel) -> str:
     stages = snap.summary.stages
     lines.append("-" * len(head))
     for stat in ("p50", "p95"):
-        cells = [getattr(stages[s.key], stat) if s.key in stages else None
-                 for s in SUMMARY_STAGES]
+        figures = [getattr(stages[s.key], stat) if s.key in stages else None
+                   for s in SUMMARY_STAGES]
         lines.append(
-            f"{stat:>4}  {'':<20}  " + "  ".join(f"{fmt_s(v):>{_COL}}" for v in cells)
+            f"{stat:>4}  {'':<20}  " + "  ".join(f"{fmt_s(v):>{_COL}}" for v in figures)
         )
     return "\n".join(lines)
 

@@ -249,7 +249,7 @@ class SpeakerSink(_BufferedSink):
             self._stream = None
 
 
-def _sounddevice():  # type: ignore[no-untyped-def]
+def _sounddevice() -> Any:  # sounddevice ships no types
     """Import sounddevice, turning a missing PortAudio into a UsageError."""
     try:
         import sounddevice as sd

@@ -35,7 +35,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from livekit.agents.voice import io
+from livekit.agents.voice import AgentSession, io
+from livekit.agents.voice.events import EventTypes
 
 from lkmon.agent.observe.convert import (
     USAGE_FIELDS,
@@ -64,7 +65,7 @@ from lkmon.redact import redact
 
 logger = logging.getLogger("lkmon.bridge")
 
-_SESSION_EVENTS = (
+_SESSION_EVENTS: tuple[EventTypes, ...] = (  # mypy checks each against LiveKit's event names
     "agent_state_changed",
     "user_state_changed",
     "user_input_transcribed",
@@ -113,11 +114,11 @@ class Bridge:
             (``SessionRunner.emit`` logs a failing consumer itself).
     """
 
-    def __init__(self, session: Any, emit: Emit) -> None:
+    def __init__(self, session: AgentSession[Any], emit: Emit) -> None:
         self.session = session
         self.emit = emit
-        self._handlers: list[tuple[str, Callable[[Any], None]]] = []
-        self._last_usage: tuple | None = None
+        self._handlers: list[tuple[EventTypes, Callable[[Any], None]]] = []
+        self._last_usage: tuple[tuple[Any, ...], ...] | None = None
         self.metrics = PluginMetricsWatch(self._on_metrics, self._guard)
         """The plugins' metrics (and the session's EOUMetrics)."""
         self.vad = VadTap(emit, self._guard)

@@ -134,7 +134,7 @@ class StatusStrip(Static):
         text.append(" ")
         models = model.session.models
         if models:
-            order = [r for r in ("stt", "llm", "tts", "vad") if r in models]
+            order: list[str] = [r for r in ("stt", "llm", "tts", "vad") if r in models]
             order += [r for r in models if r not in order]
             for role in order:
                 text.append(f" {role} ", style=DIM)
