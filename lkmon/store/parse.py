@@ -14,7 +14,7 @@ from pydantic import ValidationError
 try:  # optional speed-up for sniffing what a file is
     import orjson
 except ImportError:  # pragma: no cover - the standard library does the same, slower
-    orjson = None  # type: ignore[assignment]
+    orjson = None  # type: ignore[assignment]  # optional: None stands for 'not installed'
 
 BOM = b"\xef\xbb\xbf"
 """The UTF-8 byte order mark some editors put first; a snapshot or journal may start with it."""
