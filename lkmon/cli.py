@@ -374,6 +374,10 @@ def _interrupt(signum: int, _frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lkmon`` console script; returns the exit code."""
+    for stream in (sys.stdout, sys.stderr):  # text that is not UTF-8 prints as \udcff
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     if threading.current_thread() is threading.main_thread():
         # until the session installs its own handlers, SIGTERM interrupts like Ctrl+C
         signal.signal(signal.SIGTERM, _interrupt)

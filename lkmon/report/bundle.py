@@ -18,7 +18,7 @@ from lkmon.model.state import SessionModel
 from lkmon.report import as_snapshot
 from lkmon.report.html import write_html_report
 from lkmon.store.convert import to_snapshot
-from lkmon.store.files import no_gc, write_private_atomic
+from lkmon.store.files import no_gc, text_utf8, write_private_atomic
 from lkmon.store.format import Snapshot
 
 log = logging.getLogger("lkmon.report.bundle")
@@ -75,7 +75,7 @@ def export_session(
         failures += [f"snapshot: {e}", f"report: {e}"]
 
     jobs: list[tuple[str, str, Callable[[Path], object]]] = [
-        ("screenshot", ".svg", lambda p: p.write_text(svg, encoding="utf-8")),
+        ("screenshot", ".svg", lambda p: p.write_bytes(text_utf8(svg))),
     ]
     if snapshot is not None:
         snap = snapshot

@@ -27,7 +27,7 @@ from lkmon.model.state import SessionModel
 from lkmon.model.usage import shown_provider
 from lkmon.redact import Redactor, default_redactor
 from lkmon.report import as_snapshot
-from lkmon.store.files import write_private_atomic
+from lkmon.store.files import text_utf8, write_private_atomic
 from lkmon.store.format import Snapshot, SnapshotTurn, UsageEntry
 
 _MISSING = Markup('<span class="na">-</span>')
@@ -197,4 +197,4 @@ def write_html_report(
         OSError: the directory is missing, read-only or full.
     """
     page = build_html_report(session, redact_text=redact_text, thresholds=thresholds)
-    return write_private_atomic(Path(path), page.encode("utf-8"), fsync=False)
+    return write_private_atomic(Path(path), text_utf8(page), fsync=False)

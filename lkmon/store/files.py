@@ -2,12 +2,67 @@
 
 from __future__ import annotations
 
+import codecs
 import gc
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+JSON_ESCAPE = "lkmon.json_escape"
+"""The codec error handler for JSON text that is not UTF-8 (a lone surrogate, e.g. a file name
+read with ``os.listdir`` from a Latin-1 folder, ``"bad\\udcffname"``): each such character is
+written as the six characters ``\\udcff``, escaped for JSON (a backslash, then ``udcff``), so the
+string reads back as that visible text instead of the write failing."""
+
+
+def _json_escape(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    bad = err.object[err.start:err.end]
+    return "".join(f"\\\\u{ord(c):04x}" for c in bad), err.end
+
+
+codecs.register_error(JSON_ESCAPE, _json_escape)
+
+
+def json_utf8(text: str) -> bytes:
+    """JSON ``text`` as UTF-8; a character UTF-8 cannot carry (a lone surrogate) becomes the
+    visible escape ``\\udcff`` inside its string (``JSON_ESCAPE``), never an error."""
+    return text.encode("utf-8", JSON_ESCAPE)
+
+
+def text_utf8(text: str) -> bytes:
+    """Any other text (HTML, SVG) as UTF-8; what UTF-8 cannot carry becomes ``\\udcff``
+    (``errors="backslashreplace"``), never an error."""
+    return text.encode("utf-8", "backslashreplace")
+
+
+def printable(text: str) -> str:
+    """``text`` with every character UTF-8 cannot carry written as ``\\udcff``: safe for a
+    database, a terminal or any UTF-8 writer. The same string when it is already fine."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def printable_obj(obj: Any) -> Any:
+    """A JSON-like object (dict/list/str/number) with ``printable`` applied to every string
+    (keys too); the same object when nothing needed it."""
+    if isinstance(obj, str):
+        return printable(obj)
+    if isinstance(obj, dict):
+        return {printable(k) if isinstance(k, str) else k: printable_obj(v)
+                for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [printable_obj(v) for v in obj]
+    return obj
 
 
 @contextmanager

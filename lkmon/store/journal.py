@@ -38,6 +38,7 @@ from lkmon import __version__, paths
 from lkmon.model.events import Event, SessionStarted, SpeechDone
 from lkmon.redact import default_redactor
 from lkmon.store.events import decode, decode_json, encode
+from lkmon.store.files import json_utf8
 from lkmon.store.format import JOURNAL_VERSION, JournalHeader
 from lkmon.store.parse import BOM, loads, without_surrogates
 
@@ -130,7 +131,7 @@ class JournalWriter:
                 continue
             try:
                 payload = _line(self._redactor.redact_obj(encode(item)))
-            except (TypeError, ValueError, KeyError) as e:
+            except Exception as e:  # a bug in one event's encoding: the others are written
                 logger.error("journal: %s not written: %s", type(item).__name__, e)
                 continue
             try:
@@ -152,14 +153,15 @@ class JournalWriter:
 
 
 def _line(data: dict[str, object]) -> bytes:
-    """One journal line: compact UTF-8 JSON and a newline; NaN and infinities as null."""
+    """One journal line: compact UTF-8 JSON and a newline; NaN and infinities as null; a lone
+    surrogate (text that is not UTF-8) as the visible escape ``\\udcff`` (``json_utf8``)."""
     if orjson is not None:
         try:
             return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
         except TypeError:
-            pass  # e.g. an integer beyond 64 bits
+            pass  # an integer beyond 64 bits, a lone surrogate: the standard library copes
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return (text + "\n").encode("utf-8")
+    return json_utf8(text + "\n")
 
 
 def _write_all(fd: int, payload: bytes) -> None:

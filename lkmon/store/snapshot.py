@@ -19,10 +19,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import PydanticSerializationError
+
 from lkmon.model.state import SessionModel
 from lkmon.redact import default_redactor
 from lkmon.store.convert import PLACEHOLDER_CHAR, placeholder, to_snapshot
-from lkmon.store.files import write_private_atomic
+from lkmon.store.files import json_utf8, write_private_atomic
 from lkmon.store.format import SNAPSHOT_VERSION, Snapshot
 from lkmon.store.restore import (
     SnapshotError,
@@ -70,8 +72,12 @@ def build_snapshot(model: SessionModel, *, redact_text: bool = False) -> dict[st
 
 def dump_snapshot(snapshot: Snapshot) -> bytes:
     """UTF-8 JSON of ``snapshot`` with secrets redacted (see ``dumps_redacted``); a NaN or an
-    infinity (JSON has none) is written as null."""
-    raw = snapshot.__pydantic_serializer__.to_json(snapshot)
+    infinity (JSON has none) is written as null; text that is not UTF-8 (a lone surrogate) as
+    the visible escape ``\\udcff`` (``lkmon.store.files.json_utf8``)."""
+    try:
+        raw = snapshot.__pydantic_serializer__.to_json(snapshot)
+    except PydanticSerializationError:  # a lone surrogate: the standard library escapes it
+        raw = _dumps(snapshot.model_dump(mode="json"))
     return _redacted(raw, lambda: snapshot.model_dump(mode="json"))
 
 
@@ -102,7 +108,7 @@ def _dumps(data: Any) -> bytes:
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError:
         text = json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"))
-    return text.encode("utf-8")
+    return json_utf8(text)
 
 
 def dumps_redacted(data: Any) -> bytes:

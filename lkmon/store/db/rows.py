@@ -15,6 +15,7 @@ from typing import Any
 from lkmon.model.events import ChatMessageAdded
 from lkmon.redact import default_redactor
 from lkmon.store.db.schema import MESSAGE_FIGURES, TURN_COUNTS, TURN_FIGURES
+from lkmon.store.files import printable_obj
 from lkmon.store.format import Snapshot, SnapshotTurn
 
 
@@ -186,13 +187,13 @@ def _usage(sid: str, u: Any) -> dict[str, Any]:
 
 def _redacted(rows: SessionRows) -> SessionRows:
     """``rows`` with every secret value in every string (JSON columns too) replaced by
-    ``[REDACTED]``, as ``lkmon.store.snapshot.dump_snapshot`` does for the file."""
+    ``[REDACTED]``, as ``lkmon.store.snapshot.dump_snapshot`` does for the file, and text
+    that is not UTF-8 (a lone surrogate) escaped as ``\\udcff`` (``printable_obj``): SQLite
+    refuses it."""
     redactor = default_redactor()
-    if not redactor.active:
-        return rows
     return SessionRows(
-        redactor.redact_obj(rows.session),
-        redactor.redact_obj(rows.turns),
-        redactor.redact_obj(rows.messages),
-        redactor.redact_obj(rows.usage),
+        printable_obj(redactor.redact_obj(rows.session)),
+        printable_obj(redactor.redact_obj(rows.turns)),
+        printable_obj(redactor.redact_obj(rows.messages)),
+        printable_obj(redactor.redact_obj(rows.usage)),
     )
