@@ -3,10 +3,18 @@
 Two kinds of redaction, each with one placeholder everywhere (screen, journal, snapshot, HTML,
 SVG, headless output):
 
-- **Secrets** are always hidden. A secret is the value of ``LIVEKIT_API_KEY``,
-  ``LIVEKIT_API_SECRET``, any variable whose name ends in ``_API_KEY``, ``_KEY``, ``_SECRET``,
-  ``_TOKEN`` or ``_PASSWORD``, and every value read from a ``.env`` file. Each occurrence becomes
-  ``SECRET_PLACEHOLDER`` (``[REDACTED]``), whatever its length, so nothing of the secret is told.
+- **Secrets** are always hidden. A secret is the value (4 characters or more) of
+  ``LIVEKIT_API_KEY``, ``LIVEKIT_API_SECRET`` or any variable whose name ends in ``_API_KEY``,
+  ``_KEY``, ``_SECRET``, ``_TOKEN`` or ``_PASSWORD`` (in the environment or a ``.env`` file), and
+  any other value read from a ``.env`` file that could be a credential: 8 characters or more and
+  not a plain word or number (``looks_secret``: ``POSTGRES_USER=user``, ``LOG_LEVEL=INFO``,
+  ``DEBUG=true``, ``HOST=localhost``, ``PORT=8080`` are settings, not secrets). Each occurrence
+  becomes ``SECRET_PLACEHOLDER`` (``[REDACTED]``), whatever its length, so nothing of the secret
+  is told. Where (``Redactor.redact_obj``): such ``.env`` values only inside **free text**
+  (``FREE_TEXT_KEYS``: transcripts, log and error messages, tool arguments and outputs);
+  values named like a secret in every other string too (a model label, a file name); neither
+  ever in keys, ids or fixed vocabularies (``KEPT_KEYS``: event types, log levels, states, close
+  reasons), so what lkmon writes it can always read back.
 - **Text** (user and agent text, the transcript, tool arguments and outputs) is hidden only with
   ``--redact``, for sharing a session: every non-space character becomes ``TEXT_PLACEHOLDER``
   (``█``, U+2588), so lengths, words and timings stay readable (``"Hi there!"`` -> ``"██ ██████"``).
@@ -32,26 +40,64 @@ PLACEHOLDER = SECRET_PLACEHOLDER  # the name before 0.2
 TEXT_PLACEHOLDER = "\u2588"
 """What each non-space character of redacted text (``--redact``) becomes, everywhere: "█"."""
 _VISIBLE = re.compile(r"\S")
-_MIN_LEN = 4  # shorter values ("1", "on") would redact ordinary text
+MIN_SECRET_LEN = 4
+"""The shortest value of a variable named like a secret that is hidden (``"1"``, ``"on"`` are
+ordinary text)."""
+MIN_DOTENV_LEN = 8
+"""The shortest value of any other ``.env`` variable that is hidden (``looks_secret``)."""
+_PLAIN = re.compile(r"[A-Za-z]+|[-+]?[0-9][0-9_.,:]*")
+FREE_TEXT_KEYS = frozenset({
+    "text", "message", "arguments", "output", "error",  # events (journal lines, snapshot events)
+    "user_text", "agent_text", "unheard_text", "close_error",  # snapshot turns and session
+})
+"""The JSON keys whose string values (at any depth) are free text: where ``Redactor.redact_obj``
+replaces every secret, ``.env`` settings included."""
+KEPT_KEYS = frozenset({
+    "type", "level", "role", "kind", "reason", "close_reason", "agent_state", "user_state",
+    "old_state", "new_state", "session_id", "speech_id", "item_id", "item_ids", "request_id",
+    "call_id", "lkmon_version",
+})
+"""The JSON keys whose values ``Redactor.redact_obj`` never touches: ids and fixed vocabularies
+(event type, log level, role, states, close reason) that lkmon reads back as such."""
+
+
+def looks_secret(value: str) -> bool:
+    """True when a ``.env`` value not named like a secret could be a credential: at least
+    ``MIN_DOTENV_LEN`` (8) characters and not a plain word or number (letters only, or digits
+    with separators). ``"user"``, ``"INFO"``, ``"true"``, ``"localhost"``, ``"8080"`` are not;
+    ``"dotenv-7f3a91"``, ``"hunter22x"``, ``"postgres://u:p@db/x"`` are."""
+    value = value.strip()
+    return len(value) >= MIN_DOTENV_LEN and _PLAIN.fullmatch(value) is None
 
 
 class Redactor:
     """Replaces known secret values in text with ``[REDACTED]``.
 
+    Two kinds of values: **credentials** (named like a secret, or given to ``add``) are hidden in
+    every string value but keys and ``KEPT_KEYS``' (ids and fixed vocabularies); **settings**
+    (other ``.env`` values that ``looks_secret``, ``add(..., anywhere=False)``) only in free
+    text (``FREE_TEXT_KEYS``).
+
     Args:
-        secrets: the secret values to hide; values shorter than 4 characters are ignored.
+        secrets: credentials to hide; values shorter than ``MIN_SECRET_LEN`` (4) characters are
+            ignored.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: set[str] = set()
+        self._anywhere: set[str] = set()
+        self._free_only: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._strong: re.Pattern[str] | None = None
         self.add(secrets)
 
-    def add(self, secrets: Iterable[str]) -> None:
-        """Add secret values to hide."""
-        self._secrets.update(s for s in secrets if s and len(s) >= _MIN_LEN)
-        ordered = sorted(self._secrets, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+    def add(self, secrets: Iterable[str], *, anywhere: bool = True) -> None:
+        """Add secret values to hide: credentials (``anywhere``), or ``.env`` settings hidden in
+        free text only (``anywhere=False``)."""
+        fresh = {s for s in secrets if s and len(s) >= MIN_SECRET_LEN}
+        (self._anywhere if anywhere else self._free_only).update(fresh)
+        self._free_only -= self._anywhere
+        self._pattern = _alternation(self._anywhere | self._free_only)
+        self._strong = _alternation(self._anywhere)
 
     @property
     def active(self) -> bool:
@@ -59,7 +105,7 @@ class Redactor:
         return self._pattern is not None
 
     def redact(self, text: str) -> str:
-        """Return ``text`` with every secret value replaced by ``[REDACTED]``."""
+        """Return free ``text`` with every secret value replaced by ``[REDACTED]``."""
         if self._pattern is None or not text:
             return text
         return self._pattern.sub(SECRET_PLACEHOLDER, text)
@@ -71,16 +117,39 @@ class Redactor:
         return _VISIBLE.sub(TEXT_PLACEHOLDER, text) if mask else text
 
     def redact_obj(self, obj: Any) -> Any:
-        """Return a copy of a JSON-like object (dict/list/str/number) with secrets redacted."""
+        """A copy of a JSON-like object (dict/list/str/number) with secrets redacted: every
+        secret in free text (string values under a ``FREE_TEXT_KEYS`` key, at any depth; a
+        bare string), credentials in other values too; keys and the values of ``KEPT_KEYS``
+        (ids, levels, states, close reasons, roles: what lkmon reads back as such) never."""
         if self._pattern is None:
             return obj
+        return self._walk(obj, _FREE if isinstance(obj, str) else _OTHER)
+
+    def _walk(self, obj: Any, where: int) -> Any:
         if isinstance(obj, str):
-            return self.redact(obj)
+            pattern = self._pattern if where == _FREE else self._strong
+            if where == _KEPT or pattern is None:
+                return obj
+            return pattern.sub(SECRET_PLACEHOLDER, obj)
         if isinstance(obj, Mapping):
-            return {self.redact(str(k)): self.redact_obj(v) for k, v in obj.items()}
+            return {k: self._walk(v, _child(where, k)) for k, v in obj.items()}
         if isinstance(obj, list | tuple):
-            return [self.redact_obj(v) for v in obj]
+            return [self._walk(v, where) for v in obj]
         return obj
+
+
+_OTHER, _FREE, _KEPT = 0, 1, 2
+
+
+def _child(where: int, key: object) -> int:
+    if where == _FREE or key in FREE_TEXT_KEYS:
+        return _FREE
+    return _KEPT if key in KEPT_KEYS else where
+
+
+def _alternation(values: set[str]) -> re.Pattern[str] | None:
+    ordered = sorted(values, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
 
 def secret_values(environ: Mapping[str, str] | None = None, dotenv: Path | None = None) -> set[str]:
@@ -88,13 +157,27 @@ def secret_values(environ: Mapping[str, str] | None = None, dotenv: Path | None 
 
     Args:
         environ: variables to scan; defaults to ``os.environ``.
-        dotenv: path of a ``.env`` file whose every value is a secret; ``None`` to skip.
+        dotenv: path of a ``.env`` file: its values named like a secret, and the others that
+            ``looks_secret``; ``None`` to skip.
     """
+    named, settings = _values(environ, dotenv)
+    return named | settings
+
+
+def _values(environ: Mapping[str, str] | None, dotenv: Path | None) -> tuple[set[str], set[str]]:
+    """(values named like a secret, other ``.env`` values that ``looks_secret``)."""
     env = os.environ if environ is None else environ
-    values = {v for k, v in env.items() if SECRET_NAME.search(k.upper())}
+    named = {v for k, v in env.items() if SECRET_NAME.search(k.upper())}
+    settings: set[str] = set()
     if dotenv is not None and dotenv.is_file():
-        values.update(v for v in dotenv_values(dotenv).values() if v)
-    return values
+        for k, v in dotenv_values(dotenv).items():
+            if not v:
+                continue
+            if SECRET_NAME.search(k.upper()):
+                named.add(v)
+            elif looks_secret(v):
+                settings.add(v)
+    return named, settings
 
 
 _default = Redactor()
@@ -106,8 +189,11 @@ def default_redactor() -> Redactor:
 
 
 def install_from_env(dotenv: Path | None = None) -> Redactor:
-    """Add the current environment's and ``dotenv``'s secrets to the process-wide redactor."""
-    _default.add(secret_values(dotenv=dotenv))
+    """Add the current environment's and ``dotenv``'s secrets to the process-wide redactor:
+    values named like a secret everywhere, other ``.env`` values in free text only."""
+    named, settings = _values(None, dotenv)
+    _default.add(named)
+    _default.add(settings, anywhere=False)
     return _default
 
 

@@ -4,9 +4,10 @@ network.
 
 Rendered from the session's ``Snapshot`` (``lkmon.store.convert.to_snapshot``: the same object
 the JSON file, the headless tables and the store come from) with the Jinja2 template
-``templates/report.html`` (autoescaped). Every value the template prints passes through
-``lkmon.redact.default_redactor()`` (the environment's ``finalize``) before it is escaped; a
-snapshot made with ``redact_text=True`` already holds ``█`` placeholders. Stage names, colours
+``templates/report.html`` (autoescaped). The snapshot's free text (transcript, tool arguments
+and outputs, error messages) passes through ``lkmon.redact.default_redactor()`` first
+(``lkmon.store.snapshot.redacted_snapshot``), as the JSON file's does; a snapshot made with
+``redact_text=True`` already holds ``█`` placeholders. Stage names, colours
 and number formats are ``lkmon.model.vocab``'s, as on screen. No textual or livekit import here.
 """
 
@@ -29,6 +30,7 @@ from lkmon.redact import Redactor, default_redactor
 from lkmon.report import as_snapshot
 from lkmon.store.files import text_utf8, write_private_atomic
 from lkmon.store.format import Snapshot, SnapshotTurn, UsageEntry
+from lkmon.store.snapshot import redacted_snapshot
 
 _MISSING = Markup('<span class="na">-</span>')
 
@@ -92,11 +94,9 @@ def _usage_row(u: UsageEntry) -> tuple[UsageEntry, str, str]:
     return u, shown, u.via if u.via != shown else ""
 
 
-@pass_context
-def _finalize(context: Context, value: Any) -> Any:
-    """Every value the template prints: secrets out (our own ``Markup`` constants hold none)."""
-    if isinstance(value, str) and not isinstance(value, Markup):
-        return context["redactor"].redact(value)
+def _finalize(value: Any) -> Any:
+    """Every value the template prints: ``None`` as nothing (secrets are already out of the
+    snapshot's free text: ``redacted_snapshot``)."""
     return "" if value is None else value
 
 
@@ -142,15 +142,17 @@ def build_html_report(
         redact_text: for a ``SessionModel``: replace user/agent text, transcript and tool
             arguments with placeholders (a ``Snapshot`` already is as it was made).
         thresholds: ``(good, bad)`` e2e latency in seconds: below good is green, from bad red.
-        redactor: hides secrets; ``lkmon.redact.default_redactor()`` by default.
+        redactor: hides secrets in the free text (transcript, tool arguments and outputs,
+            error messages; ``lkmon.store.snapshot.redacted_snapshot``);
+            ``lkmon.redact.default_redactor()`` by default.
     """
-    snap = as_snapshot(session, redact_text=redact_text)
+    snap = redacted_snapshot(as_snapshot(session, redact_text=redact_text),
+                             redactor or default_redactor())
     info = snap.session
     start = info.started_at
     rows, scale = _rows(snap.turns, thresholds)
     stages = snap.summary.stages
     return environment().get_template("report.html").render(
-        redactor=redactor or default_redactor(),
         session=info,
         started="?" if start is None else time.strftime("%Y-%m-%d %H:%M:%S UTC",
                                                         time.gmtime(start)),

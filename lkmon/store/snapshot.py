@@ -22,7 +22,7 @@ from typing import Any
 from pydantic_core import PydanticSerializationError
 
 from lkmon.model.state import SessionModel
-from lkmon.redact import default_redactor
+from lkmon.redact import Redactor, default_redactor
 from lkmon.store.convert import PLACEHOLDER_CHAR, placeholder, to_snapshot
 from lkmon.store.files import json_utf8, write_private_atomic
 from lkmon.store.format import SNAPSHOT_VERSION, Snapshot
@@ -48,6 +48,7 @@ __all__ = [
     "load_snapshot",
     "model_from_snapshot",
     "placeholder",
+    "redacted_snapshot",
     "schema",
     "snapshot_json",
     "to_snapshot",
@@ -116,19 +117,37 @@ def dumps_redacted(data: Any) -> bytes:
     return _redacted(_dumps(data), lambda: data)
 
 
+def redacted_snapshot(snapshot: Snapshot, redactor: Redactor | None = None) -> Snapshot:
+    """``snapshot`` with secrets replaced in its free text (``Redactor.redact_obj``): itself
+    when none occurs, else a copy (for the views that render a snapshot, the HTML report)."""
+    redactor = redactor or default_redactor()
+    if not redactor.active:
+        return snapshot
+    try:
+        raw = snapshot.__pydantic_serializer__.to_json(snapshot)
+    except PydanticSerializationError:  # a lone surrogate
+        raw = _dumps(snapshot.model_dump(mode="json"))
+    if not _holds_secret(raw, redactor):
+        return snapshot
+    return Snapshot.model_validate(redactor.redact_obj(snapshot.model_dump(mode="json")))
+
+
+def _holds_secret(raw: bytes, redactor: Redactor) -> bool:
+    text = raw.decode("utf-8")
+    probe = _JSON_ESCAPE.sub(_unescape, text) if "\\" in text else text
+    return redactor.redact(probe) != probe
+
+
 def _redacted(raw: bytes, plain: Any) -> bytes:
-    """``raw`` if it holds no secret, else ``plain()`` redacted with ``redact_obj`` and dumped.
+    """``raw`` if it holds no secret, else ``plain()`` redacted with ``redact_obj`` (free text
+    only: keys, enum values and lkmon's own fields are kept) and dumped.
 
     Walking a large object with ``redact_obj`` costs about 1.5 s for 10,000 turns, so the JSON
     text (with its string escapes undone) is first scanned for any secret in one pass; only if
     one occurs is the object redacted and serialised again. The result is the same either way.
     """
     redactor = default_redactor()
-    if not redactor.active:
-        return raw
-    text = raw.decode("utf-8")
-    probe = _JSON_ESCAPE.sub(_unescape, text) if "\\" in text else text
-    if redactor.redact(probe) == probe:
+    if not redactor.active or not _holds_secret(raw, redactor):
         return raw
     return _dumps(redactor.redact_obj(plain()))
 
