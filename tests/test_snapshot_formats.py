@@ -132,6 +132,19 @@ def test_old_files_get_a_stable_id_shared_by_the_snapshot_and_journal_of_a_sessi
             != load_session(OLD / "v2-demo.json").session.session_id)
 
 
+def test_a_format_1_snapshot_object_given_to_model_from_snapshot_gets_an_id() -> None:
+    """A ``Snapshot`` (not a dict) of a format without ids: the model's session id is the
+    derived one, as for the same snapshot as a dict (it was ``None``; found by mypy)."""
+    from lkmon.store.restore import model_from_snapshot
+
+    raw = (OLD / "v1-demo-sections.json").read_bytes()
+    snap = Snapshot.model_validate_json(raw)
+    assert snap.session.session_id is None
+    sid = model_from_snapshot(snap).session.session_id
+    assert sid is not None and uuid.UUID(sid).version == 5
+    assert model_from_snapshot(json.loads(raw)).session.session_id == sid
+
+
 def test_a_new_session_keeps_its_id_through_the_journal_and_the_snapshot(tmp_path: Path) -> None:
     sid = str(uuid.uuid4())
     events = demo_session()

@@ -138,10 +138,12 @@ def load_snapshot(path: str | Path) -> Snapshot:
     return snap
 
 
-def _give_id(snap: Snapshot, raw: bytes) -> None:
+def _give_id(snap: Snapshot, raw: bytes) -> str:
+    """``snap``'s session id; one derived from its content (``raw``) if it has none."""
     s = snap.session
     if s.session_id is None:
         s.session_id = derived_session_id(s.started_at, s.agent_file, s.lkmon_version, raw)
+    return s.session_id
 
 
 def model_from_snapshot(snap: Snapshot | dict[str, Any]) -> SessionModel:
@@ -155,14 +157,15 @@ def model_from_snapshot(snap: Snapshot | dict[str, Any]) -> SessionModel:
     """
     if not isinstance(snap, Snapshot):
         snap = validate_snapshot(snap)
-        if snap.session.session_id is None:
-            _give_id(snap, json.dumps(snap.model_dump(mode="json")).encode())
+    session_id = snap.session.session_id
+    if session_id is None:  # a format 1 or 2 snapshot, a dict or a Snapshot
+        session_id = _give_id(snap, json.dumps(snap.model_dump(mode="json")).encode())
     if snap.events_complete and snap.events:
         model = SessionModel()
         model.apply_many(snap.events)
     else:
         model = _model_from_sections(snap)
-    model.session.session_id = snap.session.session_id  # type: ignore[assignment]
+    model.session.session_id = session_id
     return model
 
 
