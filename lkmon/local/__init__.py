@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from livekit.agents import vad
 
@@ -103,6 +104,7 @@ class LocalModels:
 _listeners: list[ProgressFn] = []
 _listeners_lock = threading.Lock()
 _cache: LocalModels | None = None
+_Model = TypeVar("_Model")
 _cache_lock = threading.Lock()
 
 
@@ -164,32 +166,37 @@ def load_local_models(
             return _cache
         check_model_packages()
         threads = threads or LocalThreads()
-        stages: list[tuple[str, str, Callable[[], object]]] = [
-            ("vad", "vad: silero", load_vad),
-            ("stt", "stt: whisper tiny.en", lambda: WhisperSTT(cpu_threads=threads.stt)),
-            ("llm", "llm: SmolLM2-135M", lambda: SmolLLM(n_threads=threads.llm)),
-            ("tts", "tts: piper en_US-joe-medium", lambda: PiperTTS(intra_op_threads=threads.tts)),
-        ]
-        loaded: dict[str, object] = {}
         load_s: dict[str, float] = {}
         warm_s: dict[str, float] = {}
-        for i, (role, stage, make) in enumerate(stages):
-            _report(progress, LoadProgress(time.time(), stage, i, len(stages)))
+        stages = 4
+
+        def load(i: int, role: str, stage: str, make: Callable[[], _Model]) -> _Model:
+            """Load stage ``i`` (reporting before and after), warm it up, time both."""
+            _report(progress, LoadProgress(time.time(), stage, i, stages))
             start = time.perf_counter()
             model = make()
             load_s[role] = time.perf_counter() - start
             warm_up = getattr(model, "warm_up", None)
             if warm_up is not None:
                 warm_s[role] = warm_up()
-            loaded[role] = model
             total = load_s[role] + warm_s.get(role, 0.0)
             logger.info("loaded %s in %.2f s", stage, total)
-            _report(progress, LoadProgress(time.time(), stage, i + 1, len(stages), total))
+            _report(progress, LoadProgress(time.time(), stage, i + 1, stages, total))
+            return model
+
+        vad_model = load(0, "vad", "vad: silero", load_vad)
+        stt_model = load(
+            1, "stt", "stt: whisper tiny.en", lambda: WhisperSTT(cpu_threads=threads.stt)
+        )
+        llm_model = load(2, "llm", "llm: SmolLM2-135M", lambda: SmolLLM(n_threads=threads.llm))
+        tts_model = load(
+            3, "tts", "tts: piper en_US-joe-medium", lambda: PiperTTS(intra_op_threads=threads.tts)
+        )
         _cache = LocalModels(
-            vad=loaded["vad"],  # type: ignore[arg-type]
-            stt=loaded["stt"],  # type: ignore[arg-type]
-            llm=loaded["llm"],  # type: ignore[arg-type]
-            tts=loaded["tts"],  # type: ignore[arg-type]
+            vad=vad_model,
+            stt=stt_model,
+            llm=llm_model,
+            tts=tts_model,
             threads=threads,
             load_seconds=load_s,
             warm_up_seconds=warm_s,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import codecs
 import concurrent.futures
+import enum
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from livekit.agents import (
     DEFAULT_API_CONNECT_OPTIONS,
@@ -32,8 +33,18 @@ from lkmon.local.prompt import (
     route_tool_call,
 )
 
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
+
 logger = logging.getLogger("lkmon.local")
-_DONE = object()
+class _Done(enum.Enum):
+    """The worker's end-of-stream marker (an enum member, so ``is _DONE`` narrows the queue's
+    item type)."""
+
+    DONE = "done"
+
+
+_DONE: Final = _Done.DONE
 
 
 class SmolLLM(llm.LLM):
@@ -264,7 +275,9 @@ class SmolLLM(llm.LLM):
         return time.perf_counter() - start
 
     def _tokenize(self, messages: list[Message]) -> list[int]:
-        prompt = self._format(messages=messages).prompt
+        # our {"role", "content"} dicts are what llama-cpp's message TypedDicts describe
+        typed = cast("list[ChatCompletionRequestMessage]", messages)
+        prompt = self._format(messages=typed).prompt
         return self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 
 
@@ -292,10 +305,10 @@ class SmolLLMStream(llm.LLMStream):
         )
         messages = self._smol.messages_for(self._chat_ctx)
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[object] = asyncio.Queue()
+        queue: asyncio.Queue[str | llm.FunctionToolCall | _Done] = asyncio.Queue()
         cancel = threading.Event()
 
-        def hand_over(item: object) -> None:
+        def hand_over(item: str | llm.FunctionToolCall | _Done) -> None:
             try:
                 loop.call_soon_threadsafe(queue.put_nowait, item)
             except RuntimeError:  # the loop is gone: nobody is listening any more
@@ -335,7 +348,7 @@ class SmolLLMStream(llm.LLMStream):
                 delta = (
                     llm.ChoiceDelta(role="assistant", tool_calls=[item])
                     if isinstance(item, llm.FunctionToolCall)
-                    else llm.ChoiceDelta(role="assistant", content=item)  # type: ignore[arg-type]
+                    else llm.ChoiceDelta(role="assistant", content=item)
                 )
                 self._event_ch.send_nowait(llm.ChatChunk(id=request_id, delta=delta))
             usage = await worker

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 from livekit import rtc
-from livekit.agents import APIConnectOptions, stt, utils
+from livekit.agents import APIConnectOptions, LanguageCode, stt, utils
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import AudioBuffer
 
@@ -217,7 +217,9 @@ class WhisperSTT(stt.STT):
         return stt.SpeechEvent(
             type=stt.SpeechEventType.FINAL_TRANSCRIPT,
             request_id=request_id,
-            alternatives=[stt.SpeechData(language="en", text=text, confidence=confidence)],
+            alternatives=[
+                stt.SpeechData(language=LanguageCode("en"), text=text, confidence=confidence)
+            ],
         )
 
     async def aclose(self) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import enum
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, tts, utils
 
@@ -20,7 +22,14 @@ PIPER_RATE = 22050
 """Sample rate of en_US-joe-medium, Hz (mono, 16-bit)."""
 
 logger = logging.getLogger("lkmon.local")
-_DONE = object()
+class _Done(enum.Enum):
+    """The worker's end-of-stream marker (an enum member, so ``is _DONE`` narrows the queue's
+    item type)."""
+
+    DONE = "done"
+
+
+_DONE: Final = _Done.DONE
 NOTHING_TO_SAY_S = 0.05
 """Seconds of silence returned for text with no letter or digit (Piper returns no audio)."""
 
@@ -149,10 +158,10 @@ class PiperChunkedStream(tts.ChunkedStream):
             raise faults.fault_error(hit)
 
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[object] = asyncio.Queue()
+        queue: asyncio.Queue[bytes | _Done] = asyncio.Queue()
         cancel = threading.Event()
 
-        def hand_over(item: object) -> None:
+        def hand_over(item: bytes | _Done) -> None:
             try:
                 loop.call_soon_threadsafe(queue.put_nowait, item)
             except RuntimeError:  # the loop is gone: nobody is listening any more
@@ -169,7 +178,7 @@ class PiperChunkedStream(tts.ChunkedStream):
         pushed = False
         try:
             while (item := await queue.get()) is not _DONE:
-                output_emitter.push(item)  # type: ignore[arg-type]
+                output_emitter.push(item)
                 pushed = True
             await worker  # re-raises a failure of the synthesis
             if not pushed and not any(ch.isalnum() for ch in self._input_text):
