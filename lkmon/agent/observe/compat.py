@@ -206,13 +206,16 @@ def intercept_session_start(
 
     original = AgentSession.start
     original_wait = JobContext.wait_for_participant
-    AgentSession.start = functools.wraps(original)(make_start(original))  # type: ignore[method-assign]
-    JobContext.wait_for_participant = wait_for_participant  # type: ignore[method-assign,assignment]
+    # The ignores: these are the patches this function exists for (checked on 1.8.9, above);
+    # mypy rejects assigning to a method, and the wrappers' signatures are the loose StartFn.
+    patched = functools.wraps(original)(make_start(original))
+    AgentSession.start = patched  # type: ignore[method-assign,assignment]  # the patch
+    JobContext.wait_for_participant = wait_for_participant  # type: ignore[method-assign,assignment]  # patch
     try:
         yield
     finally:
-        AgentSession.start = original  # type: ignore[method-assign]
-        JobContext.wait_for_participant = original_wait  # type: ignore[method-assign]
+        AgentSession.start = original  # type: ignore[method-assign]  # restores the original
+        JobContext.wait_for_participant = original_wait  # type: ignore[method-assign]  # restores
 
 
 def on_job_shutdown(ctx: Any, fn: Callable[[str], None]) -> None:

@@ -9,11 +9,11 @@ import math
 import time
 from typing import Any
 
-from lkmon.model.events import ModelUsage, PluginMetrics
+from lkmon.model.events import MetricKind, ModelUsage, PluginMetrics
 from lkmon.model.figures import num
 from lkmon.redact import redact
 
-METRIC_KINDS = {
+METRIC_KINDS: dict[str, MetricKind] = {
     "stt_metrics": "stt",
     "llm_metrics": "llm",
     "tts_metrics": "tts",
@@ -62,7 +62,7 @@ def metrics_event(m: Any) -> PluginMetrics | None:
     meta = getattr(m, "metadata", None)
     return PluginMetrics(
         ts=num(getattr(m, "timestamp", None)) or time.time(),
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         label=getattr(m, "label", "") or "",
         provider=(meta.model_provider or "") if meta else "",
         model=(meta.model_name or "") if meta else "",

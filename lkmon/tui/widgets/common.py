@@ -13,7 +13,7 @@ import inspect
 import logging
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from rich.text import Text
 from textual.message_pump import MessagePump
@@ -121,7 +121,8 @@ def guarded(where: str, fallback: Any = None) -> Callable[[F], F]:
                     report_widget_error(args[0] if args else None, where, e)
                     return fallback(*args, **kwargs) if callable(fallback) else fallback
 
-            return awrapper  # type: ignore[return-value]
+            # wraps keeps fn's signature; the result is fn's or the fallback
+            return cast(F, awrapper)
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -131,6 +132,6 @@ def guarded(where: str, fallback: Any = None) -> Callable[[F], F]:
                 report_widget_error(args[0] if args else None, where, e)
                 return fallback(*args, **kwargs) if callable(fallback) else fallback
 
-        return wrapper  # type: ignore[return-value]
+        return cast(F, wrapper)  # as above
 
     return deco
