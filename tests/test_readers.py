@@ -77,6 +77,15 @@ SNAPSHOT_ERRORS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
         lambda r: r.replace(b'"turn_count":', b'"turn_count":NaN,"_":', 1),
         "invalid snapshot at session/turn_count: Input should be a valid integer",
     ),
+    "NaN for a time": (
+        lambda r: r.replace(b'"ts":', b'"ts":NaN,"_":', 1),
+        "invalid snapshot at turns/0/plugin_metrics/0/ts: Input should be a finite number",
+    ),
+    "1e400 for a figure": (
+        lambda r: r.replace(b'"llm_node_ttft":', b'"llm_node_ttft":1e400,"_":', 1),
+        "invalid snapshot at events/46/conversation_item_added/metrics/llm_node_ttft: "
+        "Input should be a finite number",
+    ),
     "nesting over 1,024": (
         lambda r: r[:-1] + b',"x":' + b"[" * 1100 + b"]" * 1100 + b"}",
         "invalid JSON: nested deeper than 200 levels at line 1 column",

@@ -94,8 +94,8 @@ def record(
     cls: type, *, name: str | None = None, tag: Any = None, absent: Mapping[str, Any] = {}
 ) -> Any:
     """A pydantic type for the dataclass ``cls``: a JSON object with ``cls``'s own fields (strict
-    JSON types; those with a default may be left out) validated into a ``cls`` instance, and
-    serialised back as its fields. The fields are defined once, by the dataclass.
+    JSON types, finite numbers; those with a default may be left out) validated into a ``cls``
+    instance, and serialised back as its fields. The fields are defined once, by the dataclass.
 
     Args:
         cls: an lkmon dataclass (an event, ``TurnMetrics``, ``TranscriptEntry``...).
@@ -110,6 +110,12 @@ def record(
         hint = hints[f.name]
         if hint == list[ModelUsage]:
             hint = types.GenericAlias(list, _USAGE)  # list[_USAGE]: _USAGE is built at run time
+        elif hint is float or hint == float | None:
+            hint = Finite if hint is float else Finite | None
+        elif hint == dict[str, Any]:  # a metric's values: LiveKit's numbers, by name
+            hint = dict[str, MetricValue]
+        elif hint == dict[str, float]:  # a chat message's figures
+            hint = dict[str, Finite]
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         fields[f.name] = hint if required else NotRequired[hint]
     # built at run time from the dataclass's fields: mypy checks only literal TypedDict definitions
@@ -141,6 +147,25 @@ def record(
 
 def _same(value: Any) -> Any:
     return value  # pydantic serialises a dataclass's fields (ClassVars left out)
+
+
+class _FiniteInJson:
+    """Pydantic marker: in JSON a finite number only (a NaN literal, ``Infinity`` or ``1e400``
+    is refused: lkmon writes a non-finite float as null, so what it reads it can write back);
+    from Python any float (the writer's, turned into null)."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.float_schema(allow_inf_nan=False, strict=True),
+            python_schema=handler(source),
+        )
+
+
+Finite = Annotated[float, _FiniteInJson()]
+"""A float field of the snapshot and journal formats: finite when read from JSON."""
+MetricValue = bool | int | Finite | str | None
+"""One of a plugin metric's ``values`` (``PluginMetrics.values``): a number, a flag, a label;
+never a nested value (which could nest deeper than a reader's limit once in a snapshot)."""
 
 
 class _Instances:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from lkmon.model.events import ErrorRaised, PluginMetrics
 from lkmon.model.figures import TurnMetrics
 from lkmon.model.transcript import TranscriptEntry
-from lkmon.store.events import EventField, record
+from lkmon.store.events import EventField, Finite, record
 
 SNAPSHOT_VERSION = 3
 """The snapshot format version this lkmon writes (``"lkmon_snapshot"``); it reads 1 to 3.
@@ -38,9 +38,9 @@ LiveKit's event names (``conversation_item_added``, ``metrics_collected``...; se
 (``kind: "transcript"``), ``greeting`` only before user speech, EOU 0.0 is ``null`` with its
 reason in ``turns[].missing``. See docs/snapshot-format.md."""
 
-Seconds = float | None
+Seconds = Finite | None
 """A duration in seconds, or ``None`` (unknown)."""
-Epoch = float | None
+Epoch = Finite | None
 """Epoch seconds (``time.time()``), or ``None`` (unknown)."""
 Count = Annotated[int, Field(ge=0)]
 SessionId = Annotated[
@@ -55,7 +55,8 @@ SessionId = Annotated[
 
 class Part(BaseModel):
     """Base of every snapshot model: strict JSON types, unknown keys ignored, docstrings under
-    fields become the schema's descriptions."""
+    fields become the schema's descriptions. A float field is ``Finite``: a NaN or an infinity
+    is written as null, and refused when read."""
 
     model_config = ConfigDict(
         strict=True, extra="ignore", use_attribute_docstrings=True, ser_json_inf_nan="null"
@@ -90,7 +91,7 @@ else:
 class ToolCallEntry(Part):
     """One tool call of a turn (LiveKit ``FunctionCall`` and its ``FunctionCallOutput``)."""
 
-    ts: float | None = None
+    ts: Finite | None = None
     """When it ran; ``None`` in format 1 files that lack it (the turn's start is used)."""
     call_id: str = ""
     name: str
@@ -103,7 +104,7 @@ class ToolCallEntry(Part):
 class HandoffEntry(Part):
     """An agent handoff made in the turn (LiveKit ``AgentHandoff`` chat item)."""
 
-    ts: float
+    ts: Finite
     item_id: str = ""
     old_agent: str | None = None
     new_agent: str
@@ -113,7 +114,7 @@ class DiscardedReply(Part):
     """A preemptive reply LiveKit started for this user turn and threw away (in no percentile)."""
 
     speech_id: str | None = None
-    started_at: float
+    started_at: Finite
     done_at: Epoch = None
     llm_ttft: Seconds = None
     """Its first ``LLMMetrics.ttft``."""
@@ -130,7 +131,7 @@ class SnapshotTurn(Part):
     index: Annotated[int, Field(ge=1)]
     kind: Literal["reply", "transcript"] = "reply"
     speech_id: str | None
-    started_at: float
+    started_at: Finite
     """``speech_created`` time."""
     source: str = "generate_reply"
     user_initiated: bool = False
@@ -192,9 +193,9 @@ class UsageEntry(Part):
     input_cached_tokens: Count = 0
     output_tokens: Count = 0
     characters_count: Count = 0
-    audio_duration: float = 0.0
+    audio_duration: Finite = 0.0
     """Seconds of audio (TTS produced, STT consumed)."""
-    cost: float | None = None
+    cost: Finite | None = None
     """Estimated, in ``cost.currency``; 0.0 when local; ``None`` when the price is unknown."""
     local: bool = False
     billed_provider: str | None = None
@@ -204,7 +205,7 @@ class UsageEntry(Part):
 
 class CostEntry(Part):
     currency: str = "USD"
-    total: float | None = None
+    total: Finite | None = None
     prices: str = ""
     """Where the price table came from."""
 
@@ -232,14 +233,14 @@ class VadEntry(Part):
     """VAD health (``lkmon.model.vad.VadState``)."""
 
     speech_count: Count
-    speech_total: float
-    silence_total: float
+    speech_total: Finite
+    silence_total: Finite
     inference_count: Count
-    inference_seconds: float
-    audio_seconds: float = 0.0
+    inference_seconds: Finite
+    audio_seconds: Finite = 0.0
     idle_time: Seconds
-    inference_per_audio_second: float | None = None
-    realtime_factor: float | None
+    inference_per_audio_second: Finite | None = None
+    realtime_factor: Finite | None
     metrics_count: Count = 0
 
 
@@ -335,7 +336,7 @@ class JournalHeader(Part):
     session_id: SessionId
     """The session's unique id, the same as its snapshot's ``session.session_id``."""
     lkmon_version: str = ""
-    created_at: float | None = None
+    created_at: Finite | None = None
     """When the journal was opened, epoch seconds."""
 
 

@@ -259,7 +259,7 @@ def parse_journal(raw: bytes, *, where: str | Path = "journal") -> JournalFile:
                     f" this lkmon reads ({JOURNAL_VERSION}); upgrade lkmon"
                 )
             continue
-        if problem.startswith("not JSON"):  # pydantic's parser refused what JSON allows (a
+        if "surrogate" in problem:  # pydantic's parser refused what JSON allows (a
             try:  # lone surrogate escape, "\\udcff"): the standard library's parse, U+FFFD
                 events.append(decode(without_surrogates(data)))
                 continue

@@ -61,6 +61,7 @@ from lkmon.model.events import (
     UserStateChanged,
     UserTranscribed,
 )
+from lkmon.model.figures import num
 from lkmon.redact import redact
 
 logger = logging.getLogger("lkmon.bridge")
@@ -237,11 +238,9 @@ class Bridge:
         if kind != "message":
             logger.debug("conversation item %s not shown", kind)
             return
-        metrics = {
-            k: float(v)
-            for k, v in dict(item.metrics or {}).items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        }
+        # finite figures only: a NaN would be written as null, which a figure cannot be
+        figures = {k: num(v) for k, v in dict(item.metrics or {}).items()}
+        metrics = {k: v for k, v in figures.items() if v is not None}
         self.emit(
             ChatMessageAdded(
                 ts=ev.created_at,

@@ -28,6 +28,7 @@ from livekit.agents import llm, stt, tts, vad
 
 from lkmon.agent.observe import compat
 from lkmon.model.events import Event, VadActivity
+from lkmon.model.figures import num
 
 logger = logging.getLogger("lkmon.bridge")
 
@@ -37,6 +38,12 @@ PLUGIN_TYPES = (stt.STT, llm.LLM, tts.TTS, vad.VAD)
 """The plugin classes whose instances emit ``metrics_collected``."""
 _RECENT = 512
 """Metric objects remembered to take each once (a few seconds of metrics)."""
+
+
+def _finite(value: Any) -> float:
+    """A VAD figure as a finite float; 0.0 for a NaN or an infinity (written as null, which an
+    event's float field cannot hold), so the journal and the snapshot read back."""
+    return num(value) or 0.0
 
 
 def plugins_of(*owners: Any) -> list[Any]:
@@ -213,11 +220,11 @@ class VadTap:
             VadActivity(
                 ts=now,
                 event=ev.type.value,
-                probability=float(ev.probability),
+                probability=_finite(ev.probability),
                 speaking=started,
-                speech_duration=float(ev.speech_duration),
-                silence_duration=float(ev.silence_duration),
-                inference_duration=float(ev.inference_duration),
+                speech_duration=_finite(ev.speech_duration),
+                silence_duration=_finite(ev.silence_duration),
+                inference_duration=_finite(ev.inference_duration),
             )
         )
 
@@ -231,10 +238,10 @@ class VadTap:
             VadActivity(
                 ts=now,
                 event="inference",
-                probability=float(self._max),
+                probability=_finite(self._max),
                 speaking=bool(last.speaking),
-                speech_duration=float(last.speech_duration),
-                silence_duration=float(last.silence_duration),
-                inference_duration=float(last.inference_duration),
+                speech_duration=_finite(last.speech_duration),
+                silence_duration=_finite(last.silence_duration),
+                inference_duration=_finite(last.inference_duration),
             )
         )
