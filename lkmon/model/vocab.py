@@ -142,9 +142,12 @@ def _unknown(value: float | None) -> bool:
 
 def fmt_s(seconds: float | None, digits: int = 3, *, signed: bool = False) -> str:
     """Seconds as ``"0.412 s"`` (``digits`` decimals; ``"+0.412 s"`` with ``signed``, for an
-    offset); ``MISSING`` when unknown."""
+    offset); ``MISSING`` when unknown. A million seconds or more (a plugin's bad figure, or an
+    infinity) is shown short, as such: ``"1.7e+09 s"``, ``"inf s"``."""
     if _unknown(seconds):
         return MISSING
+    if not -1e6 < seconds < 1e6:
+        return f"{seconds:+.3g} s" if signed else f"{seconds:.3g} s"
     return f"{seconds:+.{digits}f} s" if signed else f"{seconds:.{digits}f} s"
 
 

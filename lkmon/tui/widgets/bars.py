@@ -22,8 +22,26 @@ SCALE_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30
 _PARTIAL = " ▏▎▍▌▋▊▉"
 
 
+ABSURD_SECONDS = 3600.0
+"""A bar longer than this (an hour: a plugin's bad figure, not a turn) is not drawn: the row
+says ``> 1 h`` instead and the scale is made of the other turns, so it stays bounded."""
+ABSURD_LABEL = "> 1 h"
+
+_TICK_STEPS = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0,
+               300.0, 600.0, 900.0, 1800.0, 3600.0)
+
+
+def is_absurd(seconds: float) -> bool:
+    """True for a bar length that is not drawn: over ``ABSURD_SECONDS``, or not finite."""
+    return not math.isfinite(seconds) or seconds > ABSURD_SECONDS
+
+
 def friendly_scale(longest: float) -> float:
-    """The smallest friendly number of seconds (1, 1.5, 2, 2.5, 3, 4, ...) ≥ ``longest``."""
+    """The smallest friendly number of seconds (1, 1.5, 2, 2.5, 3, 4, ... 60, then whole
+    minutes) ≥ ``longest``, at most ``ABSURD_SECONDS`` (an absurd or non-finite ``longest``
+    gets that)."""
+    if is_absurd(longest):
+        return ABSURD_SECONDS
     for step in SCALE_STEPS:
         if longest <= step:
             return step
@@ -31,11 +49,15 @@ def friendly_scale(longest: float) -> float:
 
 
 def ruler_ticks(scale: float, max_ticks: int) -> list[float]:
-    """Round tick values (seconds) from 0 to ``scale``: at most ``max_ticks`` intervals."""
-    for step in (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0):
+    """Round tick values (seconds) from 0 to ``scale``: at most ``max_ticks`` intervals (a
+    scale beyond an hour is ruled to its first hour; a bad scale has the tick 0 only)."""
+    if not math.isfinite(scale) or scale <= 0 or max_ticks < 1:
+        return [0.0]
+    scale = min(scale, ABSURD_SECONDS)
+    for step in _TICK_STEPS:
         if scale / step <= max_ticks:
             break
-    count = int(scale / step + 1e-9)
+    count = min(int(scale / step + 1e-9), max_ticks)
     return [round(i * step, 6) for i in range(count + 1)]
 
 
@@ -51,10 +73,13 @@ def bar_length(turn: Turn) -> float:
 
 
 def render_bar(parts: list[tuple[str, float]], width: int, scale: float) -> Text:
-    """A stacked bar of ``width`` cells at ``scale`` seconds per full width."""
+    """A stacked bar of ``width`` cells at ``scale`` seconds per full width; for an absurd
+    length (``is_absurd``) the words ``> 1 h`` in place of the bar."""
     text = Text()
     if width <= 0 or scale <= 0:
         return text
+    if is_absurd(sum(v for _, v in parts)):
+        return Text(ABSURD_LABEL.ljust(width)[:width], style=f"bold {BAD}")
     cum = 0.0
     drawn = 0
     for i, (stage, seconds) in enumerate(parts):

@@ -31,6 +31,7 @@ from lkmon.tui.widgets.bars import (
     bar_length,
     bar_segments,
     friendly_scale,
+    is_absurd,
     render_bar,
     ruler_ticks,
     turn_flag,
@@ -80,7 +81,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
                 lengths[i] = (metrics, bar_length(turn))
             else:
                 lengths.append((metrics, bar_length(turn)))
-        longest = max((length for _, length in lengths), default=0.0)
+        longest = max((length for _, length in lengths if not is_absurd(length)), default=0.0)
         self.scale = friendly_scale(longest)
 
     def update_view(self) -> None:
