@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from lkmon import __version__, cli_store, paths
+from lkmon.cli_args import FAULT_HELP, fault_spec, parse_thresholds
 from lkmon.errors import EXIT_USAGE, UsageError
 from lkmon.examples import default_agent_file
 
@@ -37,46 +38,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def parse_thresholds(text: str) -> tuple[float, float]:
-    """``"GOOD,BAD"`` -> (good, bad) e2e latency thresholds in seconds, 0 < good < bad.
-
-    Raises:
-        argparse.ArgumentTypeError: not two numbers, not positive, or good >= bad.
-    """
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        good, bad = (float(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: use GOOD,BAD in seconds, e.g. 1.0,2.0"
-        ) from None
-    if not (0 < good < bad) or bad == float("inf"):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: need 0 < GOOD < BAD (seconds), e.g. 1.0,2.0"
-        )
-    return good, bad
-
-
-def _fault_spec(text: str) -> str:
-    """Check a ``--fault`` spec with ``lkmon.local.faults.parse_faults``."""
-    from lkmon.local.faults import parse_faults
-
-    try:
-        parse_faults(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
-
-
-FAULT_HELP = (
-    "inject a fault into the embedded local plugins, for demos: KIND[@N[-M]][,...] with "
-    "KIND one of stt_raise, llm_raise (mid-stream), llm_stall (past the LLM timeout), "
-    "tts_raise, tts_silent (no audio); @N hits only the plugin's Nth call, @N-M calls N to M "
-    "(a retry is a new call), else every call. "
-    "Overrides $LKMON_FAULTS. Repeatable"
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="e2e latency colours in seconds: green below GOOD, red from BAD (default 1.0,2.0)",
     )
     run.add_argument(
-        "--fault", action="append", type=_fault_spec, metavar="SPEC", help=FAULT_HELP
+        "--fault", action="append", type=fault_spec, metavar="SPEC", help=FAULT_HELP
     )
     cli_store.add_run_options(run)
 
