@@ -6,6 +6,7 @@ and hands it to the app or to headless mode.
               [--redact] [--prices FILE] [--thresholds GOOD,BAD] [--fault SPEC] [--db PATH|--no-db]
     lkmon replay SNAPSHOT_OR_JOURNAL [--export OUT.json|DIR/] [--thresholds GOOD,BAD]
     lkmon import PATH... [--db PATH]; lkmon sessions [--db PATH] [--last N] [--json] [--delete ID]
+    lkmon compare A B; lkmon check PATH --budget SPEC --baseline OLD (``lkmon.cli_gate``)
 
 Every bad input is one line on stderr (``lkmon: error: ...``) and exit code 2, with no traceback.
 """
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from lkmon import __version__, cli_store, paths
+from lkmon import __version__, cli_gate, cli_store, paths
 from lkmon.cli_args import FAULT_HELP, fault_spec, parse_thresholds
 from lkmon.errors import EXIT_USAGE, UsageError
 from lkmon.examples import default_agent_file
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="lkmon", description="A terminal monitor for LiveKit voice agents.")
     p.add_argument("--version", action="version", version=f"lkmon {__version__}")
     sub = p.add_subparsers(
-        dest="command", metavar="{run,replay,import,sessions}", parser_class=_Parser
+        dest="command", metavar="{run,replay,import,sessions,compare,check}", parser_class=_Parser
     )
     sub.required = True
 
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fault", action="append", type=fault_spec, metavar="SPEC", help=FAULT_HELP
     )
     cli_store.add_run_options(run)
+    cli_gate.add_budget_options(run)
 
     replay = sub.add_parser("replay", help="open a snapshot or journal, or convert it")
     replay.add_argument("path", metavar="SNAPSHOT_OR_JOURNAL")
@@ -134,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GOOD,BAD",
         help="e2e latency colours in seconds: green below GOOD, red from BAD (default 1.0,2.0)",
     )
+    cli_gate.add_budget_options(replay)
     cli_store.add_parsers(sub)
+    cli_gate.add_parsers(sub, cli_store.DB_HELP)
     return p
 
 
@@ -210,7 +214,7 @@ def _default_output() -> str:
     return "speaker" if has_output_device() else "null"
 
 
-def _load_prices(path: str | None) -> PriceTable | None:
+def _load_prices(path: str | None):  # type: ignore[no-untyped-def]
     if path is None:
         return None
     from lkmon.model.usage import PriceTable
@@ -248,6 +252,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lkmon.redact import install_from_env
     from lkmon.sources import InProcessSource
 
+    if args.budget and not args.headless:
+        raise UsageError("--budget needs --headless (or 'lkmon check SNAPSHOT --budget SPEC')")
+    gate = cli_gate.BudgetGate(args)
     _configure_faults(args.fault)
     agent_file = Path(args.agent_file) if args.agent_file else default_agent_file()
     install_from_env(agent_file.parent / ".env")
@@ -280,8 +287,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from lkmon.headless import run_headless
 
         on_end = cli_store.run_end(args, agent_file, out=sys.stdout)
-        run_headless(source, export, prices=prices, redact=args.redact, on_end=on_end)
-        return 0
+        run_headless(source, export, prices=prices, redact=args.redact, on_end=gate.wrap(on_end))
+        return gate.exit_code(sys.stdout)
     # --export FILE: quitting writes exactly there; else a time-stamped file in the folder
     snapshot_path = export if args.export is not None and not Path(args.export).is_dir() else None
     return _run_tui(source, export, prices, args.redact, args.thresholds, snapshot_path,
@@ -315,13 +322,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from lkmon.sources import ReplaySource
     from lkmon.store.snapshot import write_snapshot
 
+    if args.budget and not args.export:
+        raise UsageError("--budget needs --export (or 'lkmon check PATH --budget SPEC')")
+    gate = cli_gate.BudgetGate(args)
     source = ReplaySource(args.path)
     model = source.open()  # SourceError (a UsageError): one line
     if args.export:
         out = resolve_output(args.export, "snapshot", ".json", "--export")
         path = write_snapshot(model, out, redact_text=args.redact)
         print(f"lkmon: {len(model.turns)} turns -> {path}")
-        return 0
+        gate.evaluate(model)
+        return gate.exit_code(sys.stdout)
     from lkmon.tui.app import LkmonApp
 
     LkmonApp(model, source, export_dir=Path(args.path).parent, redact=args.redact,
@@ -344,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = build_parser().parse_args(argv)
-        commands = {"run": cmd_run, "replay": cmd_replay, **cli_store.COMMANDS}
+        commands = {"run": cmd_run, "replay": cmd_replay, **cli_store.COMMANDS,
+                    **cli_gate.COMMANDS}
         return commands[args.command](args)
     except UsageError as e:
         print(f"lkmon: error: {e}", file=sys.stderr)
