@@ -130,3 +130,14 @@ def test_bad_input_is_one_line_exit_2(argv: list[str], message: str,
     assert main(["compare", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lkmon: error: ") and message in err and err.count("\n") == 1
+
+
+def test_html_report_file(files: dict[str, Path], tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cmp.html"
+    assert main(["compare", str(files["base"]), str(files["slow"]), "--html", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.count("<svg") == 5 and page.count('class="verdict bad">slower') == 5
+    assert "lkmon: HTML report" in capsys.readouterr().err
+    assert main(["compare", str(files["base"]), str(files["slow"]), "--html",
+                 str(tmp_path / "no" / "x.html")]) == 2

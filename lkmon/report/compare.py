@@ -191,11 +191,11 @@ class StageRow:
 
 
 def _median(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.median(x, axis=axis)
+    return np.asarray(np.median(x, axis=axis))
 
 
 def _p95(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.quantile(x, 0.95, axis=axis)  # linear: statistics.quantiles' "inclusive"
+    return np.asarray(np.quantile(x, 0.95, axis=axis))  # linear: statistics.quantiles' "inclusive"
 
 
 def ratio(a: Sequence[float], b: Sequence[float], stat: Stat = "p50", *,
@@ -204,7 +204,7 @@ def ratio(a: Sequence[float], b: Sequence[float], stat: Stat = "p50", *,
     percentile bootstrap interval (``scipy.stats.bootstrap``, sides resampled independently,
     ``seed`` fixed). ``value`` is ``None`` when a side is empty or A's statistic is 0; the
     interval is ``None`` with fewer than ``MIN_CI_TURNS`` (p95: ``MIN_P95_TURNS``) per side."""
-    from scipy import stats as sps
+    from scipy import stats as sps  # type: ignore[import-untyped]
 
     fn = _median if stat == "p50" else _p95
     need = MIN_CI_TURNS if stat == "p50" else MIN_P95_TURNS
@@ -265,13 +265,14 @@ def compare(a: Sample, b: Sample, *, with_p95: bool = False, seed: int = SEED) -
     """Compare ``a`` (the reference) with ``b``, stage by stage, turns without tool calls
     first, then the tool-call turns; ``with_p95`` also bootstraps the ratio of p95s."""
     rows = []
-    for group in ("plain", "tools"):
+    groups: tuple[Group, ...] = ("plain", "tools")
+    for group in groups:
         for stage in STAGES:
-            va, vb = a.values(stage, group), b.values(stage, group)  # type: ignore[arg-type]
+            va, vb = a.values(stage, group), b.values(stage, group)
             if not va and not vb:
                 continue
             rows.append(StageRow(
-                group, stage, _side(va), _side(vb),  # type: ignore[arg-type]
+                group, stage, _side(va), _side(vb),
                 ratio(va, vb, "p50", seed=seed),
                 ratio(va, vb, "p95", seed=seed) if with_p95 else None,
             ))

@@ -276,7 +276,8 @@ def junit_xml(checks: list[Check], *, suite: str = "lkmon check") -> bytes:
         out = ET.SubElement(tc, "system-out")
         out.text = f"limit {c.limit}; measured {c.measured}; margin {c.margin}"
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data + b"\n"
 
 
 def write_junit(checks: list[Check], path: str | Path) -> Path:

@@ -48,7 +48,7 @@ def compare_cells(comp: Comparison) -> tuple[list[str], list[tuple[str, list[str
     """The header and ``(verdict, cells)`` per stage row, shared by the terminal and Markdown."""
     head = ["stage", "A n", "A p50", "A p95", "B n", "B p50", "B p95", "B/A p50 [95 % CI]",
             "verdict"]
-    rows = []
+    rows: list[tuple[str, list[str]]] = []
     for r in comp.rows:
         stage = r.stage.label if r.group == "plain" else f"{r.stage.label} (tool-call turns)"
         rows.append((r.p50.verdict, [
