@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeGuard
 
 MISSING = "-"
 """What every view prints for an unknown figure (never 0)."""
@@ -136,15 +136,17 @@ def rate_e2e(seconds: float | None, thresholds: tuple[float, float]) -> Rating |
 # -- number formats -----------------------------------------------------------------------------
 
 
-def _unknown(value: float | None) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def _known(value: float | None) -> TypeGuard[float]:
+    """True for a figure: not ``None`` (unknown) and not NaN (what an unknown float may be)."""
+    v: object = value  # an int too (a 400-digit one is no float: math.isnan would raise)
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
 
 
 def fmt_s(seconds: float | None, digits: int = 3, *, signed: bool = False) -> str:
     """Seconds as ``"0.412 s"`` (``digits`` decimals; ``"+0.412 s"`` with ``signed``, for an
     offset); ``MISSING`` when unknown. A million seconds or more (a plugin's bad figure, or an
     infinity) is shown short, as such: ``"1.7e+09 s"``, ``"inf s"``."""
-    if _unknown(seconds):
+    if not _known(seconds):
         return MISSING
     if not -1e6 < seconds < 1e6:
         return f"{seconds:+.3g} s" if signed else f"{seconds:.3g} s"
@@ -153,7 +155,7 @@ def fmt_s(seconds: float | None, digits: int = 3, *, signed: bool = False) -> st
 
 def fmt_count(n: float | None) -> str:
     """A count with thousands separators, ``"1,234"``; ``MISSING`` when unknown."""
-    if _unknown(n):
+    if not _known(n):
         return MISSING
     return f"{n:,.0f}"
 
@@ -163,7 +165,7 @@ def fmt_cost(amount: float | None) -> str:
 
     ``"?"`` for an unknown price: a cost is never shown as 0 because no price is known.
     """
-    if _unknown(amount):
+    if not _known(amount):
         return "?"
     if amount == 0:
         return "0"
@@ -172,7 +174,7 @@ def fmt_cost(amount: float | None) -> str:
 
 def fmt_duration(seconds: float | None) -> str:
     """A session's length as ``M:SS`` or ``H:MM:SS``; ``-:--`` when unknown."""
-    if _unknown(seconds) or seconds < 0:
+    if not _known(seconds) or seconds < 0:
         return "-:--"
     h, rest = divmod(int(seconds), 3600)
     m, s = divmod(rest, 60)
