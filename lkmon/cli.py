@@ -252,9 +252,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lkmon.redact import install_from_env
     from lkmon.sources import InProcessSource
 
-    if args.budget and not args.headless:
-        raise UsageError("--budget needs --headless (or 'lkmon check SNAPSHOT --budget SPEC')")
-    gate = cli_gate.BudgetGate(args)
+    if (args.budget or args.junit) and not args.headless:
+        raise UsageError("--budget and --junit need --headless "
+                         "(or 'lkmon check SNAPSHOT --budget SPEC')")
     _configure_faults(args.fault)
     agent_file = Path(args.agent_file) if args.agent_file else default_agent_file()
     install_from_env(agent_file.parent / ".env")
@@ -269,6 +269,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         output = args.output
     export = resolve_output(args.export, "snapshot", ".json", "--export")
     journal = resolve_output(args.journal, "journal", ".jsonl", "--journal")
+    gate = cli_gate.BudgetGate(args)  # --junit: after --export DIR/ made its folder
     cli_store.check_for_run(args)
     text_lines = sys.stdin if inputs == ["text"] and args.headless else None
     options = RunOptions(
@@ -322,13 +323,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from lkmon.sources import ReplaySource
     from lkmon.store.snapshot import write_snapshot
 
-    if args.budget and not args.export:
-        raise UsageError("--budget needs --export (or 'lkmon check PATH --budget SPEC')")
-    gate = cli_gate.BudgetGate(args)
+    if (args.budget or args.junit) and not args.export:
+        raise UsageError("--budget and --junit need --export "
+                         "(or 'lkmon check PATH --budget SPEC')")
     source = ReplaySource(args.path)
     model = source.open()  # SourceError (a UsageError): one line
     if args.export:
         out = resolve_output(args.export, "snapshot", ".json", "--export")
+        gate = cli_gate.BudgetGate(args)
         path = write_snapshot(model, out, redact_text=args.redact)
         print(f"lkmon: {len(model.turns)} turns -> {path}")
         gate.evaluate(model)

@@ -107,8 +107,8 @@ def test_junit_valid_against_the_ci_schema(files: dict[str, Path], tmp_path: Pat
     (["check", "{base}", "--budget", "e2e.p95<=1", "--junit", "no/such/dir/j.xml"],
      "folder no/such/dir does not exist"),
     (["check", "missing.json", "--budget", "e2e.p95<=1"], "missing.json: no such file"),
-    (["replay", "{base}", "--budget", "e2e.p95<=1"], "--budget needs --export"),
-    (["run", "--budget", "e2e.p95<=1"], "--budget needs --headless"),
+    (["replay", "{base}", "--budget", "e2e.p95<=1"], "--budget and --junit need --export"),
+    (["run", "--budget", "e2e.p95<=1"], "--budget and --junit need --headless"),
     (["run", "--headless", "--budget", "cost"], "budget 'cost'"),
 ])
 def test_bad_input_exit_2(files: dict[str, Path], argv: list[str], message: str,
