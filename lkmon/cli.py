@@ -27,6 +27,7 @@ from lkmon import __version__, cli_gate, cli_store, paths
 from lkmon.cli_args import FAULT_HELP, fault_spec, parse_thresholds
 from lkmon.errors import EXIT_USAGE, UsageError
 from lkmon.examples import default_agent_file
+from lkmon.model.vocab import printable
 
 if TYPE_CHECKING:
     from lkmon.model.state import SessionModel
@@ -361,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                     **cli_gate.COMMANDS}
         return commands[args.command](args)
     except UsageError as e:
-        print(f"lkmon: error: {e}", file=sys.stderr)
+        print(printable(f"lkmon: error: {e}"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("lkmon: interrupted", file=sys.stderr)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from lkmon import paths
 from lkmon.errors import UsageError
-from lkmon.model.vocab import fmt_cost, fmt_s
+from lkmon.model.vocab import fmt_cost, fmt_s, printable
 
 if TYPE_CHECKING:
     from lkmon.store.db import Store
@@ -211,8 +211,9 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     for r in rows:
         models = ", ".join(str(v) for k, v in r["models"].items() if k in ("stt", "llm", "tts"))
         cost = f"{fmt_cost(r['cost'])} {r['currency']}"
-        table.append((r["session_id"][:8], _when(r["started_at"]), Path(r["agent_file"]).name,
-                      models, str(r["turns"]), fmt_s(r["e2e_p50"]), fmt_s(r["e2e_p95"]), cost))
+        cells = (r["session_id"][:8], _when(r["started_at"]), Path(r["agent_file"]).name,
+                 models, str(r["turns"]), fmt_s(r["e2e_p50"]), fmt_s(r["e2e_p95"]), cost)
+        table.append(tuple(printable(c) for c in cells))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

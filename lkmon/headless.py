@@ -25,6 +25,7 @@ from typing import TextIO
 from lkmon.model.events import ErrorRaised, Event, LoadProgress, SessionClosed, SessionStarted
 from lkmon.model.state import Area, SessionModel
 from lkmon.model.usage import PriceTable
+from lkmon.model.vocab import printable
 from lkmon.report.bundle import write_snapshot_file
 from lkmon.report.text import cost_line, turn_line, turn_table
 from lkmon.sources.base import SessionSource
@@ -62,7 +63,7 @@ class HeadlessPrinter:
                     self._print(turn_line(turn))
 
     def _print(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        print(printable(line), file=self.out, flush=True)
 
 
 async def _run(source: SessionSource, printer: HeadlessPrinter) -> None:
@@ -128,8 +129,8 @@ def run_headless(
         if model.session.started_at is not None:
             snapshot = to_snapshot(model)  # once: the tables and (unless --redact) the file
             print(file=out)
-            print(turn_table(snapshot), file=out)
-            print(cost_line(snapshot), file=out)
+            print(printable(turn_table(snapshot)), file=out)
+            print(printable(cost_line(snapshot)), file=out)
             write_snapshot_file(model if redact else snapshot, export, redact_text=redact)
             print(f"lkmon: snapshot {export}", file=out, flush=True)
         if on_end is not None:

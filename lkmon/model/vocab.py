@@ -23,6 +23,7 @@ Every figure is formatted by the ``fmt_*`` functions below; an unknown figure pr
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeGuard
@@ -140,6 +141,25 @@ def _known(value: float | None) -> TypeGuard[float]:
     """True for a figure: not ``None`` (unknown) and not NaN (what an unknown float may be)."""
     v: object = value  # an int too (a 400-digit one is no float: math.isnan would raise)
     return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print or show on a terminal: each control character (ESC, BEL, CR,
+    backspace, DEL, the C1 controls such as CSI, and the bidirectional overrides) as its visible
+    escape (``"\\x1b"``, ``"\\x07"``, ``"\\u202e"``); tab and newline kept. An agent's
+    exception text, logs or transcript can then never set the window title or move the cursor
+    (Rich passes ESC through)."""
+    if text.isprintable():
+        return text
+    return _CONTROLS.sub(_escape, text)
 
 
 def fmt_s(seconds: float | None, digits: int = 3, *, signed: bool = False) -> str:

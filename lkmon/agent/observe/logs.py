@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable
 
 from lkmon.model.events import Event, LogRecord
+from lkmon.model.vocab import printable
 from lkmon.redact import redact
 
 ROUTED_LOGGERS = ("livekit", "lkmon", "asyncio", "py.warnings")
@@ -134,7 +135,8 @@ class LogRouter(logging.Handler):
         try:
             message = format_record(record)
             if self._stderr_level is not None and record.levelno >= self._stderr_level:
-                print(f"{record.levelname.lower()}: {record.name}: {message}", file=self._stderr)
+                line = f"{record.levelname.lower()}: {record.name}: {message}"
+                print(printable(line), file=self._stderr)
             event = LogRecord(
                 ts=record.created, level=record.levelname, logger=record.name, message=message
             )

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from lkmon.model.state import Area, SessionModel
-from lkmon.model.vocab import fmt_clock, fmt_s
+from lkmon.model.vocab import fmt_clock, fmt_s, printable
 from lkmon.tui.widgets.common import ACCENT, DIM, GOOD, guarded
 
 
@@ -41,8 +41,8 @@ class ErrorBanner(Static):
         err = model.errors[-1]
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" ⚠ ", style="bold")
-        text.append(f"{err.source}: ", style="bold")
-        text.append(err.message)
+        text.append(f"{printable(err.source)}: ", style="bold")
+        text.append(printable(err.message))
         if not err.recoverable:
             # LiveKit's ``recoverable=False``: the plugin used up its retries. The session goes
             # on (LiveKit closes it after several in a row; the status strip then says why).

@@ -33,6 +33,7 @@ from lkmon.model.vocab import (
     fmt_clock,
     fmt_count,
     fmt_s,
+    printable,
 )
 from lkmon.redact import shown
 from lkmon.tui.widgets.bars import bar_segments, friendly_scale, render_bar
@@ -155,7 +156,7 @@ class TurnDetailScreen(Screen[None]):
         self.query_one("#detail-content", Static).update(content)
 
     def _t(self, text: str | None) -> str:
-        return "(none)" if text is None else shown(text, mask=self.redact)
+        return "(none)" if text is None else printable(shown(text, mask=self.redact))
 
     def build(self, turn: Turn) -> RenderableType:
         """Every section of the turn detail."""
@@ -295,7 +296,8 @@ class TurnDetailScreen(Screen[None]):
         if errors:
             parts.append(_heading(f"Errors ({len(errors)})"))
             for err in errors:
-                parts.append(Text(f"{fmt_clock(err.ts)} {err.source}: {err.message}", style=BAD))
+                parts.append(Text(printable(f"{fmt_clock(err.ts)} {err.source}: {err.message}"),
+                                  style=BAD))
         return Group(*parts)
 
     def _plugin_table(self, turn: Turn, origin: float) -> RenderableType:

@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from lkmon.model.state import Area, SessionModel
-from lkmon.model.vocab import fmt_clock
+from lkmon.model.vocab import fmt_clock, printable
 from lkmon.tui.widgets.common import DIM, LEVEL_STYLES
 from lkmon.tui.widgets.lines import ItemLines
 
@@ -66,8 +66,8 @@ class LogPane(ItemLines):
         level = item.level.upper()
         prefix.append(f" {level[:4]:<4} ", style=LEVEL_STYLES.get(level, "") or "bold")
         text = Text()
-        text.append(f"{item.logger}: ", style=DIM)
-        text.append(item.message)
+        text.append(f"{printable(item.logger)}: ", style=DIM)
+        text.append(printable(item.message))
         return prefix, text
 
     def empty_text(self) -> Text:

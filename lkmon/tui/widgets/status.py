@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from lkmon.model.state import Area, SessionModel
-from lkmon.model.vocab import fmt_duration
+from lkmon.model.vocab import fmt_duration, printable
 from lkmon.tui.widgets.common import ACCENT, BAD, DIM, GOOD, WARN, guarded, level_bar
 
 AGENT_STATE_STYLES = {
@@ -119,9 +119,9 @@ class StatusStrip(Static):
             text.append(f"  ⚠ {model.error_count} error{'s' * (model.error_count != 1)}",
                         style=f"bold {BAD}")
         if over and model.session.close_reason:
-            text.append(f"  · closed: {model.session.close_reason}", style=DIM)
+            text.append(f"  · closed: {printable(model.session.close_reason)}", style=DIM)
             if model.session.close_error:
-                text.append(f" ({model.session.close_error})", style=BAD)
+                text.append(f" ({printable(model.session.close_error)})", style=BAD)
         text.append("\n")
         levels = model.levels
         text.append(" mic ", style=DIM)

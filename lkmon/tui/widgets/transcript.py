@@ -16,7 +16,7 @@ from typing import Any
 from rich.text import Text
 
 from lkmon.model.state import Area, SessionModel
-from lkmon.model.vocab import fmt_clock
+from lkmon.model.vocab import fmt_clock, printable
 from lkmon.redact import shown
 from lkmon.tui.widgets.common import BAD, DIM, ROLE_STYLES, WARN
 from lkmon.tui.widgets.lines import ItemLines
@@ -50,7 +50,7 @@ class TranscriptPane(ItemLines):
     def _text(self, text: str | None) -> str:
         """Secrets hidden (a secret streamed in pieces is whole here), and with ``--redact``
         every character replaced."""
-        return shown(text, mask=self.redact) if text else ""
+        return printable(shown(text, mask=self.redact)) if text else ""
 
     def items(self) -> Sequence[Any]:
         """Transcript entries, then the interim user text if any."""
