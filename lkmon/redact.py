@@ -104,6 +104,11 @@ class Redactor:
         """True when there is at least one secret to hide."""
         return self._pattern is not None
 
+    @property
+    def values(self) -> frozenset[str]:
+        """Every value hidden in free text (credentials and ``.env`` settings)."""
+        return frozenset(self._anywhere | self._free_only)
+
     def redact(self, text: str) -> str:
         """Return free ``text`` with every secret value replaced by ``[REDACTED]``."""
         if self._pattern is None or not text:
@@ -136,6 +141,46 @@ class Redactor:
         if isinstance(obj, list | tuple):
             return [self._walk(v, where) for v in obj]
         return obj
+
+
+class StreamRedactor:
+    """Redacts free text that arrives in pieces (an agent's transcript deltas, word by word), so
+    that a secret split across pieces (a multi-word value) is hidden whole.
+
+    ``feed`` returns what is safe to pass on: the text so far, redacted, less a held-back tail
+    that could still be the start of a secret (held until a later piece shows it is not, or
+    completes the secret); ``flush`` returns that tail at the end of the text.
+
+    Args:
+        redactor: whose secrets to hide (the process-wide one by default, read at each piece).
+    """
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        self._redactor = redactor or _default
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        """The safe part of the text so far with ``piece`` added (maybe ``""``)."""
+        text = self._redactor.redact(self._held + piece)
+        keep = _prefix_tail(text, self._redactor.values)
+        self._held = text[len(text) - keep:] if keep else ""
+        return text[: len(text) - keep]
+
+    def flush(self) -> str:
+        """The held-back tail (the text ended: it was no secret); the stream starts over."""
+        held, self._held = self._held, ""
+        return held
+
+
+def _prefix_tail(text: str, secrets: Iterable[str]) -> int:
+    """Length of the longest end of ``text`` that is the start (not the whole) of a secret."""
+    longest = 0
+    for secret in secrets:
+        for n in range(min(len(secret) - 1, len(text)), longest, -1):
+            if text.endswith(secret[:n]):
+                longest = n
+                break
+    return longest
 
 
 _OTHER, _FREE, _KEPT = 0, 1, 2

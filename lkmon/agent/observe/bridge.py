@@ -62,7 +62,7 @@ from lkmon.model.events import (
     UserTranscribed,
 )
 from lkmon.model.figures import num
-from lkmon.redact import redact
+from lkmon.redact import StreamRedactor, redact
 
 logger = logging.getLogger("lkmon.bridge")
 
@@ -129,6 +129,7 @@ class Bridge:
         self.errors: list[ErrorRaised] = []
         self._handler_errors: dict[str, int] = {}  # message -> times seen
         self._announce_guarded = self._guard("speech_created", self._announce)
+        self._stream = StreamRedactor()  # the agent's transcript deltas
         self.transcript = TranscriptRecorder(
             self._guard("transcript", self._on_transcript_text),
             self._guard("transcript", lambda: self._on_transcript_flush()),
@@ -349,14 +350,18 @@ class Bridge:
     # -- transcript and VAD --------------------------------------------------------------------
 
     def _on_transcript_text(self, text: str) -> None:
-        if text:
-            self.emit(
-                AgentTranscript(
-                    ts=time.time(), text=redact(text), speech_id=self.current_speech_id()
-                )
-            )
+        # redacted across deltas: a multi-word secret spoken word by word is hidden whole
+        safe = self._stream.feed(text)
+        if safe:
+            self._emit_transcript(safe)
+
+    def _emit_transcript(self, text: str) -> None:
+        self.emit(AgentTranscript(ts=time.time(), text=text, speech_id=self.current_speech_id()))
 
     def _on_transcript_flush(self) -> None:
+        rest = self._stream.flush()
+        if rest:
+            self._emit_transcript(rest)
         self.emit(
             AgentTranscript(ts=time.time(), text="", final=True, speech_id=self.current_speech_id())
         )
