@@ -22,8 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from lkmon.model.areas import Area
 from lkmon.model.events import ErrorRaised, Event, LoadProgress, SessionClosed, SessionStarted
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.state import SessionModel
 from lkmon.model.usage import PriceTable
 from lkmon.model.vocab import printable
 from lkmon.report.bundle import write_snapshot_file

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from synthetic import T0, demo_session
 
+from lkmon.model.areas import Area
 from lkmon.model.events import AudioLevel, LogRecord, VadActivity
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.state import SessionModel
 from lkmon.report import bundle as exports
 from lkmon.tui import feed
 from lkmon.tui.feed import EventFeed

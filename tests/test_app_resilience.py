@@ -13,7 +13,7 @@ import pytest
 from test_app import text_of
 
 import lkmon.agent.observe.bridge as bridge_mod
-from lkmon.model.state import Area
+from lkmon.model.areas import Area
 from lkmon.tui.app import LkmonApp
 from lkmon.tui.widgets.turns import TurnsList
 

@@ -32,8 +32,8 @@ from typing import Any
 import pytest
 from test_app import text_of
 
+from lkmon.model.areas import Area
 from lkmon.model.events import AudioLevel, Event
-from lkmon.model.state import Area
 from lkmon.tui.app import LkmonApp
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,6 +6,7 @@ import statistics
 
 import pytest
 
+from lkmon.model.areas import Area
 from lkmon.model.events import (
     AgentTranscript,
     AudioLevel,
@@ -18,7 +19,7 @@ from lkmon.model.events import (
     UserTranscribed,
     VadActivity,
 )
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.state import SessionModel
 from lkmon.model.stats import LatencySummary, StageStats
 from tests.synthetic import T0, Script, demo_session, synthetic_session
 

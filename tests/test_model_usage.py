@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from lkmon.model.events import ModelUsage, PluginMetrics, UsageUpdated
+from lkmon.model.providers import PackageMap, package_of, split_host
 from lkmon.model.state import SessionModel
-from lkmon.model.usage import PackageMap, PriceTable, PriceTableError, package_of, split_host
+from lkmon.model.usage import PriceTable, PriceTableError
 
 
 def test_default_table_ships_and_prices_cloud_models() -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from test_app import text_of
 
-from lkmon.model.state import Area
+from lkmon.model.areas import Area
 from lkmon.tui.app import LkmonApp
 
 ROOT = Path(__file__).resolve().parents[1]

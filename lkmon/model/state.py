@@ -10,13 +10,13 @@ No textual or livekit import here.
 
 from __future__ import annotations
 
-import enum
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from sys import intern
 
+from lkmon.model.areas import Area
+from lkmon.model.conversation import Conversation
 from lkmon.model.events import (
     AgentHandedOff,
     AgentStateChanged,
@@ -39,11 +39,12 @@ from lkmon.model.events import (
     UserTranscribed,
     VadActivity,
 )
-from lkmon.model.join import TurnJoiner
+from lkmon.model.providers import PackageMap
+from lkmon.model.session import Levels, SessionInfo
 from lkmon.model.stats import LatencySummary
-from lkmon.model.transcript import MAX_TRANSCRIPT, TranscriptBook, TranscriptEntry
+from lkmon.model.transcript import MAX_TRANSCRIPT, TranscriptEntry
 from lkmon.model.turns import Turn
-from lkmon.model.usage import PackageMap, PriceTable, UsageCost
+from lkmon.model.usage import PriceTable, UsageCost
 from lkmon.model.vad import VadState
 
 MAX_LOGS = 5000
@@ -57,9 +58,6 @@ MAX_EVENTS = 20_000
 on disk has every event."""
 
 __all__ = [
-    "Area",
-    "Levels",
-    "SessionInfo",
     "SessionModel",
     "TranscriptEntry",
     "Turn",
@@ -67,72 +65,8 @@ __all__ = [
 ]
 
 
-class Area(enum.Enum):
-    """A part of the model that a pane shows; ``apply`` reports which ones changed."""
-
-    TRANSCRIPT = "transcript"
-    TURNS = "turns"
-    VAD = "vad"
-    USAGE = "usage"
-    STATUS = "status"
-    LOG = "log"
-    ERRORS = "errors"
-    SESSION = "session"
-
-
-@dataclass(slots=True)
-class SessionInfo:
-    """The session as a whole (from ``SessionStarted`` and ``SessionClosed``).
-
-    Attributes:
-        started_at: epoch seconds, or ``None`` before ``SessionStarted``.
-        agent_file: the agent file's path as given.
-        models: role (``vad``/``stt``/``llm``/``tts``) -> ``"provider/model"``.
-        input: caller description; output: audio sink.
-        lkmon_version: lkmon version that recorded the session.
-        closed_at: epoch seconds of ``SessionClosed``; close_reason, close_error from it.
-        last_event_at: epoch seconds of the newest event seen.
-        session_id: the session's unique id (a UUID string): ``SessionStarted.session_id``
-            when it has one, else a fresh UUID4 made with the model (a loader sets the one of
-            the file it read; ``lkmon.store.restore``).
-    """
-
-    started_at: float | None = None
-    agent_file: str = ""
-    models: dict[str, str] = field(default_factory=dict)
-    input: str = ""
-    output: str = ""
-    lkmon_version: str = ""
-    closed_at: float | None = None
-    close_reason: str | None = None
-    close_error: str | None = None
-    last_event_at: float | None = None
-    session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    @property
-    def duration(self) -> float | None:
-        """Session length in seconds: to ``closed_at``, else to the newest event."""
-        if self.started_at is None:
-            return None
-        end = self.closed_at if self.closed_at is not None else self.last_event_at
-        if end is None:
-            return 0.0
-        return max(end - self.started_at, 0.0)
-
-
-@dataclass(slots=True)
-class Levels:
-    """Latest audio levels in dBFS (``AudioLevel``); ``None`` until seen."""
-
-    mic_dbfs: float | None = None
-    agent_dbfs: float | None = None
-    mic_at: float | None = None
-    agent_at: float | None = None
-
-
 _T = Area.TRANSCRIPT
 _TURNS = Area.TURNS
-_TT = frozenset({Area.TRANSCRIPT, Area.TURNS})
 _STATUS = frozenset({Area.STATUS})
 _VAD = frozenset({Area.VAD})
 _USAGE = frozenset({Area.USAGE})
@@ -181,12 +115,11 @@ class SessionModel:
         max_transcript: int = MAX_TRANSCRIPT,
     ) -> None:
         self.session = SessionInfo()
-        self._joiner = TurnJoiner()
-        self.turns: list[Turn] = self._joiner.turns
-        self._book = TranscriptBook(max_transcript)
-        self.transcript: deque[TranscriptEntry] = self._book.entries
-        self._joiner.user.on_user_joined = self._book.user_joined
-        self._joiner.on_rejoined = self._book.relink
+        conversation = Conversation(max_transcript)
+        self._joiner = conversation.joiner
+        self.turns: list[Turn] = conversation.turns
+        self._book = conversation.book
+        self.transcript: deque[TranscriptEntry] = conversation.transcript
         self.agent_state = "initializing"
         self.user_state = "listening"
         self.vad = VadState()
@@ -210,13 +143,13 @@ class SessionModel:
             LoadProgress: self._load_progress,  # type: ignore[dict-item]
             AgentStateChanged: self._agent_state,  # type: ignore[dict-item]
             UserStateChanged: self._user_state,  # type: ignore[dict-item]
-            UserTranscribed: self._user_transcribed,  # type: ignore[dict-item]
-            SpeechCreated: self._speech_created,  # type: ignore[dict-item]
-            SpeechDone: self._speech_done,  # type: ignore[dict-item]
-            ChatMessageAdded: self._chat_message,  # type: ignore[dict-item]
-            AgentTranscript: self._agent_transcript,  # type: ignore[dict-item]
-            ToolCalled: self._tool_called,  # type: ignore[dict-item]
-            AgentHandedOff: self._handoff,  # type: ignore[dict-item]
+            UserTranscribed: conversation.user_transcribed,  # type: ignore[dict-item]
+            SpeechCreated: conversation.speech_created,  # type: ignore[dict-item]
+            SpeechDone: conversation.speech_done,  # type: ignore[dict-item]
+            ChatMessageAdded: conversation.chat_message,  # type: ignore[dict-item]
+            AgentTranscript: conversation.agent_transcript,  # type: ignore[dict-item]
+            ToolCalled: conversation.tool_called,  # type: ignore[dict-item]
+            AgentHandedOff: conversation.handoff,  # type: ignore[dict-item]
             PluginMetrics: self._metrics,  # type: ignore[dict-item]
             VadActivity: self._vad_activity,  # type: ignore[dict-item]
             UsageUpdated: self._usage,  # type: ignore[dict-item]
@@ -383,55 +316,6 @@ class SessionModel:
         if ev.new_state == "speaking":
             self._joiner.speech.spoke = True
         return _USER_STATE
-
-    def _user_transcribed(self, ev: UserTranscribed) -> tuple[Area, ...]:
-        turn = self._joiner.user_transcribed(ev)
-        if turn is not None:  # an STT-only agent: the final transcript is the turn
-            self._book.user_message(
-                ChatMessageAdded(ts=ev.ts, item_id=ev.item_id or "", role="user", text=ev.text),
-                turn,
-            )
-            return (_T, _TURNS)
-        self._book.user_transcribed(ev)
-        return (_T,)
-
-    def _speech_created(self, ev: SpeechCreated) -> tuple[Area, ...]:
-        self._joiner.speech_created(ev)
-        return (_TURNS,)
-
-    def _speech_done(self, ev: SpeechDone) -> frozenset[Area]:
-        self._joiner.speech_done(ev)
-        turn = self._joiner.turn_by_speech_id(ev.speech_id)
-        if turn is not None:
-            self._book.speech_done(turn)
-        return _TT
-
-    def _chat_message(self, ev: ChatMessageAdded) -> frozenset[Area]:
-        if ev.role == "user" and self._joiner.transcribe_only:
-            turn = self._joiner.transcript_message(ev)
-            if turn is not None:  # the message of a transcript turn: already shown
-                self._book.relink_item(turn, ev.item_id)
-                return _TT
-        turn = self._joiner.chat_message(ev)
-        if ev.role == "user":
-            self._book.user_message(ev, turn)
-        elif ev.role == "assistant":
-            self._book.assistant_message(ev, turn)
-        return _TT
-
-    def _agent_transcript(self, ev: AgentTranscript) -> tuple[Area, ...]:
-        turn = self._joiner.agent_transcript(ev)
-        self._book.agent_transcript(ev, turn)
-        return (_T,)
-
-    def _handoff(self, ev: AgentHandedOff) -> frozenset[Area]:
-        self._joiner.handoff(ev)
-        return _TT
-
-    def _tool_called(self, ev: ToolCalled) -> frozenset[Area]:
-        turn = self._joiner.tool_called(ev)
-        self._book.tool_called(ev, turn)
-        return _TT
 
     def _metrics(self, ev: PluginMetrics) -> tuple[Area, ...]:
         if ev.kind == "vad":

@@ -14,13 +14,15 @@ OpenAI plugins (and every plugin built on them) report as ``provider`` the host 
 2. ``provider`` is a host with a ``[hosts."HOST"]`` entry (exact ``host:port``, then the host
    without its port): ``local = true`` costs 0; else the entry's own ``prices`` for the model, else
    the rates of its ``provider``; else go on.
-3. The plugin package that reported ``(provider, model)`` in a plugin metric (``PackageMap``, fed
-   by ``SessionModel`` from each metric's ``label``: ``livekit.plugins.openai.llm.LLM`` ->
-   ``openai``, ``livekit.agents.inference.*`` -> ``livekit``, ``lkmon.local.*`` -> ``local``): that
-   provider's rates wherever its base URL points (a proxy bills the same), unless the host is a
-   well-known API host of another vendor (``openai.LLM.with_groq()`` -> ``api.groq.com`` -> groq).
+3. The plugin package that reported ``(provider, model)`` in a plugin metric
+   (``providers.PackageMap``, fed by ``SessionModel`` from each metric's ``label``:
+   ``livekit.plugins.openai.llm.LLM`` -> ``openai``, ``livekit.agents.inference.*`` -> ``livekit``,
+   ``lkmon.local.*`` -> ``local``): that provider's rates wherever its base URL points (a proxy
+   bills the same), unless the host is a well-known API host of another vendor
+   (``openai.LLM.with_groq()`` -> ``api.groq.com`` -> groq).
 4. ``provider`` itself is a provider of the table (case-insensitive: ``Deepgram`` -> deepgram).
-5. ``provider`` is a well-known API host (``KNOWN_HOSTS``: ``api.openai.com`` -> openai, ...).
+5. ``provider`` is a well-known API host (``lkmon.model.providers.KNOWN_HOSTS``: ``api.openai.com``
+   -> openai, ...).
 6. Otherwise unknown: cost ``None``.
 
 The row shows ``via HOST`` when its host is not one of the resolved provider's own hosts (a
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from lkmon.model.events import ModelUsage
+from lkmon.model.providers import PackageMap, is_own_host, known_host, split_host
 
 PRICE_KEYS = (
     "input_per_1m",
@@ -47,30 +50,6 @@ PRICE_KEYS = (
     "audio_per_minute",
 )
 HOST_KEYS = ("local", "provider", "prices")
-
-KNOWN_HOSTS: dict[str, str] = {
-    "api.openai.com": "openai",
-    "api.deepgram.com": "deepgram",
-    "api.cartesia.ai": "cartesia",
-    "api.elevenlabs.io": "elevenlabs",
-    "api.anthropic.com": "anthropic",
-    "generativelanguage.googleapis.com": "google",
-    "api.groq.com": "groq",
-    "api.cerebras.ai": "cerebras",
-    "api.sambanova.ai": "sambanova",
-    "api.fireworks.ai": "fireworks",
-    "api.x.ai": "xai",
-    "openrouter.ai": "openrouter",
-    "api.deepseek.com": "deepseek",
-    "api.perplexity.ai": "perplexity",
-    "api.together.xyz": "together",
-    "api.telnyx.com": "telnyx",
-}
-"""The API hosts of well-known vendors (their own: no ``via``)."""
-
-HOST_SUFFIXES: tuple[tuple[str, str], ...] = ((".openai.azure.com", "openai"),)
-"""Hosts that serve a vendor's models but are not its own (shown ``via``): Azure OpenAI bills
-about OpenAI's list prices."""
 
 
 class PriceTableError(ValueError):
@@ -171,90 +150,6 @@ class UsageCost:
         is not the provider's own (``openai/gpt-4.1 via 127.0.0.1:8000``)."""
         via = self.shown_via
         return f"{self.shown_provider}/{self.usage.model}" + (f" via {via}" if via else "")
-
-
-def package_of(label: str) -> str | None:
-    """The provider a plugin class (a metric ``label``) belongs to, from its package.
-
-    ``livekit.plugins.openai.llm.LLM`` -> ``openai`` (any ``livekit.plugins.NAME``);
-    ``livekit.agents.inference.llm.LLM`` -> ``livekit``; ``lkmon.local.llm.SmolLLM`` -> ``local``.
-    Adapters (``livekit.agents.stt.StreamAdapter``...) and unknown labels -> ``None``.
-    """
-    if label.startswith("livekit.plugins."):
-        name = label.split(".", 3)[2]
-        return name or None
-    if label.startswith("livekit.agents.inference."):
-        return "livekit"
-    if label.startswith("lkmon.local."):
-        return "local"
-    return None
-
-
-class PackageMap:
-    """``(provider, model)`` -> plugin package, learned from plugin metrics.
-
-    A usage row has no label; a metric of the same provider/model does. Adapter labels teach
-    nothing (LiveKit's stream adapters re-emit the wrapped plugin's metrics with its label).
-    """
-
-    __slots__ = ("_by_key", "_labels")
-
-    def __init__(self) -> None:
-        self._by_key: dict[tuple[str, str], str] = {}
-        self._labels: dict[str, str | None] = {}
-
-    def saw(self, label: str, provider: str, model: str) -> None:
-        """Record the package of ``label`` for ``provider``/``model`` (one metric)."""
-        labels = self._labels
-        if label in labels:
-            package = labels[label]
-        else:
-            package = labels[label] = package_of(label)
-        if package is not None:
-            self._by_key[(provider, model)] = package
-
-    def set(self, provider: str, model: str, package: str) -> None:
-        """Record ``package`` for ``provider``/``model`` directly (a loaded snapshot)."""
-        self._by_key[(provider, model)] = package
-
-    def get(self, provider: str, model: str) -> str | None:
-        """The package seen for ``provider``/``model``, or ``None``."""
-        return self._by_key.get((provider, model))
-
-    def __len__(self) -> int:
-        return len(self._by_key)
-
-
-def split_host(provider: str) -> tuple[str, str]:
-    """``(host, hostname)`` when ``provider`` looks like a base-URL host (``127.0.0.1:8000``,
-    ``api.openai.com``), lower-cased, the hostname without port; else ``("", "")``."""
-    p = provider.strip().lower()
-    if not p or " " in p or "/" in p:
-        return "", ""
-    if "." not in p and ":" not in p and p != "localhost":
-        return "", ""
-    name = p
-    if p.startswith("["):  # [::1]:8000
-        name = p[: p.find("]") + 1] if "]" in p else p
-    elif p.count(":") == 1:
-        name = p.split(":", 1)[0]
-    return p, name
-
-
-def known_host(hostname: str) -> tuple[str | None, bool]:
-    """``(provider, own)`` for a well-known API host: ``("openai", True)`` for
-    ``api.openai.com``, ``("openai", False)`` for an Azure OpenAI resource; ``(None, False)``."""
-    provider = KNOWN_HOSTS.get(hostname)
-    if provider is not None:
-        return provider, True
-    for suffix, vendor in HOST_SUFFIXES:
-        if hostname.endswith(suffix):
-            return vendor, False
-    return None, False
-
-
-def _is_own_host(provider: str, hostname: str) -> bool:
-    return KNOWN_HOSTS.get(hostname) == provider
 
 
 @dataclass(slots=True)
@@ -396,7 +291,7 @@ class PriceTable:
                 billed = rule.provider
             # billed by the host's own entry: no known provider -> the host itself bills
             name = billed or host
-            via = "" if name == host or _is_own_host(name, hostname) else host
+            via = "" if name == host or is_own_host(name, hostname) else host
             if rule.local:
                 return UsageCost(usage, 0.0, True, name, via, package)
             price = _match(rule.prices, model)
@@ -404,7 +299,7 @@ class PriceTable:
                 return UsageCost(usage, price.cost(usage), False, name, via, package)
         if billed is None:
             return UsageCost(usage, None, False, None, "", package)
-        via = host if host and not _is_own_host(billed, hostname) else ""
+        via = host if host and not is_own_host(billed, hostname) else ""
         price = self.price_for(billed, model)
         return UsageCost(usage, None if price is None else price.cost(usage), False, billed, via,
                          package)

@@ -23,7 +23,8 @@ from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.areas import Area
+from lkmon.model.state import SessionModel
 from lkmon.sources.base import SessionSource
 from lkmon.tui.lifecycle import QUIT_TIMEOUT
 from lkmon.tui.refresh import PaneRefresh

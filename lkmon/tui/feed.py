@@ -14,8 +14,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from lkmon import redact as secrets
+from lkmon.model.areas import Area
 from lkmon.model.events import AudioLevel, ErrorRaised, Event
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.state import SessionModel
 
 log = logging.getLogger("lkmon.tui.feed")
 

@@ -19,8 +19,9 @@ from textual.app import App
 from textual.worker import Worker, WorkerState
 
 from lkmon import redact as secrets
+from lkmon.model.areas import Area
 from lkmon.model.events import Event
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.state import SessionModel
 from lkmon.sources.base import SessionSource
 from lkmon.tui.feed import EventFeed
 from lkmon.tui.lifecycle import (

@@ -10,7 +10,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.areas import Area
+from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_clock, fmt_s, printable
 from lkmon.tui.widgets.common import ACCENT, DIM, GOOD, guarded
 

@@ -13,7 +13,8 @@ from typing import Any
 from rich.text import Text
 from textual.binding import Binding
 
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.areas import Area
+from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_clock, printable
 from lkmon.tui.widgets.common import DIM, LEVEL_STYLES
 from lkmon.tui.widgets.lines import ItemLines

@@ -16,7 +16,8 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import Static
 
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.areas import Area
+from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_duration, printable
 from lkmon.tui.widgets.common import ACCENT, BAD, DIM, GOOD, WARN, guarded, level_bar
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from rich.text import Text
 
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.areas import Area
+from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_clock, printable
 from lkmon.redact import shown
 from lkmon.tui.widgets.common import BAD, DIM, ROLE_STYLES, WARN

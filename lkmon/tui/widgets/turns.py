@@ -24,7 +24,8 @@ from textual.strip import Strip
 from textual.widgets import Static
 
 from lkmon.model import vocab
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.areas import Area
+from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_clock, fmt_s
 from lkmon.tui.widgets.bars import (
     BAR_STAGES,

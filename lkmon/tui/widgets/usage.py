@@ -15,7 +15,8 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.widgets import Static
 
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.areas import Area
+from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_cost, fmt_count, fmt_duration, fmt_s
 from lkmon.tui.widgets.common import DIM, guarded
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable
 from rich.text import Text
 from textual.widgets import Static
 
-from lkmon.model.state import Area, SessionModel
+from lkmon.model.areas import Area
+from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_count, fmt_s
 from lkmon.tui.widgets.common import ACCENT, DIM, GOOD, WARN, guarded
 
