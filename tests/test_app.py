@@ -229,6 +229,8 @@ async def test_typing_and_mute_reach_the_source() -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert source.texts == ["hello agent"]
+        assert say.display and say.has_focus and say.value == ""  # open for the next one
+        await pilot.press("escape")
         assert not say.display
         await pilot.press("t", "x", "escape")
         assert not say.display and source.texts == ["hello agent"]
