@@ -170,3 +170,70 @@ def file_in(folder: str | Path, kind: str, suffix: str, *, now: float | None = N
 def export_stem(now: float | None = None) -> str:
     """``lkmon-<stamp>``: the name of the TUI's exports and of files in a folder the user named."""
     return f"lkmon-{stamp(now)}"
+
+
+RECORDED_SUFFIX = ".journal.jsonl"
+"""The suffix of every journal lkmon writes (``lkmon run``'s and the recorder's)."""
+
+
+def _name_part(text: str, limit: int = 40) -> str:
+    """``text`` safe in a file name: letters, digits, ``-`` and ``_`` kept, the rest ``_``."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in text.strip())
+    return safe[:limit].strip("_") or "session"
+
+
+def recorded_journal(room: str, session_id: str, *, now: float | None = None,
+                     directory: str | Path | None = None) -> Path:
+    """A new ``<stamp>-<room>-<session_id prefix>.journal.jsonl`` for ``lkmon.record``, created
+    empty at once (``reserve``: 0600, never an existing file), e.g.
+    ``lkmon-sessions/20260101-120000-my-room-6c6b6d6f.journal.jsonl``.
+
+    Args:
+        room: the LiveKit room's name (made safe for a file name).
+        session_id: the session's id; its first 8 characters are used.
+        now: epoch seconds of the stamp (default now).
+        directory: instead of ``sessions_dir()``; created when missing.
+
+    Raises:
+        OSError: the folder cannot be created or written.
+    """
+    folder = sessions_dir() if directory is None else Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{stamp(now)}-{_name_part(room)}-{_name_part(session_id, 8)}"
+    return reserve(folder, stem, RECORDED_SUFFIX)
+
+
+def prune_journals(folder: str | Path, *, keep: Path | None = None,
+                   max_files: int | None = None, max_bytes: int | None = None) -> list[Path]:
+    """Remove the oldest ``*.journal.jsonl`` of ``folder`` (by modification time) until at most
+    ``max_files`` remain and they hold at most ``max_bytes``; ``keep`` (the journal being
+    written) is never removed. Files that cannot be removed are skipped (logged).
+
+    Returns:
+        The files removed, oldest first.
+    """
+    if max_files is None and max_bytes is None:
+        return []
+    found: list[tuple[float, int, Path]] = []
+    for p in Path(folder).glob(f"*{RECORDED_SUFFIX}"):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        found.append((st.st_mtime, st.st_size, p))
+    found.sort()
+    count, total = len(found), sum(size for _, size, _ in found)
+    removed: list[Path] = []
+    for _, size, p in found:
+        if (max_files is None or count <= max_files) and (max_bytes is None or total <= max_bytes):
+            break
+        if keep is not None and p == keep:
+            continue
+        try:
+            p.unlink()
+        except OSError as e:
+            log.warning("could not remove the old journal %s: %s", p, e)
+            continue
+        removed.append(p)
+        count, total = count - 1, total - size
+    return removed

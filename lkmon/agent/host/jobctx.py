@@ -19,6 +19,7 @@ from typing import Any
 
 from lkmon.agent.observe import compat
 from lkmon.agent.observe.convert import describe_exception
+from lkmon.agent.observe.convert import model_labels as model_labels  # re-exported
 from lkmon.errors import UsageError
 
 logger = logging.getLogger("lkmon.runner")
@@ -53,23 +54,6 @@ class _Participant:
 async def stand_in_participant(_ctx: Any, *args: Any, **kwargs: Any) -> _Participant:
     """Replaces ``JobContext.wait_for_participant`` during a run (no room to wait in)."""
     return _Participant()
-
-
-def model_labels(session: Any, agent: Any) -> dict[str, str]:
-    """Role -> ``"provider/model"`` for the VAD, STT, LLM and TTS in use (the agent's wins)."""
-    labels: dict[str, str] = {}
-    for role in ("vad", "stt", "llm", "tts"):
-        plugin = getattr(agent, role, None)
-        if plugin is None or not hasattr(plugin, "provider"):
-            plugin = getattr(session, role, None)
-        if plugin is None:
-            continue
-        try:
-            labels[role] = f"{plugin.provider}/{plugin.model}"
-        except Exception as e:
-            logger.debug("no label for %s: %s", role, e)
-            labels[role] = type(plugin).__name__
-    return labels
 
 
 async def run_session_end(server: Any, ctx: Any, timeout: float) -> None:

@@ -113,14 +113,20 @@ class Bridge:
         session: the ``livekit.agents.AgentSession``.
         emit: receives each event, on the event-loop thread, synchronously; it must not raise
             (``SessionRunner.emit`` logs a failing consumer itself).
+        public_only: LiveKit's public API only (``lkmon.recorder``, inside a user's agent):
+            no ``compat`` access, so no ``EOUMetrics``, no VAD events, and LLM/TTS metrics
+            keep the ``speech_id`` LiveKit had filled in when they reached lkmon.
     """
 
-    def __init__(self, session: AgentSession[Any], emit: Emit) -> None:
+    def __init__(
+        self, session: AgentSession[Any], emit: Emit, *, public_only: bool = False
+    ) -> None:
         self.session = session
         self.emit = emit
+        self.public_only = public_only
         self._handlers: list[tuple[EventTypes, Callable[[Any], None]]] = []
         self._last_usage: tuple[tuple[Any, ...], ...] | None = None
-        self.metrics = PluginMetricsWatch(self._on_metrics, self._guard)
+        self.metrics = PluginMetricsWatch(self._on_metrics, self._guard, public_only=public_only)
         """The plugins' metrics (and the session's EOUMetrics)."""
         self.vad = VadTap(emit, self._guard)
         """The voice pipeline's VAD events."""
@@ -145,9 +151,13 @@ class Bridge:
             self.session.on(name, handler)
             self._handlers.append((name, handler))
         self.metrics.attach(self.session, agent)
-        self.vad.tap(self.session.vad)
+        self._tap_vad(self.session.vad)
         if agent is not None:
-            self.vad.tap(getattr(agent, "vad", None))
+            self._tap_vad(getattr(agent, "vad", None))
+
+    def _tap_vad(self, v: Any) -> None:
+        if not self.public_only:
+            self.vad.tap(v)
 
     def detach(self) -> None:
         """Unsubscribe and restore the VADs."""
@@ -157,14 +167,14 @@ class Bridge:
         self.metrics.detach()
         self.vad.untap()
 
-    def _watch_current_agent(self) -> None:
+    def watch_current_agent(self) -> None:
         """Subscribe to the plugins of the agent now running (a handoff may bring new ones)."""
         try:
             agent = self.session.current_agent
         except RuntimeError:  # no agent running (yet, or any more)
             return
         self.metrics.watch_agent(agent)
-        self.vad.tap(getattr(agent, "vad", None))
+        self._tap_vad(getattr(agent, "vad", None))
 
     def _guard(self, name: str, fn: Callable[..., None]) -> Callable[..., None]:
         """Wrap a handler so that no exception escapes into LiveKit (a plain function)."""
@@ -225,7 +235,7 @@ class Bridge:
         item = ev.item
         kind = getattr(item, "type", None)
         if kind == "agent_handoff":
-            self._watch_current_agent()
+            self.watch_current_agent()
             self.emit(
                 AgentHandedOff(
                     ts=ev.created_at,

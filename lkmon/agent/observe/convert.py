@@ -5,6 +5,7 @@ Used by the bridge; nothing here keeps a LiveKit or pydantic object.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
@@ -97,3 +98,20 @@ def _count(value: Any) -> int:
     if isinstance(value, float):
         return int(value) if math.isfinite(value) and value >= 0 and value.is_integer() else 0
     return max(value, 0)
+
+
+def model_labels(session: Any, agent: Any) -> dict[str, str]:
+    """Role -> ``"provider/model"`` for the VAD, STT, LLM and TTS in use (the agent's wins)."""
+    labels: dict[str, str] = {}
+    for role in ("vad", "stt", "llm", "tts"):
+        plugin = getattr(agent, role, None)
+        if plugin is None or not hasattr(plugin, "provider"):
+            plugin = getattr(session, role, None)
+        if plugin is None:
+            continue
+        try:
+            labels[role] = f"{plugin.provider}/{plugin.model}"
+        except Exception as e:
+            logging.getLogger("lkmon.bridge").debug("no label for %s: %s", role, e)
+            labels[role] = type(plugin).__name__
+    return labels

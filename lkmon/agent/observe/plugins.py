@@ -71,18 +71,26 @@ class PluginMetricsWatch:
         on_metrics: receives the LiveKit metrics object (``STTMetrics``, ``LLMMetrics``...) on
             the loop thread; ``speech_id`` is filled in when LiveKit knows it.
         guard: wraps a handler so that no exception escapes into LiveKit.
+        public_only: only the plugins' public ``metrics_collected``, each metric handed on as
+            it is emitted (``lkmon.recorder``): no ``compat`` access, so no ``EOUMetrics`` and
+            a ``speech_id`` only where LiveKit filled it in before lkmon's handler ran.
     """
 
     def __init__(
         self,
         on_metrics: Callable[[Any], None],
         guard: Callable[[str, Callable[..., None]], Callable[..., None]],
+        *,
+        public_only: bool = False,
     ) -> None:
         self._on_metrics = on_metrics
+        self.public_only = public_only
         self._deliver = guard("metrics_collected", self._deliver_once)
         self._from_plugin = guard("metrics_collected", self._plugin_metric)
         self._from_session = guard("metrics_collected", self._session_metric)
-        self._deferred = compat.deferred_plugin_metrics(self._deliver)
+        self._deferred = (
+            self._deliver if public_only else compat.deferred_plugin_metrics(self._deliver)
+        )
         self._watched: list[Any] = []
         self._seen: collections.OrderedDict[int, Any] = collections.OrderedDict()
         self._unsubscribe_session: Callable[[], None] | None = None
@@ -97,7 +105,7 @@ class PluginMetricsWatch:
     def attach(self, session: Any, agent: Any = None) -> None:
         """Subscribe to the session (for ``EOUMetrics``) and to the plugins of the session and
         of ``agent``. Call before ``AgentSession.start``."""
-        if self._unsubscribe_session is None:
+        if self._unsubscribe_session is None and not self.public_only:
             self._unsubscribe_session = compat.on_session_metrics(session, self._from_session)
         self.watch(*plugins_of(session, agent))
 
