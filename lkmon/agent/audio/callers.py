@@ -28,6 +28,7 @@ from lkmon.agent.audio.recordings import (
     Recording,
     expand_wav_paths,
     load_recording,
+    load_recordings,
 )
 from lkmon.agent.threads import in_daemon_thread
 from lkmon.errors import UsageError
@@ -168,7 +169,8 @@ class WavCaller(io.AudioInput):
         reply_timeout: seconds to wait for a reply before going on.
 
     Raises:
-        UsageError: a missing, non-WAV, corrupt, empty or over-10-minute file, or an empty folder.
+        UsageError: a missing, non-WAV, corrupt, empty, too short or over-10-minute file, a
+            FIFO, an odd sample rate, NaN samples, over an hour in all, or an empty folder.
     """
 
     def __init__(
@@ -183,7 +185,7 @@ class WavCaller(io.AudioInput):
         files = expand_wav_paths(paths)
         if not files:
             raise UsageError("no input recordings given")
-        self.recordings = [load_recording(p) for p in files]
+        self.recordings = load_recordings(files)
         self.watcher = AgentWatcher()
         self.done = asyncio.Event()
         self.on_done: Callable[[], None] | None = None

@@ -123,13 +123,21 @@ def take_over_sessions(
     the room and its options are dropped (no RoomIO, recording off) after reading which audio
     they turn on (``audio_io_of``); ``take_over(session, agent, audio)`` gives the session its
     audio and transcript outputs, then the original ``start`` runs and ``started`` resolves. A
-    second session is left alone.
+    second session is left alone, with one warning (``lkmon.runner`` logger) that it is not
+    monitored.
     """
     taken: list[Any] = []
 
     def make_start(original: compat.StartFn) -> compat.StartFn:
         async def start(session: Any, *args: Any, **kwargs: Any) -> Any:
             if taken:
+                if not any(s is session for s in taken):
+                    taken.append(session)
+                    logger.warning(
+                        "the agent file started a second AgentSession: lkmon monitors only the "
+                        "first; this one (%s) runs unseen, with no audio from lkmon",
+                        type(session).__name__,
+                    )
                 return await original(session, *args, **kwargs)
             taken.append(session)
             agent = args[0] if args else kwargs.get("agent")
