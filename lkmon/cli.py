@@ -5,6 +5,7 @@ and hands it to the app or to headless mode.
               [--models auto|local|cloud] [--headless] [--export PATH] [--journal PATH]
               [--redact] [--prices FILE] [--thresholds GOOD,BAD] [--fault SPEC] [--db PATH|--no-db]
     lkmon replay SNAPSHOT_OR_JOURNAL [--export OUT.json|DIR/] [--thresholds GOOD,BAD]
+    lkmon watch [JOURNAL_OR_FOLDER] [--thresholds GOOD,BAD] (``lkmon.cli_watch``)
     lkmon import PATH... [--db PATH]; lkmon sessions [--db PATH] [--last N] [--json] [--delete ID]
     lkmon compare A B; lkmon check PATH --budget SPEC --baseline OLD (``lkmon.cli_gate``)
 
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from lkmon import __version__, cli_gate, cli_store, paths
+from lkmon import __version__, cli_gate, cli_store, cli_watch, paths
 from lkmon.cli_args import FAULT_HELP, fault_spec, parse_thresholds
 from lkmon.errors import EXIT_USAGE, UsageError
 from lkmon.examples import default_agent_file
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="lkmon", description="A terminal monitor for LiveKit voice agents.")
     p.add_argument("--version", action="version", version=f"lkmon {__version__}")
     sub = p.add_subparsers(
-        dest="command", metavar="{run,replay,import,sessions,compare,check}", parser_class=_Parser
+        dest="command", metavar="{run,replay,watch,import,sessions,compare,check}",
+        parser_class=_Parser,
     )
     sub.required = True
 
@@ -138,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="e2e latency colours in seconds: green below GOOD, red from BAD (default 1.0,2.0)",
     )
     cli_gate.add_budget_options(replay)
+    cli_watch.add_parser(sub, parse_thresholds)
     cli_store.add_parsers(sub)
     cli_gate.add_parsers(sub, cli_store.DB_HELP)
     return p
@@ -358,8 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = build_parser().parse_args(argv)
-        commands = {"run": cmd_run, "replay": cmd_replay, **cli_store.COMMANDS,
-                    **cli_gate.COMMANDS}
+        commands = {"run": cmd_run, "replay": cmd_replay, **cli_watch.COMMANDS,
+                    **cli_store.COMMANDS, **cli_gate.COMMANDS}
         return commands[args.command](args)
     except UsageError as e:
         print(printable(f"lkmon: error: {e}"), file=sys.stderr)

@@ -118,7 +118,7 @@ def make_inputs(d: Path) -> dict[str, Path]:
 
 CASES = [
     # (id, args, expected text in the one line)
-    ("no command", [], "required: {run,replay,import,sessions,compare,check}"),
+    ("no command", [], "required: {run,replay,watch,import,sessions,compare,check}"),
     ("unknown option", ["run", "--bogus"], "unrecognized arguments: --bogus"),
     ("bad --models", ["run", "--models", "fast"], "invalid choice: 'fast'"),
     ("bad --output", ["run", "--output", "hdmi"], "invalid choice: 'hdmi'"),
@@ -239,7 +239,7 @@ def test_cli_misuse(tmp_path: Path, args: list[str], expected: str) -> None:
     ("args", "expected"),
     [
         (["run", "--bogus"], "unrecognized arguments: --bogus"),
-        ([], "required: {run,replay,import,sessions,compare,check}"),
+        ([], "required: {run,replay,watch,import,sessions,compare,check}"),
     ],
 )
 def test_the_console_script_says_it_in_one_line(

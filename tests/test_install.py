@@ -120,7 +120,7 @@ def test_default_agent_without_the_local_extra(
 
 def test_help_and_replay_need_no_local_models(tmp_path: Path) -> None:
     proc = run_without_local(["--help"], tmp_path)
-    commands = "{run,replay,import,sessions,compare,check}"
+    commands = "{run,replay,watch,import,sessions,compare,check}"
     assert proc.returncode == 0 and commands in proc.stdout, proc.stderr
     proc = run_without_local(["replay", "missing.json"], tmp_path)
     assert "missing.json: no such file" in one_error_line(proc)

@@ -170,6 +170,9 @@ class SessionModel:
         handler = self._handlers.get(type(event))
         if handler is None:
             return set()
+        if type(event) is SessionStarted and event.session_id and self.session.started_at and (
+            event.session_id != self.session.session_id):  # lkmon watch: the next session
+            return self.reset() | self.apply(event)
         self.event_count += 1
         kind = type(event)
         if kind not in _NOT_KEPT and (
@@ -187,6 +190,15 @@ class SessionModel:
         if Area.TURNS in changed:
             self._summary = None
         return changed
+
+    def reset(self) -> set[Area]:
+        """Forget the session (same prices and bounds); returns every area. ``apply`` of a
+        ``SessionStarted`` with another ``session_id`` resets first."""
+        SessionModel.__init__(
+            self, self.prices, max_events=self.events.maxlen or MAX_EVENTS,
+            max_transcript=self.transcript.maxlen or MAX_TRANSCRIPT,
+        )
+        return set(Area)
 
     def apply_many(self, events: Iterable[Event]) -> set[Area]:
         """Fold many events; returns the union of the changed areas."""
