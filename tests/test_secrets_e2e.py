@@ -82,7 +82,7 @@ async def test_no_secret_in_anything_lkmon_shows_or_writes(
             for n, line in enumerate(["what time is it", "tell me the token"], start=1):
                 await pilot.press("t")
                 await pilot.press(*line)
-                await pilot.press("enter")
+                await pilot.press("enter", "escape")  # sent; the box closed (it stays open)
                 assert await wait_for(lambda n=n: replies() >= n, 60), [
                     (t.user_text, t.agent_text) for t in model.turns]
             await pilot.pause(0.5)
