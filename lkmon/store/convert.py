@@ -8,8 +8,11 @@ may go on changing. No textual or livekit import here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
+
+from pydantic import BaseModel
 
 from lkmon.model.events import (
     AgentTranscript,
@@ -21,17 +24,56 @@ from lkmon.model.events import (
     UserTranscribed,
 )
 from lkmon.model.figures import MetricValues
+from lkmon.model.session import SessionInfo
 from lkmon.model.state import SessionModel
 from lkmon.model.transcript import TranscriptEntry
 from lkmon.model.turns import TURN_METRIC_FIELDS, Turn, TurnMetrics
+from lkmon.model.vad import VadState
 from lkmon.redact import TEXT_PLACEHOLDER, placeholder
 from lkmon.store.events import encode
-from lkmon.store.format import SNAPSHOT_VERSION, Snapshot
+from lkmon.store.format import (
+    SNAPSHOT_VERSION,
+    Snapshot,
+    SnapshotSession,
+    UsageEntry,
+    VadEntry,
+)
 
-__all__ = ["PLACEHOLDER_CHAR", "placeholder", "snapshot_dict", "to_snapshot"]
+__all__ = [
+    "PLACEHOLDER_CHAR",
+    "SESSION_FIELDS",
+    "USAGE_FIELDS",
+    "VAD_FIELDS",
+    "placeholder",
+    "snapshot_dict",
+    "to_snapshot",
+]
 
 PLACEHOLDER_CHAR = TEXT_PLACEHOLDER  # "█" (lkmon.redact, the one redaction module)
 _TEXT_EVENTS = (UserTranscribed, ChatMessageAdded, AgentTranscript)
+
+
+def _shared(kept: type, written: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of the model's dataclass ``kept`` that the snapshot's ``written`` has too:
+    written from the model as they are, and read back into it (``lkmon.store.restore``)."""
+    return tuple(f.name for f in dataclasses.fields(kept) if f.name in written.model_fields)
+
+
+SESSION_FIELDS = _shared(SessionInfo, SnapshotSession)
+"""``SessionInfo``'s fields in the snapshot's ``session`` (``session_id``, ``started_at``...)."""
+VAD_FIELDS = _shared(VadState, VadEntry)
+"""``VadState``'s fields in the snapshot's ``vad`` (the counts and totals, not the trace)."""
+USAGE_FIELDS = _shared(ModelUsage, UsageEntry)
+"""``ModelUsage``'s fields (all of them) in each of the snapshot's ``usage`` rows."""
+
+
+def _fields(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """``obj``'s fields ``names`` by name; a dict value is copied (the model goes on)."""
+    out: dict[str, Any] = {}
+    for name in names:
+        value = getattr(obj, name)
+        out[name] = dict(value) if isinstance(value, dict) else value
+    return out
 
 
 def _same(text: str | None) -> str | None:
@@ -65,17 +107,8 @@ def snapshot_dict(model: SessionModel, *, redact_text: bool = False) -> dict[str
         "lkmon_snapshot": SNAPSHOT_VERSION,
         "redacted_text": redact_text,
         "session": {
-            "session_id": info.session_id,
-            "started_at": info.started_at,
+            **_fields(info, SESSION_FIELDS),
             "duration": info.duration,
-            "closed_at": info.closed_at,
-            "agent_file": info.agent_file,
-            "models": dict(info.models),
-            "input": info.input,
-            "output": info.output,
-            "lkmon_version": info.lkmon_version,
-            "close_reason": info.close_reason,
-            "close_error": info.close_error,
             "agent_state": model.agent_state,
             "user_state": model.user_state,
             "turn_count": len(model.turns),
@@ -115,18 +148,7 @@ def snapshot_dict(model: SessionModel, *, redact_text: bool = False) -> dict[str
             "worst_e2e": summary.worst_e2e,
             "worst_stage": summary.worst_stage,
         },
-        "vad": {
-            "speech_count": vad.speech_count,
-            "speech_total": vad.speech_total,
-            "silence_total": vad.silence_total,
-            "inference_count": vad.inference_count,
-            "inference_seconds": vad.inference_seconds,
-            "audio_seconds": vad.audio_seconds,
-            "idle_time": vad.idle_time,
-            "inference_per_audio_second": vad.inference_per_audio_second,
-            "realtime_factor": vad.realtime_factor,
-            "metrics_count": vad.metrics_count,
-        },
+        "vad": {**_fields(vad, VAD_FIELDS), "audio_seconds": vad.audio_seconds},
         "errors": [_error(e) for e in model.errors],
         "transcript": [
             TranscriptEntry(
@@ -152,7 +174,7 @@ def _event(ev: Any, redact_text: bool) -> dict[str, Any]:
 
 
 def _usage(u: ModelUsage) -> dict[str, Any]:
-    return {f: getattr(u, f) for f in ModelUsage.__slots__}
+    return _fields(u, USAGE_FIELDS)
 
 
 def _error(e: ErrorRaised) -> ErrorRaised:

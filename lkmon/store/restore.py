@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from lkmon.model.events import (
     AgentHandedOff,
@@ -29,6 +29,7 @@ from lkmon.model.events import (
 from lkmon.model.state import SessionModel
 from lkmon.model.turns import Turn
 from lkmon.store import format as fmt
+from lkmon.store.convert import SESSION_FIELDS, USAGE_FIELDS, VAD_FIELDS
 from lkmon.store.events import EVENT_NAMES
 from lkmon.store.files import no_gc
 from lkmon.store.format import SCHEMA_FILE, SNAPSHOT_VERSION, Snapshot, derived_session_id
@@ -173,15 +174,7 @@ def _model_from_sections(snap: Snapshot) -> SessionModel:
     model = SessionModel()
     s = snap.session
     info = model.session
-    info.started_at = s.started_at
-    info.agent_file = s.agent_file
-    info.models = dict(s.models)
-    info.input = s.input
-    info.output = s.output
-    info.lkmon_version = s.lkmon_version
-    info.closed_at = s.closed_at
-    info.close_reason = s.close_reason
-    info.close_error = s.close_error
+    _set_fields(info, s, SESSION_FIELDS)
     if s.started_at is not None and s.duration is not None:
         info.last_event_at = s.started_at + s.duration
     model.agent_state = s.agent_state
@@ -196,36 +189,21 @@ def _model_from_sections(snap: Snapshot) -> SessionModel:
         fallback_joins=s.fallback_joins,
         join_notes=s.join_notes,
     )
-    model.usage = [
-        ModelUsage(
-            kind=u.kind,
-            provider=u.provider,
-            model=u.model,
-            input_tokens=u.input_tokens,
-            input_cached_tokens=u.input_cached_tokens,
-            output_tokens=u.output_tokens,
-            characters_count=u.characters_count,
-            audio_duration=u.audio_duration,
-        )
-        for u in snap.usage
-    ]
+    model.usage = [ModelUsage(**u.model_dump(include=set(USAGE_FIELDS))) for u in snap.usage]
     for u in snap.usage:  # the plugin package behind each row (older snapshots: none)
         if u.package:
             model.packages.set(u.provider, u.model, u.package)
     model.errors.extend(snap.errors)
     model.transcript.extend(snap.transcript)
-    vad, v = model.vad, snap.vad
-    vad.speech_count = v.speech_count
-    vad.speech_total = v.speech_total
-    vad.silence_total = v.silence_total
-    vad.inference_count = v.inference_count
-    vad.inference_seconds = v.inference_seconds
-    vad.idle_time = v.idle_time
-    vad.inference_per_audio_second = v.inference_per_audio_second
-    vad.realtime_factor = v.realtime_factor
-    vad.metrics_count = v.metrics_count
+    _set_fields(model.vad, snap.vad, VAD_FIELDS)
     model.logs.extend(e for e in snap.events if isinstance(e, LogRecord))
     return model
+
+
+def _set_fields(obj: object, part: BaseModel, names: tuple[str, ...]) -> None:
+    """Set ``obj``'s fields ``names`` from the snapshot section ``part`` (dicts copied)."""
+    for name, value in part.model_dump(include=set(names)).items():
+        setattr(obj, name, value)
 
 
 def _turn(t: fmt.SnapshotTurn, format_1: bool) -> Turn:
