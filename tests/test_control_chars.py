@@ -26,6 +26,7 @@ from lkmon.model.events import (
     SessionStarted,
     SpeechCreated,
     SpeechDone,
+    ToolCalled,
 )
 from lkmon.model.state import SessionModel
 from lkmon.model.vocab import printable
@@ -62,10 +63,13 @@ def test_the_error_line_of_an_agent_that_raises_escape_text(tmp_path: Path) -> N
 
 def _nasty_events() -> list[Event]:
     return [
-        SessionStarted(ts=100.0, agent_file="agent.py", models={}, input="text", output="null",
+        SessionStarted(ts=100.0, agent_file="agent.py", models={"llm": f"openai/{NASTY}"},
+                       input="text", output="null",
                        lkmon_version="0", session_id="6c6b6d6f-6e00-4e55-9a11-5e5510000001"),
         ChatMessageAdded(ts=101.0, item_id="u1", role="user", text=f"hello {NASTY}"),
         SpeechCreated(ts=101.1, speech_id="sp1"),
+        ToolCalled(ts=101.2, call_id="c1", name=f"lookup{NASTY}", arguments='{"q": "x"}',
+                   output=f"out {NASTY}", speech_id="sp1"),
         ChatMessageAdded(ts=101.5, item_id="a1", role="assistant", text=f"reply {NASTY}",
                          metrics={"e2e_latency": 0.5}, speech_id="sp1"),
         SpeechDone(ts=101.6, speech_id="sp1", item_ids=["a1"]),
@@ -106,7 +110,12 @@ async def test_no_pane_shows_a_raw_control_character(tmp_path: Path) -> None:
     app = LkmonApp(_nasty_model(), export_dir=tmp_path, clock=lambda: 110.0)
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(pilot)
-        shown = "\n".join(text_of(w) for w in app.screen.query("*") if w.display)
-        assert "\\x1b]0;pwned\\x07" in shown  # the error banner, the log, the transcript...
-        for c in RAW:
-            assert c not in shown, repr(c)
+        for screen in ("main", "turn detail"):
+            shown = "\n".join(text_of(w) for w in app.screen.query("*") if w.display)
+            assert "\\x1b]0;pwned\\x07" in shown, screen  # banner, log, transcript, tools...
+            for c in RAW:
+                assert c not in shown, (screen, repr(c))
+            if screen == "turn detail":
+                assert "lookup\\x1b]0;pwned" in shown  # the tool call's name
+            await pilot.press("enter")
+            await pilot.pause()

@@ -22,6 +22,7 @@ from lkmon import redact as secrets
 from lkmon.model.areas import Area
 from lkmon.model.events import Event
 from lkmon.model.state import SessionModel
+from lkmon.model.vocab import printable
 from lkmon.sources.base import SessionSource
 from lkmon.tui.feed import EventFeed
 from lkmon.tui.lifecycle import (
@@ -230,9 +231,9 @@ class SessionApp(App[Path | None]):
     def _on_said(self, message: SayBox.Said) -> None:
         problem = self.session.say(message.text)
         if problem is not None:
-            self.notify(f"Not sent: {problem}", severity="warning", timeout=3)
+            self.notify(printable(f"Not sent: {problem}"), severity="warning", timeout=3)
             return
-        self.notify(f"Sent: {message.text[:60]}", timeout=2)
+        self.notify(printable(f"Sent: {message.text[:60]}"), timeout=2)
 
     @guarded("app.mute")
     def action_toggle_mute(self) -> None:
@@ -279,6 +280,6 @@ class SessionApp(App[Path | None]):
             self.notify(f"Exported {names} to {self.export_dir.resolve()}", title="Export",
                         timeout=8)
         if failures:
-            self.notify("Export failed: " + "; ".join(failures), title="Export",
+            self.notify(printable("Export failed: " + "; ".join(failures)), title="Export",
                         severity="error", timeout=10)
         return written

@@ -264,7 +264,7 @@ class TurnDetailScreen(Screen[None]):
             for call in turn.tool_calls:
                 result = Text(self._t(call.output) if call.output is not None else "(none)",
                               style=BAD if call.is_error else "")
-                tools.add_row(_at(call.ts, origin), call.name,
+                tools.add_row(_at(call.ts, origin), printable(call.name),
                               self._t(_pretty_json(call.arguments)), result)
             parts.append(tools)
         else:
@@ -274,7 +274,8 @@ class TurnDetailScreen(Screen[None]):
         if handoffs:
             parts.append(_heading(f"Handoffs ({len(handoffs)})"))
             for h in handoffs:
-                parts.append(Text(f"{_at(h.ts, origin)}  {h.old_agent or '-'} -> {h.new_agent}"))
+                parts.append(Text(printable(
+                    f"{_at(h.ts, origin)}  {h.old_agent or '-'} -> {h.new_agent}")))
 
         discarded = turn.discarded
         if discarded:

@@ -141,7 +141,7 @@ class StatusStrip(Static):
                 text.append(f" {role} ", style=DIM)
                 # "provider/model": the model is what tells sessions apart; the usage pane and
                 # the detail screen show the provider.
-                label = models[role]
+                label = printable(models[role])
                 text.append(label.split("/", 1)[1] if "/" in label else label)
         else:
             text.append(" models: waiting for the session to start", style=DIM)
