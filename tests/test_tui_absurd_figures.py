@@ -8,6 +8,7 @@ beyond an hour is not drawn but said (``> 1 h``), and the figure is shown short,
 from __future__ import annotations
 
 import math
+import re
 import time
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from textual.widgets import Static
 from lkmon.model.events import ChatMessageAdded
 from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_s
+from lkmon.report.html import build_html_report
 from lkmon.sources import ReplaySource
+from lkmon.store.convert import to_snapshot
 from lkmon.store.snapshot import write_snapshot
 from lkmon.tui.app import LkmonApp
 from lkmon.tui.widgets.bars import ABSURD_SECONDS, friendly_scale, render_bar, ruler_ticks
@@ -63,6 +66,14 @@ async def test_a_replayed_huge_figure_draws_at_once(tmp_path: Path) -> None:
         await pilot.press("enter")  # the turn detail of the newest turn draws too
         await pilot.pause()
     assert first_frame < 10.0, first_frame
+
+
+def test_the_html_report_bounds_its_scale_too(tmp_path: Path) -> None:
+    model = ReplaySource(_snapshot_with_huge_figures(tmp_path)).open()
+    html = build_html_report(to_snapshot(model))
+    assert html.count("&gt; 1 h") == 2  # the two absurd turns, tagged and not drawn
+    scale = re.search(r"bar scale: ([^<]*) full width", html)
+    assert scale is not None and "e+" not in scale.group(1), scale
 
 
 def test_every_scale_is_bounded() -> None:

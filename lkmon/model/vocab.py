@@ -162,6 +162,18 @@ def printable(text: str) -> str:
     return _CONTROLS.sub(_escape, text)
 
 
+ABSURD_SECONDS = 3600.0
+"""A latency bar longer than this (an hour: a plugin's bad figure, not a turn) is not drawn: the
+TUI's row and the HTML report say ``ABSURD_LABEL`` instead, and the bar scale is made of the
+other turns, so it stays bounded."""
+ABSURD_LABEL = "> 1 h"
+
+
+def is_absurd(seconds: float) -> bool:
+    """True for a bar length that is not drawn: over ``ABSURD_SECONDS``, or not finite."""
+    return not math.isfinite(seconds) or seconds > ABSURD_SECONDS
+
+
 def fmt_s(seconds: float | None, digits: int = 3, *, signed: bool = False) -> str:
     """Seconds as ``"0.412 s"`` (``digits`` decimals; ``"+0.412 s"`` with ``signed``, for an
     offset); ``MISSING`` when unknown. A million seconds or more (a plugin's bad figure, or an

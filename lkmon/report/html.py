@@ -77,14 +77,20 @@ def _tags(t: SnapshotTurn) -> list[tuple[str, str]]:
 
 
 def _rows(turns: list[SnapshotTurn], thresholds: tuple[float, float]) -> tuple[list[Row], float]:
-    """A ``Row`` per turn and the bar scale (seconds at full width: the longest bar)."""
+    """A ``Row`` per turn and the bar scale (seconds at full width: the longest bar that is not
+    absurd, ``vocab.is_absurd``; an absurd one is not drawn but tagged ``> 1 h``)."""
     bars = [vocab.bar_segments(t.metrics) for t in turns]
-    scale = max((sum(v for _, v in parts) for parts in bars), default=0.0)
+    lengths = [sum(v for _, v in parts) for parts in bars]
+    scale = max((n for n in lengths if not vocab.is_absurd(n)), default=0.0)
     rows = []
-    for t, parts in zip(turns, bars, strict=True):
+    for t, parts, length in zip(turns, bars, lengths, strict=True):
+        tags = _tags(t)
+        if vocab.is_absurd(length):
+            parts = []
+            tags.append((vocab.ABSURD_LABEL, "failed"))
         segments = [Segment(stage, min(v / scale * 100.0, 100.0), v)
                     for stage, v in parts] if scale > 0 else []
-        rows.append(Row(t, _tags(t), segments, vocab.rate_e2e(t.metrics.e2e_latency, thresholds)))
+        rows.append(Row(t, tags, segments, vocab.rate_e2e(t.metrics.e2e_latency, thresholds)))
     return rows, scale
 
 

@@ -22,18 +22,12 @@ SCALE_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30
 _PARTIAL = " ▏▎▍▌▋▊▉"
 
 
-ABSURD_SECONDS = 3600.0
-"""A bar longer than this (an hour: a plugin's bad figure, not a turn) is not drawn: the row
-says ``> 1 h`` instead and the scale is made of the other turns, so it stays bounded."""
-ABSURD_LABEL = "> 1 h"
+ABSURD_SECONDS = vocab.ABSURD_SECONDS
+ABSURD_LABEL = vocab.ABSURD_LABEL
+is_absurd = vocab.is_absurd
 
 _TICK_STEPS = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0,
                300.0, 600.0, 900.0, 1800.0, 3600.0)
-
-
-def is_absurd(seconds: float) -> bool:
-    """True for a bar length that is not drawn: over ``ABSURD_SECONDS``, or not finite."""
-    return not math.isfinite(seconds) or seconds > ABSURD_SECONDS
 
 
 def friendly_scale(longest: float) -> float:
