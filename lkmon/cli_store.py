@@ -207,7 +207,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         print()
         return 0
     header = ("id", "when", "agent", "models", "turns", "e2e p50", "e2e p95", "cost")
-    table = [header]
+    table: list[tuple[str, ...]] = [header]
     for r in rows:
         models = ", ".join(str(v) for k, v in r["models"].items() if k in ("stt", "llm", "tts"))
         cost = f"{fmt_cost(r['cost'])} {r['currency']}"
