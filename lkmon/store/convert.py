@@ -35,6 +35,7 @@ from lkmon.store.format import (
     SNAPSHOT_VERSION,
     Snapshot,
     SnapshotSession,
+    SnapshotTurn,
     UsageEntry,
     VadEntry,
 )
@@ -42,6 +43,7 @@ from lkmon.store.format import (
 __all__ = [
     "PLACEHOLDER_CHAR",
     "SESSION_FIELDS",
+    "TURN_FIELDS",
     "USAGE_FIELDS",
     "VAD_FIELDS",
     "placeholder",
@@ -63,6 +65,10 @@ SESSION_FIELDS = _shared(SessionInfo, SnapshotSession)
 """``SessionInfo``'s fields in the snapshot's ``session`` (``session_id``, ``started_at``...)."""
 VAD_FIELDS = _shared(VadState, VadEntry)
 """``VadState``'s fields in the snapshot's ``vad`` (the counts and totals, not the trace)."""
+_TURN_PARTS = ("tool_calls", "handoffs", "metrics", "plugin_metrics", "errors", "discarded")
+TURN_FIELDS = tuple(f for f in _shared(Turn, SnapshotTurn) if f not in _TURN_PARTS)
+"""``Turn``'s plain fields in each of the snapshot's ``turns`` (``index``, ``speech_id``, texts,
+flags...); the objects it holds (tool calls, figures, metrics...) are converted one by one."""
 USAGE_FIELDS = _shared(ModelUsage, UsageEntry)
 """``ModelUsage``'s fields (all of them) in each of the snapshot's ``usage`` rows."""
 
@@ -207,33 +213,20 @@ def _turn(
     turn: Turn, text: Callable[[str | None], str | None], audio_output: bool
 ) -> dict[str, Any]:
     m = turn.metrics
-    sid = turn.speech_id
     missing = {}
     if (reason := turn.eou_unknown_reason) is not None:
         missing["eou_delay"] = reason
     if (reason := turn.e2e_missing_reason(audio_output)) is not None:
         missing["e2e_latency"] = reason
     return {
-        "index": turn.index,
-        "kind": turn.kind,
-        "speech_id": sid,
-        "started_at": turn.started_at,
-        "source": turn.source,
-        "user_initiated": turn.user_initiated,
+        **_fields(turn, TURN_FIELDS),
         "user_text": text(turn.user_text),
         "agent_text": text(turn.agent_text),
         "unheard_text": text(turn.unheard_text),
-        "interrupted": turn.interrupted,
         "typed": turn.typed,
         "greeting": turn.greeting,
         "agent_initiated": turn.agent_initiated,
-        "before_user_speech": turn.before_user_speech,
-        "preemptive": turn.preemptive,
         "empty_reply": turn.empty_reply,
-        "complete": turn.complete,
-        "done": turn.done,
-        "done_at": turn.done_at,
-        "failed": turn.failed,
         "dominant_stage": turn.dominant_stage(),
         "tool_calls": [
             {

@@ -29,7 +29,7 @@ from lkmon.model.events import (
 from lkmon.model.state import SessionModel
 from lkmon.model.turns import Turn
 from lkmon.store import format as fmt
-from lkmon.store.convert import SESSION_FIELDS, USAGE_FIELDS, VAD_FIELDS
+from lkmon.store.convert import SESSION_FIELDS, TURN_FIELDS, USAGE_FIELDS, VAD_FIELDS
 from lkmon.store.events import EVENT_NAMES
 from lkmon.store.files import no_gc
 from lkmon.store.format import SCHEMA_FILE, SNAPSHOT_VERSION, Snapshot, derived_session_id
@@ -209,16 +209,11 @@ def _set_fields(obj: object, part: BaseModel, names: tuple[str, ...]) -> None:
 def _turn(t: fmt.SnapshotTurn, format_1: bool) -> Turn:
     """A turn rebuilt from its snapshot entry, figures as recorded (a restored turn is final)."""
     sid = t.speech_id
+    plain = {name: getattr(t, name) for name in TURN_FIELDS}
+    if format_1:  # format 1 had no before_user_speech: its "greeting" meant "no user message"
+        plain["before_user_speech"] = t.greeting
     turn = Turn(
-        index=t.index,
-        speech_id=sid,
-        started_at=t.started_at,
-        source=t.source,
-        user_initiated=t.user_initiated,
-        user_text=t.user_text,
-        agent_text=t.agent_text,
-        unheard_text=t.unheard_text,
-        interrupted=t.interrupted,
+        **plain,
         tool_calls=[
             ToolCalled(
                 ts=c.ts if c.ts is not None else t.started_at, call_id=c.call_id, name=c.name,
@@ -229,14 +224,6 @@ def _turn(t: fmt.SnapshotTurn, format_1: bool) -> Turn:
         metrics=t.metrics,
         plugin_metrics=t.plugin_metrics,
         errors=t.errors,
-        complete=t.complete,
-        done=t.done,
-        done_at=t.done_at,
-        failed=t.failed,
-        kind=t.kind,
-        preemptive=t.preemptive,
-        # format 1 had no before_user_speech: its "greeting" meant "no user message"
-        before_user_speech=t.greeting if format_1 else t.before_user_speech,
         handoffs=[
             AgentHandedOff(
                 ts=h.ts, item_id=h.item_id, old_agent=h.old_agent, new_agent=h.new_agent,
