@@ -154,3 +154,21 @@ async def test_one_journal_per_session_and_failures_never_raise(
     c.close()
     assert c.error is not None and c.not_written == 4  # the 3 and the close line
     assert sum("cannot write the journal" in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.slow  # the OpenAI-compatible server's offline models, replies played in real time
+@pytest.mark.models
+def test_recorded_openai_voice_agent_replays_as_lkmon_saw_it(
+    openai_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openai_fixture import run_lkmon
+    from recordings import clip_path
+
+    folder = tmp_path / "rec"
+    monkeypatch.setitem(openai_server.env, "LKMON_TEST_RECORD_DIR", f"{folder}/")
+    run_lkmon(openai_server, "openai_recorded.py", [clip_path("goforward")], tmp_path)
+    (path,) = folder.glob("*.journal.jsonl")
+    recorded, seen = load_session(path), load_session(tmp_path / "journal.jsonl")
+    assert len(seen.turns) >= 2 and any(t.metrics.e2e_latency for t in seen.turns)
+    assert _turns(recorded) == _turns(seen)
+    assert recorded.usage == seen.usage
