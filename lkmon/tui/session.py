@@ -207,7 +207,9 @@ class SessionApp(App[Path | None]):
         if self._quitting:
             return
         self._quitting = True
-        self.notify("Stopping the agent and saving the snapshot…", timeout=QUIT_TIMEOUT)
+        caps = self.session.capabilities
+        what = "watching" if caps.remote and not caps.stops_agent else "the agent"
+        self.notify(f"Stopping {what} and saving the snapshot…", timeout=QUIT_TIMEOUT)
         await self.session.stop()
         self.feed.paused = 0
         self.drain()
