@@ -10,7 +10,7 @@ import time
 
 from bench import common
 
-NAMES = ["overhead", "ingest", "long", "store", "startup", "pipeline", "peer"]
+NAMES = ["overhead", "ingest", "long", "store", "startup", "pipeline", "peer", "uicost"]
 
 
 def main(argv: list[str] | None = None) -> int:
