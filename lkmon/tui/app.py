@@ -2,10 +2,12 @@
 
 Data flow (STYLE.md): the ``SessionSource`` (``lkmon.sources``) calls ``post_event`` for every
 lkmon event (cheap, an append to a deque; audio levels are coalesced to the latest per source).
-A timer drains the queue 15 times a second, folds each event into the ``SessionModel`` and
-refreshes only the panes whose ``Area`` changed, inside ``batch_update()``. The session side
-(the queue, running the source, typing, muting, quitting, exports) is ``lkmon.tui.session.
-SessionApp``, this app's base. Nothing here blocks the event loop.
+A timer drains the queue ``DRAIN_HZ`` times a second, folds each event into the ``SessionModel``
+and refreshes only the panes whose ``Area`` changed, together with the throttled panes whose
+interval has ended (``lkmon.tui.refresh``) and, once a second, the clock-driven ones, all inside
+one ``batch_update()``: one screen update per tick at most, however many panes changed. The
+session side (the queue, running the source, typing, muting, quitting, exports) is
+``lkmon.tui.session.SessionApp``, this app's base. Nothing here blocks the event loop.
 """
 
 from __future__ import annotations
@@ -39,8 +41,13 @@ from lkmon.tui.widgets.log import LogPane
 from lkmon.tui.widgets.say import SayBox
 from lkmon.tui.widgets.status import StatusStrip
 
-DRAIN_HZ = 15
-"""How often the event queue is drained into the model (per second)."""
+DRAIN_HZ = 5
+"""How often the event queue is drained into the model and the screen updated (per second).
+Each update costs Textual a redraw of the region around every dirty pane (a few ms), so the
+rate, not the panes' own work, is the TUI's CPU cost (docs/benchmarks.md, "The UI's cost")."""
+TICK = 1.0
+"""Seconds between re-renders of the clock-driven panes (elapsed time, the sliding VAD
+window) when nothing else changed them."""
 __all__ = ["DRAIN_HZ", "QUIT_TIMEOUT", "LkmonApp"]
 
 
@@ -92,7 +99,8 @@ class LkmonApp(SessionApp):
         self.active_pane = "turns"
         """The pane number keys selected last (the one shown in compact layouts)."""
         self._layout_size: Size | None = None
-        self._refresh = PaneRefresh(self.set_timer, self.report_error)
+        self._refresh = PaneRefresh(self.report_error)
+        self._ticked_at = 0.0
 
     def refresh_areas(self, changed: set[Area], *, force: bool = False) -> None:
         """Re-render the panes that show any of the ``changed`` areas.
@@ -147,19 +155,24 @@ class LkmonApp(SessionApp):
 
     def on_mount(self) -> None:
         """Start the drain timer and the session, and lay out for the terminal size."""
-        self.set_interval(1 / DRAIN_HZ, self.drain, name="drain")
-        if self.live:
-            self.set_interval(1.0, self._tick, name="tick")
+        self.set_interval(1 / DRAIN_HZ, self._frame, name="drain")
         self.start_session()
         self._apply_layout()
         self.turns_pane.focus_list()
         self.refresh_areas(set(Area), force=True)
 
-    def _tick(self) -> None:
-        """Once a second: elapsed time and the sliding VAD window move on."""
+    def _frame(self) -> None:
+        """The drain timer: fold the queue, re-render what changed and the throttled panes now
+        due, and once a ``TICK`` (live only) the clock-driven panes; one screen update."""
         with self.batch_update():
-            self._refresh_pane(self.status_strip, force=False)
-            self._refresh_pane(self.vad_pane, force=False)
+            self.drain()
+            if self.live:
+                now = time.monotonic()
+                if now - self._ticked_at >= TICK:
+                    self._ticked_at = now
+                    self._refresh_pane(self.status_strip, force=False)
+                    self._refresh_pane(self.vad_pane, force=False)
+            self._refresh.flush()
 
     def on_resize(self, event: Resize) -> None:
         """Switch between the full and the one-pane layout, or show the too-small notice."""

@@ -114,7 +114,7 @@ class SessionApp(App[Path | None]):
         """Queue one event for the model. Cheap; call it from the event-loop thread.
 
         This is the ``emit`` the source delivers to; the drain timer folds the queue into the
-        model 15 times a second.
+        model ``lkmon.tui.app.DRAIN_HZ`` times a second.
         """
         self.feed.post(event)
 
