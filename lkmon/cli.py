@@ -291,18 +291,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.headless:
         from lkmon.headless import run_headless
 
-        on_end = cli_store.run_end(args, agent_file, out=sys.stdout)
-        run_headless(source, export, prices=prices, redact=args.redact, on_end=gate.wrap(on_end))
+        live = cli_store.live_writer(args, agent_file)
+        on_end = cli_store.run_end(args, agent_file, out=sys.stdout, live=live)
+        run_headless(source, export, prices=prices, redact=args.redact, on_end=gate.wrap(on_end),
+                     watch=live.observe if live is not None else None)
         return gate.exit_code(sys.stdout)
     # --export FILE: quitting writes exactly there; else a time-stamped file in the folder
     snapshot_path = export if args.export is not None and not Path(args.export).is_dir() else None
+    live = cli_store.live_writer(args, agent_file)
     return _run_tui(source, export, prices, args.redact, args.thresholds, snapshot_path,
-                    cli_store.run_end(args, agent_file))
+                    cli_store.run_end(args, agent_file, live=live),
+                    watch=live.observe if live is not None else None)
 
 
 def _run_tui(source: SessionSource, export: Path, prices: PriceTable | None, redact: bool,
              thresholds: tuple[float, float] = (1.0, 2.0), snapshot_path: Path | None = None,
-             on_end: Callable[[SessionModel], None] | None = None) -> int:
+             on_end: Callable[[SessionModel], None] | None = None,
+             watch: Callable[[SessionModel, set[object]], None] | None = None) -> int:
     """Open ``source`` (bad input is refused before the screen opens: ``UsageError``), run the
     app on it; raise the error that ended the session (``SessionFailed``), if any."""
     from lkmon.tui.app import LkmonApp
@@ -312,6 +317,7 @@ def _run_tui(source: SessionSource, export: Path, prices: PriceTable | None, red
         print(f"lkmon: journal {source.journal}", file=sys.stderr)
     app = LkmonApp(model, source, export_dir=export.parent, prices=prices, redact=redact,
                    thresholds=thresholds, snapshot_path=snapshot_path)
+    app.watch_changes = watch
     saved = app.run()
     if on_end is not None:  # the app's loop has ended: not on it
         on_end(model)

@@ -128,12 +128,29 @@ def finish_run(db: str | None, model: Any, agent_file: Path, *, redact: bool,
           file=out, flush=True)
 
 
-def run_end(args: argparse.Namespace, agent_file: Path, *,
-            out: TextIO | None = None) -> Callable[[Any], None] | None:
-    """``finish_run`` for ``run_headless(on_end=...)``; ``None`` with ``--no-db``."""
+def live_writer(args: argparse.Namespace, agent_file: Path) -> Any:
+    """The ``LiveWriter`` (``lkmon.store.db.live``) that stores ``lkmon run``'s session as its
+    turns complete, from its own thread; ``None`` with ``--no-db``."""
     if args.no_db:
         return None
-    return lambda model: finish_run(args.db, model, agent_file, redact=args.redact, out=out)
+    from lkmon.store.db.live import LiveWriter
+
+    return LiveWriter(lambda: _open(args.db, create=True), agent_file, redact_text=args.redact)
+
+
+def run_end(args: argparse.Namespace, agent_file: Path, *, out: TextIO | None = None,
+            live: Any = None) -> Callable[[Any], None] | None:
+    """``finish_run`` for ``run_headless(on_end=...)``, after ``live`` (the run's
+    ``LiveWriter``, if any) has written what waits and stopped; ``None`` with ``--no-db``."""
+    if args.no_db:
+        return None
+
+    def end(model: Any) -> None:
+        if live is not None:
+            live.close()
+        finish_run(args.db, model, agent_file, redact=args.redact, out=out)
+
+    return end
 
 
 def cmd_import(args: argparse.Namespace) -> int:

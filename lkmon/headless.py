@@ -40,10 +40,13 @@ __all__ = ["HeadlessPrinter", "cost_line", "run_headless", "turn_line", "turn_ta
 class HeadlessPrinter:
     """Folds events into the model and prints progress lines."""
 
-    def __init__(self, model: SessionModel, out: TextIO) -> None:
+    def __init__(self, model: SessionModel, out: TextIO,
+                 watch: Callable[[SessionModel, set[Area]], None] | None = None) -> None:
         self.model = model
         self.out = out
         self.printed: set[int] = set()
+        self.watch = watch
+        """Called with (model, changed areas) after each event (the live store writer)."""
 
     def __call__(self, event: Event) -> None:
         changed = self.model.apply(event)
@@ -62,6 +65,8 @@ class HeadlessPrinter:
                 if turn.complete and turn.index not in self.printed:
                     self.printed.add(turn.index)
                     self._print(turn_line(turn))
+        if self.watch is not None and changed:
+            self.watch(self.model, changed)
 
     def _print(self, line: str) -> None:
         print(printable(line), file=self.out, flush=True)
@@ -100,6 +105,7 @@ def run_headless(
     redact: bool = False,
     out: TextIO | None = None,
     on_end: Callable[[SessionModel], None] | None = None,
+    watch: Callable[[SessionModel, set[Area]], None] | None = None,
 ) -> Path | None:
     """Run the session with no TUI and write its snapshot.
 
@@ -111,6 +117,8 @@ def run_headless(
         out: where progress lines go (stdout by default).
         on_end: called with the model after the snapshot is written, once the event loop has
             ended (e.g. to store the session: ``lkmon.cli_store.finish_run``).
+        watch: called on the event loop with (model, changed areas) after each event
+            (``lkmon.store.db.live.LiveWriter.observe``: store turns as they complete).
 
     Returns:
         the snapshot path, or None when no session started.
@@ -121,7 +129,7 @@ def run_headless(
     """
     out = out or sys.stdout
     model = source.open(prices)
-    printer = HeadlessPrinter(model, out)
+    printer = HeadlessPrinter(model, out, watch)
     if source.journal is not None:
         print(f"lkmon: journal {source.journal}", file=out, flush=True)
     try:

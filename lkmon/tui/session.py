@@ -89,6 +89,9 @@ class SessionApp(App[Path | None]):
         """Every file written by ``e``, in order."""
         self.feed = EventFeed(model, self.report_error)
         """The queue from the source into the model."""
+        self.watch_changes: Callable[[SessionModel, set[Area]], None] | None = None
+        """Called with (model, changed areas) after each drain that changed something (the
+        live store writer, ``lkmon.store.db.live.LiveWriter.observe``)."""
         self._quitting = False
         self._redactor = secrets.default_redactor()
         self._signals = QuitSignals(self.request_quit)
@@ -138,6 +141,8 @@ class SessionApp(App[Path | None]):
         n, changed = self.feed.drain()
         if changed:
             self.refresh_areas(changed)
+            if self.watch_changes is not None:
+                self.watch_changes(self.model, changed)
         return n
 
     def refresh_areas(self, changed: set[Area], *, force: bool = False) -> None:

@@ -147,6 +147,48 @@ class Store:
         except SQLAlchemyError as e:
             raise StoreError(f"{self._shown}: cannot write session {sid}: {_reason(e)}") from None
 
+    def upsert_session(self, rows: SessionRows) -> None:
+        """Insert or update one session's rows in one transaction, keyed by ``session_id``
+        (``sessions``), turn index (``turns``), chat item id (``messages``) and provider/model
+        (``usage``); rows of the session that ``rows`` no longer holds are removed. Idempotent:
+        the live writes of a running session (``lkmon.store.db.live``).
+
+        Raises:
+            StoreError: the database refused the write.
+        """
+        sid = rows.session_id
+        try:
+            with self.engine.begin() as conn:
+                self._upsert(conn, t.sessions, [rows.session])
+                for table, items in ((t.turns, rows.turns), (t.messages, rows.messages),
+                                     (t.usage, rows.usage)):
+                    self._prune(conn, table, sid, items)
+                    self._upsert(conn, table, items)
+        except SQLAlchemyError as e:
+            raise StoreError(f"{self._shown}: cannot write session {sid}: {_reason(e)}") from None
+
+    def _upsert(self, conn: Any, table: Any, items: list[dict[str, Any]]) -> None:
+        if not items:
+            return
+        keys = [c.name for c in table.primary_key.columns]
+        stmt = _dialect_insert(self.engine.dialect.name)(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+        )
+        conn.execute(stmt, items)
+
+    @staticmethod
+    def _prune(conn: Any, table: Any, sid: str, items: list[dict[str, Any]]) -> None:
+        """Delete the session's rows of ``table`` whose key ``items`` does not hold."""
+        keys = [c for c in table.primary_key.columns if c.name != "session_id"]
+        kept = {tuple(item[c.name] for c in keys) for item in items}
+        q = select(*keys).where(table.c.session_id == sid)
+        gone = [k for k in (tuple(r) for r in conn.execute(q)) if k not in kept]
+        for key in gone:
+            where = [c == v for c, v in zip(keys, key, strict=True)]
+            conn.execute(delete(table).where(table.c.session_id == sid, *where))
+
     def delete_session(self, session_id: str) -> str | None:
         """Remove a session and all its rows; its full id, or ``None`` when there was none.
         ``session_id`` may be a unique prefix of the id.
@@ -205,6 +247,17 @@ class Store:
             for sid, value in conn.execute(q):
                 out[sid].append(value)
         return out
+
+
+def _dialect_insert(name: str) -> Any:
+    """The ``insert`` with ``on_conflict_do_update`` of the engine's dialect."""
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def _reason(e: SQLAlchemyError) -> str:
