@@ -53,8 +53,10 @@ def test_probe_sees_a_blocked_loop() -> None:
         probe = LoopLagProbe()
         probe.start()
         await asyncio.sleep(0.3)
-        end = time.perf_counter() + 0.12
-        while time.perf_counter() < end:  # hold the loop (and a CPU) as a slow callback would
+        # Hold the loop as a slow callback would, for 0.12 s of this thread's own CPU (not of
+        # the wall clock: on a loaded machine a wall-clock hold gets less CPU than it asks).
+        end = time.thread_time() + 0.12
+        while time.thread_time() < end:
             pass
         await asyncio.sleep(0.2)
         probe.stop()
@@ -65,7 +67,7 @@ def test_probe_sees_a_blocked_loop() -> None:
     stats = probe.stats()
     assert stats.count >= 20
     assert stats.max_ms >= 80  # the 120 ms hold, minus the part of the sleep already done
-    assert stats.p50_ms < 5
+    assert stats.p50_ms < stats.max_ms / 4  # the hold stands out against the usual wake-ups
     assert probe.cpu_between(probe.cpu[0][0], probe.cpu[-1][0]) >= 0.08  # the busy hold
 
 
