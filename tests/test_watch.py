@@ -143,7 +143,11 @@ async def test_a_folder_moves_to_the_next_session(tmp_path: Path) -> None:
         await wait_for(lambda: len(app.model.turns) == len(expected_turns(b)))
         # the model started again with session B: none of A's turns
         assert [(t.speech_id, t.agent_text) for t in app.model.turns] == expected_turns(b)
+        await pilot.press("s")  # the sessions seen, the one followed now last
         await pilot.pause()
+        note = app._notifications
+        assert any(n.title == "Sessions seen (3)" and n.message.endswith("3. b.journal.jsonl")
+                   for n in note), [(n.title, n.message) for n in note]
     assert [p.name for p in source.sessions] == ["old.journal.jsonl", "a.journal.jsonl",
                                                  "b.journal.jsonl"]
 

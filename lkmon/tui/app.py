@@ -35,7 +35,7 @@ from lkmon.tui.widgets.banner import ErrorBanner, LoadingLine
 from lkmon.tui.widgets.common import guarded
 from lkmon.tui.widgets.detail import TurnDetailScreen
 from lkmon.tui.widgets.help import HelpScreen
-from lkmon.tui.widgets.keys import APP_BINDINGS, LIVE_ONLY, MAIN_ONLY
+from lkmon.tui.widgets.keys import APP_BINDINGS, LIVE_ONLY, MAIN_ONLY, WATCH_ONLY
 from lkmon.tui.widgets.layout import MainPanes, apply_layout
 from lkmon.tui.widgets.log import LogPane
 from lkmon.tui.widgets.say import SayBox
@@ -191,6 +191,8 @@ class LkmonApp(SessionApp):
             return False
         if action in LIVE_ONLY and not self.live:
             return False
+        if action in WATCH_ONLY and self.sessions_seen is None:
+            return False
         banner = getattr(self, "banner", None)
         if action == "dismiss_banner" and (banner is None or not banner.display):
             return False
@@ -228,7 +230,9 @@ class LkmonApp(SessionApp):
         if isinstance(self.screen, HelpScreen):
             self.pop_screen()
             return
-        self.push_screen(HelpScreen(list(self.BINDINGS), thresholds=self.thresholds, extra=[
+        keys = [b for b in self.BINDINGS if self.sessions_seen is not None
+                or getattr(b, "action", None) not in WATCH_ONLY]
+        self.push_screen(HelpScreen(keys, thresholds=self.thresholds, extra=[
             ("In the log pane", list(LogPane.BINDINGS)),
             ("In the turn detail", list(TurnDetailScreen.BINDINGS)),
         ]))

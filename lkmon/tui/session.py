@@ -24,6 +24,7 @@ from lkmon.model.events import Event
 from lkmon.model.state import SessionModel
 from lkmon.model.vocab import printable
 from lkmon.sources.base import SessionSource
+from lkmon.sources.follow import FollowSource
 from lkmon.tui.feed import EventFeed
 from lkmon.tui.lifecycle import (
     QUIT_TIMEOUT,
@@ -107,6 +108,25 @@ class SessionApp(App[Path | None]):
     def session_over(self) -> bool:
         """True once the source's ``run`` has returned (and always in replay)."""
         return self.session.over
+
+    @property
+    def sessions_seen(self) -> list[Path] | None:
+        """``lkmon watch``: the journals followed so far, in order; ``None`` for other
+        sources."""
+        source = self.source
+        return list(source.sessions) if isinstance(source, FollowSource) else None
+
+    @guarded("app.list_sessions")
+    def action_list_sessions(self) -> None:
+        """Notify the sessions ``lkmon watch`` has seen (the one followed now last)."""
+        seen = self.sessions_seen
+        if not seen:
+            self.notify("No session yet: waiting for a journal.", timeout=4)
+            return
+        lines = [f"{i}. {printable(p.name)}"
+                 for i, p in enumerate(seen[-10:], max(len(seen) - 9, 1))]
+        self.notify("\n".join(lines), title=f"Sessions seen ({len(seen)})", timeout=8,
+                    markup=False)
 
     @property
     def live(self) -> bool:

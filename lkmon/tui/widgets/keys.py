@@ -33,6 +33,8 @@ APP_BINDINGS: list[BindingType] = [
     Binding("t", "type_message", "Type", tooltip="Type a user message to the agent.",
             id="type"),
     Binding("m", "toggle_mute", "Mute", tooltip="Mute or unmute the microphone.", id="mute"),
+    Binding("s", "list_sessions", "Sessions", tooltip="lkmon watch: the sessions (journals) "
+            "seen, the one followed now last.", id="sessions"),
     Binding("e", "export", "Export",
             tooltip="Write snapshot JSON, SVG screenshot and HTML report.", id="export"),
     Binding("x", "dismiss_banner", "Hide error",
@@ -55,3 +57,5 @@ MAIN_ONLY = frozenset({
 """Actions that only make sense on the main screen (hidden on the detail and help screens)."""
 LIVE_ONLY = frozenset({"type_message", "toggle_mute"})
 """Actions that need a running agent (hidden in replay)."""
+WATCH_ONLY = frozenset({"list_sessions"})
+"""Actions of ``lkmon watch`` only (hidden, and left out of the help, elsewhere)."""
