@@ -3,8 +3,8 @@
     lkmon import PATH... [--db PATH]
     lkmon sessions [--db PATH] [--last N] [--json] [--delete ID]
 
-``--db`` is a SQLite file path or a ``sqlite:///`` URL (default ``$LKMON_DB``, else
-``lkmon-sessions/lkmon.db``: ``lkmon.paths.store_db``). Bad input is a ``UsageError``: one
+``--db`` is a SQLite file path, a ``sqlite:///`` or a ``postgresql://`` URL (default ``$LKMON_DB``,
+else ``lkmon-sessions/lkmon.db``: ``lkmon.paths.store_db``). Bad input is a ``UsageError``: one
 ``lkmon: error:`` line, exit 2.
 """
 
@@ -25,8 +25,8 @@ from lkmon.model.vocab import fmt_cost, fmt_s, printable
 if TYPE_CHECKING:
     from lkmon.store.db import Store
 
-DB_HELP = "session store: a SQLite file path or sqlite:/// URL (default $LKMON_DB, else " \
-    "lkmon-sessions/lkmon.db)"
+DB_HELP = "session store: a SQLite file path, sqlite:/// or postgresql:// URL (default " \
+    "$LKMON_DB, else lkmon-sessions/lkmon.db)"
 
 
 def _positive(text: str) -> int:
@@ -90,7 +90,9 @@ def check_for_run(args: argparse.Namespace) -> None:
     """
     if args.no_db:
         return
-    from lkmon.store.db import StoreError, sqlite_path
+    from sqlalchemy.engine import make_url
+
+    from lkmon.store.db import StoreError, database_url, sqlite_path
 
     target = args.db if args.db is not None else paths.store_db()
     try:
@@ -98,6 +100,8 @@ def check_for_run(args: argparse.Namespace) -> None:
     except StoreError as e:
         raise UsageError(str(e)) from None
     if path is None:
+        if make_url(database_url(target)).get_backend_name() == "postgresql":
+            _open(target, create=False).close()  # a server down or a refused login: exit 2 now
         return
     if path.exists():
         _open(target, create=False).close()

@@ -1,11 +1,13 @@
 """The session store: open a database, write a session's rows, list and delete sessions.
 
-SQLite only in this version: ``--db`` is a plain path (a SQLite file) or a ``sqlite:///`` URL.
-A new SQLite file is created with mode 0600 and put in WAL mode (its ``-wal`` and ``-shm``
-files take the file's mode); every write is one ``BEGIN IMMEDIATE`` transaction, so several
-processes may write one file at once without losing or mixing rows (each waits up to
-``BUSY_TIMEOUT`` seconds for the others). A session is keyed by its ``session_id``: writing it
-again replaces its rows (importing a file twice gives one session). No textual or livekit import.
+``--db`` is a plain path (a SQLite file), a ``sqlite:///`` URL or a ``postgresql://`` URL (a team's
+shared PostgreSQL database, through SQLAlchemy's psycopg 3 dialect: ``pip install
+'lkmon[postgres]'``); both hold the same schema. A new SQLite file is created with mode 0600 and put
+in WAL mode (its ``-wal`` and ``-shm`` files take the file's mode); every write is one ``BEGIN
+IMMEDIATE`` transaction, so several processes may write one file at once without losing or mixing
+rows (each waits up to ``BUSY_TIMEOUT`` seconds for the others). A session is keyed by its
+``session_id``: writing it again replaces its rows (importing a file twice gives one session). No
+textual or livekit import.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, inspect, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
 from lkmon import __version__
 from lkmon.store.db import schema as t
@@ -35,10 +37,11 @@ class StoreError(ValueError):
 
 def database_url(db: str | Path) -> str:
     """The SQLAlchemy URL of ``--db``: a ``sqlite:///`` URL as it is, a plain path as a SQLite
-    file URL.
+    file URL, a ``postgresql://`` (or ``postgres://``, ``postgresql+psycopg://``) URL with the
+    psycopg 3 driver.
 
     Raises:
-        StoreError: a URL of another database (PostgreSQL comes in a later version) or a bad URL.
+        StoreError: a URL of another database or driver, or a bad URL.
     """
     text = str(db)
     if "://" not in text:
@@ -47,21 +50,27 @@ def database_url(db: str | Path) -> str:
         url = make_url(text)
     except ArgumentError:
         raise StoreError(f"{text}: not a database URL or path") from None
+    shown = url.render_as_string(hide_password=True)
+    if url.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     if url.get_backend_name() != "sqlite":
-        raise StoreError(
-            f"{url.render_as_string(hide_password=True)}: only SQLite stores are supported "
-            "in this version (give a file path)"
-        )
+        raise StoreError(f"{shown}: not a SQLite or PostgreSQL URL (give a file path, "
+                         "sqlite:///PATH or postgresql://USER@HOST/DATABASE)")
+    if url.drivername != "sqlite":
+        raise StoreError(f"{shown}: use sqlite:///PATH (the driver is Python's sqlite3)")
     return text
 
 
 def sqlite_path(db: str | Path) -> Path | None:
-    """The SQLite file ``--db`` names (``None`` for an in-memory database).
+    """The SQLite file ``--db`` names (``None`` for an in-memory database or PostgreSQL).
 
     Raises:
         StoreError: as ``database_url``.
     """
-    database = make_url(database_url(db)).database
+    url = make_url(database_url(db))
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database
     return Path(database) if database and database != ":memory:" else None
 
 
@@ -70,30 +79,39 @@ class Store:
 
     Args:
         db: a path of a SQLite file (created with its tables when missing; its folder must
-            exist) or a ``sqlite:///`` URL.
+            exist), a ``sqlite:///`` URL, or a ``postgresql://`` URL of an existing database
+            (its tables are created when it has none).
 
     Raises:
         StoreError: the folder is missing, the file is not a database or not an lkmon store,
-            or its schema is newer than this lkmon's (one line each).
+            the server cannot be reached or refuses the login, psycopg is not installed, or
+            the schema is newer than this lkmon's (one line each).
     """
 
     def __init__(self, db: str | Path) -> None:
         url = make_url(database_url(db))
         self.url = url
         self.path = sqlite_path(db)
-        shown = str(self.path) if self.path is not None else str(url)
+        shown = str(self.path) if self.path is not None else url.render_as_string(
+            hide_password=True)
         self._shown = shown
         if self.path is not None:
             _create_private(self.path)
-        self.engine = _sqlite_engine(url.render_as_string(hide_password=False))
+        if url.get_backend_name() == "postgresql":
+            self.engine = _postgresql_engine(url, shown)
+        else:
+            self.engine = _sqlite_engine(url.render_as_string(hide_password=False))
         try:
             self._check_schema()
         except sqlite3.DatabaseError as e:  # raised by pysqlite before SQLAlchemy wraps it
             self.engine.dispose()
             raise StoreError(f"{shown}: not an lkmon session store ({e})") from None
+        except OperationalError as e:  # PostgreSQL: server down, login refused, no database
+            self.engine.dispose()
+            raise StoreError(f"{shown}: cannot open the session store ({_reason(e)})") from None
         except DBAPIError as e:
             self.engine.dispose()
-            raise StoreError(f"{shown}: not an lkmon session store ({e.orig})") from None
+            raise StoreError(f"{shown}: not an lkmon session store ({_reason(e)})") from None
 
     def __enter__(self) -> Store:
         return self
@@ -284,6 +302,21 @@ def _create_private(path: Path) -> None:
         pass  # another writer created it first
     except OSError as e:
         raise StoreError(f"cannot create the session store {path}: {e.strerror or e}") from None
+
+
+def _postgresql_engine(url: Any, shown: str) -> Engine:
+    """An engine on psycopg 3 (``postgresql+psycopg``); transactions are READ COMMITTED, each
+    write one transaction, upserts ``ON CONFLICT DO UPDATE``.
+
+    Raises:
+        StoreError: psycopg is not installed.
+    """
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise StoreError(f"{shown}: PostgreSQL stores need psycopg 3: "
+                         "pip install 'lkmon[postgres]'") from None
+    return create_engine(url, connect_args={"connect_timeout": 10})
 
 
 def _sqlite_engine(url: str) -> Engine:
