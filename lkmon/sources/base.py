@@ -6,10 +6,10 @@ about to run, the whole session for a replay), then delivers events into it (``r
 session ends or ``stop`` is called. What else it can do is in its ``Capabilities``.
 
 Today's sources: ``InProcessSource`` (the user's agent file run in-process by
-``lkmon.agent.host.runner``) and ``ReplaySource`` (a snapshot or journal). Planned: a journal
-follower and LiveKit's TCP session protocol (``voice/remote_session.py``), both live and remote:
-events arrive from another process, ``stop`` ends the watching (not the agent), and what they can
-send the agent is in their capabilities.
+``lkmon.agent.host.runner``), ``ReplaySource`` (a snapshot or journal) and ``FollowSource`` (a
+journal another process writes, ``lkmon watch``: live and remote, ``stop`` ends the watching,
+not the agent). Planned: LiveKit's TCP session protocol (``voice/remote_session.py``), live and
+remote too, with what it can send the agent in its capabilities.
 
 No textual or livekit import here.
 """
