@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="e2e latency colours in seconds: green below GOOD, red from BAD (default 1.0,2.0)",
     )
     cli_gate.add_budget_options(replay)
+    cli_store.add_replay_options(replay)
     cli_watch.add_parser(sub, parse_thresholds)
     cli_store.add_parsers(sub)
     cli_gate.add_parsers(sub, cli_store.DB_HELP)
@@ -343,8 +344,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         gate = cli_gate.BudgetGate(args)
         path = write_snapshot(model, out, redact_text=args.redact)
         print(f"lkmon: {len(model.turns)} turns -> {path}")
+        cli_store.store_replayed(args)
         gate.evaluate(model)
         return gate.exit_code(sys.stdout)
+    cli_store.store_replayed(args)
     from lkmon.tui.app import LkmonApp
 
     LkmonApp(model, source, export_dir=Path(args.path).parent, redact=args.redact,

@@ -39,16 +39,49 @@ def _positive(text: str) -> int:
     return n
 
 
+TAG_HELP = "label the stored session KEY=VALUE (repeatable; 'lkmon sessions --tag' and " \
+    "'lkmon compare --a-tag' select by it)"
+
+
+def tag_arg(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` of ``--tag`` (spaces around either stripped; the value may be empty)."""
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: use KEY=VALUE")
+    return key.strip(), value.strip()
+
+
+def tags_of(args: argparse.Namespace) -> dict[str, str]:
+    """The ``--tag`` options as a dict (a repeated KEY: the last VALUE)."""
+    return dict(getattr(args, "tag", None) or [])
+
+
+def _days(text: str) -> float:
+    try:
+        n = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a number of days") from None
+    if not n > 0 or n == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number of days above 0")
+    return n
+
+
 def add_parsers(sub: Any) -> None:
     """Add ``import`` and ``sessions`` to the ``lkmon`` subparsers."""
     imp = sub.add_parser("import", help="load snapshots and journals into the session store")
     imp.add_argument("paths", nargs="+", metavar="PATH", help="snapshot or journal files")
     imp.add_argument("--db", metavar="PATH", help=DB_HELP)
+    imp.add_argument("--tag", action="append", type=tag_arg, metavar="KEY=VALUE", help=TAG_HELP)
     ses = sub.add_parser("sessions", help="list the sessions in the store")
     ses.add_argument("--db", metavar="PATH", help=DB_HELP)
     ses.add_argument("--last", type=_positive, metavar="N", help="only the N newest sessions")
     ses.add_argument("--json", action="store_true", help="one JSON document, for scripts")
     ses.add_argument("--delete", metavar="ID", help="remove a session (id or unique prefix)")
+    ses.add_argument("--tag", action="append", type=tag_arg, metavar="KEY=VALUE",
+                     help="only sessions with this tag (repeatable: all of them)")
+    ses.add_argument("--older-than", type=_days, metavar="DAYS",
+                     help="remove the sessions that started more than DAYS days ago and their "
+                     "rows, at once (no prompt: for retention scripts; with --tag, only those)")
 
 
 def _open(db: str | None, *, create: bool) -> Store:
@@ -75,9 +108,41 @@ def _open(db: str | None, *, create: bool) -> Store:
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """``--db`` and ``--no-db`` for ``lkmon run``."""
+    """``--db``, ``--no-db`` and ``--tag`` for ``lkmon run``."""
     parser.add_argument("--db", metavar="PATH", help=DB_HELP)
     parser.add_argument("--no-db", action="store_true", help="do not store the session")
+    parser.add_argument("--tag", action="append", type=tag_arg, metavar="KEY=VALUE",
+                        help=TAG_HELP)
+
+
+def add_replay_options(parser: argparse.ArgumentParser) -> None:
+    """``--db`` and ``--tag`` for ``lkmon replay``: either stores the replayed session."""
+    parser.add_argument("--db", metavar="PATH", help=DB_HELP + "; with --db or --tag the "
+                        "replayed session is stored (as 'lkmon import'), else the store is "
+                        "left alone")
+    parser.add_argument("--tag", action="append", type=tag_arg, metavar="KEY=VALUE",
+                        help=TAG_HELP)
+
+
+def store_replayed(args: argparse.Namespace) -> None:
+    """Store ``lkmon replay``'s file as ``lkmon import`` does, when ``--db`` or ``--tag`` is
+    given (replaying alone never writes the store).
+
+    Raises:
+        UsageError: as for ``lkmon import``.
+    """
+    if args.db is None and not args.tag:
+        return
+    from lkmon.store.db import StoreError, import_file
+    from lkmon.store.restore import SnapshotError
+
+    with _open(args.db, create=True) as store:
+        try:
+            done = import_file(store, args.path, tags=tags_of(args))
+        except (SnapshotError, StoreError) as e:
+            raise UsageError(str(e)) from None
+        print(f"lkmon: stored session {done.session_id} ({done.turns} turns) in "
+              f"{store.path or store.url}", flush=True)
 
 
 def check_for_run(args: argparse.Namespace) -> None:
@@ -111,7 +176,7 @@ def check_for_run(args: argparse.Namespace) -> None:
 
 
 def finish_run(db: str | None, model: Any, agent_file: Path, *, redact: bool,
-               out: TextIO | None = None) -> None:
+               out: TextIO | None = None, tags: dict[str, str] | None = None) -> None:
     """Store the session that just ended in ``db`` (``--db``; ``None``: the default store),
     after the event loop has ended: never on it. A failed write is one warning line (the journal
     can be imported later), not an error: the snapshot and the journal are already written."""
@@ -122,7 +187,8 @@ def finish_run(db: str | None, model: Any, agent_file: Path, *, redact: bool,
         return  # no session started: nothing to store
     try:
         with _open(db, create=True) as store:
-            rows = store_model(store, model, agent_file=agent_file, redact_text=redact)
+            rows = store_model(store, model, agent_file=agent_file, redact_text=redact,
+                               tags=tags)
             where = store.path or store.url
     except (UsageError, StoreError) as e:
         print(f"lkmon: warning: session not stored ({e}); 'lkmon import JOURNAL' stores it "
@@ -139,7 +205,8 @@ def live_writer(args: argparse.Namespace, agent_file: Path) -> Any:
         return None
     from lkmon.store.db.live import LiveWriter
 
-    return LiveWriter(lambda: _open(args.db, create=True), agent_file, redact_text=args.redact)
+    return LiveWriter(lambda: _open(args.db, create=True), agent_file, redact_text=args.redact,
+                      tags=tags_of(args))
 
 
 def run_end(args: argparse.Namespace, agent_file: Path, *, out: TextIO | None = None,
@@ -152,7 +219,7 @@ def run_end(args: argparse.Namespace, agent_file: Path, *, out: TextIO | None = 
     def end(model: Any) -> None:
         if live is not None:
             live.close()
-        finish_run(args.db, model, agent_file, redact=args.redact, out=out)
+        finish_run(args.db, model, agent_file, redact=args.redact, out=out, tags=tags_of(args))
 
     return end
 
@@ -169,7 +236,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     with _open(args.db, create=True) as store:
         for p in args.paths:
             try:
-                done = import_file(store, p)
+                done = import_file(store, p, tags=tags_of(args))
             except (SnapshotError, StoreError) as e:
                 raise UsageError(str(e)) from None
             print(f"lkmon: {p}: session {done.session_id}, {done.turns} turns, "
@@ -177,12 +244,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def session_summaries(store: Any, last: int | None) -> list[dict[str, Any]]:
+def session_summaries(store: Any, last: int | None,
+                      tags: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """The rows ``lkmon sessions`` prints: per session, when, agent, models, turns, e2e latency
     p50/p95 (seconds, ``statistics`` as in the snapshot's summary) and cost."""
     from lkmon.model.stats import StageStats
 
-    rows = store.sessions(last)
+    rows = store.sessions(last, tags=tags)
     e2e = store.e2e_latencies([r["session_id"] for r in rows])
     out = []
     for r in rows:
@@ -212,6 +280,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     """``lkmon sessions``: list (or ``--delete``) sessions of the store."""
     from lkmon.store.db import StoreError
 
+    if args.delete is not None and args.older_than is not None:
+        raise UsageError("give --delete ID or --older-than DAYS, not both")
     with _open(args.db, create=False) as store:
         if args.delete is not None:
             try:
@@ -222,7 +292,13 @@ def cmd_sessions(args: argparse.Namespace) -> int:
                 raise UsageError(f"no session {args.delete} in {store.path or store.url}")
             print(f"lkmon: deleted session {deleted} and its rows")
             return 0
-        rows = session_summaries(store, args.last)
+        if args.older_than is not None:
+            cutoff = time.time() - args.older_than * 86400
+            gone = store.delete_older_than(cutoff, tags_of(args))
+            print(f"lkmon: deleted {len(gone)} session{'' if len(gone) == 1 else 's'} that "
+                  f"started before {_when(cutoff)} ({args.older_than:g} days ago) and their rows")
+            return 0
+        rows = session_summaries(store, args.last, tags_of(args))
     if args.json:
         json.dump({"sessions": rows}, sys.stdout, indent=1)
         print()

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -130,7 +131,8 @@ def test_run_headless_stores_the_session(tmp_path: Path) -> None:
     agent = tmp_path / "agent.py"
     agent.write_bytes(SCRIPTED.read_bytes())
     proc = _run_console(["run", str(agent), "--headless", "--input", "text", "--export",
-                         str(tmp_path / "s.json")], tmp_path, "hello there\nwhat time is it\n")
+                         str(tmp_path / "s.json"), "--tag", "commit=abc123"], tmp_path,
+                        "hello there\nwhat time is it\n")
     assert proc.returncode == 0, proc.stderr
     snap = json.loads((tmp_path / "s.json").read_text())
     sid = snap["session"]["session_id"]
@@ -142,6 +144,7 @@ def test_run_headless_stores_the_session(tmp_path: Path) -> None:
     assert row["agent_sha256"] == hashlib.sha256(SCRIPTED.read_bytes()).hexdigest()
     assert row["livekit_agents_version"] == metadata.version("livekit-agents")
     assert row["agent_git_commit"] is None  # tmp_path is in no repository
+    assert row["tags"] == {"commit": "abc123"}
     assert [t["llm_ttft"] for t in turns] == [t["metrics"]["llm_ttft"] for t in snap["turns"]]
     assert [t["tool_call_count"] for t in turns] == [0, 1]
     users = [m["text"] for m in messages if m["role"] == "user"]
@@ -169,3 +172,53 @@ def test_run_no_db_and_bad_db(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"lkmon: error: {foreign}: not an lkmon session store")
     assert proc.stderr.count("\n") == 1 and "turn " not in proc.stdout
+
+
+def test_tags_filter_and_retention(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.db")
+    code, _, err = lkmon("import", "--db", db, str(REAL), "--tag", "branch=main", "--tag", "run=7")
+    assert (code, err) == (0, "")
+    assert lkmon("import", "--db", db, str(AGENTS), "--tag", "branch=dev")[0] == 0
+    code, out, err = lkmon("sessions", "--db", db, "--json", "--tag", "branch=main")
+    assert (code, err) == (0, "")
+    [row] = json.loads(out)["sessions"]
+    assert row["session_id"] == REAL_ID and row["tags"] == {"branch": "main", "run": "7"}
+    code, out, _ = lkmon("sessions", "--db", db, "--json", "--tag", "branch=main", "--tag", "run=8")
+    assert json.loads(out)["sessions"] == []
+    code, out, _ = lkmon("sessions", "--db", db, "--json")
+    started = {r["session_id"]: r["started_at"] for r in json.loads(out)["sessions"]}
+    assert len(started) == 2 and len(set(started.values())) == 2
+    # a cutoff between the two sessions' starts removes the older one only, with its rows
+    older, newer = sorted(started.values())
+    days = (time.time() - (older + newer) / 2) / 86400
+    code, out, err = lkmon("sessions", "--db", db, "--older-than", f"{days:.6f}", "--tag", "x=y")
+    assert (code, err) == (0, "") and "deleted 0 sessions" in out
+    code, out, err = lkmon("sessions", "--db", db, "--older-than", f"{days:.6f}")
+    assert (code, err) == (0, "") and "deleted 1 session that started before" in out
+    code, out, _ = lkmon("sessions", "--db", db, "--json")
+    assert [r["started_at"] for r in json.loads(out)["sessions"]] == [newer]
+    gone = next(sid for sid, ts in started.items() if ts == older)
+    with sqlite3.connect(db) as conn:
+        for table in ("turns", "messages", "usage"):
+            n = conn.execute(f"SELECT count(*) FROM {table} WHERE session_id=?", (gone,))
+            assert n.fetchone()[0] == 0
+    for bad, message in ((["--tag", "novalue"], "use KEY=VALUE"),
+                         (["--older-than", "0"], "above 0"),
+                         (["--older-than", "1", "--delete", "x"], "not both")):
+        code, _, err = lkmon("sessions", "--db", db, *bad)
+        assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_replay_stores_only_with_db_or_tag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LKMON_DB", raising=False)
+    monkeypatch.delenv("LKMON_SESSIONS", raising=False)
+    code, out, err = lkmon("replay", str(REAL), "--export", str(tmp_path / "a.json"))
+    assert (code, err) == (0, "") and not (tmp_path / "lkmon-sessions").exists()
+    db = str(tmp_path / "s.db")
+    code, out, err = lkmon("replay", str(REAL), "--export", str(tmp_path / "b.json"), "--db", db,
+                           "--tag", "env=ci")
+    assert (code, err) == (0, ""), err
+    assert f"stored session {REAL_ID} (2 turns) in {db}" in out
+    code, out, _ = lkmon("sessions", "--db", db, "--json", "--tag", "env=ci")
+    assert [r["session_id"] for r in json.loads(out)["sessions"]] == [REAL_ID]

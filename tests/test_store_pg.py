@@ -45,9 +45,12 @@ def test_sqlite_and_postgresql_hold_the_same_rows(tmp_path: Path, pg_url: str) -
         assert pg.engine.dialect.name == "postgresql"
         for store in (lite, pg):
             for path in FIXTURES:
-                import_file(store, path)
+                import_file(store, path, tags={"branch": "main", "n": "1"})
             for path in FIXTURES:  # idempotent
-                import_file(store, path)
+                import_file(store, path, tags={"branch": "main", "n": "1"})
+        assert [r["session_id"] for r in pg.sessions(tags={"branch": "main"})] == [
+            r["session_id"] for r in lite.sessions(tags={"branch": "main"})]
+        assert len(pg.sessions(tags={"branch": "main"})) >= 3
         rows_lite, rows_pg = _tables(lite), _tables(pg)
         assert len(rows_lite["sessions"]) >= 3  # the demo files share a session id
         assert sum(len(v) for v in rows_lite.values()) > 30

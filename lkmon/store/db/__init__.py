@@ -44,8 +44,10 @@ class Imported:
     messages: int
 
 
-def import_file(store: Store, path: str | Path) -> Imported:
-    """Load a snapshot or journal and store its session (replacing an earlier import of it).
+def import_file(store: Store, path: str | Path,
+                tags: dict[str, str] | None = None) -> Imported:
+    """Load a snapshot or journal and store its session (replacing an earlier import of it),
+    with ``tags`` (``--tag KEY=VALUE``) as its ``sessions.tags``.
 
     Raises:
         lkmon.store.restore.SnapshotError: not a loadable lkmon snapshot or journal (one line).
@@ -56,13 +58,13 @@ def import_file(store: Store, path: str | Path) -> Imported:
 
     p = Path(path)
     snapshot = to_snapshot(load_session(p))
-    rows = session_rows(snapshot, source=str(p))
+    rows = session_rows(snapshot, source=str(p), tags=tags)
     store.write_session(rows)
     return Imported(p, rows.session_id, len(rows.turns), len(rows.messages))
 
 
 def store_model(store: Store, model: SessionModel, *, agent_file: Path,
-                redact_text: bool = False) -> SessionRows:
+                redact_text: bool = False, tags: dict[str, str] | None = None) -> SessionRows:
     """Store a session lkmon ran: ``to_snapshot(model, redact_text=...)`` (the snapshot file's
     object), with the agent file's SHA-256 and git commit and the livekit-agents version. Call it
     off the event loop (it does file and database I/O, and may run ``git``).
@@ -78,6 +80,7 @@ def store_model(store: Store, model: SessionModel, *, agent_file: Path,
         agent_sha256=provenance.file_sha256(agent_file),
         agent_git_commit=provenance.git_commit(agent_file),
         livekit_agents_version=provenance.livekit_agents_version(),
+        tags=tags,
     )
     store.write_session(rows)
     return rows

@@ -236,13 +236,35 @@ class Store:
             conn.execute(delete(table).where(table.c.session_id == sid))
         conn.execute(delete(t.sessions).where(t.sessions.c.session_id == sid))
 
-    def sessions(self, last: int | None = None) -> list[dict[str, Any]]:
-        """``sessions`` rows, newest first (by ``started_at``), at most ``last``."""
+    def sessions(self, last: int | None = None,
+                 tags: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """``sessions`` rows, newest first (by ``started_at``), at most ``last``; with ``tags``,
+        only those whose ``tags`` hold every ``KEY: VALUE`` given (compared as strings, in
+        Python: the JSON column reads the same on SQLite and PostgreSQL)."""
         q = select(t.sessions).order_by(t.sessions.c.started_at.desc().nulls_last())
-        if last is not None:
+        if last is not None and not tags:
             q = q.limit(last)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+        if tags:
+            rows = [r for r in rows if all(
+                str((r["tags"] or {}).get(k, "\0")) == v for k, v in tags.items())]
+        return rows[:last] if last is not None else rows
+
+    def delete_older_than(self, cutoff: float,
+                          tags: dict[str, str] | None = None) -> list[str]:
+        """Remove every session that started before ``cutoff`` (epoch seconds; a session
+        with no ``started_at`` counts from ``stored_at``) and its rows, in one transaction;
+        with ``tags``, only the sessions that hold them. Returns the removed ids."""
+        c = t.sessions.c
+        with self.engine.begin() as conn:
+            q = select(c.session_id, c.tags).where(
+                func.coalesce(c.started_at, c.stored_at) < cutoff)
+            ids = [sid for sid, tg in conn.execute(q) if not tags or all(
+                str((tg or {}).get(k, "\0")) == v for k, v in tags.items())]
+            for sid in ids:
+                self._delete(conn, sid)
+        return ids
 
     def rows(self, table: str, session_id: str) -> list[dict[str, Any]]:
         """Every row of ``table`` (``turns``, ``messages``, ``usage``) for one session, in
