@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, NoReturn
 
 from lkmon import __version__, cli_gate, cli_store, cli_watch, paths
 from lkmon.cli_args import FAULT_HELP, fault_spec, parse_thresholds
-from lkmon.errors import EXIT_USAGE, UsageError
+from lkmon.errors import EXIT_USAGE, SaveFailed, UsageError
 from lkmon.examples import default_agent_file
 from lkmon.model.vocab import printable
+from lkmon.store.files import QUIT_SIGNALS, deferred_signals
 
 if TYPE_CHECKING:
     from lkmon.model.state import SessionModel
@@ -320,12 +321,18 @@ def _run_tui(source: SessionSource, export: Path, prices: PriceTable | None, red
                    thresholds=thresholds, snapshot_path=snapshot_path)
     app.watch_changes = watch
     saved = app.run()
-    if on_end is not None:  # the app's loop has ended: not on it
-        on_end(model)
+    with deferred_signals():  # the store's write is not cut short by a late signal
+        if on_end is not None:  # the app's loop has ended: not on it
+            on_end(model)
     if saved is not None:
         print(f"lkmon: snapshot {saved}", file=sys.stderr)
+    for note in source.journal_notes:  # shown in the log pane while it ran
+        print(f"lkmon: warning: {note}", file=sys.stderr)
     if source.error is not None:
         raise source.error
+    if app.save_failure is not None:
+        where, _, reason = app.save_failure.rpartition(": ")
+        raise SaveFailed(where, reason, source.journal)
     return 0
 
 
@@ -342,7 +349,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.export:
         out = resolve_output(args.export, "snapshot", ".json", "--export")
         gate = cli_gate.BudgetGate(args)
-        path = write_snapshot(model, out, redact_text=args.redact)
+        try:
+            path = write_snapshot(model, out, redact_text=args.redact, overwrite=False)
+        except OSError as e:
+            raise SaveFailed(out, e.strerror or str(e)) from None
         print(f"lkmon: {len(model.turns)} turns -> {path}")
         cli_store.store_replayed(args)
         gate.evaluate(model)
@@ -366,8 +376,10 @@ def main(argv: list[str] | None = None) -> int:
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
     if threading.current_thread() is threading.main_thread():
-        # until the session installs its own handlers, SIGTERM interrupts like Ctrl+C
-        signal.signal(signal.SIGTERM, _interrupt)
+        # until the session installs its own handlers, SIGTERM and SIGHUP interrupt like Ctrl+C
+        for sig in QUIT_SIGNALS:
+            if sig != signal.SIGINT:
+                signal.signal(sig, _interrupt)
     try:
         args = build_parser().parse_args(argv)
         commands = {"run": cmd_run, "replay": cmd_replay, **cli_watch.COMMANDS,
@@ -376,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(printable(f"lkmon: error: {e}"), file=sys.stderr)
         return EXIT_USAGE
+    except SaveFailed as e:
+        print(printable(f"lkmon: error: {e}"), file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         print("lkmon: interrupted", file=sys.stderr)
         return 130

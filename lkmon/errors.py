@@ -27,3 +27,31 @@ class UsageError(Exception):
     def message(self) -> str:
         """The one-line message."""
         return str(self.args[0]) if self.args else ""
+
+
+EXIT_SAVE = 3
+"""Process exit code when the session could not be saved (the journal still holds it)."""
+
+
+class SaveFailed(Exception):
+    """The final snapshot could not be written (a full or read-only folder, an immutable
+    file...). The CLI prints ``lkmon: error: <message>`` on stderr and exits with ``EXIT_SAVE``
+    (3); the message names the journal that still holds the session.
+
+    Args:
+        path: the snapshot that could not be written.
+        reason: why (``OSError.strerror``).
+        journal: the session's journal, if it has one.
+    """
+
+    exit_code: int = EXIT_SAVE
+
+    def __init__(self, path: object, reason: str, journal: object | None = None) -> None:
+        where = (f"; the journal {journal} still holds the session (lkmon replay {journal} "
+                 "--export FILE)") if journal is not None else ""
+        super().__init__(" ".join(f"could not save the snapshot {path}: {reason}{where}".split()))
+
+    @property
+    def message(self) -> str:
+        """The one-line message."""
+        return str(self.args[0]) if self.args else ""

@@ -6,8 +6,9 @@ completes (index, speech_id, user text, e2e latency, EOU delay, LLM TTFT, TTS TT
 then ``tools: NAME, NAME (error)`` when it made tool calls), and at the end a per-turn table with
 p50/p95 (``SessionModel.summary``, from ``statistics.quantiles``), then writes the snapshot. The
 lines and tables are ``lkmon.report.text``'s.
-SIGINT and SIGTERM end the session gracefully: the snapshot is still written and the process exits
-within about 5 s.
+SIGINT, SIGTERM and SIGHUP (the terminal closed) end the session gracefully: the snapshot is
+still written and the process exits within about 5 s; a signal while the snapshot is written
+waits for it. A snapshot that cannot be written raises ``SaveFailed`` (exit 3).
 
 No textual import here.
 """
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from lkmon.errors import SaveFailed
 from lkmon.model.areas import Area
 from lkmon.model.events import ErrorRaised, Event, LoadProgress, SessionClosed, SessionStarted
 from lkmon.model.state import SessionModel
@@ -31,6 +33,8 @@ from lkmon.report.bundle import write_snapshot_file
 from lkmon.report.text import cost_line, turn_line, turn_table
 from lkmon.sources.base import SessionSource
 from lkmon.store.convert import to_snapshot
+from lkmon.store.files import QUIT_SIGNALS, deferred_signals
+from lkmon.store.format import Snapshot
 
 logger = logging.getLogger("lkmon.headless")
 
@@ -86,14 +90,14 @@ async def _run(source: SessionSource, printer: HeadlessPrinter) -> None:
         elif task is not None:
             task.cancel()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig.name)
+    for sig in QUIT_SIGNALS:  # SIGHUP (the terminal closed) as SIGTERM
+        loop.add_signal_handler(sig, on_signal, signal.Signals(sig).name)
     try:
         await source.run(printer)
     except asyncio.CancelledError:
         logger.warning("session cancelled by a second signal")
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in QUIT_SIGNALS:
             loop.remove_signal_handler(sig)
 
 
@@ -121,9 +125,11 @@ def run_headless(
             (``lkmon.store.db.live.LiveWriter.observe``: store turns as they complete).
 
     Returns:
-        the snapshot path, or None when no session started.
+        the snapshot written (``export``, or ``export-N`` when a file appeared there meanwhile:
+        never replaced), or None when no session started.
 
     Raises:
+        SaveFailed: the snapshot could not be written (the message names the journal).
         UsageError: bad input, or the models failed before the first reply (``SessionFailed``,
             raised after the snapshot is written).
     """
@@ -132,16 +138,39 @@ def run_headless(
     printer = HeadlessPrinter(model, out, watch)
     if source.journal is not None:
         print(f"lkmon: journal {source.journal}", file=out, flush=True)
+    written: Path | None = None
+    failed: SaveFailed | None = None
     try:
         asyncio.run(_run(source, printer))
     finally:
-        if model.session.started_at is not None:
-            snapshot = to_snapshot(model)  # once: the tables and (unless --redact) the file
-            print(file=out)
-            print(printable(turn_table(snapshot)), file=out)
-            print(printable(cost_line(snapshot)), file=out)
-            write_snapshot_file(model if redact else snapshot, export, redact_text=redact)
-            print(f"lkmon: snapshot {export}", file=out, flush=True)
-        if on_end is not None:
-            on_end(model)
-    return export if model.session.started_at is not None else None
+        # from here on a signal (a second Ctrl+C, SIGTERM, the terminal closing) waits until
+        # the snapshot is written and the session stored: it cannot cut them short
+        with deferred_signals() as held:
+            if model.session.started_at is not None:
+                snapshot = to_snapshot(model)  # once: the tables and (unless --redact) the file
+                try:
+                    written = write_snapshot_file(model if redact else snapshot, export,
+                                                  redact_text=redact, overwrite=False)
+                except OSError as e:
+                    failed = SaveFailed(export, e.strerror or str(e), source.journal)
+                _print_end(out, snapshot, written)
+            if on_end is not None:
+                on_end(model)
+            if held:
+                names = ", ".join(signal.Signals(s).name for s in held)
+                print(f"lkmon: {names} while saving: saved first", file=sys.stderr, flush=True)
+    if failed is not None:
+        raise failed
+    return written
+
+
+def _print_end(out: TextIO, snapshot: Snapshot, written: Path | None) -> None:
+    """The table, the cost and the snapshot's path; a closed terminal (SIGHUP) is no error."""
+    try:
+        print(file=out)
+        print(printable(turn_table(snapshot)), file=out)
+        print(printable(cost_line(snapshot)), file=out)
+        if written is not None:
+            print(f"lkmon: snapshot {written}", file=out, flush=True)
+    except OSError as e:
+        logger.warning("could not print the tables: %s", e)

@@ -87,6 +87,8 @@ class _FakeRunner:
     def __init__(self, options: Any, emit: Any) -> None:
         self.options = options
         self.error = None
+        self.journal = None  # SessionRunner's JournalWriter: none opened here
+        self.journal_notes: list[str] = []
         _FakeRunner.instances.append(self)
 
     def prepare(self) -> None:
@@ -97,6 +99,7 @@ class _FakeApp:
     """Stands in for LkmonApp: records its arguments; ``run()`` returns a snapshot path."""
 
     instances: list[_FakeApp] = []
+    save_failure: str | None = None  # LkmonApp's: why the snapshot on quit was not written
 
     def __init__(self, model: Any, source: Any = None, **kw: Any) -> None:
         self.source = source

@@ -25,14 +25,18 @@ log = logging.getLogger("lkmon.report.bundle")
 
 
 def write_snapshot_file(session: Snapshot | SessionModel, path: Path, *,
-                        redact_text: bool = False) -> None:
+                        redact_text: bool = False, overwrite: bool = True) -> Path:
     """The snapshot JSON: atomic, mode 0600, secrets redacted (``dump_snapshot``); a
-    ``SessionModel`` is converted first (``to_snapshot``, with ``redact_text``)."""
+    ``SessionModel`` is converted first (``to_snapshot``, with ``redact_text``).
+
+    Returns the file written: ``path``, or with ``overwrite=False`` (a name lkmon did not
+    reserve) the free ``path-N`` used when a file appeared at ``path`` meanwhile
+    (``write_private_atomic``). Raises ``OSError`` (no temporary file is left)."""
     from lkmon.store.snapshot import dump_snapshot
 
     with no_gc():
         payload = dump_snapshot(as_snapshot(session, redact_text=redact_text))
-    write_private_atomic(path, payload)
+    return write_private_atomic(path, payload, overwrite=overwrite)
 
 
 def write_html_file(snapshot: Snapshot, path: Path, *, thresholds: tuple[float, float]) -> None:

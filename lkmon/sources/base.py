@@ -147,3 +147,8 @@ class SessionSource(ABC):
     def journal(self) -> Path | None:
         """The journal this source writes as it runs, or ``None``."""
         return None
+
+    @property
+    def journal_notes(self) -> list[str]:
+        """One line per time the journal stopped or moved (a full disk, the file deleted)."""
+        return []

@@ -60,8 +60,17 @@ class InProcessSource(SessionSource):
 
     @property
     def journal(self) -> Path | None:
-        """``options.journal``."""
+        """The journal being written (``options.journal``, or the free name used when it was
+        taken or deleted: ``JournalWriter.path``)."""
+        runner = self.runner
+        if runner is not None and runner.journal is not None:
+            return runner.journal.path
         return self.options.journal
+
+    @property
+    def journal_notes(self) -> list[str]:
+        """``SessionRunner.journal_notes``."""
+        return list(self.runner.journal_notes) if self.runner is not None else []
 
     def open(self, prices: PriceTable | None = None) -> SessionModel:
         """Check every input and load the agent file; return an empty model.

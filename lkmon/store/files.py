@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import codecs
+import errno
 import gc
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from lkmon import paths
 
 JSON_ESCAPE = "lkmon.json_escape"
 """The codec error handler for JSON text that is not UTF-8 (a lone surrogate, e.g. a file name
@@ -79,38 +84,100 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def write_private_atomic(path: str | Path, data: bytes, *, fsync: bool = True) -> Path:
+QUIT_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    signal.Signals[name] for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+"""The signals that end a session: Ctrl+C, ``kill``, the terminal closing."""
+
+
+@contextmanager
+def deferred_signals() -> Iterator[list[int]]:
+    """Hold SIGINT, SIGTERM and SIGHUP while the block runs (the final snapshot is written), so
+    that none of them cuts a write short or kills the process in the middle; yields the list of
+    signals that arrived meanwhile (the caller ends as it was about to anyway). Outside the main
+    thread, where no signal handler runs, it does nothing."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def hold(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in QUIT_SIGNALS}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def write_private_atomic(path: str | Path, data: bytes, *, fsync: bool = True,
+                         overwrite: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically with mode 0600.
 
     The bytes go to a temporary file in the same directory (fsynced unless ``fsync`` is False),
-    which then replaces ``path``; a reader never sees a half-written file, and a failed write
-    leaves no temporary file behind.
+    which is then published at ``path``: ``os.replace`` (``overwrite``: a file lkmon reserved
+    itself), or ``os.link``, which fails if the name exists, so a file someone else created at
+    ``path`` meanwhile is never replaced: ``path-1``, ``path-2``... (``paths.next_free``) is used
+    instead. A reader never sees a half-written file, and neither a failed write nor an
+    exception (``KeyboardInterrupt``) at any point leaves the temporary file behind.
 
     Args:
         path: destination file; its directory must exist.
         data: the whole file content.
-        fsync: flush the data to disk before the rename.
+        fsync: flush the data to disk before publishing it.
+        overwrite: replace ``path`` if it exists (only for a name lkmon reserved).
 
     Returns:
-        ``path`` as a ``Path``.
+        The file written: ``path``, or the free name used instead.
 
     Raises:
         OSError: the directory is missing, read-only or full.
     """
     dest = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp",
+                                   dir=dest.parent or ".")
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+        if overwrite:
+            os.replace(tmp, dest)
+        else:
+            dest = _publish(tmp, dest)
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass  # published with os.replace
     return dest
+
+
+def _publish(tmp: str, dest: Path) -> Path:
+    """Link ``tmp`` at ``dest`` or, if taken, at the first free ``dest-N``; never replaces."""
+    stem, suffix = paths.split_suffix(dest)
+    target = dest
+    for _ in range(paths.MAX_TRIES):
+        try:
+            os.link(tmp, target)
+            return target
+        except FileExistsError:
+            target = paths.next_free(dest.parent, stem, suffix)
+        except OSError as e:  # no hard links here (some network or FUSE file systems)
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+            return _publish_without_link(tmp, dest)
+    raise FileExistsError(f"no free file name for {dest}")
+
+
+def _publish_without_link(tmp: str, dest: Path) -> Path:
+    stem, suffix = paths.split_suffix(dest)
+    target = dest if not dest.exists() else paths.next_free(dest.parent, stem, suffix)
+    target = paths.reserve(target.parent, *paths.split_suffix(target))
+    os.replace(tmp, target)
+    return target

@@ -28,6 +28,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -71,30 +72,40 @@ def default_journal_path(now: float | None = None, folder: Path | None = None) -
 class JournalWriter:
     """Appends events to a JSON Lines file from a background thread.
 
+    The file is created with ``O_EXCL``, never shared: when ``path`` exists (another session
+    started in the same second took the name), ``STEM-1``, ``STEM-2``... is used; ``path``
+    holds the file written. If writing fails (a full disk, EPERM), the journal stops, the
+    session goes on, and ``on_failure`` is called once with one line saying so (``failed``
+    holds why). If the file is deleted mid-session, everything written so far (still readable
+    through the open file) is copied to a new ``STEM-N`` file with the same header and session
+    id, writing goes on there, and ``on_failure`` says where.
+
     Args:
-        path: the journal file; its folder is created. An existing file is appended to (its
-            header, if any, stays the only one).
+        path: the journal file; its folder is created.
         session_id: the session's id (a UUID string) for the header line; a new UUID4 when
             ``None``. ``session_id`` holds it.
+        on_failure: called (from the writer's thread) with a one-line message when the journal
+            stops or moves.
 
     Raises:
         OSError: the file cannot be created (the caller turns it into a UsageError).
     """
 
-    def __init__(self, path: str | Path, *, session_id: str | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path, *, session_id: str | None = None,
+                 on_failure: Callable[[str], None] | None = None) -> None:
         self.session_id = session_id or str(uuid.uuid4())
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.fchmod(self._fd, 0o600)
-        if os.fstat(self._fd).st_size == 0:
-            header = JournalHeader(
-                lkmon_journal=JOURNAL_VERSION,
-                session_id=self.session_id,
-                lkmon_version=__version__,
-                created_at=time.time(),
-            )
-            _write_all(self._fd, header.model_dump_json().encode("utf-8") + b"\n")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._fd, self.path = _create(Path(path), first=0)
+        header = JournalHeader(
+            lkmon_journal=JOURNAL_VERSION,
+            session_id=self.session_id,
+            lkmon_version=__version__,
+            created_at=time.time(),
+        )
+        _write_all(self._fd, header.model_dump_json().encode("utf-8") + b"\n")
+        self.on_failure = on_failure
+        self.moved_from: list[Path] = []
+        """Earlier names of this journal that were deleted while it was written."""
         self._queue: queue.SimpleQueue[Event | _Stop] = queue.SimpleQueue()
         self._redactor = default_redactor()
         self.written = 0
@@ -135,14 +146,42 @@ class JournalWriter:
                 logger.error("journal: %s not written: %s", type(item).__name__, e)
                 continue
             try:
+                if os.fstat(self._fd).st_nlink == 0:  # deleted under us
+                    self._move()
                 _write_all(self._fd, payload)
             except OSError as e:
-                self.failed = f"{type(e).__name__}: {e}"
-                logger.error("journal %s: writing stopped: %s", self.path, self.failed)
+                self._stop(e)
                 continue
             self.written += 1
             if isinstance(item, SpeechDone):
                 self._fsync()
+
+    def _move(self) -> None:
+        """Copy what the deleted file holds to a new name, and go on writing there."""
+        size = os.fstat(self._fd).st_size
+        kept = os.pread(self._fd, size, 0)
+        old = self.path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.path = _create(old, first=1)
+        _write_all(fd, kept)
+        os.close(self._fd)
+        self._fd = fd
+        self.moved_from.append(old)
+        self._tell(f"journal {old} was deleted: the session goes on in {self.path} "
+                   "(all of it, the same session id)")
+
+    def _stop(self, e: OSError) -> None:
+        self.failed = f"{type(e).__name__}: {e.strerror or e}"
+        self._tell(f"journal {self.path}: writing stopped ({self.failed}); the session goes on "
+                   "and the snapshot at the end holds it")
+
+    def _tell(self, message: str) -> None:
+        logger.error("%s", message)
+        if self.on_failure is not None:
+            try:
+                self.on_failure(message)
+            except Exception as e:  # the journal thread must go on
+                logger.debug("journal on_failure failed: %s", e)
 
     def _fsync(self) -> None:
         try:
@@ -150,6 +189,21 @@ class JournalWriter:
             self.fsyncs += 1
         except OSError as e:
             logger.error("journal %s: fsync failed: %s", self.path, e)
+
+
+def _create(path: Path, *, first: int) -> tuple[int, Path]:
+    """Create ``path`` (``first=0``) or the first free ``STEM-N SUFFIX`` (N >= ``first``) with
+    ``O_EXCL`` and mode 0600, open for appending and reading; (fd, the path)."""
+    stem, suffix = paths.split_suffix(path)
+    for n in range(first, paths.MAX_TRIES):
+        target = path if n == 0 else path.with_name(f"{stem}-{n}{suffix}")
+        try:
+            fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        except FileExistsError:
+            continue
+        os.fchmod(fd, 0o600)
+        return fd, target
+    raise FileExistsError(f"no free journal name for {path}")
 
 
 def _line(data: dict[str, object]) -> bytes:

@@ -163,23 +163,27 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def write_snapshot(model: SessionModel, path: str | Path, *, redact_text: bool = False) -> Path:
+def write_snapshot(model: SessionModel, path: str | Path, *, redact_text: bool = False,
+                   overwrite: bool = True) -> Path:
     """Write the snapshot of ``model`` to ``path`` atomically, with mode 0600.
 
     The JSON goes to a temporary file in the same directory, is fsynced, then ``os.replace``d
-    onto ``path``, so a reader never sees a half-written snapshot.
+    onto ``path`` (``overwrite``), or linked there without replacing a file that exists (then
+    ``path-1``, ``path-2``...: ``lkmon.store.files.write_private_atomic``), so a reader never
+    sees a half-written snapshot.
 
     Args:
         model: the session.
         path: destination file (its directory must exist).
         redact_text: replace transcript text with same-length placeholders.
+        overwrite: replace a file at ``path`` (False: never; a free name is used instead).
 
     Returns:
-        ``path`` as a ``Path``.
+        The file written.
 
     Raises:
         OSError: the directory is missing, read-only or full (the temporary file is removed).
     """
     with no_gc():
         payload = dump_snapshot(to_snapshot(model, redact_text=redact_text))
-    return write_private_atomic(Path(path), payload)
+    return write_private_atomic(Path(path), payload, overwrite=overwrite)

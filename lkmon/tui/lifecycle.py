@@ -1,7 +1,7 @@
 """What the app takes over while it runs, and the session source as the app sees it.
 
-* ``QuitSignals``: SIGTERM/SIGINT quit gracefully; ``route_logs``: the loggers, when the source
-  does not route them itself (a replay);
+* ``QuitSignals``: SIGTERM/SIGINT/SIGHUP quit gracefully; ``route_logs``: the loggers, when
+  the source does not route them itself (a replay);
 * ``SourceLink``: the source run in a worker, what the user types and the mute key passed to
   it, stopped on quit; the files the app writes (``export_files``, ``write_quit_snapshot``).
 
@@ -26,12 +26,14 @@ from lkmon.model.events import Event
 from lkmon.model.state import SessionModel
 from lkmon.report import bundle as exports
 from lkmon.sources.base import Capabilities, SessionSource, Unsupported
+from lkmon.store.files import QUIT_SIGNALS
 
 log = logging.getLogger("lkmon.tui.lifecycle")
 
 
 class QuitSignals:
-    """SIGTERM and SIGINT call ``on_signal`` on the event loop instead of killing the process.
+    """SIGTERM, SIGINT and SIGHUP call ``on_signal`` on the event loop instead of killing the
+    process.
 
     Args:
         on_signal: called on the loop thread; it should start a graceful quit.
@@ -43,7 +45,7 @@ class QuitSignals:
 
     def install(self, loop: asyncio.AbstractEventLoop) -> None:
         """Install the handlers (where the platform allows it)."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in QUIT_SIGNALS:  # SIGHUP (the terminal closed) as SIGTERM
             try:
                 loop.add_signal_handler(sig, self.on_signal)
             except (NotImplementedError, RuntimeError, ValueError) as e:
@@ -189,24 +191,30 @@ async def write_quit_snapshot(
     snapshot_path: Path | None,
     redact: bool,
     now: float,
-) -> Path | None:
+) -> tuple[Path | None, str | None]:
     """Write the snapshot of a live session on quit, in a thread; never raises.
 
     Args:
-        snapshot_path: the file to write (``--export FILE``); ``None`` for a new time-stamped
+        snapshot_path: the file to write (``--export FILE``: never replaced if a file appeared
+            there meanwhile, ``FILE-1`` is used); ``None`` for a new time-stamped
             ``lkmon-<time>.json`` in ``export_dir``.
         now: epoch seconds for the time stamp.
 
     Returns:
-        The snapshot written, or ``None`` when it could not be (logged).
+        (the snapshot written, ``None``), or (``None``, why it could not be: logged).
     """
     path = None
     try:
-        path = snapshot_path or paths.reserve(export_dir, paths.export_stem(now), ".json")
-        await asyncio.to_thread(exports.write_snapshot_file, model, path, redact_text=redact)
-        return path
+        if snapshot_path is not None:
+            written = await asyncio.to_thread(exports.write_snapshot_file, model, snapshot_path,
+                                              redact_text=redact, overwrite=False)
+        else:
+            path = paths.reserve(export_dir, paths.export_stem(now), ".json")
+            written = await asyncio.to_thread(exports.write_snapshot_file, model, path,
+                                              redact_text=redact)
+        return written, None
     except Exception as e:
         log.error("could not save the snapshot on quit: %s", e)
-        if snapshot_path is None:
-            paths.release(path)
-        return None
+        paths.release(path)
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        return None, f"{snapshot_path or path or export_dir}: {reason}"

@@ -86,6 +86,8 @@ class SessionApp(App[Path | None]):
         """True while the mic is muted with ``m``."""
         self.saved_snapshot: Path | None = None
         """The snapshot written on quit, if any."""
+        self.save_failure: str | None = None
+        """Why the snapshot on quit could not be written (``"PATH: reason"``), if it could not."""
         self.exported: list[Path] = []
         """Every file written by ``e``, in order."""
         self.feed = EventFeed(model, self.report_error)
@@ -239,7 +241,7 @@ class SessionApp(App[Path | None]):
         self.feed.paused = 0
         self.drain()
         if self.live:
-            self.saved_snapshot = await write_quit_snapshot(
+            self.saved_snapshot, self.save_failure = await write_quit_snapshot(
                 self.model, export_dir=self.export_dir, snapshot_path=self.snapshot_path,
                 redact=self.redact, now=self.clock())
         self.exit(self.saved_snapshot)

@@ -28,6 +28,7 @@ import asyncio
 import gc
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -104,6 +105,8 @@ class SessionRunner:
         self._ctx: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._pending_text: list[str] = []
+        self.journal_notes: list[str] = []
+        """One line per time the journal stopped or moved (``JournalWriter.on_failure``)."""
         self.watch = FailureWatch(self)
         """Decides whether the session failed before its first reply."""
 
@@ -148,7 +151,8 @@ class SessionRunner:
             install_from_env()  # and what the agent file's import put into the environment
             if opts.journal is not None:
                 try:
-                    self.journal = JournalWriter(opts.journal, session_id=self.session_id)
+                    self.journal = JournalWriter(opts.journal, session_id=self.session_id,
+                                                 on_failure=self._journal_problem)
                 except OSError as e:
                     raise UsageError(
                         f"cannot write the journal {opts.journal}: {e.strerror}"
@@ -240,6 +244,12 @@ class SessionRunner:
             self._user_emit(event)
         except Exception:
             logger.exception("lkmon event consumer failed on %s", type(event).__name__)
+
+    def _journal_problem(self, message: str) -> None:
+        """The journal stopped or moved (called from its thread): say so once on stderr (the
+        log pane shows the journal's own error line; behind the TUI, Textual keeps stderr)."""
+        self.journal_notes.append(message)
+        print(f"lkmon: warning: {message}", file=sys.stderr, flush=True)
 
     # -- steps ---------------------------------------------------------------------------------
 
