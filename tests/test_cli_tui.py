@@ -88,7 +88,6 @@ class _FakeRunner:
         self.options = options
         self.error = None
         self.journal = None  # SessionRunner's JournalWriter: none opened here
-        self.journal_notes: list[str] = []
         _FakeRunner.instances.append(self)
 
     def prepare(self) -> None:

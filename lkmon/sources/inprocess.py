@@ -69,8 +69,9 @@ class InProcessSource(SessionSource):
 
     @property
     def journal_notes(self) -> list[str]:
-        """``SessionRunner.journal_notes``."""
-        return list(self.runner.journal_notes) if self.runner is not None else []
+        """``JournalWriter.notes`` of the runner's journal."""
+        runner = self.runner
+        return list(runner.journal.notes) if runner is not None and runner.journal else []
 
     def open(self, prices: PriceTable | None = None) -> SessionModel:
         """Check every input and load the agent file; return an empty model.

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -106,6 +107,8 @@ class JournalWriter:
         self.on_failure = on_failure
         self.moved_from: list[Path] = []
         """Earlier names of this journal that were deleted while it was written."""
+        self.notes: list[str] = []
+        """One line per time the journal stopped or moved (what ``on_failure`` was told)."""
         self._queue: queue.SimpleQueue[Event | _Stop] = queue.SimpleQueue()
         self._redactor = default_redactor()
         self.written = 0
@@ -176,6 +179,7 @@ class JournalWriter:
                    "and the snapshot at the end holds it")
 
     def _tell(self, message: str) -> None:
+        self.notes.append(message)
         logger.error("%s", message)
         if self.on_failure is not None:
             try:
@@ -189,6 +193,12 @@ class JournalWriter:
             self.fsyncs += 1
         except OSError as e:
             logger.error("journal %s: fsync failed: %s", self.path, e)
+
+
+def warn_on_stderr(message: str) -> None:
+    """An ``on_failure`` for ``JournalWriter``: one line on stderr (behind the TUI, Textual
+    keeps it; the log pane shows the journal's own error line)."""
+    print(f"lkmon: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _create(path: Path, *, first: int) -> tuple[int, Path]:

@@ -28,7 +28,6 @@ import asyncio
 import gc
 import logging
 import os
-import sys
 import threading
 import time
 import uuid
@@ -66,7 +65,7 @@ from lkmon.model.events import (
     SessionStarted,
 )
 from lkmon.redact import install_from_env
-from lkmon.store.journal import JournalWriter
+from lkmon.store.journal import JournalWriter, warn_on_stderr
 
 logger = logging.getLogger("lkmon.runner")
 
@@ -105,8 +104,6 @@ class SessionRunner:
         self._ctx: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._pending_text: list[str] = []
-        self.journal_notes: list[str] = []
-        """One line per time the journal stopped or moved (``JournalWriter.on_failure``)."""
         self.watch = FailureWatch(self)
         """Decides whether the session failed before its first reply."""
 
@@ -152,11 +149,10 @@ class SessionRunner:
             if opts.journal is not None:
                 try:
                     self.journal = JournalWriter(opts.journal, session_id=self.session_id,
-                                                 on_failure=self._journal_problem)
+                                                 on_failure=warn_on_stderr)
                 except OSError as e:
-                    raise UsageError(
-                        f"cannot write the journal {opts.journal}: {e.strerror}"
-                    ) from None
+                    why = e.strerror
+                    raise UsageError(f"cannot write the journal {opts.journal}: {why}") from None
         except BaseException:
             self._router.uninstall()
             raise
@@ -244,12 +240,6 @@ class SessionRunner:
             self._user_emit(event)
         except Exception:
             logger.exception("lkmon event consumer failed on %s", type(event).__name__)
-
-    def _journal_problem(self, message: str) -> None:
-        """The journal stopped or moved (called from its thread): say so once on stderr (the
-        log pane shows the journal's own error line; behind the TUI, Textual keeps stderr)."""
-        self.journal_notes.append(message)
-        print(f"lkmon: warning: {message}", file=sys.stderr, flush=True)
 
     # -- steps ---------------------------------------------------------------------------------
 
