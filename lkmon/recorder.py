@@ -222,7 +222,8 @@ class Recorder:
             _write_header(self.path, self.session_id, self._tags)
             from lkmon.store.journal import JournalWriter
 
-            self._writer = JournalWriter(self.path, session_id=self.session_id)
+            self._writer = JournalWriter(self.path, session_id=self.session_id,
+                                         exclusive=False)  # the header just written is ours
         except OSError as e:
             self._fail(f"cannot write the journal {self.path or self._journal}: "
                        f"{e.strerror or e}")

@@ -87,23 +87,32 @@ class JournalWriter:
             ``None``. ``session_id`` holds it.
         on_failure: called (from the writer's thread) with a one-line message when the journal
             stops or moves.
+        exclusive: False to append to a file the caller created for this session (e.g. with
+            its own header line); the header is written only when it is empty.
 
     Raises:
         OSError: the file cannot be created (the caller turns it into a UsageError).
     """
 
     def __init__(self, path: str | Path, *, session_id: str | None = None,
-                 on_failure: Callable[[str], None] | None = None) -> None:
+                 on_failure: Callable[[str], None] | None = None,
+                 exclusive: bool = True) -> None:
         self.session_id = session_id or str(uuid.uuid4())
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._fd, self.path = _create(Path(path), first=0)
-        header = JournalHeader(
-            lkmon_journal=JOURNAL_VERSION,
-            session_id=self.session_id,
-            lkmon_version=__version__,
-            created_at=time.time(),
-        )
-        _write_all(self._fd, header.model_dump_json().encode("utf-8") + b"\n")
+        if exclusive:
+            self._fd, self.path = _create(Path(path), first=0)
+        else:  # a file the caller made for this session (its own header line first)
+            self.path = Path(path)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            os.fchmod(self._fd, 0o600)
+        if os.fstat(self._fd).st_size == 0:
+            header = JournalHeader(
+                lkmon_journal=JOURNAL_VERSION,
+                session_id=self.session_id,
+                lkmon_version=__version__,
+                created_at=time.time(),
+            )
+            _write_all(self._fd, header.model_dump_json().encode("utf-8") + b"\n")
         self.on_failure = on_failure
         self.moved_from: list[Path] = []
         """Earlier names of this journal that were deleted while it was written."""
