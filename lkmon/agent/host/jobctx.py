@@ -11,14 +11,16 @@ import asyncio
 import contextlib
 import logging
 import sys
+import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lkmon.agent.observe import compat
-from lkmon.agent.observe.convert import describe_exception
+from lkmon.agent.observe.convert import describe_exception, what_it_did
 from lkmon.agent.observe.convert import model_labels as model_labels  # re-exported
 from lkmon.errors import UsageError
 
@@ -212,10 +214,8 @@ async def run_prewarm(
         done.result()
     except UsageError:
         raise
-    except Exception as e:
-        raise UsageError(
-            f"agent file {agent_file}: prewarm raised {describe_exception(e)}"
-        ) from None
+    except BaseException as e:  # sys.exit() and KeyboardInterrupt too: one line
+        raise UsageError(f"agent file {agent_file}: prewarm {what_it_did(e)}") from None
     logger.info("prewarm took %.2f s", time.perf_counter() - t0)
 
 
@@ -246,9 +246,8 @@ async def wait_started(
         if isinstance(exc, UsageError):
             raise exc
         if exc is not None:
-            raise UsageError(
-                f"agent file {path}: its entrypoint raised {describe_exception(exc)}"
-            )
+            done = exc.exc if isinstance(exc, AgentExit) else exc
+            raise UsageError(f"agent file {path}: its entrypoint {what_it_did(done)}")
         raise UsageError(
             f"agent file {path}: its entrypoint returned without starting an "
             "AgentSession (session.start was never called)"
@@ -257,3 +256,62 @@ async def wait_started(
         f"agent file {path}: no AgentSession started within "
         f"{timeout:.0f} s (does its entrypoint call session.start()?)"
     )
+
+
+class AgentExit(Exception):
+    """``SystemExit`` or ``KeyboardInterrupt`` raised by the agent's own code, carried as an
+    ordinary exception: asyncio lets either end the whole event loop (and lkmon with it).
+
+    Args:
+        exc: what the agent raised (``exc``).
+    """
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(what_it_did(exc))
+        self.exc = exc
+
+
+async def call_entrypoint(entrypoint: Callable[[Any], Any], ctx: Any) -> None:
+    """``await entrypoint(ctx)``; a ``sys.exit()`` or ``KeyboardInterrupt`` in it raises
+    ``AgentExit``."""
+    try:
+        await entrypoint(ctx)
+    except (SystemExit, KeyboardInterrupt) as e:
+        raise AgentExit(e) from None
+
+
+def agent_exited(entry: asyncio.Task[None], agent_file: Any) -> UsageError | None:
+    """The one line for an entrypoint task that ended with ``AgentExit`` after its session
+    started (``"agent file X: its entrypoint called sys.exit(3)"``), else ``None`` (another
+    exception is logged: the session goes on, as under a worker)."""
+    exc = None if entry.cancelled() else entry.exception()
+    if exc is not None and not isinstance(exc, AgentExit):  # the session goes on
+        logger.error("the entrypoint %s after its session started", what_it_did(exc))
+    if not isinstance(exc, AgentExit):
+        return None
+    return UsageError(f"agent file {agent_file}: its entrypoint {exc}")
+
+
+@contextlib.contextmanager
+def thread_errors_logged() -> Iterator[None]:
+    """While active, an exception in a thread (one the agent started) is one redacted log line
+    on the ``lkmon.runner`` logger (the log pane, the journal; stderr only with ``-v``), not
+    ``threading``'s traceback on stderr with whatever secret it holds (``threading.excepthook``).
+    """
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        where = ""
+        if args.exc_traceback is not None:
+            last = traceback.extract_tb(args.exc_traceback)[-1]
+            where = f" (at {Path(last.filename).name}:{last.lineno})"
+        name = args.thread.name if args.thread is not None else "?"
+        logger.error("thread %s %s%s", name, what_it_did(args.exc_value), where)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous

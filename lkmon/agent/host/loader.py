@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from lkmon.agent.observe import compat
+from lkmon.agent.observe.convert import describe_exception
 from lkmon.errors import UsageError
 
 NOT_AN_AGENT = "not a LiveKit agent file: no AgentServer with an @server.rtc_session() entrypoint"
@@ -89,10 +90,9 @@ def import_agent_module(path: Path) -> ModuleType:
         raise UsageError(
             f"agent file {path} fails to import: SyntaxError: {e.msg} (line {e.lineno})"
         ) from None
-    except (Exception, SystemExit) as e:
+    except (Exception, SystemExit, KeyboardInterrupt) as e:
         sys.modules.pop(name, None)
-        text = " ".join(str(e).split())
-        detail = f"{type(e).__name__}: {text}" if text else type(e).__name__
+        detail = describe_exception(e)  # one line, even when its __str__ raises
         raise UsageError(f"agent file {path} fails to import: {detail}") from None
     return module
 

@@ -3,8 +3,7 @@
 ``SessionRunner.run()``:
 
 1. imports the agent file (``lkmon.agent.host.loader``) and opens the caller, the sink and the
-   journal
-   (``prepare``; every bad input raises ``UsageError`` here, before anything starts);
+   journal (``prepare``; every bad input raises ``UsageError`` here, before anything starts);
 2. installs a fake job context (``livekit.agents.testing.fake_job_context``) and runs the file's
    prewarm ``setup_fnc(ctx.proc)`` in a thread, turning ``lkmon.local`` model-loading progress into
    ``LoadProgress`` events;
@@ -16,10 +15,12 @@
 4. waits for the caller to finish, ``stop()``, the session to close, or a failure; then closes the
    session (``aclose``), runs the job's shutdown callbacks and closes the journal.
 
-Failures: an entrypoint that raises before its session starts, or a file that never starts one
-within ``RunOptions.start_timeout`` seconds, raise ``UsageError`` (``jobctx.wait_started``); a
-session whose models fail before the first reply ends with ``SessionFailed``
-(``failures.FailureWatch``).
+Failures: an entrypoint that raises before its session starts, one that calls ``sys.exit()`` or
+raises ``KeyboardInterrupt`` (also after), or a file that never starts one within
+``RunOptions.start_timeout`` seconds, raise ``UsageError`` (``jobctx.wait_started``,
+``jobctx.AgentExit``); a session whose models fail before the first reply ends with
+``SessionFailed`` (``failures.FailureWatch``); an exception in a thread the agent started is a
+redacted log line (``jobctx.thread_errors_logged``).
 """
 
 from __future__ import annotations
@@ -43,12 +44,15 @@ from lkmon.agent.host.failures import FailureWatch
 from lkmon.agent.host.jobctx import (
     AudioIO,
     add_progress_listener,
+    agent_exited,
+    call_entrypoint,
     model_labels,
     remove_progress_listener,
     run_prewarm,
     run_session_end,
     run_shutdown_callbacks,
     take_over_sessions,
+    thread_errors_logged,
     wait_started,
 )
 from lkmon.agent.host.loader import AgentFile, load_agent_file
@@ -57,13 +61,7 @@ from lkmon.agent.observe import compat
 from lkmon.agent.observe.bridge import Bridge, describe_exception
 from lkmon.agent.observe.logs import LogRouter
 from lkmon.errors import UsageError
-from lkmon.model.events import (
-    ChatMessageAdded,
-    Event,
-    LoadProgress,
-    SessionClosed,
-    SessionStarted,
-)
+from lkmon.model.events import ChatMessageAdded, Event, LoadProgress, SessionClosed, SessionStarted
 from lkmon.redact import install_from_env
 from lkmon.store.journal import JournalWriter, warn_on_stderr
 
@@ -123,20 +121,14 @@ class SessionRunner:
         if self._prepared:
             return
         opts = self.options
-        self._router = LogRouter(
-            self.emit,
-            level=opts.log_level,
-            stderr_level=opts.stderr_log_level,
-            capture_root=opts.capture_root_logs,
-        ).install()
+        self._router = LogRouter(self.emit, level=opts.log_level,
+                                 stderr_level=opts.stderr_log_level,
+                                 capture_root=opts.capture_root_logs).install()
         compat.check_version()  # one warning line on a livekit-agents lkmon is not tested with
         try:
             self.caller = make_caller(self.options, self.emit, self.send_text)
-            self.sink = (
-                SpeakerSink(self.emit, device=opts.speaker_device)
-                if opts.output == "speaker"
-                else NullSink(self.emit)
-            )
+            self.sink = (SpeakerSink(self.emit, device=opts.speaker_device)
+                         if opts.output == "speaker" else NullSink(self.emit))
             if opts.models not in ("auto", "local", "cloud"):
                 raise UsageError(f"--models must be auto, local or cloud, not {opts.models!r}")
             os.environ[MODELS_ENV] = opts.models
@@ -179,7 +171,7 @@ class SessionRunner:
         # a worker gives each job an aiohttp session (cloud plugins need it) and a job context
         async with http_context.open():
             try:
-                with testing.fake_job_context() as ctx:
+                with testing.fake_job_context() as ctx, thread_errors_logged():
                     self._ctx = ctx
                     # the job ends when the agent calls ctx.shutdown(), as under a worker
                     compat.on_job_shutdown(ctx, lambda reason: self.stop(f"job shutdown: {reason}"))
@@ -196,8 +188,8 @@ class SessionRunner:
                 raise
             finally:
                 await self._cleanup(listener)
-        if self.failure is not None:
-            self.error = SessionFailed(self.failure)
+        if self.failure is not None or self.error is not None:
+            self.error = self.error or SessionFailed(str(self.failure))
             raise self.error
 
     def stop(self, reason: str = "stopped") -> None:
@@ -265,6 +257,7 @@ class SessionRunner:
                 if self._end.is_set():
                     return
                 self._after_start()
+                entry.add_done_callback(self._entry_done)
                 await self._end.wait()
             finally:
                 if not entry.done():
@@ -273,7 +266,13 @@ class SessionRunner:
 
     async def _entry(self, ctx: Any) -> None:
         assert self.agent is not None
-        await self.agent.entrypoint(ctx)
+        await call_entrypoint(self.agent.entrypoint, ctx)
+
+    def _entry_done(self, entry: asyncio.Task[None]) -> None:
+        """After start: an entrypoint that called ``sys.exit()`` ends the session (one line)."""
+        self.error = self.error or agent_exited(entry, self.options.agent_file)
+        if self.error is not None:
+            self._finish("the agent exited")
 
     def _take_over(self, session: Any, agent: Any, audio: AudioIO) -> None:
         """Give the session lkmon's audio in/out and transcript, and attach the bridge.

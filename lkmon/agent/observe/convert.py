@@ -40,9 +40,22 @@ def one_line(text: str, limit: int = 500) -> str:
 
 
 def describe_exception(e: BaseException) -> str:
-    """``"TypeName: message"`` on one line."""
-    msg = one_line(str(e))
+    """``"TypeName: message"`` on one line, redacted; an exception whose ``__str__`` raises is
+    ``"TypeName (its message could not be read: ValueError)"``."""
+    try:
+        text = str(e)
+    except Exception as err:
+        return f"{type(e).__name__} (its message could not be read: {type(err).__name__})"
+    msg = one_line(text)
     return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+def what_it_did(e: BaseException) -> str:
+    """What an agent's code did, for one line: ``"called sys.exit(3)"``, ``"raised
+    KeyboardInterrupt"``, ``"raised RuntimeError: boom"``."""
+    if isinstance(e, SystemExit):
+        return f"called sys.exit({'' if e.code is None else one_line(repr(e.code))})"
+    return f"raised {describe_exception(e)}"
 
 
 def metrics_event(m: Any) -> PluginMetrics | None:

@@ -9,7 +9,7 @@ Scripted STT/LLM/TTS from ``scripted_agent.py`` beside it (no network, no weight
 * ``interrupt_entrypoint``: raises ``KeyboardInterrupt`` in the entrypoint;
 * ``bad_str``: raises an exception whose ``__str__`` raises;
 * ``exit_after_start``: ``sys.exit(3)`` in the entrypoint after its session started;
-* ``thread``: starts a thread that raises ``RuntimeError`` naming ``$MISBEHAVE_SECRET``.
+* ``thread``: starts a thread that raises ``RuntimeError`` naming ``$WORKER_TOKEN``.
 
 Anything else: a well-behaved agent. Runs unchanged with LiveKit's own CLI.
 """
@@ -41,7 +41,7 @@ server.setup_fnc = prewarm
 
 
 def leak_in_a_thread() -> None:
-    raise RuntimeError(f"worker thread lost its token {os.environ.get('MISBEHAVE_SECRET')}")
+    raise RuntimeError(f"worker thread lost its token {os.environ.get('WORKER_TOKEN')}")
 
 
 @server.rtc_session()
