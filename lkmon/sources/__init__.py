@@ -2,7 +2,9 @@
 
 * ``InProcessSource``: the user's agent file run in this process;
 * ``ReplaySource``: a snapshot or journal;
-* ``FollowSource``: a journal another process is writing (``lkmon watch``).
+* ``FollowSource``: a journal another process is writing (``lkmon watch``);
+* ``ProtocolSource``: the agent in its own process over LiveKit's session protocol (typed turns
+  only so far; no ``lkmon run --process`` yet).
 
 No textual or livekit import here (the in-process runner is imported when a source opens).
 """
@@ -10,6 +12,7 @@ No textual or livekit import here (the in-process runner is imported when a sour
 from lkmon.sources.base import Capabilities, Emit, SessionSource, SourceError, Unsupported
 from lkmon.sources.follow import FollowSource
 from lkmon.sources.inprocess import InProcessSource
+from lkmon.sources.protocol import ProtocolSource
 from lkmon.sources.replay import ReplaySource
 
 __all__ = [
@@ -17,6 +20,7 @@ __all__ = [
     "Emit",
     "FollowSource",
     "InProcessSource",
+    "ProtocolSource",
     "ReplaySource",
     "SessionSource",
     "SourceError",

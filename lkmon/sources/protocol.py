@@ -1,0 +1,287 @@
+"""``ProtocolSource``: the user's agent in its own process, over LiveKit's session protocol.
+
+lkmon is the TCP server that LiveKit's Go ``lk agent console`` otherwise is: it listens on
+127.0.0.1, starts ``PYTHON -m livekit.agents console AGENT_FILE --connect-addr 127.0.0.1:PORT``
+(``livekit/agents/__main__.py``) in the current folder, and reads what the agent sends: each
+message a 4-byte big-endian length and an ``AgentSessionMessage`` protobuf
+(``livekit.protocol.agent_pb.agent_session``; ``voice/remote_session.py``, ``cli/tcp_console.py``
+in livekit-agents 1.8.9), at most ``MAX_MESSAGE`` bytes (LiveKit's 1 MiB cap).
+
+lkmon carries the console's duties: the agent's audio goes to a real-time null sink (an
+``audio_playback_flush`` is answered with ``audio_playback_finished`` once the audio pushed
+since the first frame would have played; ``audio_playback_clear`` cancels that answer, the
+agent ends the segment itself); ``send_text`` is the protocol's ``run_input`` request. Events
+become lkmon events (``lkmon.sources.protocol_events``). The protocol has no close event: the
+session ends when ``stop`` is called (a normal end) or when the connection drops or the process
+exits (abnormal: ``SessionClosed.error``).
+
+First part of issue 14 part 3: no microphone or WAV caller yet, and no ``lkmon run --process``.
+No textual import here; the protobuf module is imported by ``open``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lkmon.errors import UsageError
+from lkmon.model.events import SessionClosed, SessionStarted
+from lkmon.sources.base import Capabilities, Emit, SessionSource, SourceError
+
+if TYPE_CHECKING:
+    from lkmon.model.state import SessionModel
+    from lkmon.model.usage import PriceTable
+
+logger = logging.getLogger("lkmon.protocol")
+
+MAX_MESSAGE = 1 << 20
+"""Bytes a message may have at most (LiveKit's own cap in ``TcpSessionTransport``)."""
+CONNECT_TIMEOUT = 60.0
+"""Seconds the agent process may take to connect."""
+
+
+class ProtocolSource(SessionSource):
+    """Runs ``agent_file`` in its own interpreter and follows it over the session protocol.
+
+    Args:
+        agent_file: the LiveKit agent file.
+        python: the interpreter (default: ``sys.executable``).
+        env: the process's environment (default: this one's).
+        log_path: where the agent process's output goes (default: discarded).
+
+    Attributes:
+        messages: protocol messages received, by kind (``event``, ``audio_output``...).
+    """
+
+    def __init__(self, agent_file: str | Path, *, python: str | None = None,
+                 env: dict[str, str] | None = None, log_path: Path | None = None,
+                 connect_timeout: float = CONNECT_TIMEOUT) -> None:
+        self.agent_file = Path(agent_file)
+        self.python = python or sys.executable
+        self.env = env
+        self.log_path = log_path
+        self.connect_timeout = connect_timeout
+        self.messages: dict[str, int] = {}
+        self._writer: asyncio.StreamWriter | None = None
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._request_id = 0
+        self._error: UsageError | None = None
+        self._playout: asyncio.TimerHandle | None = None
+        self._pushed = 0.0
+        self._first_frame: float | None = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Live and remote; typing reaches the agent; ``stop`` ends the agent's process."""
+        return Capabilities(live=True, can_say=True, stops_agent=True, remote=True)
+
+    @property
+    def description(self) -> str:
+        """The agent file, in its own process."""
+        return f"{self.agent_file} (own process, session protocol)"
+
+    @property
+    def error(self) -> UsageError | None:
+        """Why the session ended abnormally, or ``None``."""
+        return self._error
+
+    def open(self, prices: PriceTable | None = None) -> SessionModel:
+        """Check the agent file and the interpreter; return an empty model.
+
+        Raises:
+            SourceError: no such agent file, or no such interpreter.
+        """
+        import shutil
+
+        from lkmon.model.state import SessionModel
+
+        if not self.agent_file.is_file():
+            raise SourceError(f"{self.agent_file}: no such agent file")
+        if shutil.which(self.python) is None:
+            raise SourceError(f"{self.python}: no such Python interpreter")
+        return SessionModel(prices)
+
+    async def run(self, emit: Emit) -> None:
+        """Start the server and the agent, deliver its events until the end.
+
+        Raises:
+            SourceError: the agent process exited or did not connect within
+                ``connect_timeout`` seconds, or sent a message over ``MAX_MESSAGE`` bytes (also
+                kept in ``error``; a ``SessionClosed`` with the reason is emitted first).
+        """
+        from lkmon.sources.protocol_events import EventConverter
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+            self._loop.create_future())
+
+        def on_connect(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            if connected.done():
+                w.close()
+            else:
+                connected.set_result((r, w))
+
+        server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        proc = await asyncio.create_subprocess_exec(
+            self.python, "-m", "livekit.agents", "console", str(self.agent_file),
+            "--connect-addr", f"127.0.0.1:{port}",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log or asyncio.subprocess.DEVNULL, stderr=log or asyncio.subprocess.DEVNULL,
+            env=self.env if self.env is not None else dict(os.environ),
+        )
+        convert = EventConverter(emit)
+        reason, error = "stopped", None
+        try:
+            exited = asyncio.ensure_future(proc.wait())
+            first: set[asyncio.Future[Any]] = {connected, exited}
+            done, _ = await asyncio.wait(first, timeout=self.connect_timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if connected not in done:
+                error = (f"{self.agent_file}: the agent exited before connecting (exit code "
+                         f"{proc.returncode})" if exited in done else
+                         f"{self.agent_file}: the agent did not connect within "
+                         f"{self.connect_timeout:.0f} s")
+            else:
+                error = await self._follow(connected.result(), exited, convert, emit)
+        finally:
+            if self._playout is not None:
+                self._playout.cancel()
+            if self._writer is not None:
+                self._writer.close()
+            server.close()
+            await _end(proc)
+            if log is not None:
+                log.close()
+            emit(SessionClosed(ts=time.time(), reason=reason if error is None else "error",
+                               error=error))
+        if error is not None:
+            self._error = SourceError(error)
+            raise self._error
+
+    async def _follow(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+                      exited: asyncio.Future[int], convert: Any, emit: Emit) -> str | None:
+        """Read the connection until ``stop``; returns why it ended abnormally, or ``None``."""
+        assert self._stop is not None
+        reader, self._writer = conn
+        emit(SessionStarted(ts=time.time(), agent_file=str(self.agent_file),
+                            input="text (session protocol)", output="null",
+                            lkmon_version=_version()))
+        stopped = asyncio.ensure_future(self._stop.wait())
+        reading = asyncio.ensure_future(self._read(reader, convert))
+        ends: set[asyncio.Future[Any]] = {stopped, reading, exited}
+        done, _ = await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+        error = None
+        if reading in done and reading.exception() is not None:
+            error = str(reading.exception())
+        elif stopped not in done:
+            error = "the agent's connection dropped or its process exited"
+        for task in (stopped, reading):
+            task.cancel()
+        return error
+
+    def stop(self, reason: str = "stopped") -> None:
+        """End the session: close the connection and the agent's process (from any thread)."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    def send_text(self, text: str) -> None:
+        """The protocol's ``run_input`` request: a typed user turn."""
+        from livekit.protocol.agent_pb import agent_session as pb
+
+        if self._loop is None or self._writer is None:
+            raise SourceError(f"{self.description}: not connected yet")
+        self._request_id += 1
+        request = pb.SessionRequest(request_id=f"lkmon-{self._request_id}",
+                                    run_input=pb.SessionRequest.RunInput(text=text))
+        msg = pb.AgentSessionMessage(request=request)
+        self._loop.call_soon_threadsafe(self._send, msg)
+
+    # -- the wire ------------------------------------------------------------------------------
+
+    def _send(self, msg: Any) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            data = msg.SerializeToString()
+            self._writer.write(struct.pack(">I", len(data)) + data)
+
+    async def _read(self, reader: asyncio.StreamReader, convert: Any) -> None:
+        from livekit.protocol.agent_pb import agent_session as pb
+
+        while True:
+            try:
+                header = await reader.readexactly(4)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            (size,) = struct.unpack(">I", header)
+            if size > MAX_MESSAGE:
+                raise SourceError(f"a protocol message of {size} bytes (over LiveKit's 1 MiB cap)")
+            msg = pb.AgentSessionMessage.FromString(await reader.readexactly(size))
+            kind = msg.WhichOneof("message") or "unknown"
+            self.messages[kind] = self.messages.get(kind, 0) + 1
+            if kind == "audio_output":
+                self._on_audio(msg.audio_output)
+            elif kind == "audio_playback_flush":
+                self._on_flush()
+            elif kind == "audio_playback_clear":
+                self._on_clear()
+            elif kind == "event":
+                convert.event(msg.event)
+
+    def _on_audio(self, frame: Any) -> None:
+        if self._first_frame is None:
+            self._first_frame = time.monotonic()
+        if frame.sample_rate:
+            self._pushed += frame.samples_per_channel / frame.sample_rate
+
+    def _on_flush(self) -> None:
+        """Answer with ``audio_playback_finished`` when the segment would have played."""
+        assert self._loop is not None
+        start = self._first_frame if self._first_frame is not None else time.monotonic()
+        delay = max(0.0, start + self._pushed - time.monotonic())
+        self._first_frame, self._pushed = None, 0.0
+        if self._playout is not None:
+            self._playout.cancel()
+        self._playout = self._loop.call_later(delay, self._finished)
+
+    def _on_clear(self) -> None:
+        self._first_frame, self._pushed = None, 0.0
+        if self._playout is not None:
+            self._playout.cancel()
+            self._playout = None
+
+    def _finished(self) -> None:
+        from livekit.protocol.agent_pb import agent_session as pb
+
+        self._playout = None
+        self._send(pb.AgentSessionMessage(
+            audio_playback_finished=pb.AgentSessionMessage.ConsoleIO.AudioPlaybackFinished()))
+
+
+async def _end(proc: asyncio.subprocess.Process, timeout: float = 5.0) -> None:
+    """Terminate the agent process (then kill it after ``timeout`` seconds)."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
+def _version() -> str:
+    from lkmon import __version__
+
+    return __version__

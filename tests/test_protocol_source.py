@@ -1,0 +1,83 @@
+"""``ProtocolSource``: the agent in its own process (``python -m livekit.agents console AGENT
+--connect-addr``), lkmon as the TCP server of LiveKit's session protocol (issue 14, part 3).
+
+The scripted agent (real Silero VAD, scripted STT/LLM/TTS) in a real subprocess, driven by
+typed turns through the protocol's ``run_input``: its turns, figures (from ``ChatMessage.metrics``
+as the protocol carries them), tool calls and usage; bad input is one error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from lkmon.model.events import AgentStateChanged, ChatMessageAdded, Event, SessionClosed
+from lkmon.sources import SourceError
+from lkmon.sources.protocol import ProtocolSource
+
+AGENTS = Path(__file__).resolve().parent / "data" / "agents"
+
+
+async def _until(check, task: asyncio.Task, timeout: float = 60.0) -> None:
+    t0 = time.monotonic()
+    while not check():
+        assert not task.done() or task.exception() is None, task.exception()
+        assert time.monotonic() - t0 < timeout, "timed out"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.slow  # a real agent process with Silero VAD, replies played in real time
+@pytest.mark.models
+async def test_typed_turns_over_the_session_protocol(tmp_path: Path) -> None:
+    source = ProtocolSource(AGENTS / "scripted_agent.py", log_path=tmp_path / "agent.log")
+    model = source.open()
+    seen: list[Event] = []
+
+    def emit(event: Event) -> None:
+        seen.append(event)
+        model.apply(event)
+
+    def replies() -> int:
+        return sum(isinstance(e, ChatMessageAdded) and e.role == "assistant" for e in seen)
+
+    task = asyncio.create_task(source.run(emit))
+    await _until(lambda: any(isinstance(e, AgentStateChanged) and e.new_state == "listening"
+                             for e in seen), task)
+    source.send_text("hello there")
+    await _until(lambda: replies() == 1, task)
+    source.send_text("what time is it")
+    await _until(lambda: replies() == 2 and model.turns[-1].done, task)
+    source.stop()
+    await asyncio.wait_for(task, 15)
+    assert [(t.user_text, t.agent_text, [c.name for c in t.tool_calls]) for t in model.turns] == [
+        ("hello there", "Nice to hear you. Goodbye for now.", []),
+        ("what time is it", "The time is 12:00.", ["current_time"]),
+    ]
+    for t in model.turns:  # the figures the protocol carries, as the agent measured them
+        assert 0 < t.metrics.llm_ttft < 1 and 0 < t.metrics.tts_ttfb < 1, t.metrics
+        assert t.metrics.agent_started_speaking_at is not None
+    # every reply's audio was answered (flush -> finished) or the second would never have come
+    assert source.messages["audio_playback_flush"] >= 2 and source.messages["audio_output"]
+    usage = {u.kind: u for u in model.usage}
+    assert usage["llm"].output_tokens > 0 and usage["tts"].characters_count > 0
+    closed = [e for e in seen if isinstance(e, SessionClosed)]
+    assert len(closed) == 1 and closed[0].error is None and source.error is None
+
+
+def test_bad_input_is_refused_by_open(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="no such agent file"):
+        ProtocolSource(tmp_path / "nope.py").open()
+    with pytest.raises(SourceError, match="no such Python interpreter"):
+        ProtocolSource(AGENTS / "scripted_agent.py", python=str(tmp_path / "python9")).open()
+
+
+async def test_an_agent_that_exits_before_connecting_is_one_error(tmp_path: Path) -> None:
+    source = ProtocolSource(AGENTS / "import_fails.py", connect_timeout=60)
+    source.open()
+    seen: list[Event] = []
+    with pytest.raises(SourceError, match="exited before connecting"):
+        await source.run(seen.append)
+    assert isinstance(seen[-1], SessionClosed) and "exited before connecting" in seen[-1].error
