@@ -188,6 +188,19 @@ def test_turn_by_speech_id(demo: SessionModel) -> None:
     assert demo.turn_by_speech_id(None) is None
 
 
+def test_an_error_livekit_only_logged_reports_the_log_area() -> None:
+    """A LiveKit ERROR log record is also counted as an error; the areas it changes hold
+    ``Area.LOG`` itself (they held the frozenset ``{Area.LOG}``, so the log pane did not refresh
+    for it; found by mypy)."""
+    model = SessionModel()
+    changed = model.apply(
+        LogRecord(ts=T0, level="ERROR", logger="livekit.agents", message="tts_node failed | x")
+    )
+    assert Area.LOG in changed and Area.ERRORS in changed
+    assert all(isinstance(a, Area) for a in changed)
+    assert [e.message for e in model.errors] == ["tts_node failed"]
+
+
 def test_areas_reported_per_event() -> None:
     model = SessionModel()
     assert model.apply(UserTranscribed(ts=T0, text="hel", is_final=False)) == {Area.TRANSCRIPT}
