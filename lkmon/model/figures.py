@@ -230,7 +230,7 @@ class MetricValues(Mapping[str, Any]):
         self._values = values
 
     @classmethod
-    def of(cls, values: dict[str, Any]) -> MetricValues:
+    def of(cls, values: Mapping[str, Any]) -> MetricValues:
         """The compact form of ``values``."""
         keys = tuple(values)
         index = cls._shapes.get(keys)

@@ -7,6 +7,7 @@ names every event (``Event``, ``EVENT_TYPES``). This module imports neither text
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -32,7 +33,8 @@ class PluginMetrics:
             ``ttfb``, ``duration``, ``audio_duration`` (seconds), ``characters_count``; for STT
             ``duration``, ``audio_duration``; for EOU ``end_of_utterance_delay``,
             ``transcription_delay``, ``on_user_turn_completed_delay``; for VAD ``idle_time``,
-            ``inference_duration_total`` (seconds), ``inference_count``.
+            ``inference_duration_total`` (seconds), ``inference_count``. A ``dict``; a read-only
+            ``lkmon.model.figures.MetricValues`` once its turn is compacted.
     """
 
     type: ClassVar[str] = "metrics_collected"
@@ -43,7 +45,7 @@ class PluginMetrics:
     model: str = ""
     speech_id: str | None = None
     request_id: str | None = None
-    values: dict[str, Any] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

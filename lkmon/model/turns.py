@@ -11,6 +11,7 @@ No textual or livekit import here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,9 +246,9 @@ class Turn:
         if msg is None:
             msg = message_figures(self.user_message, self.assistant_messages)
         ttft, tps, ttfb = msg.llm_ttft, msg.llm_tps, msg.tts_ttfb
-        eou: dict[str, Any] = {}
-        llm_first: dict[str, Any] | None = None
-        tts_first: dict[str, Any] | None = None
+        eou: Mapping[str, Any] = {}
+        llm_first: Mapping[str, Any] | None = None
+        tts_first: Mapping[str, Any] | None = None
         prompt = cached = completion = None
         calls = 0
         for pm in self.plugin_metrics:
@@ -361,7 +362,7 @@ class Turn:
                 pm.model,
                 pm.speech_id,
                 pm.request_id,
-                MetricValues.of(pm.values),  # type: ignore[arg-type]
+                MetricValues.of(pm.values),
             )
             if type(pm.values) is dict
             else pm

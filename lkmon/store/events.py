@@ -112,7 +112,7 @@ def record(
             hint = types.GenericAlias(list, _USAGE)  # list[_USAGE]: _USAGE is built at run time
         elif hint is float or hint == float | None:
             hint = Finite if hint is float else Finite | None
-        elif hint == dict[str, Any]:  # a metric's values: LiveKit's numbers, by name
+        elif hint == Mapping[str, Any]:  # a metric's values: LiveKit's numbers, by name
             hint = dict[str, MetricValue]
         elif hint == dict[str, float]:  # a chat message's figures
             hint = dict[str, Finite]
