@@ -32,6 +32,7 @@ from lkmon.model.vocab import printable
 from lkmon.store.files import QUIT_SIGNALS, deferred_signals
 
 if TYPE_CHECKING:
+    from lkmon.model.areas import Area
     from lkmon.model.state import SessionModel
     from lkmon.model.usage import PriceTable
     from lkmon.sources import SessionSource
@@ -309,7 +310,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_tui(source: SessionSource, export: Path, prices: PriceTable | None, redact: bool,
              thresholds: tuple[float, float] = (1.0, 2.0), snapshot_path: Path | None = None,
              on_end: Callable[[SessionModel], None] | None = None,
-             watch: Callable[[SessionModel, set[object]], None] | None = None) -> int:
+             watch: Callable[[SessionModel, set[Area]], None] | None = None) -> int:
     """Open ``source`` (bad input is refused before the screen opens: ``UsageError``), run the
     app on it; raise the error that ended the session (``SessionFailed``), if any."""
     from lkmon.tui.app import LkmonApp

@@ -10,7 +10,7 @@ The runner, and so livekit, is imported by ``open``: importing this module stays
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lkmon.errors import UsageError
 from lkmon.model.events import Event
@@ -18,6 +18,7 @@ from lkmon.sources.base import Capabilities, Emit, SessionSource, Unsupported
 
 if TYPE_CHECKING:
     from lkmon.agent.host.options import RunOptions
+    from lkmon.agent.host.runner import SessionRunner
     from lkmon.model.state import SessionModel
     from lkmon.model.usage import PriceTable
 
@@ -39,7 +40,7 @@ class InProcessSource(SessionSource):
 
     def __init__(self, options: RunOptions) -> None:
         self.options = options
-        self.runner: Any = None
+        self.runner: SessionRunner | None = None
         self._emit: Emit | None = None
         self._early: list[Event] = []
 
@@ -97,11 +98,13 @@ class InProcessSource(SessionSource):
         """
         if self.runner is None:
             self.open()
+        runner = self.runner
+        assert runner is not None  # open() made it
         early, self._early = self._early, []
         self._emit = emit
         for event in early:
             emit(event)
-        await self.runner.run()
+        await runner.run()
 
     def _deliver(self, event: Event) -> None:
         if self._emit is not None:
@@ -127,7 +130,8 @@ class InProcessSource(SessionSource):
             Unsupported: the input is not the microphone.
         """
         if not self.capabilities.can_mute or self.runner is None:
-            super().set_mic_muted(muted)
+            super().set_mic_muted(muted)  # raises Unsupported
+            return
         self.runner.set_mic_muted(muted)
 
     @property

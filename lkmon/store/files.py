@@ -137,8 +137,7 @@ def write_private_atomic(path: str | Path, data: bytes, *, fsync: bool = True,
     dest = Path(path)
     tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp",
-                                   dir=dest.parent or ".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
