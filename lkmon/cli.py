@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from lkmon import __version__, cli_gate, cli_store, cli_watch, paths
+from lkmon import __version__, cli_gate, cli_process, cli_store, cli_watch, paths
 from lkmon.cli_args import FAULT_HELP, fault_spec, parse_thresholds
 from lkmon.errors import EXIT_USAGE, SaveFailed, UsageError
 from lkmon.examples import default_agent_file
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fault", action="append", type=fault_spec, metavar="SPEC", help=FAULT_HELP
     )
     cli_store.add_run_options(run)
+    cli_process.add_options(run)
     cli_gate.add_budget_options(run)
 
     replay = sub.add_parser("replay", help="open a snapshot or journal, or convert it")
@@ -290,7 +291,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         stderr_log_level="WARNING" if args.verbose and args.headless else None,
         capture_root_logs=True,  # headless too: an agent's own logs are redacted and journaled
     )
-    source = InProcessSource(options)
+    source = cli_process.source(args, options) if args.process else InProcessSource(options)
     if args.headless:
         from lkmon.headless import run_headless
 

@@ -81,3 +81,42 @@ async def test_an_agent_that_exits_before_connecting_is_one_error(tmp_path: Path
     with pytest.raises(SourceError, match="exited before connecting"):
         await source.run(seen.append)
     assert isinstance(seen[-1], SessionClosed) and "exited before connecting" in seen[-1].error
+
+
+@pytest.mark.slow  # a real agent process with Silero VAD, replies played in real time
+@pytest.mark.models
+def test_lkmon_run_process_headless_with_typed_turns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+    import json
+    import sys
+
+    from lkmon.cli import main
+    from lkmon.store.snapshot import load_session
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("hello there\nwhat time is it\n"))
+    code = main(["run", str(AGENTS / "scripted_agent.py"), "--process", "--python",
+                 sys.executable, "--headless", "--input", "text", "--export",
+                 str(tmp_path / "s.json"), "--journal", str(tmp_path / "j.journal.jsonl"),
+                 "--no-db"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    snap = json.loads((tmp_path / "s.json").read_text())
+    assert [(t["user_text"], t["agent_text"]) for t in snap["turns"]] == [
+        ("hello there", "Nice to hear you. Goodbye for now."),
+        ("what time is it", "The time is 12:00."),
+    ]
+    replayed = load_session(tmp_path / "j.journal.jsonl")  # the journal holds the session too
+    assert [t.user_text for t in replayed.turns] == ["hello there", "what time is it"]
+    assert (tmp_path / "j.agent.log").stat().st_size > 0
+
+
+def test_process_takes_only_typed_turns_so_far(tmp_path: Path, capsys) -> None:
+    from lkmon.cli import main
+
+    code = main(["run", str(AGENTS / "scripted_agent.py"), "--process", "--headless",
+                 "--input", str(tmp_path / "a.wav"), "--export", str(tmp_path / "s.json"),
+                 "--no-db"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--process takes only --input text so far" in err, err

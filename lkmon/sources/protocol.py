@@ -28,11 +28,18 @@ import os
 import struct
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lkmon.errors import UsageError
-from lkmon.model.events import SessionClosed, SessionStarted
+from lkmon.model.events import (
+    AgentStateChanged,
+    ChatMessageAdded,
+    Event,
+    SessionClosed,
+    SessionStarted,
+)
 from lkmon.sources.base import Capabilities, Emit, SessionSource, SourceError
 
 if TYPE_CHECKING:
@@ -55,6 +62,9 @@ class ProtocolSource(SessionSource):
         python: the interpreter (default: ``sys.executable``).
         env: the process's environment (default: this one's).
         log_path: where the agent process's output goes (default: discarded).
+        journal: the journal to write every event to (``lkmon.store.journal``), or ``None``.
+        text_lines: typed user turns to send one by one, each once the previous reply is done
+            (the agent listening again); after the last, the session ends normally.
 
     Attributes:
         messages: protocol messages received, by kind (``event``, ``audio_output``...).
@@ -62,12 +72,17 @@ class ProtocolSource(SessionSource):
 
     def __init__(self, agent_file: str | Path, *, python: str | None = None,
                  env: dict[str, str] | None = None, log_path: Path | None = None,
+                 journal: Path | None = None, text_lines: Iterable[str] | None = None,
                  connect_timeout: float = CONNECT_TIMEOUT) -> None:
         self.agent_file = Path(agent_file)
         self.python = python or sys.executable
         self.env = env
         self.log_path = log_path
         self.connect_timeout = connect_timeout
+        self.text_lines = text_lines
+        self._journal = journal
+        self._listening: asyncio.Event | None = None
+        self._replied = False
         self.messages: dict[str, int] = {}
         self._writer: asyncio.StreamWriter | None = None
         self._stop: asyncio.Event | None = None
@@ -87,6 +102,11 @@ class ProtocolSource(SessionSource):
     def description(self) -> str:
         """The agent file, in its own process."""
         return f"{self.agent_file} (own process, session protocol)"
+
+    @property
+    def journal(self) -> Path | None:
+        """The journal written as the session runs, or ``None``."""
+        return self._journal
 
     @property
     def error(self) -> UsageError | None:
@@ -140,7 +160,26 @@ class ProtocolSource(SessionSource):
             stdout=log or asyncio.subprocess.DEVNULL, stderr=log or asyncio.subprocess.DEVNULL,
             env=self.env if self.env is not None else dict(os.environ),
         )
-        convert = EventConverter(emit)
+        writer = None
+        if self._journal is not None:
+            from lkmon.store.journal import JournalWriter
+
+            writer = JournalWriter(self._journal)
+        self._listening = asyncio.Event()
+
+        def deliver(event: Event) -> None:
+            if writer is not None:
+                writer.write(event)
+            if isinstance(event, AgentStateChanged):
+                if event.new_state == "listening":
+                    self._listening.set()  # type: ignore[union-attr]
+                else:
+                    self._listening.clear()  # type: ignore[union-attr]
+            elif isinstance(event, ChatMessageAdded) and event.role == "assistant":
+                self._replied = True
+            emit(event)
+
+        convert = EventConverter(deliver)
         reason, error = "stopped", None
         try:
             exited = asyncio.ensure_future(proc.wait())
@@ -153,7 +192,7 @@ class ProtocolSource(SessionSource):
                          f"{self.agent_file}: the agent did not connect within "
                          f"{self.connect_timeout:.0f} s")
             else:
-                error = await self._follow(connected.result(), exited, convert, emit)
+                error = await self._follow(connected.result(), exited, convert, deliver)
         finally:
             if self._playout is not None:
                 self._playout.cancel()
@@ -163,8 +202,10 @@ class ProtocolSource(SessionSource):
             await _end(proc)
             if log is not None:
                 log.close()
-            emit(SessionClosed(ts=time.time(), reason=reason if error is None else "error",
-                               error=error))
+            deliver(SessionClosed(ts=time.time(), reason=reason if error is None else "error",
+                                  error=error))
+            if writer is not None:
+                await asyncio.to_thread(writer.close)
         if error is not None:
             self._error = SourceError(error)
             raise self._error
@@ -179,6 +220,7 @@ class ProtocolSource(SessionSource):
                             lkmon_version=_version()))
         stopped = asyncio.ensure_future(self._stop.wait())
         reading = asyncio.ensure_future(self._read(reader, convert))
+        typing = asyncio.ensure_future(self._type_lines()) if self.text_lines is not None else None
         ends: set[asyncio.Future[Any]] = {stopped, reading, exited}
         done, _ = await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
         error = None
@@ -186,9 +228,27 @@ class ProtocolSource(SessionSource):
             error = str(reading.exception())
         elif stopped not in done:
             error = "the agent's connection dropped or its process exited"
-        for task in (stopped, reading):
-            task.cancel()
+        for task in (stopped, reading, typing):
+            if task is not None:
+                task.cancel()
         return error
+
+    async def _type_lines(self) -> None:
+        """Send each of ``text_lines`` once the agent listens and the previous reply came;
+        then end the session (the caller finished)."""
+        assert self._listening is not None and self.text_lines is not None
+        await self._listening.wait()
+        for line in self.text_lines:
+            text = line.strip()
+            if not text:
+                continue
+            self._replied = False
+            self._listening.clear()
+            self.send_text(text)
+            while not (self._replied and self._listening.is_set()):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # the last usage update
+        self.stop("caller finished")
 
     def stop(self, reason: str = "stopped") -> None:
         """End the session: close the connection and the agent's process (from any thread)."""
