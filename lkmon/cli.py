@@ -222,7 +222,7 @@ def _default_output() -> str:
     return "speaker" if has_output_device() else "null"
 
 
-def _load_prices(path: str | None):  # type: ignore[no-untyped-def]
+def _load_prices(path: str | None) -> PriceTable | None:
     if path is None:
         return None
     from lkmon.model.usage import PriceTable

@@ -19,9 +19,12 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lkmon.errors import UsageError
+
+if TYPE_CHECKING:
+    from lkmon.store.db import Store
 
 EXIT_GATE = 1
 """Exit code when a latency/cost budget or a baseline figure fails."""
@@ -98,7 +101,7 @@ def add_parsers(sub: Any, db_help: str) -> None:
 # -- the sides ----------------------------------------------------------------------------------
 
 
-def _store(db: str | None, ref: str):  # type: ignore[no-untyped-def]
+def _store(db: str | None, ref: str) -> Store:
     from lkmon import paths
     from lkmon.cli_store import _open
     from lkmon.store.db import StoreError, sqlite_path

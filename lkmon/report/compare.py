@@ -204,7 +204,7 @@ def ratio(a: Sequence[float], b: Sequence[float], stat: Stat = "p50", *,
     percentile bootstrap interval (``scipy.stats.bootstrap``, sides resampled independently,
     ``seed`` fixed). ``value`` is ``None`` when a side is empty or A's statistic is 0; the
     interval is ``None`` with fewer than ``MIN_CI_TURNS`` (p95: ``MIN_P95_TURNS``) per side."""
-    from scipy import stats as sps  # type: ignore[import-untyped]
+    from scipy import stats as sps
 
     fn = _median if stat == "p50" else _p95
     need = MIN_CI_TURNS if stat == "p50" else MIN_P95_TURNS

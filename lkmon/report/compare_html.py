@@ -90,8 +90,11 @@ def plot(row: StageRow) -> Plot:
         # a fixed jitter (golden-ratio sequence): the same input draws the same picture
         dots = [(x(v), round(y0 - 7 + 14 * ((i * 0.618034) % 1.0), 2), v)
                 for i, v in enumerate(side.values)]
-        box = tuple(x(v) for v in _quartiles(side.values)) if side.values else None
-        lanes.append(Lane(name, y0, dots, box))  # type: ignore[arg-type]
+        box = None
+        if side.values:
+            lo, q1, q2, q3, hi = _quartiles(side.values)
+            box = (x(lo), x(q1), x(q2), x(q3), x(hi))
+        lanes.append(Lane(name, y0, dots, box))
     ticks = []
     t = 0.0
     while t <= top + 1e-9:
