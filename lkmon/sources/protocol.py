@@ -165,16 +165,16 @@ class ProtocolSource(SessionSource):
             from lkmon.store.journal import JournalWriter
 
             writer = JournalWriter(self._journal)
-        self._listening = asyncio.Event()
+        listening = self._listening = asyncio.Event()
 
         def deliver(event: Event) -> None:
             if writer is not None:
                 writer.write(event)
             if isinstance(event, AgentStateChanged):
                 if event.new_state == "listening":
-                    self._listening.set()  # type: ignore[union-attr]
+                    listening.set()
                 else:
-                    self._listening.clear()  # type: ignore[union-attr]
+                    listening.clear()
             elif isinstance(event, ChatMessageAdded) and event.role == "assistant":
                 self._replied = True
             emit(event)
