@@ -3,17 +3,18 @@ and plain values are settings, not secrets (issue 11, point 2)."""
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from lkmon import redact
+from lkmon.agent.host.options import RunOptions
 from lkmon.cli import main
+from lkmon.headless import run_headless
 from lkmon.redact import Redactor, looks_secret
+from lkmon.sources import InProcessSource
 from lkmon.store.journal import load_journal
 
 AGENTS = Path(__file__).parent / "data" / "agents"
@@ -29,8 +30,7 @@ def fresh_redactor(monkeypatch: pytest.MonkeyPatch) -> Redactor:
 
 
 def test_dotenv_settings_never_touch_lkmon_fields(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    fresh_redactor: Redactor,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fresh_redactor: Redactor,
 ) -> None:
     agent_dir = tmp_path / "agent"
     agent_dir.mkdir()
@@ -40,11 +40,11 @@ def test_dotenv_settings_never_touch_lkmon_fields(
         f"POSTGRES_USER=user\nLOG_LEVEL=INFO\nDEBUG=true\nREGION={SETTING}\n"
         f"POSTGRES_PASSWORD={CREDENTIAL}\n"
     )
-    monkeypatch.setattr(sys, "stdin", io.StringIO(f"user INFO true {SETTING} {CREDENTIAL}\n"))
     export, journal = tmp_path / "s.json", tmp_path / "j.jsonl"
-    code = main(["run", str(agent_dir / "misbehaving_agent.py"), "--headless", "--input", "text",
-                 "--export", str(export), "--journal", str(journal), "--no-db"])
-    assert code == 0, capsys.readouterr().err
+    options = RunOptions(agent_file=agent_dir / "misbehaving_agent.py", inputs=["text"],
+                         text_lines=[f"user INFO true {SETTING} {CREDENTIAL}"], journal=journal,
+                         gap=0.1, capture_root_logs=True)  # LiveKit's own close: user_initiated
+    assert run_headless(InProcessSource(options), export) == export  # the runner reads the .env
     raw = export.read_text()
     assert SETTING not in raw and CREDENTIAL not in raw
     snap = json.loads(raw)

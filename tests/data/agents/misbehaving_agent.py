@@ -1,7 +1,8 @@
 """A LiveKit agent file that misbehaves as ``$MISBEHAVE`` says, for lkmon's reliability tests.
 
-Scripted STT/LLM/TTS from ``scripted_agent.py`` beside it (no network, no weights, no VAD). Set
-``MISBEHAVE`` to one of:
+Scripted LLM and TTS from ``scripted_agent.py`` beside it (no network, no weights; no STT or
+VAD: it is typed to, and closing a session with an idle STT waits 2 s for a last transcript).
+Set ``MISBEHAVE`` to one of:
 
 * ``surrogate``: logs a file name that is not UTF-8 (``bad\\udcffname``, as ``os.listdir`` gives
   for a Latin-1 name) once the session has started;
@@ -20,7 +21,7 @@ import sys
 import threading
 
 from livekit.agents import AgentServer, AgentSession, JobContext, JobProcess, cli
-from scripted_agent import Assistant, ScriptedLLM, ScriptedSTT, ScriptedTTS
+from scripted_agent import Assistant, ScriptedLLM, ScriptedTTS
 
 server = AgentServer()
 log = logging.getLogger("misbehaving")
@@ -53,7 +54,7 @@ async def entrypoint(ctx: JobContext) -> None:
         raise KeyboardInterrupt
     if mode == "bad_str":
         raise Unprintable()
-    session = AgentSession(stt=ScriptedSTT(), llm=ScriptedLLM(), tts=ScriptedTTS())
+    session = AgentSession(llm=ScriptedLLM(), tts=ScriptedTTS())  # typed to: no STT to drain
     await session.start(agent=Assistant(), room=ctx.room)
     if mode == "surrogate":
         log.warning("skipped file %s", "bad\udcffname")
