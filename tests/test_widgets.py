@@ -93,7 +93,7 @@ async def test_interim_user_text_is_shown_dimmed_then_replaced() -> None:
         await settle(pilot)
         lines = app.transcript_pane.rendered_text()
         assert "what is the" in lines and "…" in lines
-        strip = app.transcript_pane._item_lines[-1]
+        strip = app.transcript_pane.line(app.transcript_pane.line_count - 1)
         styles = [seg.style for seg in strip if "what" in seg.text]
         assert styles and styles[0].italic and styles[0].dim is not True  # italic, dim colour
 

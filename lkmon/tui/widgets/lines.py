@@ -1,23 +1,32 @@
 """A virtual list for the Line API: items rendered to wrapped lines, only visible lines drawn.
 
-The transcript and the log panes subclass ``ItemLines``. Each item is rendered once per
-(key, width) and cached; a refresh re-renders only the items whose key changed, so a pane with
-thousands of entries costs the same per frame as one with ten.
+The transcript and the log panes subclass ``ItemLines``. Each item is wrapped once per
+(key, width) to learn how many lines it takes; only that count is kept for every item, and the
+strips of the items last drawn (a bounded cache, ``STRIP_CACHE_ITEMS``). A refresh re-wraps only
+the items whose key changed, so a pane with thousands of entries costs the same per frame, and
+holds about the same memory, as one with ten: a Textual ``Strip`` carries seven small caches of
+its own, so one kept per line of a long session was most of the TUI's memory and of the objects
+every full garbage collection walks.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Hashable, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.geometry import Offset, Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from lkmon.tui.widgets.common import guarded, report_widget_error
+
+STRIP_CACHE_ITEMS = 256
+"""Items whose rendered strips are kept (those drawn last); the others keep a line count."""
 
 
 def text_to_strips(text: Text | tuple[Text, Text], width: int, console: Console) -> list[Strip]:
@@ -57,9 +66,16 @@ class ItemLines(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._item_cache: dict[int, tuple[Any, Hashable, list[Strip]]] = {}
+        # id(item) -> (item, key, line count); the item is held so that its id is not reused
+        self._item_cache: dict[int, tuple[Any, Hashable, int]] = {}
         self._cache_width = 0
-        self._item_lines: list[Strip] = []
+        self._items: list[Any] = []
+        self._keys: list[Hashable] = []
+        self._starts: list[int] = []  # first line of each item
+        self._line_total = 0
+        self._empty: list[Strip] = []  # the empty text's lines, when there is no item
+        self._strips: LRUCache[int, tuple[Any, Hashable, list[Strip]]] = LRUCache(
+            STRIP_CACHE_ITEMS)
         self._wrap_width = 0
         self._base_style = Style()
         self._stick_end = True
@@ -88,17 +104,45 @@ class ItemLines(ScrollView, can_focus=True):
     @property
     def line_count(self) -> int:
         """Number of wrapped lines in the view."""
-        return len(self._item_lines)
+        return self._line_total if self._items else len(self._empty)
+
+    def line(self, index: int) -> Strip:
+        """Wrapped line ``index`` (0-based) of the view, unstyled; raises IndexError."""
+        if not 0 <= index < self.line_count:
+            raise IndexError(index)
+        if not self._items:
+            return self._empty[index]
+        i = bisect_right(self._starts, index) - 1
+        return self._item_strips(i)[index - self._starts[i]]
 
     def rendered_text(self) -> str:
         """The plain text of every line (for tests and exports)."""
-        return "\n".join(strip.text for strip in self._item_lines)
+        return "\n".join(self.line(i).text for i in range(self.line_count))
 
     def _content_width(self) -> int:
         return self.scrollable_content_region.width
 
+    def _render_strips(self, item: Any, width: int) -> list[Strip]:
+        """``item`` wrapped to ``width``; a failing item shows its error instead (reported)."""
+        console = self.app.console
+        try:
+            return text_to_strips(self.render_item(item), width, console)
+        except Exception as e:  # one bad item must not blank the pane
+            report_widget_error(self, f"{type(self).__name__}.render_item", e)
+            return [Strip([]), *text_to_strips(Text(f"⚠ {e!r}", style="red"), width, console)]
+
+    def _item_strips(self, i: int) -> list[Strip]:
+        """The strips of item ``i``, from the cache or rendered again at the wrap width."""
+        item, key = self._items[i], self._keys[i]
+        cached = self._strips.get(id(item))
+        if cached is not None and cached[0] is item and cached[1] == key:
+            return cached[2]
+        strips = self._render_strips(item, self._wrap_width)
+        self._strips[id(item)] = (item, key, strips)
+        return strips
+
     def update_view(self) -> None:
-        """Re-render changed items and refresh the view, following the end if it was there.
+        """Re-wrap changed items and refresh the view, following the end if it was there.
 
         Items older than the last ``mutable_tail`` are taken as settled: they are reused by
         identity without computing their key (the cache holds a reference to each item, so an
@@ -109,41 +153,52 @@ class ItemLines(ScrollView, can_focus=True):
             self._wrap_width = 0
             return
         at_end = self._stick_end or self.is_vertical_scroll_end or self.max_scroll_y == 0
+        if width != self._wrap_width:
+            self._strips.clear()
         self._wrap_width = width
-        console = self.app.console
-        old = self._item_cache
-        cache: dict[int, tuple[Any, Hashable, list[Strip]]] = {}
-        lines: list[Strip] = []
-        items = self.items()
+        old = self._item_cache if width == self._cache_width else {}
+        cache: dict[int, tuple[Any, Hashable, int]] = {}
+        items = list(self.items())
+        keys: list[Hashable] = []
+        starts: list[int] = []
+        total = 0
+        changed = False
         settled = len(items) - self.mutable_tail if self.mutable_tail is not None else 0
         item_key = self.item_key
         for i, item in enumerate(items):
-            try:
-                cached = old.get(id(item)) if width == self._cache_width else None
-                if cached is not None and cached[0] is item and i < settled:
-                    key, strips = cached[1], cached[2]
-                else:
+            cached = old.get(id(item))
+            if cached is not None and cached[0] is item and i < settled:
+                key, n = cached[1], cached[2]
+            else:
+                try:
                     key = item_key(item)
-                    if cached is not None and cached[0] is item and cached[1] == key:
-                        strips = cached[2]
-                    else:
-                        strips = text_to_strips(self.render_item(item), width, console)
-                cache[id(item)] = (item, key, strips)
-            except Exception as e:  # one bad item must not blank the pane
-                report_widget_error(self, f"{type(self).__name__}.render_item", e)
-                strips = [Strip([]), *text_to_strips(Text(f"⚠ {e!r}", style="red"), width, console)]
-            lines.extend(strips)
-        if not items:
-            lines = text_to_strips(self.empty_text(), width, console)
+                except Exception as e:  # shown as the item's error line
+                    key = ("error", repr(e))
+                if cached is not None and cached[0] is item and cached[1] == key:
+                    n = cached[2]
+                else:
+                    strips = self._render_strips(item, width)
+                    self._strips[id(item)] = (item, key, strips)
+                    n = len(strips)
+                    changed = True
+            cache[id(item)] = (item, key, n)
+            keys.append(key)
+            starts.append(total)
+            total += n
+        changed = changed or len(items) != len(self._items) or any(
+            a is not b for a, b in zip(items, self._items, strict=True))
+        was_empty = not self._items
         self._item_cache = cache
         self._cache_width = width
-        unchanged = len(lines) == len(self._item_lines) and all(
-            a is b for a, b in zip(lines, self._item_lines, strict=True)
-        )
-        self._item_lines = lines
-        if unchanged:
+        self._items, self._keys, self._starts, self._line_total = items, keys, starts, total
+        if not items:
+            empty = text_to_strips(self.empty_text(), width, self.app.console)
+            changed = changed or not was_empty or [s.text for s in empty] != [
+                s.text for s in self._empty]
+            self._empty = empty
+        if not changed:
             return
-        self.virtual_size = Size(width, len(lines))
+        self.virtual_size = Size(width, self.line_count)
         if self.auto_scroll and at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
@@ -178,7 +233,7 @@ class ItemLines(ScrollView, can_focus=True):
         index = scroll_y + y
         width = self._pass_width
         style = self._base_style
-        if index >= len(self._item_lines):
+        if index >= self.line_count or not self._wrap_width:
             return Strip.blank(width, style)
-        strip = self._item_lines[index].apply_style(style)
+        strip = self.line(index).apply_style(style)
         return strip.crop_extend(scroll_x, scroll_x + width, style)
