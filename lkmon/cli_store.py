@@ -247,8 +247,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 def session_summaries(store: Any, last: int | None,
                       tags: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """The rows ``lkmon sessions`` prints: per session, when, agent, models, turns, e2e latency
-    p50/p95 (seconds, ``statistics`` as in the snapshot's summary) and cost."""
+    p50/p95 (seconds, ``statistics.quantiles`` as in the snapshot's summary: ``StageStats``; the
+    p95 is ``None`` from fewer than ``MIN_P95_TURNS`` (20) figures, as in ``lkmon compare``)
+    and cost."""
     from lkmon.model.stats import StageStats
+    from lkmon.report.compare import MIN_P95_TURNS
 
     rows = store.sessions(last, tags=tags)
     e2e = store.e2e_latencies([r["session_id"] for r in rows])
@@ -264,12 +267,19 @@ def session_summaries(store: Any, last: int | None,
             "turns": r["turn_count"],
             "e2e_count": stats.count,
             "e2e_p50": stats.p50,
-            "e2e_p95": stats.p95,
+            "e2e_p95": stats.p95 if stats.count >= MIN_P95_TURNS else None,
             "cost": r["cost_total"],
             "currency": r["currency"],
             "tags": r["tags"],
         })
     return out
+
+
+def _p95(row: dict[str, Any]) -> str:
+    """The e2e p95 cell: the figure, or ``too few turns`` (under 20 figures), ``-`` with none."""
+    if row["e2e_p95"] is None:
+        return "too few turns" if row["e2e_count"] else "-"
+    return fmt_s(row["e2e_p95"])
 
 
 def _when(ts: float | None) -> str:
@@ -309,7 +319,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         models = ", ".join(str(v) for k, v in r["models"].items() if k in ("stt", "llm", "tts"))
         cost = f"{fmt_cost(r['cost'])} {r['currency']}"
         cells = (r["session_id"][:8], _when(r["started_at"]), Path(r["agent_file"]).name,
-                 models, str(r["turns"]), fmt_s(r["e2e_p50"]), fmt_s(r["e2e_p95"]), cost)
+                 models, str(r["turns"]), fmt_s(r["e2e_p50"]), _p95(r), cost)
         table.append(tuple(printable(c) for c in cells))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from lkmon.cli import main
+from lkmon.store.db.schema import MESSAGE_FIGURES
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -114,8 +115,10 @@ def test_bad_input_is_one_error_line(tmp_path: Path, args: list[str], message: s
 SCRIPTED = DATA / "agents" / "scripted_agent.py"
 
 
-def _run_console(args: list[str], cwd: Path, stdin: str) -> subprocess.CompletedProcess[str]:
+def _run_console(args: list[str], cwd: Path, stdin: str,
+                 extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "LKMON_"))}
+    env.update(extra_env or {})
     return subprocess.run([str(Path(sys.executable).parent / "lkmon"), *args], cwd=cwd, env=env,
                           input=stdin, capture_output=True, text=True, timeout=120)
 
@@ -132,7 +135,8 @@ def test_run_headless_stores_the_session(tmp_path: Path) -> None:
     agent.write_bytes(SCRIPTED.read_bytes())
     proc = _run_console(["run", str(agent), "--headless", "--input", "text", "--export",
                          str(tmp_path / "s.json"), "--tag", "commit=abc123"], tmp_path,
-                        "hello there\nwhat time is it\n")
+                        "hello there\nwhat time is it\n",
+                        {"SCRIPTED_HISTORY_FILE": str(tmp_path / "history.json")})
     assert proc.returncode == 0, proc.stderr
     snap = json.loads((tmp_path / "s.json").read_text())
     sid = snap["session"]["session_id"]
@@ -149,6 +153,20 @@ def test_run_headless_stores_the_session(tmp_path: Path) -> None:
     assert [t["tool_call_count"] for t in turns] == [0, 1]
     users = [m["text"] for m in messages if m["role"] == "user"]
     assert sorted(users) == ["hello there", "what time is it"]
+    # messages is keyed by LiveKit's chat item ids: those of session.history.to_dict()
+    history = json.loads((tmp_path / "history.json").read_text())["items"]
+    chat = {i["id"]: i for i in history if i["type"] == "message"}
+    assert {m["item_id"] for m in messages} == set(chat) and len(chat) >= 4
+    compared = 0
+    for m in messages:
+        item = chat[m["item_id"]]
+        assert m["role"] == item["role"]
+        assert m["text"] == "\n".join(c for c in item["content"] if isinstance(c, str))
+        for name, value in (item.get("metrics") or {}).items():
+            if name in MESSAGE_FIGURES:
+                assert m[name] == pytest.approx(value), name
+                compared += 1
+    assert compared >= 4  # e2e_latency, llm_node_ttft, tts_node_ttfb... of the replies
 
 
 @pytest.mark.models  # console-script sessions, replies played in real time
@@ -185,6 +203,8 @@ def test_tags_filter_and_retention(tmp_path: Path) -> None:
     assert row["session_id"] == REAL_ID and row["tags"] == {"branch": "main", "run": "7"}
     code, out, _ = lkmon("sessions", "--db", db, "--json", "--tag", "branch=main", "--tag", "run=8")
     assert json.loads(out)["sessions"] == []
+    code, out, _ = lkmon("sessions", "--db", db)
+    assert "too few turns" in out  # no e2e p95 from 2 turns
     code, out, _ = lkmon("sessions", "--db", db, "--json")
     started = {r["session_id"]: r["started_at"] for r in json.loads(out)["sessions"]}
     assert len(started) == 2 and len(set(started.values())) == 2

@@ -98,7 +98,7 @@ def test_real_session_messages_and_summary(tmp_path: Path) -> None:
         (summary,) = session_summaries(store, None)
     e2e = snap.summary.stages["e2e"]
     assert (summary["e2e_count"], summary["e2e_p50"], summary["e2e_p95"]) == (
-        e2e.count, e2e.p50, e2e.p95)
+        e2e.count, e2e.p50, None)  # no p95 from under 20 turns
 
 
 def test_summary_percentiles_over_several_turns(tmp_path: Path) -> None:
@@ -111,7 +111,29 @@ def test_summary_percentiles_over_several_turns(tmp_path: Path) -> None:
         import_file(store, path)
         (summary,) = session_summaries(store, None)
     assert summary["e2e_p50"] == pytest.approx(e2e.p50)
-    assert summary["e2e_p95"] == pytest.approx(e2e.p95)
+    assert summary["e2e_p95"] is None and summary["e2e_count"] == e2e.count < 20
+
+
+def test_summary_p95_from_20_turns(tmp_path: Path) -> None:
+    """25 turns with known e2e latencies: p50/p95 are statistics.quantiles' (inclusive)."""
+    import statistics
+
+    from lkmon.cli_store import session_summaries
+
+    rows = session_rows(_snapshot(REAL))
+    template = rows.turns[-1]
+    values = [0.4 + 0.037 * ((7 * i) % 25) for i in range(25)]
+    rows.turns = [{**template, "turn_index": i + 1, "speech_id": f"s{i}", "e2e_latency": v}
+                  for i, v in enumerate(values)]
+    with Store(tmp_path / "s.db") as store:
+        store.write_session(rows)
+        (summary,) = session_summaries(store, None)
+        rows.turns = rows.turns[:19]
+        store.write_session(rows)
+        (fewer,) = session_summaries(store, None)
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    assert (summary["e2e_count"], summary["e2e_p50"], summary["e2e_p95"]) == (25, q[49], q[94])
+    assert fewer["e2e_count"] == 19 and fewer["e2e_p95"] is None
 
 
 def test_import_twice_is_one_session(tmp_path: Path) -> None:

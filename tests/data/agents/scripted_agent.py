@@ -156,6 +156,11 @@ async def entrypoint(ctx: JobContext) -> None:
         assert participant.identity
 
     async def on_shutdown() -> None:
+        if path := os.environ.get("SCRIPTED_HISTORY_FILE"):  # the user's own transcript
+            import json
+
+            with open(path, "w") as f:
+                json.dump(session.history.to_dict(), f)
         if path := os.environ.get("SCRIPTED_SHUTDOWN_FILE"):
             with open(path, "w") as f:
                 f.write("shutdown callback ran")
