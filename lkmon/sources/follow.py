@@ -40,6 +40,8 @@ POLL = 0.05
 """Seconds between looks at the followed journal (new events on screen within 0.25 s)."""
 SCAN = 0.25
 """Seconds between looks at a folder for a new session's journal."""
+RESCAN = 2.0
+"""Seconds after which a folder is listed again even if its time stamp did not change."""
 CHUNK = 1 << 20
 """Bytes read at most per look (a long journal is caught up over several)."""
 PATTERN = "*.jsonl"
@@ -77,6 +79,8 @@ class FollowSource(SessionSource):
         self.sessions: list[Path] = []
         self._stop_requested = False
         self._model: SessionModel | None = None
+        self._folder_mtime: int | None = None
+        self._listed_at = 0.0
 
     @property
     def capabilities(self) -> Capabilities:
@@ -126,7 +130,7 @@ class FollowSource(SessionSource):
         next_scan = 0.0
         while not self._stop_requested:
             now = time.monotonic()
-            if tail is None or (self.folder_mode and now >= next_scan):
+            if tail is None or (self.folder_mode and now >= next_scan and self._folder_changed()):
                 next_scan = now + SCAN
                 target = self._next_target(tail, seen)
                 if target is not None and (tail is None or target != tail.path):
@@ -161,6 +165,20 @@ class FollowSource(SessionSource):
         except OSError as e:
             logger.debug("cannot list %s: %s", self.path, e)
             return []
+
+    def _folder_changed(self) -> bool:
+        """True when the folder's entries may have changed since the last look (its mtime: a
+        journal created, removed or renamed), so a large folder is not listed 4 times a second;
+        at least every ``RESCAN`` seconds anyway (a file system with coarse time stamps)."""
+        now = time.monotonic()
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except OSError:
+            return True
+        changed = mtime != self._folder_mtime or now - self._listed_at >= RESCAN
+        if changed:
+            self._folder_mtime, self._listed_at = mtime, now
+        return changed
 
     def _next_target(self, tail: _Tail | None, seen: set[Path]) -> Path | None:
         """The journal to follow now: the file; in a folder, a journal that appeared since the
