@@ -129,6 +129,8 @@ def test_replay_export_budget_fails_after_writing(files: dict[str, Path], tmp_pa
     assert "lkmon budgets" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a session whose replies play in real time (~5 s): .ci/run's slow lane
+@pytest.mark.models
 def test_run_headless_budget_fails_after_snapshot_and_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
