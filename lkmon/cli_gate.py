@@ -163,8 +163,7 @@ def load_tagged(tag: tuple[str, str], db: str | None) -> Any:
     """
     key, value = tag
     with _store(db, f"{key}={value}") as store:
-        rows = [r for r in store.sessions()
-                if str((r.get("tags") or {}).get(key, "\0")) == value]
+        rows = store.sessions(tags={key: value})
         if not rows:
             raise UsageError(f"no session tagged {key}={value} in {store.path or store.url}")
         return _from_store(store, f"tag {key}={value}", rows)

@@ -141,3 +141,20 @@ def test_html_report_file(files: dict[str, Path], tmp_path: Path,
     assert "lkmon: HTML report" in capsys.readouterr().err
     assert main(["compare", str(files["base"]), str(files["slow"]), "--html",
                  str(tmp_path / "no" / "x.html")]) == 2
+
+
+def test_tags_from_lkmon_import(files: dict[str, Path], tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The store's own ``--tag`` (``lkmon import --tag K=V``) picks the sides, and
+    ``lkmon check --baseline-tag`` reads them too."""
+    db = str(tmp_path / "s.db")
+    assert main(["import", str(files["base"]), "--tag", "branch=main", "--db", db]) == 0
+    assert main(["import", str(files["slow"]), "--tag", "branch=pr", "--db", db]) == 0
+    capsys.readouterr()
+    doc = _json(capsys, "--a-tag", "branch=main", "--b-tag", "branch=pr", "--db", db)
+    assert _verdicts(doc) == dict.fromkeys(STAGES, "slower")
+    assert doc["a"]["label"] == "tag branch=main" and len(doc["b"]["sessions"]) == 1
+    assert main(["check", str(files["slow"]), "--baseline-tag", "branch=main", "--db", db]) == 1
+    assert main(["check", str(files["same"]), "--baseline-tag", "branch=main", "--db", db]) == 0
+    assert main(["compare", "--a-tag", "branch=nope", "--b-tag", "branch=pr", "--db", db]) == 2
+    assert "no session tagged branch=nope" in capsys.readouterr().err
