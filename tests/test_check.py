@@ -149,3 +149,12 @@ def test_run_headless_budget_fails_after_snapshot_and_store(
         "lkmon budgets")
     cases = ET.parse(junit).getroot().iter("testcase")
     assert [c.find("failure") is not None for c in cases] == [True, False]
+
+
+def test_check_reads_a_real_journal(capsys: pytest.CaptureFixture[str]) -> None:
+    """A journal recorded from a real session (offline models): its one spoken turn's figures."""
+    journal = str(DATA / "real_session_0870.journal.jsonl")
+    assert main(["check", journal, "--budget", "e2e.p95<=10,cost<=0", "--markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "| `e2e_latency.p95<=10` | <= 10 s | 0.947 s (n=1) |" in md
+    assert main(["check", journal, "--budget", "e2e.max<=0.5"]) == 1
