@@ -337,3 +337,21 @@ async def test_the_unrecoverable_stt_error_count_can_be_reset() -> None:
     session._stt_error_counts = 3
     assert compat.reset_stt_error_count(session) and session._stt_error_counts == 0
     assert not compat.reset_stt_error_count(object())
+
+
+def test_livekit_tracer_provider_is_the_one_given_to_set_tracer_provider() -> None:
+    from livekit.agents.telemetry import set_tracer_provider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    before = compat.livekit_tracer_provider()
+    assert before is not None, (
+        "livekit.agents.telemetry.traces.tracer._tracer_provider is gone (checked on "
+        f"{compat.CHECKED_ON}): lkmon cannot add its span processor to a user's provider")
+    mine = TracerProvider()
+    set_tracer_provider(mine)
+    try:
+        assert compat.livekit_tracer_provider() is mine, (
+            "LiveKit's tracer no longer keeps the provider set_tracer_provider gives it in "
+            f"_tracer_provider (checked on {compat.CHECKED_ON})")
+    finally:
+        set_tracer_provider(before)

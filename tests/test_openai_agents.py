@@ -416,3 +416,35 @@ def test_structured_e2e_on_played_replies(structured_run: LkmonRun) -> None:
 
 def test_structured_cost_priced(structured_run: LkmonRun, openai_server: OpenAIServer) -> None:
     check_cost_priced(structured_run, openai_server)
+
+
+
+EOU_PARTS_TOLERANCE = 0.01
+"""Seconds: the EOU parts (from LiveKit's spans) add up to LiveKit's EOU delay within this (the
+span ends a few microseconds after LiveKit computes ``end_of_turn_delay``)."""
+
+
+def test_tools_eou_parts_add_up_to_livekits_eou_delay(tools_run: LkmonRun) -> None:
+    """LiveKit's spans are captured in-process and journaled; replayed, every spoken turn with
+    an EOU delay gets its parts, which add up to that delay, with the turn detector's
+    predictions (this agent runs one)."""
+    from lkmon.model.state import SessionModel
+    from lkmon.store.events import decode
+
+    spans = [e for e in tools_run.journal if e.get("type") == "otel_span"]
+    names = {e["name"] for e in spans}
+    assert {"user_turn", "eou_wait", "eou_detection", "on_user_turn_completed"} <= names, names
+    assert not any(k.startswith("lk.pii.") for e in spans for k in e["attributes"])
+    model = SessionModel()
+    model.apply_many(decode(e) for e in tools_run.journal if "type" in e)
+    timed = [t for t in model.turns if t.metrics.eou_delay is not None]
+    assert timed, describe(tools_run.snapshot)
+    for turn in timed:
+        parts = turn.eou_parts
+        assert parts is not None, f"turn {turn.index}: no EOU parts"
+        seg = parts.segments()
+        total = sum(seg[k] or 0.0 for k in ("silence", "transcript", "decision"))
+        assert abs(total - turn.metrics.eou_delay) <= EOU_PARTS_TOLERANCE, (turn.index, seg)
+        assert parts.vad_silence is not None and 0.2 < parts.vad_silence < 1.0, parts
+        assert parts.endpointing_delay is not None and parts.hook is not None
+        assert any(p.committed and p.probability is not None for p in parts.predictions), parts

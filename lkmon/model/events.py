@@ -30,6 +30,7 @@ from lkmon.model.measurements import (
     UsageUpdated,
     VadActivity,
 )
+from lkmon.model.spans import TraceSpan
 
 __all__ = [
     "AgentHandedOff",
@@ -51,6 +52,7 @@ __all__ = [
     "SpeechCreated",
     "SpeechDone",
     "ToolCalled",
+    "TraceSpan",
     "UsageUpdated",
     "UserState",
     "UserStateChanged",
@@ -336,6 +338,7 @@ Event = (
     | ErrorRaised
     | LogRecord
     | SessionClosed
+    | TraceSpan
 )
 
 EVENT_TYPES: dict[str, type] = {
@@ -359,5 +362,6 @@ EVENT_TYPES: dict[str, type] = {
         ErrorRaised,
         LogRecord,
         SessionClosed,
+        TraceSpan,
     )
 }

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from lkmon.model.areas import Area
 from lkmon.model.conversation import Conversation
+from lkmon.model.eou import EouTracker
 from lkmon.model.events import (
     AgentHandedOff,
     AgentStateChanged,
@@ -42,6 +43,7 @@ from lkmon.model.events import (
 )
 from lkmon.model.providers import PackageMap
 from lkmon.model.session import Levels, SessionInfo
+from lkmon.model.spans import TraceSpan
 from lkmon.model.stats import LatencySummary
 from lkmon.model.transcript import MAX_TRANSCRIPT, TranscriptEntry
 from lkmon.model.turns import Turn
@@ -119,7 +121,10 @@ class SessionModel:
         self.session = SessionInfo()
         conversation = Conversation(max_transcript)
         self._joiner = conversation.joiner
+        self._conversation = conversation
         self.turns: list[Turn] = conversation.turns
+        self.eou = EouTracker()
+        """The parts of each user turn's EOU delay, from LiveKit's spans (``lkmon.model.eou``)."""
         self._book = conversation.book
         self.transcript: deque[TranscriptEntry] = conversation.transcript
         self.agent_state = "initializing"
@@ -149,7 +154,7 @@ class SessionModel:
         on(UserTranscribed, conversation.user_transcribed)
         on(SpeechCreated, conversation.speech_created)
         on(SpeechDone, conversation.speech_done)
-        on(ChatMessageAdded, conversation.chat_message)
+        on(ChatMessageAdded, self._chat_message)
         on(AgentTranscript, conversation.agent_transcript)
         on(ToolCalled, conversation.tool_called)
         on(AgentHandedOff, conversation.handoff)
@@ -160,6 +165,7 @@ class SessionModel:
         on(ErrorRaised, self._error)
         on(LogRecord, self._log)
         on(SessionClosed, self._session_closed)
+        on(TraceSpan, self._trace_span)
 
     def _on(self, cls: type[_E], handler: Callable[[_E], Iterable[Area]]) -> None:
         """Fold ``cls`` events with ``handler`` (mypy checks that it takes a ``cls``)."""
@@ -353,7 +359,19 @@ class SessionModel:
         self.vad.apply_activity(ev)
         if ev.event != "inference":
             self._joiner.vad_activity(ev)
+            self.eou.vad(ev)
         return _VAD
+
+    def _chat_message(self, ev: ChatMessageAdded) -> Iterable[Area]:
+        changed = self._conversation.chat_message(ev)
+        if self.eou.pending and self.eou.attach(self.turns):
+            return {*changed, _TURNS}
+        return changed
+
+    def _trace_span(self, ev: TraceSpan) -> tuple[Area, ...]:
+        if self.eou.span(ev) is not None and self.eou.attach(self.turns):
+            return (_TURNS,)
+        return ()
 
     def _usage(self, ev: UsageUpdated) -> frozenset[Area]:
         self.usage = list(ev.usage)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lkmon.model.eou import EouParts
 from lkmon.model.events import (
     AgentHandedOff,
     ChatMessageAdded,
@@ -96,6 +97,9 @@ class Turn:
             committed): then e2e is the agent's playback start minus the VAD end of speech.
         eou_zero: LiveKit's EOUMetrics said 0.0 (no figure; see ``TurnMetrics.eou_delay``).
         eou_at: epoch seconds of the turn's EOU metric.
+        eou_parts: the parts of the turn's EOU delay from LiveKit's spans
+            (``lkmon.model.eou.EouParts``), or ``None`` (no spans: a replay of an older
+            journal, the recorder, a typed turn).
     """
 
     index: int
@@ -130,6 +134,7 @@ class Turn:
     eou_zero: bool = False
     eou_at: float | None = None
     measured: tuple[str, ...] = ()
+    eou_parts: EouParts | None = None
 
     @property
     def typed(self) -> bool:

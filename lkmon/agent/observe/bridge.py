@@ -15,6 +15,8 @@ holds a LiveKit or pydantic object.
   TTFT, each LLM call of a tool turn, STT audio duration, TTS characters).
 * VAD events (``plugins.VadTap``): only visible by wrapping the voice pipeline's VAD stream;
   decimated to about 10 per second.
+* LiveKit's OpenTelemetry spans of each user turn's end-of-turn decision
+  (``lkmon.agent.observe.telemetry``, not with ``public_only``): ``TraceSpan`` events.
 * Agent transcript: a ``TextOutput`` placed after LiveKit's ``TranscriptSynchronizer``, so the text
   arrives as it is spoken.
 
@@ -38,6 +40,7 @@ from typing import Any
 from livekit.agents.voice import AgentSession, io
 from livekit.agents.voice.events import EventTypes
 
+from lkmon.agent.observe import telemetry
 from lkmon.agent.observe.convert import (
     USAGE_FIELDS,
     describe_exception,
@@ -154,6 +157,12 @@ class Bridge:
         self._tap_vad(self.session.vad)
         if agent is not None:
             self._tap_vad(getattr(agent, "vad", None))
+        if not self.public_only:
+            try:
+                how = telemetry.install(self.emit)
+                logger.debug("lkmon span capture: %s", how)
+            except Exception as e:  # no loop, or a provider that refuses: no spans, no harm
+                logger.warning("lkmon cannot capture LiveKit's spans: %s", describe_exception(e))
 
     def _tap_vad(self, v: Any) -> None:
         if not self.public_only:
@@ -166,6 +175,8 @@ class Bridge:
         self._handlers.clear()
         self.metrics.detach()
         self.vad.untap()
+        if not self.public_only:
+            telemetry.uninstall()
 
     def watch_current_agent(self) -> None:
         """Subscribe to the plugins of the agent now running (a handoff may bring new ones)."""

@@ -23,6 +23,8 @@ The accesses (all checked on livekit-agents 1.8.9):
 ``reset_stt_error_count``           ``AgentSession._stt_error_counts``
 ``deferred_plugin_metrics``         plugin metrics' ``speech_id``, filled in place by the
                                     activity's own ``metrics_collected`` handler
+``livekit_tracer_provider``         ``telemetry.traces.tracer._tracer_provider``: the tracer
+                                    provider LiveKit's spans go to
 ==================================  ===========================================================
 """
 
@@ -289,3 +291,21 @@ def reset_stt_error_count(session: Any) -> bool:
         return False
     session._stt_error_counts = 0
     return True
+
+
+# -- telemetry ---------------------------------------------------------------------------------
+
+
+def livekit_tracer_provider() -> Any:
+    """The OpenTelemetry tracer provider LiveKit's own tracer uses now.
+
+    Checked on 1.8.9: ``livekit.agents.telemetry.traces.tracer`` is a ``_DynamicTracer`` whose
+    private ``_tracer_provider`` is the global provider at import time (a
+    ``ProxyTracerProvider`` when none was set) or the one last given to the public
+    ``set_tracer_provider``, which has no getter. If it goes: lkmon cannot tell whether a user
+    gave LiveKit a provider, so it adds its span processor to the global one or installs its
+    own (replacing a provider the agent file gave LiveKit before the session started).
+    """
+    from livekit.agents.telemetry import traces
+
+    return getattr(traces.tracer, "_tracer_provider", None)

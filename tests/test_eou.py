@@ -1,0 +1,106 @@
+"""The EOU decision decomposed (lkmon.model.eou), on constructed events with known answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lkmon.model.eou import EouParts
+from lkmon.model.events import ChatMessageAdded, Event, SpeechCreated, TraceSpan, VadActivity
+from lkmon.model.state import SessionModel
+from lkmon.store.events import decode_json, encode
+
+T0 = 1_767_225_600.0
+STOP = T0 + 2.0  # the user's last speech
+
+
+def _turn_events(*, user_first: bool) -> list[Event]:
+    """One spoken turn: the VAD waits 0.55 s of silence, the final transcript comes 0.70 s after
+    the speech, the detector scores 0.127 < 0.56 and the turn waits to 1.10 s; the hook 0.02 s.
+    A first wait was cut short by the user speaking again (its prediction is not committed)."""
+    wait = TraceSpan(
+        ts=STOP + 1.1, name="eou_wait", start=STOP, span_id="w2", parent_id="u1",
+        attributes={"lk.eou.outcome": "committed", "lk.eou.endpointing_delay": 1.0,
+                    "lk.eou.rearm_count": 1},
+    )
+    spans: list[Event] = [
+        TraceSpan(ts=T0 + 0.9, name="eou_detection", start=T0 + 0.8, span_id="d1",
+                  parent_id="w1", attributes={"lk.eou.probability": 0.9,
+                                              "lk.eou.unlikely_threshold": 0.56}),
+        TraceSpan(ts=T0 + 1.0, name="eou_wait", start=T0 + 0.5, span_id="w1", parent_id="u1",
+                  attributes={"lk.eou.outcome": "user_resumed"}),
+        VadActivity(ts=STOP + 0.55, event="end_of_speech", silence_duration=0.55),
+        TraceSpan(ts=STOP + 0.71, name="eou_detection", start=STOP + 0.70, span_id="d2",
+                  parent_id="w2", attributes={"lk.eou.probability": 0.127,
+                                              "lk.eou.unlikely_threshold": 0.56,
+                                              "lk.eou.endpointing_delay": 1.0,
+                                              "lk.eou.source": "stt"}),
+        wait,
+        TraceSpan(ts=STOP + 1.12, name="on_user_turn_completed", start=STOP + 1.1,
+                  span_id="h1", parent_id="u1"),
+    ]
+    user_turn = TraceSpan(
+        ts=STOP + 1.13, name="user_turn", start=T0, span_id="u1", parent_id="root",
+        attributes={"lk.transcription_delay": 0.7, "lk.end_of_turn_delay": 1.1,
+                    "lk.pii.user_transcript": "never kept"},
+    )
+    reply: list[Event] = [
+        SpeechCreated(ts=STOP + 1.12, speech_id="speech_1", source="generate_reply"),
+        ChatMessageAdded(
+            ts=STOP + 1.121, item_id="item_1", role="user", text="Yeah.",
+            created_at=STOP + 1.12,
+            metrics={"started_speaking_at": T0, "stopped_speaking_at": STOP,
+                     "transcription_delay": 0.7, "end_of_turn_delay": 1.1,
+                     "on_user_turn_completed_delay": 0.02},
+        ),
+    ]
+    return [*spans, *reply, user_turn] if user_first else [*spans, user_turn, *reply]
+
+
+@pytest.mark.parametrize("user_first", [True, False], ids=["message-first", "span-first"])
+def test_parts_of_a_constructed_turn(user_first: bool) -> None:
+    model = SessionModel()
+    model.apply_many(_turn_events(user_first=user_first))
+    (turn,) = model.turns
+    parts = turn.eou_parts
+    assert isinstance(parts, EouParts)
+    seg = parts.segments()
+    assert seg == pytest.approx(
+        {"silence": 0.55, "transcript": 0.15, "decision": 0.40, "hook": 0.02}, abs=1e-6)
+    assert parts.wait == pytest.approx(1.1) and parts.end_of_turn_delay == 1.1
+    assert parts.endpointing_delay == 1.0 and parts.vad_silence == 0.55
+    assert parts.resumes == 1 and parts.rearms == 1
+    assert [(p.probability, p.committed) for p in parts.predictions] == [
+        (0.9, False), (0.127, True)]
+    assert parts.predictions[1].threshold == 0.56 and parts.predictions[1].trigger == "stt"
+    assert not model.eou.pending
+
+
+def test_spans_round_trip_through_the_journal_codec() -> None:
+    events = _turn_events(user_first=False)
+    replayed = [decode_json(json.dumps(encode(e))) for e in events]
+    assert replayed == events
+    model = SessionModel()
+    model.apply_many(replayed)
+    assert model.turns[0].eou_parts is not None
+
+
+def test_segments_clamp_and_add_up() -> None:
+    """A transcript before the VAD's end, a VAD end after the decision: no part is negative,
+    and the three add up to the wait."""
+    p = EouParts(stopped_at=10.0, decided_at=10.5, transcription_delay=0.1, vad_end_at=10.6)
+    seg = p.segments()
+    assert seg == {"silence": 0.5, "transcript": 0.0, "decision": 0.0, "hook": None}
+    p = EouParts(stopped_at=10.0, decided_at=10.5)  # no VAD event, no transcript timing
+    assert p.segments()["decision"] == 0.5
+
+
+def test_a_turn_without_a_decision_gets_no_parts() -> None:
+    model = SessionModel()
+    model.apply_many([
+        TraceSpan(ts=T0 + 1, name="eou_wait", start=T0, span_id="w", parent_id="u",
+                  attributes={"lk.eou.outcome": "dropped"}),
+        TraceSpan(ts=T0 + 1, name="user_turn", start=T0, span_id="u"),
+    ])
+    assert not model.eou.pending
