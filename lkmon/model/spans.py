@@ -10,6 +10,7 @@ transcript, the chat context or a participant's identity). No textual or livekit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -68,7 +69,7 @@ class TraceSpan:
     start: float
     span_id: str
     parent_id: str | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
+    attributes: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
