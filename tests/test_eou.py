@@ -104,3 +104,44 @@ def test_a_turn_without_a_decision_gets_no_parts() -> None:
         TraceSpan(ts=T0 + 1, name="user_turn", start=T0, span_id="u"),
     ])
     assert not model.eou.pending
+
+
+def test_parts_in_the_snapshot_and_the_summary_table() -> None:
+    from lkmon.report.text import turn_table
+    from lkmon.store.convert import to_snapshot
+    from lkmon.store.format import Snapshot
+
+    model = SessionModel()
+    model.apply_many(_turn_events(user_first=False))
+    snap = to_snapshot(model)
+    loaded = Snapshot.model_validate_json(snap.model_dump_json())
+    parts = loaded.turns[0].eou_parts
+    assert parts is not None and parts == model.turns[0].eou_parts
+    assert parts.predictions[1].probability == 0.127
+    table = turn_table(loaded)
+    assert "EOU delay in parts, 1 turns" in table
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[-4:-1]}
+    assert rows["p95"][1:] == ["0.550", "s", "0.150", "s", "0.400", "s", "0.020", "s"]
+    assert "p95 EOU 1.100 s: VAD silence p95 0.550 s" in table
+
+
+def test_timeline_in_the_turn_detail() -> None:
+    from rich.console import Console
+
+    from lkmon.tui.widgets.eou_timeline import eou_timeline
+
+    model = SessionModel()
+    model.apply_many(_turn_events(user_first=False))
+    parts = model.turns[0].eou_parts
+    assert parts is not None
+    console = Console(width=160, record=True)
+    console.print(eou_timeline(parts, width=44))
+    text = console.export_text()
+    bar = text.splitlines()[0]
+    assert bar.count("█") == 44 and "EOU 1.100 s" in bar
+    for shown in ("VAD silence 0.550 s (VAD window 0.550 s)", "transcript 0.150 s",
+                  "turn decision 0.400 s (endpointing delay 1.000 s)",
+                  "on_user_turn_completed 0.020 s", "the user resumed 1x",
+                  "+0.710 s  P(end of turn) 0.127 < threshold 0.560  -> delay 1.000 s  (stt)",
+                  "P(end of turn) 0.900 >= threshold 0.560", "wait cut short by the user"):
+        assert shown in text, (shown, text)

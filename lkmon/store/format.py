@@ -23,6 +23,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lkmon.model.eou import EouParts
 from lkmon.model.events import ErrorRaised, PluginMetrics
 from lkmon.model.figures import TurnMetrics
 from lkmon.model.transcript import TranscriptEntry
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
     ErrorRecord: TypeAlias = ErrorRaised
     TurnFigures: TypeAlias = TurnMetrics
     TranscriptRecord: TypeAlias = TranscriptEntry
+    EouPartsRecord: TypeAlias = EouParts
 else:
     PluginMetricRecord = record(
         PluginMetrics, name="PluginMetric", absent={"speech_id": TURNS_SPEECH_ID}
@@ -86,6 +88,9 @@ else:
     """A turn's figures (``lkmon.model.figures.TurnMetrics``: seconds, epoch seconds, tokens)."""
     TranscriptRecord = record(TranscriptEntry, name="TranscriptLine")
     """One transcript line (``lkmon.model.transcript.TranscriptEntry``)."""
+    EouPartsRecord = record(EouParts, name="EouParts")
+    """The parts of a turn's EOU delay (``lkmon.model.eou.EouParts``: epoch seconds, seconds,
+    the turn detector's predictions)."""
 
 
 class ToolCallEntry(Part):
@@ -163,6 +168,9 @@ class SnapshotTurn(Part):
     """Figures lkmon measured itself where LiveKit gave none (e.g. from the VAD)."""
     plugin_metrics: list[PluginMetricRecord]
     errors: list[ErrorRecord] = []
+    eou_parts: EouPartsRecord | None = None
+    """The parts of the turn's EOU delay from LiveKit's spans (docs/metrics.md, "The EOU
+    decision"); ``None`` when lkmon saw no spans for it."""
 
     @model_validator(mode="after")
     def _fill_older(self) -> SnapshotTurn:

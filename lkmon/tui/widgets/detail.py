@@ -38,6 +38,7 @@ from lkmon.model.vocab import (
 from lkmon.redact import shown
 from lkmon.tui.widgets.bars import bar_segments, friendly_scale, render_bar
 from lkmon.tui.widgets.common import ACCENT, BAD, DIM, WARN, e2e_style, guarded, stage_style
+from lkmon.tui.widgets.eou_timeline import eou_timeline
 
 # Per-plugin metric fields shown, by kind, with their units.
 METRIC_FIELDS: dict[str, list[tuple[str, str]]] = {
@@ -225,6 +226,10 @@ class TurnDetailScreen(Screen[None]):
                 "  (lkmon: the VAD's end of speech)"
                 if "user_stopped_speaking_at" in turn.measured else "")),
         ]))
+
+        if turn.eou_parts is not None:
+            parts.append(_heading("EOU delay, decomposed (LiveKit's spans)"))
+            parts.append(eou_timeline(turn.eou_parts))
 
         parts.append(_heading("Assistant metrics"))
         calls = m.llm_calls or 0
