@@ -408,3 +408,31 @@ async def test_typed_input_survives_an_stt_that_cannot_connect() -> None:
     warnings = [r.message for r in of(events, LogRecord) if r.logger == "lkmon.runner"]
     assert any("not fatal" in m for m in warnings)
     assert took < 40
+
+
+@pytest.mark.models  # voice_run: two recordings in real time
+def test_eou_parts_without_a_turn_detector(voice_run) -> None:
+    """VAD turn detection (no turn detector model, as the embedded local agent): LiveKit's
+    user_turn and eou_wait spans are captured in-process, no eou_detection; each spoken turn's
+    parts add up to LiveKit's EOU delay within 10 ms, the decision waited the endpointing min
+    delay in force."""
+    from lkmon.model.events import TraceSpan
+    from lkmon.model.state import SessionModel
+
+    _, events, _, _ = voice_run
+    names = collections.Counter(e.name for e in of(events, TraceSpan))
+    assert names["user_turn"] >= 2 and names["eou_wait"] >= 2, names
+    assert names["eou_detection"] == 0, names
+    model = SessionModel()
+    model.apply_many(events)
+    spoken = [t for t in model.turns if t.metrics.eou_delay is not None]
+    assert len(spoken) == 2
+    for turn in spoken:
+        parts = turn.eou_parts
+        assert parts is not None and not parts.predictions
+        seg = parts.segments()
+        total = sum(seg[k] or 0.0 for k in ("silence", "transcript", "decision"))
+        assert abs(total - turn.metrics.eou_delay) <= 0.01, (turn.index, seg)
+        assert parts.endpointing_delay == 0.5  # AgentSession's default min_endpointing_delay
+        assert parts.vad_silence is not None and seg["silence"] == pytest.approx(
+            parts.vad_silence, abs=0.05)
