@@ -10,7 +10,7 @@ import time
 
 from bench import common
 
-NAMES = ["overhead", "ingest", "long", "store", "startup", "pipeline", "peer", "uicost"]
+NAMES = ["overhead", "ingest", "long", "store", "dbwrites", "startup", "pipeline", "peer", "uicost"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,17 +48,30 @@ def _run(cmd: list[str], as_user: bool) -> None:
         raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip() or proc.stdout.strip()}")
 
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[str]:
-    """The URL (``postgresql://lkmon@127.0.0.1:PORT/postgres``) of a running throw-away cluster."""
+def unavailable() -> str | None:
+    """Why no throw-away cluster can run here (missing binaries, psycopg, runuser), or None."""
+    if server_bin() is None:
+        return ("PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin "
+                "(apt-get install postgresql)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg 3 not installed (pip install 'lkmon[test]')"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "running as root without runuser: initdb refuses root"
+    return None
+
+
+@contextmanager
+def cluster() -> Iterator[str]:
+    """Run a throw-away cluster; yields its URL (``postgresql://lkmon@127.0.0.1:PORT/postgres``).
+
+    Raises:
+        RuntimeError: ``initdb`` or ``pg_ctl`` failed (its message); see ``unavailable`` first.
+    """
     bindir = server_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin "
-                    "(apt-get install postgresql)")
-    pytest.importorskip("psycopg", reason="psycopg 3 not installed (pip install 'lkmon[test]')")
+    assert bindir is not None
     as_user = os.geteuid() == 0
-    if as_user and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: initdb refuses root")
     folder = Path(tempfile.mkdtemp(prefix="lkmon-pg-"))
     data, port = folder / "data", _free_port()
     if as_user:
@@ -77,12 +91,27 @@ def pg_cluster() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def pg_url(pg_cluster: str) -> str:
-    """The URL of a new empty database on the throw-away cluster."""
+def new_database(url: str) -> str:
+    """Create an empty database on the cluster at ``url``; its URL."""
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_cluster, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    return pg_cluster.rsplit("/", 1)[0] + f"/{name}"
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[str]:
+    """The URL of a running throw-away cluster (skips with the reason when none can run)."""
+    reason = unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    with cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_cluster: str) -> str:
+    """The URL of a new empty database on the throw-away cluster."""
+    return new_database(pg_cluster)

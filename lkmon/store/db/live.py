@@ -2,20 +2,25 @@
 
 ``LiveWriter.observe(model, changed)`` is called on the event-loop thread after every fold of
 events into the ``SessionModel`` (``lkmon.headless.HeadlessPrinter``, the TUI's drain). When a
-turn has completed since the last call it takes the snapshot object (``to_snapshot``: a copy, a
-millisecond or so for a short session) and hands it to the writer thread, which builds the rows
-(``session_rows``: secrets redacted) and upserts them (``Store.upsert_session``: keyed by
-``session_id``, turn index, chat item id; one transaction). Only the newest snapshot waits: a
-slow database makes the thread skip snapshots, never the loop wait. A ``kill -9`` after a turn's
-write committed loses none of the turns written. No textual or livekit import here.
+turn has completed, or a figure of one of the last ``SETTLING`` complete turns changed, it takes
+the snapshot object of a window of the model (``to_snapshot`` of ``_Window``: the turns from the
+third-newest complete one on, their transcript lines, the newest chat messages) and hands it to
+the writer thread, which builds the rows (``session_rows``: secrets redacted) and upserts them
+(``Store.upsert_session``: keyed by ``session_id``, turn index, chat item id; one transaction).
+So the loop pays for a few turns, not the whole session; the end-of-run write
+(``lkmon.cli_store.finish_run``) replaces every row. Only the newest hand-over waits: a slow
+database makes the thread skip some, never the loop wait. A ``kill -9`` after a turn's write
+committed loses none of the turns written. No textual or livekit import here.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import astuple
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +28,7 @@ from lkmon.model.areas import Area
 
 if TYPE_CHECKING:
     from lkmon.model.state import SessionModel
+    from lkmon.model.turns import Turn
     from lkmon.store.db.store import Store
     from lkmon.store.format import Snapshot
 
@@ -30,16 +36,47 @@ log = logging.getLogger("lkmon.store.live")
 
 SETTLING = 3
 """The newest complete turns whose later figure changes are written too."""
+RECENT_MESSAGES = 32
+"""The newest chat messages (``conversation_item_added``, with their metrics) every live write
+carries: those of the written turns (a turn has a few)."""
 
 
-def _settled_key(model: SessionModel) -> Any:
-    """What a live write depends on: the number of complete turns and the figures of the last
-    ``SETTLING`` of them; ``None`` before the first turn completes."""
-    done = [t for t in model.turns if t.complete]
-    if not done:
-        return None
-    return len(done), tuple((t.index, t.done_at, astuple(t.metrics), t.interrupted, t.failed)
-                            for t in done[-SETTLING:])
+def _settled(model: SessionModel) -> tuple[int, list[Turn]]:
+    """The number of complete turns and the last ``SETTLING`` of them (newest last), read from
+    the end of the turn list."""
+    done = sum(1 for t in model.turns if t.complete)
+    last: list[Turn] = []
+    for t in reversed(model.turns):
+        if len(last) == SETTLING:
+            break
+        if t.complete:
+            last.append(t)
+    return done, last[::-1]
+
+
+def _key(done: int, last: list[Turn]) -> Any:
+    """What a live write depends on: the count of complete turns and the last ones' figures."""
+    return done, tuple((t.index, t.done_at, astuple(t.metrics), t.interrupted, t.failed)
+                       for t in last)
+
+
+class _Window:
+    """The model as ``to_snapshot`` reads it, with only the turns from ``turns[0]`` on, the
+    transcript lines of those turns and the events since the last hand-over: a live write's
+    copy costs the loop a few turns, not the whole session (the end-of-run write has it all)."""
+
+    def __init__(self, model: SessionModel, turns: list[Turn], events: list[Any]) -> None:
+        self._model = model
+        self.turns = turns
+        lo = turns[0].index
+        self.transcript = [e for e in model.transcript if e.turn is not None and e.turn >= lo]
+        self._events = events
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def record(self) -> list[Any]:
+        return self._events
 
 
 class LiveWriter:
@@ -63,10 +100,12 @@ class LiveWriter:
         self._redact = redact_text
         self._tags = dict(tags or {})
         self._cond = threading.Condition()
-        self._pending: Snapshot | None = None
+        self._pending: tuple[Snapshot, dict[str, int]] | None = None
         self._busy = False
         self._closed = False
         self._seen: Any = None
+        self._events_at = 0
+        self._messages: deque[Any] = deque(maxlen=RECENT_MESSAGES)
         self._provenance: dict[str, Any] | None = None
         self.writes = 0
         self.error: str | None = None
@@ -81,23 +120,34 @@ class LiveWriter:
         waits for the database."""
         if Area.TURNS not in changed or model.session.started_at is None:
             return
-        key = _settled_key(model)
+        done, last = _settled(model)
+        key = _key(done, last) if last else None
         if key is None or key == self._seen:
             return
         self._seen = key
         try:
+            from lkmon.model.events import ChatMessageAdded
             from lkmon.store.convert import to_snapshot
 
-            self.submit(to_snapshot(model, redact_text=self._redact))
+            first = model.turns.index(last[0])
+            new = model.event_count - self._events_at
+            self._events_at = model.event_count
+            self._messages.extend(e for e in list(islice(reversed(model.events), max(new, 0)))[::-1]
+                                  if isinstance(e, ChatMessageAdded))
+            window = _Window(model, model.turns[first:], list(self._messages))
+            counts = {"turn_count": len(model.turns),
+                      "failed_turn_count": sum(1 for t in model.turns if t.failed)}
+            self.submit((to_snapshot(window, redact_text=self._redact), counts))  # type: ignore[arg-type]
         except Exception as e:  # the session goes on; the final write stores it
             log.warning("live store write skipped: %s", e)
 
-    def submit(self, snapshot: Snapshot) -> None:
-        """Queue ``snapshot`` for writing, replacing one still waiting. Never waits."""
+    def submit(self, item: tuple[Snapshot, dict[str, int]]) -> None:
+        """Queue ``(snapshot, session counts)`` for writing, replacing one still waiting.
+        Never waits."""
         with self._cond:
             if self._closed:
                 return
-            self._pending = snapshot
+            self._pending = item
             self._cond.notify()
 
     def close(self, timeout: float = 30.0) -> None:
@@ -119,14 +169,14 @@ class LiveWriter:
             while True:
                 with self._cond:
                     self._cond.wait_for(lambda: self._pending is not None or self._closed)
-                    snapshot, self._pending = self._pending, None
-                    if snapshot is None:
+                    item, self._pending = self._pending, None
+                    if item is None:
                         return
                     self._busy = True
                 try:
                     if store is None:
                         store = self._open_store()
-                    self._write(store, snapshot)
+                    self._write(store, *item)
                 except Exception as e:  # noqa: BLE001 - one warning, the session goes on
                     if self.error is None:
                         self.error = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -139,7 +189,7 @@ class LiveWriter:
             if store is not None:
                 store.close()
 
-    def _write(self, store: Store, snapshot: Snapshot) -> None:
+    def _write(self, store: Store, snapshot: Snapshot, counts: dict[str, int]) -> None:
         from lkmon.store.db import provenance
         from lkmon.store.db.rows import session_rows
 
@@ -150,5 +200,6 @@ class LiveWriter:
                 "livekit_agents_version": provenance.livekit_agents_version(),
             }
         rows = session_rows(snapshot, tags=self._tags, **self._provenance)
-        store.upsert_session(rows)
+        rows.session.update(counts)
+        store.upsert_session(rows, prune=False)  # the window's rows; the others stay
         self.writes += 1

@@ -165,11 +165,12 @@ class Store:
         except SQLAlchemyError as e:
             raise StoreError(f"{self._shown}: cannot write session {sid}: {_reason(e)}") from None
 
-    def upsert_session(self, rows: SessionRows) -> None:
+    def upsert_session(self, rows: SessionRows, *, prune: bool = True) -> None:
         """Insert or update one session's rows in one transaction, keyed by ``session_id``
         (``sessions``), turn index (``turns``), chat item id (``messages``) and provider/model
-        (``usage``); rows of the session that ``rows`` no longer holds are removed. Idempotent:
-        the live writes of a running session (``lkmon.store.db.live``).
+        (``usage``); with ``prune``, rows of the session that ``rows`` does not hold are
+        removed. Idempotent: the live writes of a running session (``lkmon.store.db.live``,
+        which writes its newest turns only, ``prune=False``).
 
         Raises:
             StoreError: the database refused the write.
@@ -180,7 +181,8 @@ class Store:
                 self._upsert(conn, t.sessions, [rows.session])
                 for table, items in ((t.turns, rows.turns), (t.messages, rows.messages),
                                      (t.usage, rows.usage)):
-                    self._prune(conn, table, sid, items)
+                    if prune:
+                        self._prune(conn, table, sid, items)
                     self._upsert(conn, table, items)
         except SQLAlchemyError as e:
             raise StoreError(f"{self._shown}: cannot write session {sid}: {_reason(e)}") from None
