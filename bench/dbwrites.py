@@ -36,9 +36,9 @@ def _live(db: str, turns: int) -> tuple[list[float], list[float]]:
             self.write_s: list[float] = []
             super().__init__(*a, **k)  # type: ignore[arg-type]
 
-        def _write(self, store: Store, snapshot: object) -> None:
+        def _write(self, *args: object) -> None:
             start = time.perf_counter()
-            super()._write(store, snapshot)  # type: ignore[arg-type]
+            super()._write(*args)  # type: ignore[arg-type]
             self.write_s.append(time.perf_counter() - start)
 
     model = SessionModel()

@@ -272,3 +272,18 @@ def test_two_processes_writing_one_file_lose_no_rows(tmp_path: Path) -> None:
             assert len(store.rows("turns", r["session_id"])) == turns
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM turns").fetchone()[0] == 2 * count * turns
+
+
+def test_docs_name_every_column_in_its_table() -> None:
+    """docs/store.md has a section per table naming each of its columns (unit and source)."""
+    from lkmon.store.db import schema as t
+
+    doc = (ROOT / "docs" / "store.md").read_text()
+    for table in t.metadata.sorted_tables:
+        head = f"## `{table.name}`"
+        assert head in doc, head
+        section = doc.split(head, 1)[1].split("\n## ", 1)[0]
+        missing = [c.name for c in table.columns if f"`{c.name}`" not in section]
+        if table.name in ("usage",):  # its session_id is described by the key line
+            missing = [m for m in missing if m != "session_id"]
+        assert not missing, (table.name, missing)
