@@ -255,7 +255,7 @@ def test_two_processes_writing_one_file_lose_no_rows(tmp_path: Path) -> None:
         for tag in ("a", "b")
     ]
     for p in procs:
-        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready", p.communicate()
     for p in procs:
         assert p.stdin is not None
         p.stdin.write("go\n")

@@ -343,6 +343,25 @@ def _postgresql_engine(url: Any, shown: str) -> Engine:
     return create_engine(url, connect_args={"connect_timeout": 10})
 
 
+def _wal(cur: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another process holds the lock: switching a new
+    file to WAL can fail at once with "database is locked" (SQLite does not always wait its busy
+    timeout for it), e.g. when two writers open a new store together.
+
+    Raises:
+        sqlite3.OperationalError: still locked after ``BUSY_TIMEOUT`` seconds.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _sqlite_engine(url: str) -> Engine:
     """An engine whose transactions are ``BEGIN IMMEDIATE`` (SQLAlchemy's documented pysqlite
     recipe: the driver's own transaction handling is turned off), in WAL mode, with foreign keys
@@ -354,9 +373,9 @@ def _sqlite_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None  # pysqlite: SQLAlchemy emits BEGIN itself
         cur = dbapi_conn.cursor()
         try:
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+            _wal(cur)
+            cur.execute("PRAGMA foreign_keys=ON")
         finally:
             cur.close()
 
