@@ -295,17 +295,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.headless:
         from lkmon.headless import run_headless
 
-        live = cli_store.live_writer(args, agent_file)
-        on_end = cli_store.run_end(args, agent_file, out=sys.stdout, live=live)
+        on_end, watch = cli_store.run_hooks(args, agent_file, out=sys.stdout)
         run_headless(source, export, prices=prices, redact=args.redact, on_end=gate.wrap(on_end),
-                     watch=live.observe if live is not None else None)
+                     watch=watch)
         return gate.exit_code(sys.stdout)
     # --export FILE: quitting writes exactly there; else a time-stamped file in the folder
     snapshot_path = export if args.export is not None and not Path(args.export).is_dir() else None
-    live = cli_store.live_writer(args, agent_file)
     return _run_tui(source, export, prices, args.redact, args.thresholds, snapshot_path,
-                    cli_store.run_end(args, agent_file, live=live),
-                    watch=live.observe if live is not None else None)
+                    *cli_store.run_hooks(args, agent_file))
 
 
 def _run_tui(source: SessionSource, export: Path, prices: PriceTable | None, redact: bool,

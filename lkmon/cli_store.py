@@ -224,6 +224,15 @@ def run_end(args: argparse.Namespace, agent_file: Path, *, out: TextIO | None = 
     return end
 
 
+def run_hooks(args: argparse.Namespace, agent_file: Path, *, out: TextIO | None = None
+              ) -> tuple[Callable[[Any], None] | None, Callable[[Any, set[Any]], None] | None]:
+    """``(on_end, watch)`` for a run: ``run_end`` and the ``LiveWriter``'s ``observe`` (both
+    ``None`` with ``--no-db``)."""
+    live = live_writer(args, agent_file)
+    return (run_end(args, agent_file, out=out, live=live),
+            live.observe if live is not None else None)
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """``lkmon import``: store every file's session (idempotent: keyed by ``session_id``).
     Every file is checked first: one that is not an lkmon snapshot or journal stores nothing."""
