@@ -214,3 +214,28 @@ def test_the_tui_stores_the_session_when_the_app_ends(
     assert row["session_id"] == snap.session.session_id
     assert [t["e2e_latency"] for t in turns] == [t.metrics.e2e_latency for t in snap.turns]
     assert len(turns) > 1
+
+
+class _UnsavedApp(_FakeApp):
+    """A fake app whose snapshot on quit could not be written (as ``write_quit_snapshot``
+    reports it)."""
+
+    def run(self) -> Path | None:
+        self.save_failure = f"{self.kw['snapshot_path']}: Operation not permitted"
+        return None
+
+
+def test_a_quit_snapshot_that_could_not_be_written_is_exit_3(
+    tmp_path: Path, fake_tui: type[_FakeApp], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import lkmon.tui.app
+
+    monkeypatch.setattr(lkmon.tui.app, "LkmonApp", _UnsavedApp)
+    target, journal = tmp_path / "out.json", tmp_path / "j.jsonl"
+    code = cli.main(["run", str(SCRIPTED), "--input", str(WAV), "--export", str(target),
+                     "--journal", str(journal), "--no-db"])
+    assert code == 3
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"lkmon: error: could not save the snapshot {target}: Operation not permitted; the "
+        f"journal {journal} still holds the session (lkmon replay {journal} --export FILE)")
