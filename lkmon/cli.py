@@ -18,14 +18,14 @@ import argparse
 import os
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from lkmon import __version__, cli_gate, cli_process, cli_store, cli_watch, paths
+from lkmon import __version__, cli_gate, cli_process, cli_store, cli_watch
 from lkmon.cli_args import FAULT_HELP, fault_spec, parse_thresholds
+from lkmon.cli_output import resolve_output
 from lkmon.errors import EXIT_USAGE, SaveFailed, UsageError
 from lkmon.examples import default_agent_file
 from lkmon.model.vocab import printable
@@ -148,66 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
     cli_store.add_parsers(sub)
     cli_gate.add_parsers(sub, cli_store.DB_HELP)
     return p
-
-
-def _check_writable_dir(folder: Path, what: str, path: Path) -> None:
-    if not folder.exists():
-        raise UsageError(f"cannot write {what} {path}: folder {folder} does not exist")
-    if not folder.is_dir():
-        raise UsageError(f"cannot write {what} {path}: {folder} is not a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".lkmon-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise UsageError(f"cannot write {what} {path}: {e.strerror or e}") from None
-
-
-def names_folder(arg: str) -> bool:
-    """True when ``arg`` ends with a path separator (``out/``): it names a folder."""
-    return arg.endswith(tuple(sep for sep in (os.sep, os.altsep, "/") if sep))
-
-
-def _make_folder(folder: Path, what: str, arg: str) -> None:
-    """Create the folder ``arg`` names (``out/``); the folder it goes in must exist."""
-    if folder.exists():
-        raise UsageError(f"cannot write {what} {arg}: {folder} is not a folder")
-    parent = folder.absolute().parent
-    if not parent.is_dir():
-        raise UsageError(f"cannot write {what} {arg}: folder {folder.parent} does not exist")
-    try:
-        folder.mkdir()
-    except OSError as e:
-        raise UsageError(f"cannot create {what} folder {arg}: {e.strerror or e}") from None
-
-
-def resolve_output(arg: str | None, kind: str, suffix: str, what: str) -> Path:
-    """Where to write an export or journal: checked writable now, never an existing file.
-
-    ``None`` -> ``lkmon-sessions/<timestamp>.<kind><suffix>`` (``$LKMON_SESSIONS`` when set; the
-    folder is created); an existing folder, or a path ending in a separator (``out/``: the
-    folder is created when the folder it goes in exists) -> ``lkmon-<timestamp>[-N].<kind>
-    <suffix>`` in it; an existing file -> a time-stamped name beside it. Names are
-    ``lkmon.paths``'s.
-
-    Raises:
-        UsageError: the folder is missing, not a folder, read-only or otherwise unwritable.
-    """
-    if arg is None:
-        folder = paths.sessions_dir()
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UsageError(f"cannot create {folder}: {e.strerror or e}") from None
-        path = paths.session_file(kind, suffix, directory=folder)
-    else:
-        path = Path(arg)
-        if names_folder(arg) and not path.is_dir():
-            _make_folder(path, what, arg)
-        if path.is_dir():
-            path = paths.file_in(path, kind, suffix)
-    _check_writable_dir(path.parent, what, path)
-    return paths.beside(path)
 
 
 def _default_input() -> list[str]:

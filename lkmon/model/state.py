@@ -41,6 +41,7 @@ from lkmon.model.events import (
     UserTranscribed,
     VadActivity,
 )
+from lkmon.model.joinview import JoinQueries
 from lkmon.model.providers import PackageMap
 from lkmon.model.session import Levels, SessionInfo
 from lkmon.model.spans import TraceSpan
@@ -80,7 +81,7 @@ _NOT_KEPT = frozenset({AudioLevel, UsageUpdated})
 _E = TypeVar("_E")  # an event class, for _on
 
 
-class SessionModel:
+class SessionModel(JoinQueries):
     """Everything lkmon knows about one session.
 
     Attributes:
@@ -236,10 +237,6 @@ class SessionModel:
         joiner.notes.extend(join_notes)
         self._summary = None
 
-    def turn_by_speech_id(self, speech_id: str | None) -> Turn | None:
-        """The turn with ``speech_id`` (LiveKit ``SpeechHandle.id``), or ``None``."""
-        return self._joiner.turn_by_speech_id(speech_id)
-
     def summary(self) -> LatencySummary:
         """p50/p95/max of EOU delay, LLM TTFT, TTS TTFB and e2e latency, and the worst turn.
 
@@ -269,34 +266,9 @@ class SessionModel:
         return self.events_dropped == 0
 
     @property
-    def join_notes(self) -> list[str]:
-        """One line per join made without a ``speech_id`` or left unjoined (newest last)."""
-        return list(self._joiner.notes)
-
-    @property
-    def discarded_count(self) -> int:
-        """Preemptive replies that LiveKit started and threw away (folded into their turns)."""
-        return self._joiner.preemptive.count
-
-    @property
-    def pending_discarded(self) -> list[Turn]:
-        """Discarded preemptive replies whose user turn never came (e.g. the session ended)."""
-        return list(self._joiner.preemptive.waiting)
-
-    @property
     def audio_output(self) -> bool:
         """False when the session had no audio output (a text-only agent: ``output`` "none")."""
         return self.session.output != "none"
-
-    @property
-    def fallback_joins(self) -> int:
-        """Number of joins made by a fallback because a ``speech_id`` was missing."""
-        return self._joiner.fallback_joins
-
-    @property
-    def unjoined_metrics(self) -> list[PluginMetrics]:
-        """Plugin metrics (STT/EOU/LLM/TTS) that joined no turn."""
-        return list(self._joiner.unjoined)
 
     def costs(self) -> list[UsageCost]:
         """Usage entries with their estimated cost (``None`` = unknown price)."""
