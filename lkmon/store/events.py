@@ -116,6 +116,8 @@ def record(
             hint = dict[str, MetricValue]
         elif hint == dict[str, float]:  # a chat message's figures
             hint = dict[str, Finite]
+        elif hint is int and cls is ModelUsage:  # a usage count is never negative (the bridge's)
+            hint = Annotated[int, Field(ge=0)]
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         fields[f.name] = hint if required else NotRequired[hint]
     # built at run time from the dataclass's fields: mypy checks only literal TypedDict definitions
