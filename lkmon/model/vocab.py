@@ -117,6 +117,14 @@ Rating = Literal["good", "warn", "bad"]
 
 RATING_COLOURS: dict[str, str] = {"good": "#a3be8c", "warn": "#ebcb8b", "bad": "#bf616a"}
 """Colours of the e2e ratings (text in the TUI, a cell tint in the HTML report)."""
+EOU_PART_COLOURS: dict[str, str] = {
+    "silence": "#5e81ac",
+    "transcript": "#88c0d0",
+    "decision": "#b48ead",
+    "hook": "#a3be8c",
+}
+"""Colour of each part of the EOU delay (``lkmon.model.eou.PARTS``), on the
+turn detail's timeline."""
 
 
 def rate_e2e(seconds: float | None, thresholds: tuple[float, float]) -> Rating | None:

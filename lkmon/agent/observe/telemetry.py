@@ -90,7 +90,7 @@ class SpanCapture(SpanProcessor):
                 emit(event)
             elif not loop.is_closed():
                 loop.call_soon_threadsafe(emit, event)
-        except Exception:
+        except Exception:  # runs inside LiveKit's span end: never raise into the agent; logged
             logger.exception("lkmon span capture failed on %s", span.name)
 
     def shutdown(self) -> None:

@@ -13,16 +13,9 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from lkmon.model.eou import PART_LABELS, PARTS, EouParts
-from lkmon.model.vocab import fmt_s
+from lkmon.model.vocab import EOU_PART_COLOURS, fmt_s
 from lkmon.tui.widgets.common import DIM, WARN
 
-PART_STYLES: dict[str, str] = {
-    "silence": "#5e81ac",
-    "transcript": "#88c0d0",
-    "decision": "#b48ead",
-    "hook": "#a3be8c",
-}
-"""Colour of each part on the bar and in the legend."""
 WIDTH = 50
 """Cells of the bar."""
 
@@ -47,12 +40,12 @@ def eou_timeline(parts: EouParts, *, width: int = WIDTH) -> RenderableType:
         done += v
         cells = round(done / total * width) - used
         used += cells
-        bar.append("█" * cells, style=PART_STYLES[p])
+        bar.append("█" * cells, style=EOU_PART_COLOURS[p])
     bar.append(f"  EOU {fmt_s(parts.wait)}", style="bold")
     legend = Text("  ")
     for p in PARTS:
         v = seg[p]
-        legend.append("■ ", style=PART_STYLES[p])
+        legend.append("■ ", style=EOU_PART_COLOURS[p])
         legend.append(f"{PART_LABELS[p]} {fmt_s(v)}")
         if p == "silence" and parts.vad_silence is not None:
             legend.append(f" (VAD window {fmt_s(parts.vad_silence)})", style=DIM)
