@@ -145,3 +145,38 @@ def test_timeline_in_the_turn_detail() -> None:
                   "+0.710 s  P(end of turn) 0.127 < threshold 0.560  -> delay 1.000 s  (stt)",
                   "P(end of turn) 0.900 >= threshold 0.560", "wait cut short by the user"):
         assert shown in text, (shown, text)
+
+
+def test_per_part_percentiles_in_the_html_report() -> None:
+    import html.parser
+
+    from lkmon.report.html import build_html_report
+
+    model = SessionModel()
+    model.apply_many(_turn_events(user_first=False))
+    page = build_html_report(model)
+
+    class Cells(html.parser.HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inside, self.rows = False, []
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag == "table" and ("class", "eou-parts") in attrs:
+                self.inside = True
+            elif self.inside and tag == "tr":
+                self.rows.append([])
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "table":
+                self.inside = False
+
+        def handle_data(self, data: str) -> None:
+            if self.inside and self.rows and data.strip():
+                self.rows[-1].append(data.strip())
+
+    cells = Cells()
+    cells.feed(page)
+    rows = {r[0]: r[1:] for r in cells.rows[1:]}
+    assert rows["VAD silence"] == ["1", "0.550 s", "0.550 s", "0.550 s"]
+    assert len(rows) == 4

@@ -24,10 +24,12 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from lkmon.model import vocab
+from lkmon.model.eou import PART_LABELS
 from lkmon.model.state import SessionModel
 from lkmon.model.usage import shown_provider
 from lkmon.redact import Redactor, default_redactor
 from lkmon.report import as_snapshot
+from lkmon.report.text import eou_part_stats
 from lkmon.store.files import text_utf8, write_private_atomic
 from lkmon.store.format import Snapshot, SnapshotTurn, UsageEntry
 from lkmon.store.snapshot import redacted_snapshot
@@ -158,6 +160,7 @@ def build_html_report(
     start = info.started_at
     rows, scale = _rows(snap.turns, thresholds)
     stages = snap.summary.stages
+    part_stats = eou_part_stats(snap)
     return environment().get_template("report.html").render(
         session=info,
         started="?" if start is None else time.strftime("%Y-%m-%d %H:%M:%S UTC",
@@ -167,6 +170,8 @@ def build_html_report(
         turns=snap.turns,
         summary=snap.summary,
         percentiles=[(s, stages[s.key]) for s in vocab.SUMMARY_STAGES if s.key in stages],
+        eou_parts=[(PART_LABELS[p], vocab.EOU_PART_COLOURS[p], st)
+                   for p, st in part_stats.items() if st.count],
         legend=[*vocab.BAR_STAGES, vocab.OTHER],
         bar_title=" / ".join(s.label for s in vocab.BAR_STAGES),
         columns=vocab.SUMMARY_STAGES,
