@@ -180,3 +180,20 @@ def test_per_part_percentiles_in_the_html_report() -> None:
     rows = {r[0]: r[1:] for r in cells.rows[1:]}
     assert rows["VAD silence"] == ["1", "0.550 s", "0.550 s", "0.550 s"]
     assert len(rows) == 4
+
+
+def test_the_html_turn_bar_splits_the_eou_delay_into_its_parts() -> None:
+    import re
+
+    from lkmon.model import vocab
+    from lkmon.report.html import build_html_report
+
+    model = SessionModel()
+    model.apply_many(_turn_events(user_first=False))
+    page = build_html_report(model)
+    segs = re.findall(r'width:([0-9.]+)%;background:(#[0-9a-f]{6})" title="([^"]+)"', page)
+    assert not [t for _, _, t in segs if t.startswith(vocab.EOU.label)]  # no one EOU block
+    eou = [(float(w), title) for w, c, title in segs
+           if c in vocab.EOU_PART_COLOURS.values()]
+    assert [title.split(" ")[1] for _, title in eou] == ["VAD", "transcript", "turn"]
+    assert eou[0][1] == "EOU: VAD silence 0.550 s"

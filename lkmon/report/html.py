@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,21 @@ def _tags(t: SnapshotTurn) -> list[tuple[str, str]]:
     return tags
 
 
+def _split(stage: vocab.Stage, seconds: float, t: SnapshotTurn, scale: float) -> list[Segment]:
+    """The bar segment(s) of one stage: the EOU delay in its parts (VAD silence, transcript,
+    turn decision; ``SnapshotTurn.eou_parts``) on the bar's scale, in the part colours
+    (``vocab.EOU_PART_COLOURS``), one EOU block when the turn has no parts."""
+    width = min(seconds / scale * 100.0, 100.0)
+    parts = t.eou_parts.segments() if t.eou_parts is not None else {}
+    inside = {p: v for p, v in parts.items() if p != "hook" and v}
+    total = sum(inside.values())
+    if stage is not vocab.EOU or total <= 0:
+        return [Segment(stage, width, seconds)]
+    return [Segment(replace(stage, label=f"EOU: {PART_LABELS[p]}",
+                            colour=vocab.EOU_PART_COLOURS[p]), width * v / total, v)
+            for p, v in inside.items()]
+
+
 def _rows(turns: list[SnapshotTurn], thresholds: tuple[float, float]) -> tuple[list[Row], float]:
     """A ``Row`` per turn and the bar scale (seconds at full width: the longest bar that is not
     absurd, ``vocab.is_absurd``; an absurd one is not drawn but tagged ``> 1 h``)."""
@@ -90,8 +105,8 @@ def _rows(turns: list[SnapshotTurn], thresholds: tuple[float, float]) -> tuple[l
         if vocab.is_absurd(length):
             parts = []
             tags.append((vocab.ABSURD_LABEL, "failed"))
-        segments = [Segment(stage, min(v / scale * 100.0, 100.0), v)
-                    for stage, v in parts] if scale > 0 else []
+        segments = [seg for stage, v in parts
+                    for seg in _split(stage, v, t, scale)] if scale > 0 else []
         rows.append(Row(t, tags, segments, vocab.rate_e2e(t.metrics.e2e_latency, thresholds)))
     return rows, scale
 
