@@ -197,3 +197,22 @@ def test_the_html_turn_bar_splits_the_eou_delay_into_its_parts() -> None:
            if c in vocab.EOU_PART_COLOURS.values()]
     assert [title.split(" ")[1] for _, title in eou] == ["VAD", "transcript", "turn"]
     assert eou[0][1] == "EOU: VAD silence 0.550 s"
+
+
+def test_the_turns_pane_bar_splits_the_eou_segment_into_its_parts() -> None:
+    from lkmon.model import vocab
+    from lkmon.tui.widgets.bars import bar_segments, render_bar, split_bar_segments
+
+    model = SessionModel()
+    model.apply_many(_turn_events(user_first=False))
+    turn = model.turns[0]
+    split = split_bar_segments(turn)
+    assert [k for k, _ in split][:3] == ["eou.silence", "eou.transcript", "eou.decision"]
+    eou = dict(bar_segments(turn))[vocab.EOU.key]
+    assert abs(sum(v for k, v in split if k.startswith("eou.")) - eou) < 1e-9
+    bar = render_bar(split, 40, 2.0)
+    styles = {str(s.style) for s in bar.spans}
+    assert {vocab.EOU_PART_COLOURS[p] for p in ("silence", "transcript", "decision")} <= styles
+    assert bar.cell_len == 40
+    turn.eou_parts = None  # no parts: one EOU block
+    assert split_bar_segments(turn) == bar_segments(turn)

@@ -61,6 +61,34 @@ def bar_segments(turn: Turn) -> list[tuple[str, float]]:
     return [(stage.key, seconds) for stage, seconds in vocab.bar_segments(turn.metrics)]
 
 
+def split_bar_segments(turn: Turn) -> list[tuple[str, float]]:
+    """``bar_segments`` with the EOU segment in its parts (``Turn.eou_parts``): keys
+    ``eou.silence``, ``eou.transcript``, ``eou.decision`` (the hook runs after the EOU delay),
+    scaled to add up to the EOU segment; one ``eou`` segment when the turn has no parts."""
+    parts = bar_segments(turn)
+    if turn.eou_parts is None:
+        return parts
+    inside = {p: v for p, v in turn.eou_parts.segments().items() if p != "hook" and v}
+    total = sum(inside.values())
+    if total <= 0:
+        return parts
+    out: list[tuple[str, float]] = []
+    for key, seconds in parts:
+        if key == vocab.EOU.key:
+            out.extend((f"eou.{p}", seconds * v / total) for p, v in inside.items())
+        else:
+            out.append((key, seconds))
+    return out
+
+
+def _style(key: str) -> str:
+    """The style of a bar segment: an EOU part's shade (``vocab.EOU_PART_COLOURS``) or the
+    stage's colour."""
+    if key.startswith("eou."):
+        return vocab.EOU_PART_COLOURS[key[4:]]
+    return stage_style(key)
+
+
 def bar_length(turn: Turn) -> float:
     """Seconds that the turn's bar spans: max(e2e, sum of known stages)."""
     return sum(v for _, v in bar_segments(turn))
@@ -86,13 +114,13 @@ def render_bar(parts: list[tuple[str, float]], width: int, scale: float) -> Text
         cells = max(end - drawn, 1 if seconds > 0 and drawn < width else 0)
         cells = min(cells, width - drawn)
         if cells:
-            text.append("█" * cells, style=stage_style(stage))
+            text.append("█" * cells, style=_style(stage))
             drawn += cells
         if last and drawn < width:
             frac = exact - int(exact)
             partial = _PARTIAL[int(frac * 8)]
             if partial != " ":
-                text.append(partial, style=stage_style(stage))
+                text.append(partial, style=_style(stage))
                 drawn += 1
     if drawn < width:
         text.append(" " * (width - drawn))

@@ -30,11 +30,11 @@ from lkmon.model.vocab import fmt_clock, fmt_s
 from lkmon.tui.widgets.bars import (
     BAR_STAGES,
     bar_length,
-    bar_segments,
     friendly_scale,
     is_absurd,
     render_bar,
     ruler_ticks,
+    split_bar_segments,
     turn_flag,
 )
 from lkmon.tui.widgets.common import DIM, WARN, e2e_style, guarded, stage_style
@@ -142,7 +142,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         text.append(f"{turn.index:>5} ", style="bold")
         text.append(fmt_clock(turn.started_at), style=DIM)
         text.append(" ")
-        text.append_text(render_bar(bar_segments(turn), self.bar_width(), self.scale))
+        text.append_text(render_bar(split_bar_segments(turn), self.bar_width(), self.scale))
         e2e = turn.metrics.e2e_latency
         text.append(f" {fmt_s(e2e):>7}", style=e2e_style(e2e, self.thresholds))
         flag, style = turn_flag(turn)
@@ -174,6 +174,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         # the turn and its metrics object (replaced on every recompute) and is checked by
         # identity, so a freed object's id can never alias a new one.
         state = (turn.complete, turn.failed, turn.interrupted, turn.user_text is None,
+                 turn.eou_parts is None,
                  is_cursor, width, self.scale, self.has_focus, self._base_style)
         cached = self._row_cache.get(position)
         if (cached is not None and cached[0] is turn and cached[1] is turn.metrics
