@@ -216,3 +216,15 @@ def test_the_turns_pane_bar_splits_the_eou_segment_into_its_parts() -> None:
     assert bar.cell_len == 40
     turn.eou_parts = None  # no parts: one EOU block
     assert split_bar_segments(turn) == bar_segments(turn)
+
+
+async def test_the_turns_pane_summary_has_the_p95_of_each_eou_part() -> None:
+    from lkmon.tui.app import LkmonApp
+
+    model = SessionModel()
+    model.apply_many(_turn_events(user_first=False))
+    app = LkmonApp(model, export_dir="/tmp")
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.pause()
+        last = app.turns_pane.summary_table().plain.splitlines()[-1]
+        assert "p95 EOU VAD 0.550 s STT 0.150 s turn 0.400 s" in last

@@ -26,6 +26,7 @@ from textual.widgets import Static
 from lkmon.model import vocab
 from lkmon.model.areas import Area
 from lkmon.model.state import SessionModel
+from lkmon.model.stats import StageStats
 from lkmon.model.vocab import fmt_clock, fmt_s
 from lkmon.tui.widgets.bars import (
     BAR_STAGES,
@@ -38,6 +39,9 @@ from lkmon.tui.widgets.bars import (
     turn_flag,
 )
 from lkmon.tui.widgets.common import DIM, WARN, e2e_style, guarded, stage_style
+
+_SHORT = {"silence": "VAD", "transcript": "STT", "decision": "turn"}
+"""Short names of the EOU parts on the summary line (VAD silence, transcript, turn decision)."""
 
 SUMMARY_EVERY = 0.5
 """Seconds between summary recomputations while turns keep changing."""
@@ -308,6 +312,7 @@ class TurnsPane(Vertical):
             extra[1] = [("mostly ", DIM), (vocab.label(summary.worst_stage),
                                            stage_style(summary.worst_stage))]
         extra[2] = [(f"{summary.turns} turns", DIM)]
+        extra[3] = self._eou_part_p95()
         for i, stage in enumerate(vocab.SUMMARY_STAGES):
             text.append("\n")
             text.append(f"{stage.label:<{LABEL_COLUMN}}", style=stage_style(stage.key))
@@ -321,6 +326,24 @@ class TurnsPane(Vertical):
             for part, style in extra[i]:
                 text.append(part, style=style)
         return text
+
+    def _eou_part_p95(self) -> list[tuple[str, str]]:
+        """``p95 EOU parts`` then each part's p95 (VAD silence, transcript, turn decision;
+        ``StageStats.of`` over the turns with ``eou_parts``), in the part shades; none when no
+        turn has parts."""
+        values: dict[str, list[float]] = {"silence": [], "transcript": [], "decision": []}
+        for t in self.model.turns:
+            if t.eou_parts is not None:
+                for name, v in t.eou_parts.segments().items():
+                    if name in values and v is not None:
+                        values[name].append(v)
+        if not values["decision"]:
+            return []
+        out: list[tuple[str, str]] = [("p95 EOU ", DIM)]
+        for name, v in values.items():
+            out.append((f"{_SHORT[name]} {fmt_s(StageStats.of(v).p95)} ",
+                        vocab.EOU_PART_COLOURS[name]))
+        return out
 
     # --- cursor API used by the app ------------------------------------------------------
     def move_cursor(self, delta: int) -> None:
