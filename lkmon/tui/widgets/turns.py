@@ -340,8 +340,8 @@ class TurnsPane(Vertical):
         if not values["decision"]:
             return []
         out: list[tuple[str, str]] = [("p95 EOU ", DIM)]
-        for name, v in values.items():
-            out.append((f"{_SHORT[name]} {fmt_s(StageStats.of(v).p95)} ",
+        for name, part_values in values.items():
+            out.append((f"{_SHORT[name]} {fmt_s(StageStats.of(part_values).p95)} ",
                         vocab.EOU_PART_COLOURS[name]))
         return out
 
