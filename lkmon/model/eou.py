@@ -25,7 +25,7 @@ import here.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,16 @@ VAD_SLACK = 0.05
 """Seconds after the decision a VAD end of speech may be seen and still be the turn's (an STT
 final can commit the turn while the VAD's window is closing)."""
 _RECENT = 16
+
+
+def bar_shares(segments: Mapping[str, float | None] | None) -> dict[str, float]:
+    """The EOU segment of a latency bar in parts: ``silence``/``transcript``/``decision`` ->
+    their share of the segment (fractions adding up to 1; ``EouParts.segments``, whose ``hook``
+    runs after the EOU delay and is left out); empty when there are no parts or they span 0 s,
+    so the bar keeps one EOU block."""
+    inside = {p: v for p, v in (segments or {}).items() if p != "hook" and v}
+    total = sum(inside.values())
+    return {p: v / total for p, v in inside.items()} if total > 0 else {}
 
 
 @dataclass(slots=True)

@@ -8,10 +8,11 @@ No textual or livekit import here.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from lkmon.model import vocab
+from lkmon.model.eou import PARTS
 from lkmon.model.turns import Turn
 
 SUMMARY_STAGES = tuple(s.key for s in vocab.SUMMARY_STAGES)
@@ -93,3 +94,14 @@ class LatencySummary:
         if worst is None:
             return cls(stages, n)
         return cls(stages, n, worst.index, worst.metrics.e2e_latency, worst.dominant_stage())
+
+
+def eou_part_stats(segments: Iterable[Mapping[str, float | None]]) -> dict[str, StageStats]:
+    """p50/p95/max of each part of the EOU delay (``lkmon.model.eou.PARTS`` -> seconds) over
+    the turns' ``EouParts.segments`` (one mapping per turn that has LiveKit's spans)."""
+    values: dict[str, list[float]] = {p: [] for p in PARTS}
+    for seg in segments:
+        for name, v in seg.items():
+            if v is not None:
+                values[name].append(v)
+    return {name: StageStats.of(v) for name, v in values.items()}

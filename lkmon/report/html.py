@@ -24,7 +24,7 @@ from jinja2.runtime import Context
 from markupsafe import Markup
 
 from lkmon.model import vocab
-from lkmon.model.eou import PART_LABELS
+from lkmon.model.eou import PART_LABELS, bar_shares
 from lkmon.model.state import SessionModel
 from lkmon.model.usage import shown_provider
 from lkmon.redact import Redactor, default_redactor
@@ -83,14 +83,13 @@ def _split(stage: vocab.Stage, seconds: float, t: SnapshotTurn, scale: float) ->
     turn decision; ``SnapshotTurn.eou_parts``) on the bar's scale, in the part colours
     (``vocab.EOU_PART_COLOURS``), one EOU block when the turn has no parts."""
     width = min(seconds / scale * 100.0, 100.0)
-    parts = t.eou_parts.segments() if t.eou_parts is not None else {}
-    inside = {p: v for p, v in parts.items() if p != "hook" and v}
-    total = sum(inside.values())
-    if stage is not vocab.EOU or total <= 0:
+    segs = t.eou_parts.segments() if stage is vocab.EOU and t.eou_parts is not None else {}
+    shares = bar_shares(segs)
+    if not shares:
         return [Segment(stage, width, seconds)]
     return [Segment(replace(stage, label=f"EOU: {PART_LABELS[p]}",
-                            colour=vocab.EOU_PART_COLOURS[p]), width * v / total, v)
-            for p, v in inside.items()]
+                            colour=vocab.EOU_PART_COLOURS[p]), width * share, segs[p] or 0.0)
+            for p, share in shares.items()]
 
 
 def _rows(turns: list[SnapshotTurn], thresholds: tuple[float, float]) -> tuple[list[Row], float]:

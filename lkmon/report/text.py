@@ -12,6 +12,7 @@ from __future__ import annotations
 from lkmon.model.eou import PART_LABELS, PARTS
 from lkmon.model.state import SessionModel
 from lkmon.model.stats import StageStats
+from lkmon.model.stats import eou_part_stats as part_stats
 from lkmon.model.turns import Turn
 from lkmon.model.usage import shown_provider
 from lkmon.model.vocab import (
@@ -122,14 +123,7 @@ def turn_table(session: Snapshot | SessionModel) -> str:
 def eou_part_stats(snap: Snapshot) -> dict[str, StageStats]:
     """p50/p95/max of each part of the EOU delay (``lkmon.model.eou.PARTS``, seconds) over the
     turns that have LiveKit's spans (``SnapshotTurn.eou_parts``)."""
-    values: dict[str, list[float]] = {p: [] for p in PARTS}
-    for t in snap.turns:
-        if t.eou_parts is None:
-            continue
-        for name, v in t.eou_parts.segments().items():
-            if v is not None:
-                values[name].append(v)
-    return {name: StageStats.of(v) for name, v in values.items()}
+    return part_stats(t.eou_parts.segments() for t in snap.turns if t.eou_parts is not None)
 
 
 def eou_part_table(snap: Snapshot) -> str:

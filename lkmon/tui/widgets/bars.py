@@ -10,6 +10,7 @@ import math
 from rich.text import Text
 
 from lkmon.model import vocab
+from lkmon.model.eou import bar_shares
 from lkmon.model.turns import Turn
 from lkmon.tui.widgets.common import BAD, DIM, WARN, stage_style
 
@@ -66,16 +67,13 @@ def split_bar_segments(turn: Turn) -> list[tuple[str, float]]:
     ``eou.silence``, ``eou.transcript``, ``eou.decision`` (the hook runs after the EOU delay),
     scaled to add up to the EOU segment; one ``eou`` segment when the turn has no parts."""
     parts = bar_segments(turn)
-    if turn.eou_parts is None:
-        return parts
-    inside = {p: v for p, v in turn.eou_parts.segments().items() if p != "hook" and v}
-    total = sum(inside.values())
-    if total <= 0:
+    shares = bar_shares(turn.eou_parts.segments() if turn.eou_parts is not None else None)
+    if not shares:
         return parts
     out: list[tuple[str, float]] = []
     for key, seconds in parts:
         if key == vocab.EOU.key:
-            out.extend((f"eou.{p}", seconds * v / total) for p, v in inside.items())
+            out.extend((f"eou.{p}", seconds * share) for p, share in shares.items())
         else:
             out.append((key, seconds))
     return out

@@ -26,7 +26,7 @@ from textual.widgets import Static
 from lkmon.model import vocab
 from lkmon.model.areas import Area
 from lkmon.model.state import SessionModel
-from lkmon.model.stats import StageStats
+from lkmon.model.stats import eou_part_stats
 from lkmon.model.vocab import fmt_clock, fmt_s
 from lkmon.tui.widgets.bars import (
     BAR_STAGES,
@@ -328,21 +328,16 @@ class TurnsPane(Vertical):
         return text
 
     def _eou_part_p95(self) -> list[tuple[str, str]]:
-        """``p95 EOU parts`` then each part's p95 (VAD silence, transcript, turn decision;
-        ``StageStats.of`` over the turns with ``eou_parts``), in the part shades; none when no
-        turn has parts."""
-        values: dict[str, list[float]] = {"silence": [], "transcript": [], "decision": []}
-        for t in self.model.turns:
-            if t.eou_parts is not None:
-                for name, v in t.eou_parts.segments().items():
-                    if name in values and v is not None:
-                        values[name].append(v)
-        if not values["decision"]:
+        """``p95 EOU`` then the p95 of each part inside it (VAD silence, transcript, turn
+        decision; ``lkmon.model.stats.eou_part_stats`` over the turns with ``eou_parts``), in the
+        part shades; none when no turn has parts."""
+        part_stats = eou_part_stats(t.eou_parts.segments() for t in self.model.turns
+                                    if t.eou_parts is not None)
+        if not part_stats["decision"].count:
             return []
         out: list[tuple[str, str]] = [("p95 EOU ", DIM)]
-        for name, part_values in values.items():
-            out.append((f"{_SHORT[name]} {fmt_s(StageStats.of(part_values).p95)} ",
-                        vocab.EOU_PART_COLOURS[name]))
+        for name, short in _SHORT.items():
+            out.append((f"{short} {fmt_s(part_stats[name].p95)} ", vocab.EOU_PART_COLOURS[name]))
         return out
 
     # --- cursor API used by the app ------------------------------------------------------
