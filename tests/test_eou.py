@@ -219,6 +219,9 @@ def test_the_turns_pane_bar_splits_the_eou_segment_into_its_parts() -> None:
 
 
 async def test_the_turns_pane_summary_has_the_p95_of_each_eou_part() -> None:
+    from rich.text import Text
+
+    from lkmon.model import vocab
     from lkmon.tui.app import LkmonApp
 
     model = SessionModel()
@@ -226,5 +229,10 @@ async def test_the_turns_pane_summary_has_the_p95_of_each_eou_part() -> None:
     app = LkmonApp(model, export_dir="/tmp")
     async with app.run_test(size=(200, 40)) as pilot:
         await pilot.pause()
-        last = app.turns_pane.summary_table().plain.splitlines()[-1]
-        assert "p95 EOU VAD 0.550 s STT 0.150 s turn 0.400 s" in last
+        lines = app.turns_pane.summary_table().plain.splitlines()
+        assert lines[-1].rstrip() == "EOU parts   p95 ■VAD 0.550 s  ■STT 0.150 s  ■turn 0.400 s"
+        legend = str(app.turns_pane.border_subtitle)  # the bars draw EOU split: so does the key
+        assert Text.from_markup(legend).plain.startswith("EOU ■VAD ■STT ■turn  ■ LLM TTFT")
+        assert all(colour in legend for colour in vocab.EOU_PART_COLOURS.values()
+                   if colour != vocab.EOU_PART_COLOURS["hook"])
+        assert max(len(line.rstrip()) for line in lines) <= 64  # fits the 66-cell pane

@@ -118,13 +118,14 @@ Rating = Literal["good", "warn", "bad"]
 RATING_COLOURS: dict[str, str] = {"good": "#a3be8c", "warn": "#ebcb8b", "bad": "#bf616a"}
 """Colours of the e2e ratings (text in the TUI, a cell tint in the HTML report)."""
 EOU_PART_COLOURS: dict[str, str] = {
-    "silence": "#5e81ac",
-    "transcript": "#88c0d0",
-    "decision": "#b48ead",
+    "silence": "#3b5a85",
+    "transcript": "#81a1c1",
+    "decision": "#88c0d0",
     "hook": "#a3be8c",
 }
-"""Colour of each part of the EOU delay (``lkmon.model.eou.PARTS``), on the
-turn detail's timeline."""
+"""Colour of each part of the EOU delay (``lkmon.model.eou.PARTS``): the split EOU segment of a
+turn's bar, the turn detail's timeline and the HTML report. Shades of blue, none equal to the
+plain EOU colour (so a split segment never looks like an unsplit one) nor to another stage's."""
 
 
 def rate_e2e(seconds: float | None, thresholds: tuple[float, float]) -> Rating | None:

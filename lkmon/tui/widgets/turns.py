@@ -223,10 +223,16 @@ class TurnsPane(Vertical):
         self._summary_rows = -1
         self._summary_shown: Any = None
         self._ruler_key: tuple[int, float] | None = None
+        self._legend_split = False
 
     @staticmethod
-    def _legend_markup() -> str:
+    def _legend_markup(split: bool = False) -> str:
+        """The bar's colour legend (the pane's border subtitle); with ``split`` the EOU stage
+        is shown as its parts' shades (``vocab.EOU_PART_COLOURS``), as the bars then draw it."""
         parts = [f"[{stage_style(k)}]■[/] {vocab.label(k)}" for k in (*BAR_STAGES, "other")]
+        if split:
+            parts[0] = "EOU " + " ".join(f"[{vocab.EOU_PART_COLOURS[name]}]■[/]{short}"
+                                         for name, short in _SHORT.items())
         return "  ".join(parts)
 
     def compose(self) -> ComposeResult:
@@ -295,7 +301,9 @@ class TurnsPane(Vertical):
         """p50/p95/max of each stage and of e2e latency (a row each), and the worst turn with
         its dominant stage beside them.
 
-        Five fixed-width lines (a plain ``Text``: cheaper to render than a table)."""
+        Five fixed-width lines (a plain ``Text``: cheaper to render than a table), and a sixth
+        with the p95 of each EOU part when turns have them. At most 64 cells wide, so it fits
+        the pane at 80 columns and in the 120-column side-by-side layout."""
         summary = self.model.summary()
         if not summary.turns:
             return Text("No latency figures yet.", style=DIM)
@@ -312,7 +320,6 @@ class TurnsPane(Vertical):
             extra[1] = [("mostly ", DIM), (vocab.label(summary.worst_stage),
                                            stage_style(summary.worst_stage))]
         extra[2] = [(f"{summary.turns} turns", DIM)]
-        extra[3] = self._eou_part_p95()
         for i, stage in enumerate(vocab.SUMMARY_STAGES):
             text.append("\n")
             text.append(f"{stage.label:<{LABEL_COLUMN}}", style=stage_style(stage.key))
@@ -325,19 +332,29 @@ class TurnsPane(Vertical):
                 text.append("    ")
             for part, style in extra[i]:
                 text.append(part, style=style)
+        parts = self._eou_part_p95()
+        if parts and not self._legend_split:  # the bars now draw EOU split: say so
+            self._legend_split = True
+            self.border_subtitle = self._legend_markup(split=True)
+        if parts:  # a line of its own: beside a row it would not fit a 66-cell pane
+            text.append("\n")
+            text.append(f"{'EOU parts':<{LABEL_COLUMN}}", style=stage_style(vocab.EOU.key))
+            for part, style in parts:
+                text.append(part, style=style)
         return text
 
     def _eou_part_p95(self) -> list[tuple[str, str]]:
-        """``p95 EOU`` then the p95 of each part inside it (VAD silence, transcript, turn
-        decision; ``lkmon.model.stats.eou_part_stats`` over the turns with ``eou_parts``), in the
-        part shades; none when no turn has parts."""
+        """The p95 of each part of the EOU delay (VAD silence, transcript, turn decision, in
+        seconds; ``lkmon.model.stats.eou_part_stats`` over the turns with ``eou_parts``), as
+        ``(text, style)`` pieces in the part shades; none when no turn has parts."""
         part_stats = eou_part_stats(t.eou_parts.segments() for t in self.model.turns
                                     if t.eou_parts is not None)
         if not part_stats["decision"].count:
             return []
-        out: list[tuple[str, str]] = [("p95 EOU ", DIM)]
-        for name, short in _SHORT.items():
-            out.append((f"{short} {fmt_s(part_stats[name].p95)} ", vocab.EOU_PART_COLOURS[name]))
+        out: list[tuple[str, str]] = [("p95", DIM)]
+        for name, short in _SHORT.items():  # a swatch in the part's shade, the figure readable
+            out += [(" ■", vocab.EOU_PART_COLOURS[name]), (f"{short} ", DIM),
+                    (f"{fmt_s(part_stats[name].p95)} ", "")]
         return out
 
     # --- cursor API used by the app ------------------------------------------------------
