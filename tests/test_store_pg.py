@@ -9,12 +9,14 @@ the PostgreSQL server binaries are missing.
 from __future__ import annotations
 
 import io
+import threading
+import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 from pg import pg_cluster, pg_url  # noqa: F401
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
 
 from lkmon.cli import main
 from lkmon.store.convert import to_snapshot
@@ -109,3 +111,71 @@ def test_database_urls() -> None:
         database_url("mysql://u@h/db")
     with pytest.raises(StoreError, match=r"\*\*\*"):  # a password is never printed
         database_url("mysql://u:secret@h/db")
+
+
+def test_two_writers_of_one_new_session_take_turns(pg_url: str) -> None:  # noqa: F811
+    """Writer B stores a session whose first write (A's: session row inserted, not committed)
+    is in flight: B waits for A's commit, then replaces its rows; B does not fail on the
+    duplicate session key (before, its plain INSERT did: UniqueViolation)."""
+    rows_a = session_rows(to_snapshot(load_session(FIXTURES[0])), tags={"writer": "a"})
+    rows_b = session_rows(to_snapshot(load_session(FIXTURES[0])), tags={"writer": "b"})
+    rows_b.turns = rows_b.turns[:1]
+    sid = rows_a.session_id
+    with Store(pg_url) as a, Store(pg_url) as b:
+        errors: list[BaseException] = []
+        with a.engine.connect() as conn:
+            tx = conn.begin()
+            conn.execute(insert(t.sessions), [rows_a.session])  # A's write, not committed
+            conn.execute(insert(t.turns), rows_a.turns)
+
+            def write_b() -> None:
+                try:
+                    b.write_session(rows_b)
+                except BaseException as e:  # noqa: BLE001 - the test reports it
+                    errors.append(e)
+
+            thread = threading.Thread(target=write_b)
+            thread.start()
+            _wait_until_blocked(a, "INSERT INTO sessions")
+            assert thread.is_alive()  # B waits on A's uncommitted session row
+            tx.commit()
+        thread.join(30)
+        assert not thread.is_alive() and errors == [], errors
+        assert [r["tags"] for r in b.sessions()] == [{"writer": "b"}]
+        assert len(b.rows("turns", sid)) == 1  # B's rows replaced A's, none mixed
+        assert len(b.rows("messages", sid)) == len(rows_b.messages)
+
+
+def test_two_stores_opening_one_empty_database_at_once(pg_url: str) -> None:  # noqa: F811
+    """Several writers opening a new (empty) PostgreSQL database together create lkmon's tables
+    once: none fails on a table another just created."""
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            Store(pg_url).close()
+        except BaseException as e:  # noqa: BLE001 - the test reports it
+            errors.append(e)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert errors == [], errors
+    with Store(pg_url) as store, store.engine.connect() as conn:
+        assert conn.execute(select(t.schema_version.c.version)).scalars().all() == [
+            t.SCHEMA_VERSION]
+
+
+def _wait_until_blocked(store: Store, query: str, timeout: float = 20.0) -> None:
+    """Wait until a backend runs ``query`` waiting on a lock (``pg_stat_activity``)."""
+    q = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+             "AND query LIKE :q")
+    deadline = time.monotonic() + timeout
+    with store.engine.connect() as conn:
+        while conn.execute(q, {"q": f"%{query}%"}).scalar() == 0:
+            assert time.monotonic() < deadline, f"no backend waited on a lock for {query!r}"
+            time.sleep(0.02)

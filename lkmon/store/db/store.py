@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, inspect, select
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
@@ -28,6 +28,9 @@ from lkmon.store.db.rows import SessionRows
 
 BUSY_TIMEOUT = 30.0
 """Seconds a writer waits for another process's write transaction before giving up."""
+SCHEMA_LOCK = 0x6C6B6D6F6E
+"""The PostgreSQL advisory lock (``pg_advisory_xact_lock``) held while a store's schema is
+checked or created: writers that open one new database at once create its tables once."""
 
 
 class StoreError(ValueError):
@@ -125,6 +128,10 @@ class Store:
 
     def _check_schema(self) -> None:
         with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                # writers opening a new database together: one creates the tables, the others
+                # wait for its commit and find them (SQLite's BEGIN IMMEDIATE does the same)
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
             names = set(inspect(conn).get_table_names())
             if not names:
                 t.metadata.create_all(conn)
@@ -156,10 +163,13 @@ class Store:
         sid = rows.session_id
         try:
             with self.engine.begin() as conn:
-                self._delete(conn, sid)
-                conn.execute(insert(t.sessions), [rows.session])
+                # the session row first, as an upsert: it locks that row, so two writers of one
+                # new session take turns (on PostgreSQL the second waits for the first's commit,
+                # then replaces its rows) instead of the second failing on the duplicate key
+                self._upsert(conn, t.sessions, [rows.session])
                 for table, items in ((t.turns, rows.turns), (t.messages, rows.messages),
                                      (t.usage, rows.usage)):
+                    conn.execute(delete(table).where(table.c.session_id == sid))
                     if items:
                         conn.execute(insert(table), items)
         except SQLAlchemyError as e:
@@ -234,6 +244,9 @@ class Store:
 
     @staticmethod
     def _delete(conn: Any, sid: str) -> None:
+        # the session row first, as every write locks it first (FOR UPDATE; SQLite: no-op)
+        s = t.sessions.c.session_id
+        conn.execute(select(s).where(s == sid).with_for_update())
         for table in t.ROW_TABLES:
             conn.execute(delete(table).where(table.c.session_id == sid))
         conn.execute(delete(t.sessions).where(t.sessions.c.session_id == sid))
