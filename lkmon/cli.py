@@ -230,6 +230,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         start_timeout=args.start_timeout,
         stderr_log_level="WARNING" if args.verbose and args.headless else None,
         capture_root_logs=True,  # headless too: an agent's own logs are redacted and journaled
+        tags=cli_store.tags_of(args),
     )
     source = cli_process.source(args, options) if args.process else InProcessSource(options)
     if args.headless:

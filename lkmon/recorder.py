@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -57,7 +56,7 @@ from lkmon.model.events import (
     ToolCalled,
     UserTranscribed,
 )
-from lkmon.redact import default_redactor, install_from_env, placeholder
+from lkmon.redact import install_from_env, placeholder
 
 logger = logging.getLogger("lkmon.recorder")
 
@@ -305,20 +304,14 @@ def _masked(event: Event) -> Event:
 
 
 def _write_header(path: Path, session_id: str, tags: Mapping[str, str]) -> None:
-    """The journal's header line (``JournalHeader``, plus ``tags``) in an empty new file."""
-    from lkmon.store.format import JOURNAL_VERSION, JournalHeader
+    """The journal's header line (``JournalHeader`` with ``tags``) in an empty new file."""
+    from lkmon.store.journal import header_line
 
-    header: dict[str, Any] = JournalHeader(
-        lkmon_journal=JOURNAL_VERSION, session_id=session_id, lkmon_version=__version__,
-        created_at=time.time(),
-    ).model_dump(mode="json")
-    if tags:
-        header["tags"] = default_redactor().redact_obj(dict(tags))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         os.fchmod(fd, 0o600)
         if os.fstat(fd).st_size == 0:
-            os.write(fd, (json.dumps(header, separators=(",", ":")) + "\n").encode("utf-8"))
+            os.write(fd, header_line(session_id, tags))
     finally:
         os.close(fd)
 

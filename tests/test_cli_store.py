@@ -149,6 +149,12 @@ def test_run_headless_stores_the_session(tmp_path: Path) -> None:
     assert row["livekit_agents_version"] == metadata.version("livekit-agents")
     assert row["agent_git_commit"] is None  # tmp_path is in no repository
     assert row["tags"] == {"commit": "abc123"}
+    # the journal's header holds the tags: importing it (after a crash, say) keeps them
+    (journal,) = (tmp_path / "lkmon-sessions").glob("*.journal.jsonl")
+    assert json.loads(journal.read_text().splitlines()[0])["tags"] == {"commit": "abc123"}
+    assert lkmon("import", str(journal), "--db", str(tmp_path / "again.db"))[0] == 0
+    with Store(tmp_path / "again.db") as store:
+        assert [r["tags"] for r in store.sessions()] == [{"commit": "abc123"}]
     assert [t["llm_ttft"] for t in turns] == [t["metrics"]["llm_ttft"] for t in snap["turns"]]
     assert [t["tool_call_count"] for t in turns] == [0, 1]
     users = [m["text"] for m in messages if m["role"] == "user"]

@@ -156,6 +156,49 @@ async def test_one_journal_per_session_and_failures_never_raise(
     assert sum("cannot write the journal" in r.getMessage() for r in caplog.records) == 1
 
 
+async def test_recorder_tags_reach_the_store(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``record(tags=...)``: the journal header's tags are the session's ``sessions.tags``,
+    through ``record(db=...)`` and through ``lkmon import`` (whose ``--tag`` wins on a KEY in
+    both); a secret in a tag value is redacted in the header and the store."""
+    from livekit.agents import AgentSession
+
+    from lkmon import record
+    from lkmon.cli import main
+    from lkmon.model.events import ChatMessageAdded
+    from lkmon.store.db import Store
+
+    monkeypatch.setenv("LKMON_TEST_SECRET_TOKEN", "tok-5e4d3c2b1a")  # record() reads it
+    db = tmp_path / "s.db"
+    tags = {"build": "42", "branch": "main", "key": "tok-5e4d3c2b1a"}
+    rec = record(AgentSession(), journal=tmp_path / "j" / "", db=db, tags=tags)
+    rec._emit(ChatMessageAdded(ts=time.time(), item_id="i1", role="user", text="hi",
+                               interrupted=False, created_at=time.time()))
+    rec.close()
+    assert rec.error is None and rec.path is not None
+    assert "tok-5e4d3c2b1a" not in rec.path.read_text()
+    stored = {"build": "42", "branch": "main", "key": "[REDACTED]"}
+    with Store(db) as store:
+        assert [r["tags"] for r in store.sessions()] == [stored]
+    assert main(["import", str(rec.path), "--db", str(db), "--tag", "branch=dev"]) == 0
+    with Store(db) as store:
+        (row,) = store.sessions()
+    assert row["session_id"] == rec.session_id
+    assert row["tags"] == {**stored, "branch": "dev"}
+
+
+def test_a_damaged_header_tag_costs_nothing_else(tmp_path: Path) -> None:
+    from lkmon.store.journal import load_journal
+
+    path = tmp_path / "x.journal.jsonl"
+    header = {"lkmon_journal": 2, "session_id": "53b07668-0739-4b0d-ac3c-8801b3c0e4af",
+              "tags": {"n": 7, "ok": "yes", "deep": {"a": 1}, "none": None}}
+    for tags, read in ((header["tags"], {"n": "7", "ok": "yes"}), (["a"], {})):
+        path.write_text(json.dumps({**header, "tags": tags}) + "\n")
+        got = load_journal(path).header
+        assert got is not None and got.tags == read
+
+
 @pytest.mark.slow  # the OpenAI-compatible server's offline models, replies played in real time
 @pytest.mark.models
 def test_recorded_openai_voice_agent_replays_as_lkmon_saw_it(

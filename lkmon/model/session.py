@@ -28,6 +28,8 @@ class SessionInfo:
         session_id: the session's unique id (a UUID string): ``SessionStarted.session_id``
             when it has one, else a fresh UUID4 made with the model (a loader sets the one of
             the file it read; ``lkmon.store.restore``).
+        tags: free ``KEY: VALUE`` labels of the session, from its journal's header
+            (``record(session, tags=...)``, ``lkmon run --tag``; set by the loader).
     """
 
     started_at: float | None = None
@@ -41,6 +43,7 @@ class SessionInfo:
     close_error: str | None = None
     last_event_at: float | None = None
     session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def duration(self) -> float | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lkmon.model.eou import EouParts
 from lkmon.model.events import ErrorRaised, PluginMetrics
@@ -346,6 +346,19 @@ class JournalHeader(Part):
     lkmon_version: str = ""
     created_at: Finite | None = None
     """When the journal was opened, epoch seconds."""
+    tags: dict[str, str] = Field(default_factory=dict)
+    """Free ``KEY: VALUE`` labels (``record(session, tags=...)``, ``lkmon run --tag``): what
+    ``lkmon import`` stores in ``sessions.tags``."""
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _scalar_tags(cls, value: object) -> dict[str, str]:
+        """A damaged ``tags`` never costs the journal: numbers and booleans are their text,
+        any other value (and a ``tags`` that is not an object) is dropped."""
+        if not isinstance(value, dict):
+            return {}
+        return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()
+                if isinstance(v, str | int | float | bool)}
 
 
 _NAMESPACE = UUID("6c6b6d6f-6e00-4e55-9a11-5e5510000000")

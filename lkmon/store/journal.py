@@ -2,7 +2,8 @@
 crash-safe.
 
 The header (``{"lkmon_journal": 2, "session_id": ..., "lkmon_version": ..., "created_at": ...}``,
-``lkmon.store.format.JournalHeader``) names the session; each event line is
+and ``"tags"`` when the session has some; ``lkmon.store.format.JournalHeader``) names the
+session; each event line is
 ``lkmon.store.events.encode`` of the event (``{"type": <LiveKit's event name>, "ts": ...}``).
 Journals of lkmon 0.1 (no header, lkmon's own event names) still read.
 
@@ -29,7 +30,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -40,7 +41,7 @@ from lkmon import __version__, paths
 from lkmon.model.events import Event, SessionStarted, SpeechDone
 from lkmon.redact import default_redactor
 from lkmon.store.events import decode, decode_json, encode
-from lkmon.store.files import json_utf8
+from lkmon.store.files import json_utf8, printable_obj
 from lkmon.store.format import JOURNAL_VERSION, JournalHeader
 from lkmon.store.parse import BOM, loads, without_surrogates
 
@@ -62,6 +63,15 @@ class _Stop(enum.Enum):
 
 
 _STOP: Final = _Stop.STOP
+
+
+def header_line(session_id: str, tags: Mapping[str, str] | None = None) -> bytes:
+    """A new journal's header line (``JournalHeader``, newline-ended; ``tags`` only when there
+    are some, their secrets redacted)."""
+    header = JournalHeader(lkmon_journal=JOURNAL_VERSION, session_id=session_id,
+                           lkmon_version=__version__, created_at=time.time(),
+                           tags=printable_obj(default_redactor().redact_obj(dict(tags or {}))))
+    return header.model_dump_json(exclude=None if header.tags else {"tags"}).encode() + b"\n"
 
 
 def default_journal_path(now: float | None = None, folder: Path | None = None) -> Path:
@@ -89,6 +99,7 @@ class JournalWriter:
             stops or moves.
         exclusive: False to append to a file the caller created for this session (e.g. with
             its own header line); the header is written only when it is empty.
+        tags: ``KEY: VALUE`` labels for the header (``lkmon run --tag``; secrets redacted).
 
     Raises:
         OSError: the file cannot be created (the caller turns it into a UsageError).
@@ -96,7 +107,7 @@ class JournalWriter:
 
     def __init__(self, path: str | Path, *, session_id: str | None = None,
                  on_failure: Callable[[str], None] | None = None,
-                 exclusive: bool = True) -> None:
+                 exclusive: bool = True, tags: Mapping[str, str] | None = None) -> None:
         self.session_id = session_id or str(uuid.uuid4())
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         if exclusive:
@@ -106,13 +117,7 @@ class JournalWriter:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
             os.fchmod(self._fd, 0o600)
         if os.fstat(self._fd).st_size == 0:
-            header = JournalHeader(
-                lkmon_journal=JOURNAL_VERSION,
-                session_id=self.session_id,
-                lkmon_version=__version__,
-                created_at=time.time(),
-            )
-            _write_all(self._fd, header.model_dump_json().encode("utf-8") + b"\n")
+            _write_all(self._fd, header_line(self.session_id, tags))
         self.on_failure = on_failure
         self.moved_from: list[Path] = []
         """Earlier names of this journal that were deleted while it was written."""

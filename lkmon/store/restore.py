@@ -337,6 +337,8 @@ def _model_from_journal(p: Path, raw: bytes) -> SessionModel:
     model = SessionModel()
     model.apply_many(journal.events)
     model.session.session_id = journal.session_id or _journal_id(journal.events, raw)
+    if journal.header is not None:
+        model.session.tags = dict(journal.header.tags)
     return model
 
 

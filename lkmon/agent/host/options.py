@@ -41,6 +41,8 @@ class RunOptions:
         stderr_log_level: also print records at or above this level on stderr (headless).
         capture_root_logs: route the root logger too (the TUI).
         mic_device, speaker_device: sounddevice device index or name; None for the default.
+        tags: ``--tag KEY=VALUE`` labels, written in the journal's header (``lkmon import``
+            of the journal stores them).
     """
 
     agent_file: Path = Path("agent_entry.py")
@@ -59,3 +61,4 @@ class RunOptions:
     capture_root_logs: bool = False
     mic_device: int | str | None = None
     speaker_device: int | str | None = None
+    tags: dict[str, str] = field(default_factory=dict)

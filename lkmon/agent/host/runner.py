@@ -141,7 +141,7 @@ class SessionRunner:
             if opts.journal is not None:
                 try:
                     self.journal = JournalWriter(opts.journal, session_id=self.session_id,
-                                                 on_failure=warn_on_stderr)
+                                                 on_failure=warn_on_stderr, tags=opts.tags)
                 except OSError as e:
                     why = e.strerror
                     raise UsageError(f"cannot write the journal {opts.journal}: {why}") from None

@@ -46,8 +46,9 @@ class Imported:
 
 def import_file(store: Store, path: str | Path,
                 tags: dict[str, str] | None = None) -> Imported:
-    """Load a snapshot or journal and store its session (replacing an earlier import of it),
-    with ``tags`` (``--tag KEY=VALUE``) as its ``sessions.tags``.
+    """Load a snapshot or journal and store its session (replacing an earlier import of it).
+    Its ``sessions.tags`` are the journal header's (``record(tags=...)``, ``lkmon run --tag``)
+    with ``tags`` (``--tag KEY=VALUE``) over them: a KEY in both takes the ``tags`` value.
 
     Raises:
         lkmon.store.restore.SnapshotError: not a loadable lkmon snapshot or journal (one line).
@@ -57,8 +58,9 @@ def import_file(store: Store, path: str | Path,
     from lkmon.store.restore import load_session
 
     p = Path(path)
-    snapshot = to_snapshot(load_session(p))
-    rows = session_rows(snapshot, source=str(p), tags=tags)
+    model = load_session(p)
+    rows = session_rows(to_snapshot(model), source=str(p), tags={**model.session.tags,
+                                                                  **(tags or {})})
     store.write_session(rows)
     return Imported(p, rows.session_id, len(rows.turns), len(rows.messages))
 
