@@ -257,10 +257,11 @@ def session_summaries(store: Any, last: int | None,
                       tags: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """The rows ``lkmon sessions`` prints: per session, when, agent, models, turns, e2e latency
     p50/p95 (seconds, ``statistics.quantiles`` as in the snapshot's summary: ``StageStats``; the
-    p95 is ``None`` from fewer than ``MIN_P95_TURNS`` (20) figures, as in ``lkmon compare``)
-    and cost."""
+    p95 is ``None`` from fewer than ``MIN_P95_TURNS`` (20) figures, as in ``lkmon compare``),
+    cost, tags and close reason (``incomplete`` for a session that never closed in the store)."""
     from lkmon.model.stats import StageStats
     from lkmon.report.compare import MIN_P95_TURNS
+    from lkmon.store.db.rows import INCOMPLETE
 
     rows = store.sessions(last, tags=tags)
     e2e = store.e2e_latencies([r["session_id"] for r in rows])
@@ -280,6 +281,8 @@ def session_summaries(store: Any, last: int | None,
             "cost": r["cost_total"],
             "currency": r["currency"],
             "tags": r["tags"],
+            # a store written before "incomplete" was stored holds NULL for such a session
+            "close_reason": r["close_reason"] or (INCOMPLETE if r["closed_at"] is None else None),
         })
     return out
 

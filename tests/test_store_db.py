@@ -7,12 +7,14 @@ snapshots); no network, no models.
 
 from __future__ import annotations
 
+import io
 import os
 import sqlite3
 import stat
 import subprocess
 import sys
 import textwrap
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -153,6 +155,38 @@ def test_import_twice_is_one_session(tmp_path: Path) -> None:
         assert store.rows("usage", sid) == []
         assert len(store.sessions()) == 1
         assert store.delete_session(sid) is None
+
+
+def test_a_session_that_never_closed_is_incomplete(tmp_path: Path) -> None:
+    """A journal that ends before LiveKit's ``close`` (its writer killed) is stored with
+    ``close_reason`` ``incomplete``, not NULL; one that closed keeps LiveKit's reason; a NULL
+    left by an older lkmon reads as ``incomplete`` in ``lkmon sessions --json``."""
+    import json
+
+    from sqlalchemy import update
+
+    from lkmon.cli import main
+    from lkmon.store.db import schema as t
+
+    lines = REAL.read_text().splitlines(keepends=True)
+    crashed = tmp_path / "crashed.journal.jsonl"
+    crashed.write_text("".join(line for line in lines if '"type":"close"' not in line))
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        closed = import_file(store, REAL).session_id
+        [row] = store.sessions()
+        assert row["close_reason"] == "user_initiated" and row["closed_at"] is not None
+        import_file(store, crashed)  # the same session, as its journal was at the kill
+        [row] = store.sessions()
+        assert row["close_reason"] == "incomplete" and row["closed_at"] is None
+        assert row["turn_count"] == 2  # the finished turns are all there
+        with store.engine.begin() as conn:  # as an lkmon before "incomplete" stored it
+            conn.execute(update(t.sessions).values(close_reason=None))
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["sessions", "--db", str(db), "--json"]) == 0
+    [listed] = json.loads(out.getvalue())["sessions"]
+    assert listed["session_id"] == closed and listed["close_reason"] == "incomplete"
 
 
 def test_file_is_private_and_in_wal_mode(tmp_path: Path) -> None:

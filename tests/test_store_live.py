@@ -59,7 +59,7 @@ def test_each_completed_turn_is_stored_as_it_completes(tmp_path: Path) -> None:
         sid = expected.session_id
         [session] = store.sessions()
         assert session["session_id"] == sid and session["turn_count"] == len(expected.turns)
-        assert session["agent_sha256"] is not None and session["close_reason"] is None
+        assert session["agent_sha256"] is not None and session["close_reason"] == "incomplete"
         assert store.rows("turns", sid) == sorted(expected.turns, key=lambda r: r["turn_index"])
         by_id = {m["item_id"]: m for m in expected.messages}
         stored = store.rows("messages", sid)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from lkmon.store.convert import to_snapshot
-from lkmon.store.db import Store, session_rows
+from lkmon.store.db import Store, import_file, session_rows
 from lkmon.store.db.schema import TURN_FIGURES
 from lkmon.store.restore import load_session
 
@@ -72,6 +72,7 @@ def test_kill_9_loses_no_finished_turn_in_the_store(tmp_path: Path) -> None:
     with Store(db) as store:
         [session] = store.sessions()
     assert session["session_id"] == replay.session.session_id
+    assert session["close_reason"] == "incomplete"  # no close reached the store: not NULL
     for index in complete:
         assert index in stored, f"finished turn {index} not in the store"
         row, want = stored[index], expected[index]
@@ -83,3 +84,9 @@ def test_kill_9_loses_no_finished_turn_in_the_store(tmp_path: Path) -> None:
         # write, such as the agent's stop of speech, may still be missing)
         for name in TURN_FIGURES:
             assert row[name] is None or row[name] == want[name], (index, name)
+    # importing the journal completes the session from it; it never closed: still incomplete
+    with Store(db) as store:
+        import_file(store, journal)
+        [session] = store.sessions()
+        assert session["close_reason"] == "incomplete"
+        assert len(store.rows("turns", session["session_id"])) == len(replay.turns)

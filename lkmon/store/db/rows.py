@@ -18,6 +18,12 @@ from lkmon.store.db.schema import MESSAGE_FIGURES, TURN_COUNTS, TURN_FIGURES
 from lkmon.store.files import printable_obj
 from lkmon.store.format import Snapshot, SnapshotTurn
 
+INCOMPLETE = "incomplete"
+"""``sessions.close_reason`` of a session whose stored rows hold no LiveKit ``close`` event: it
+is still running (the live writes of ``lkmon run``), or whatever wrote it was killed first
+(``kill -9``, a power cut), or the journal imported ends before the close. Never one of
+LiveKit's ``CloseReason`` values."""
+
 
 @dataclass(slots=True)
 class SessionRows:
@@ -74,7 +80,7 @@ def session_rows(
         "models": dict(s.models),
         "input": s.input,
         "output": s.output,
-        "close_reason": s.close_reason,
+        "close_reason": s.close_reason or (INCOMPLETE if s.closed_at is None else None),
         "close_error": s.close_error,
         "lkmon_version": s.lkmon_version,
         "livekit_agents_version": livekit_agents_version,
