@@ -67,21 +67,24 @@ def test_real_files_of_every_format_validate_against_the_generated_schema(
     validator.validate(old)
     new = json.loads(write_snapshot(load_session(OLD / name), tmp_path / "s.json").read_text())
     validator.validate(new)
-    assert new["lkmon_snapshot"] == SNAPSHOT_VERSION == 3
+    assert new["lkmon_snapshot"] == SNAPSHOT_VERSION == 4
 
 
 @pytest.mark.parametrize("name", ["v2-demo.json", "v2-demo-sections.json", "v2-agents.json",
-                                  "v2-agents-sections.json", "v1-demo-sections.json"])
+                                  "v2-agents-sections.json", "v1-demo-sections.json",
+                                  "v3-demo.json", "v3-demo-sections.json"])
 def test_a_format_1_or_2_file_keeps_its_turns(name: str) -> None:
-    """Replayed from its events or rebuilt from its sections, a format 2 file gives back the
-    turns it holds, figure for figure (and a format 1 file rebuilt from its sections, too)."""
+    """Replayed from its events or rebuilt from its sections, a format 2 or 3 file gives back
+    the turns it holds, figure for figure (and a format 1 file rebuilt from its sections, too);
+    keys added later (format 4's ``summary.interruptions``...) are new, the rest is kept."""
     old = json.loads((OLD / name).read_text())
     new = build_snapshot(load_session(OLD / name))
     for t, n in zip(_turns(old), _turns(new), strict=True):
         # format 1 lacks keys format 2 added: every key it has keeps its value
         assert {k: n[k] for k in t if k != "metrics"} == {k: t[k] for k in t if k != "metrics"}
         assert {k: n["metrics"][k] for k in t["metrics"]} == t["metrics"]
-    for key in ("summary", "errors", "transcript"):
+    assert {k: new["summary"][k] for k in old["summary"]} == old["summary"]
+    for key in ("errors", "transcript"):
         assert new[key] == old[key], key
     assert [{k: n[k] for k in o} for n, o in zip(new["usage"], old["usage"], strict=True)] == (
         old["usage"])  # format 1: no package/billed_provider/via yet

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from lkmon.model.interruption_events import FalseInterruption, OverlappingSpeech
 from lkmon.model.measurements import (
     AudioLevel,
     MetricKind,
@@ -42,10 +43,12 @@ __all__ = [
     "EVENT_TYPES",
     "ErrorRaised",
     "Event",
+    "FalseInterruption",
     "LoadProgress",
     "LogRecord",
     "MetricKind",
     "ModelUsage",
+    "OverlappingSpeech",
     "PluginMetrics",
     "SessionClosed",
     "SessionStarted",
@@ -339,6 +342,8 @@ Event = (
     | LogRecord
     | SessionClosed
     | TraceSpan
+    | FalseInterruption
+    | OverlappingSpeech
 )
 
 EVENT_TYPES: dict[str, type] = {
@@ -363,5 +368,7 @@ EVENT_TYPES: dict[str, type] = {
         LogRecord,
         SessionClosed,
         TraceSpan,
+        FalseInterruption,
+        OverlappingSpeech,
     )
 }

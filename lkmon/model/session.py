@@ -30,6 +30,10 @@ class SessionInfo:
             the file it read; ``lkmon.store.restore``).
         tags: free ``KEY: VALUE`` labels of the session, from its journal's header
             (``record(session, tags=...)``, ``lkmon run --tag``; set by the loader).
+        false_interruptions: LiveKit ``agent_false_interruption`` events; false_resumed: those
+            whose reply played on (``resumed``).
+        overlapping_speech: LiveKit ``overlapping_speech`` events (its adaptive interruption
+            detector's verdicts); overlapping_interruptions: those that were interruptions.
     """
 
     started_at: float | None = None
@@ -44,6 +48,10 @@ class SessionInfo:
     last_event_at: float | None = None
     session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     tags: dict[str, str] = field(default_factory=dict)
+    false_interruptions: int = 0
+    false_resumed: int = 0
+    overlapping_speech: int = 0
+    overlapping_interruptions: int = 0
 
     @property
     def duration(self) -> float | None:

@@ -27,9 +27,11 @@ from lkmon.model.events import (
     ChatMessageAdded,
     ErrorRaised,
     Event,
+    FalseInterruption,
     LoadProgress,
     LogRecord,
     ModelUsage,
+    OverlappingSpeech,
     PluginMetrics,
     SessionClosed,
     SessionStarted,
@@ -41,6 +43,7 @@ from lkmon.model.events import (
     UserTranscribed,
     VadActivity,
 )
+from lkmon.model.interruptions import Interruptions
 from lkmon.model.joinview import JoinQueries
 from lkmon.model.providers import PackageMap
 from lkmon.model.session import Levels, SessionInfo
@@ -126,6 +129,8 @@ class SessionModel(JoinQueries):
         self.turns: list[Turn] = conversation.turns
         self.eou = EouTracker()
         """The parts of each user turn's EOU delay, from LiveKit's spans (``lkmon.model.eou``)."""
+        self.interruptions = Interruptions(self.session)
+        """Each turn's interruption class and the session's counts (``model.interruptions``)."""
         self._book = conversation.book
         self.transcript: deque[TranscriptEntry] = conversation.transcript
         self.agent_state = "initializing"
@@ -167,6 +172,8 @@ class SessionModel(JoinQueries):
         on(LogRecord, self._log)
         on(SessionClosed, self._session_closed)
         on(TraceSpan, self._trace_span)
+        on(FalseInterruption, lambda ev: _SESSION)  # folded by self.interruptions in apply
+        on(OverlappingSpeech, lambda ev: _SESSION)
 
     def _on(self, cls: type[_E], handler: Callable[[_E], Iterable[Area]]) -> None:
         """Fold ``cls`` events with ``handler`` (mypy checks that it takes a ``cls``)."""
@@ -200,6 +207,8 @@ class SessionModel(JoinQueries):
         if info.last_event_at is None or ts > info.last_event_at:
             info.last_event_at = ts
         changed = set(handler(event))
+        if self.interruptions.watch(event, self.turns):
+            changed.add(Area.TURNS)
         if Area.TURNS in changed:
             self._summary = None
         return changed

@@ -100,6 +100,8 @@ class Turn:
         eou_parts: the parts of the turn's EOU delay from LiveKit's spans
             (``lkmon.model.eou.EouParts``), or ``None`` (no spans: a replay of an older
             journal, the recorder, a typed turn).
+        interruption: why the played reply stopped: ``"false_interruption"``,
+            ``"cut_in_early"`` or ``"barge_in"`` (``lkmon.model.interruptions``), or ``None``.
     """
 
     index: int
@@ -135,6 +137,7 @@ class Turn:
     eou_at: float | None = None
     measured: tuple[str, ...] = ()
     eou_parts: EouParts | None = None
+    interruption: str | None = None
 
     @property
     def typed(self) -> bool:

@@ -1,7 +1,8 @@
 """Session-protocol events (``AgentSessionMessage.event``, livekit-agents 1.8.9) -> lkmon events.
 
 What the protocol carries: agent and user state, user transcripts, chat items (messages with
-their ``MetricsReport``), tool calls, session usage and errors. What it does not carry (VAD
+their ``MetricsReport``), tool calls, session usage, errors, false interruptions and overlapping
+speech (each given the reply under way). What it does not carry (VAD
 events, plugin-level metrics, ``speech_id``) has no event here: turns are joined from the chat
 messages alone: lkmon numbers the replies itself (``protocol_1``, ``protocol_2``...: a
 ``SpeechCreated`` at a user message, or at a reply with none before it, and a ``SpeechDone`` when
@@ -20,7 +21,9 @@ from lkmon.model.events import (
     AgentStateChanged,
     ChatMessageAdded,
     ErrorRaised,
+    FalseInterruption,
     ModelUsage,
+    OverlappingSpeech,
     SpeechCreated,
     SpeechDone,
     ToolCalled,
@@ -102,6 +105,15 @@ class EventConverter:
         self.emit(AgentStateChanged(ts=ts, old_state=_state(ev.old_state, enum), new_state=new))
         if new in ("listening", "idle"):
             self._close_speech(ts)
+
+    def _on_agent_false_interruption(self, ev: Any, ts: float) -> None:
+        self.emit(FalseInterruption(ts=ts, resumed=bool(ev.resumed), speech_id=self._speech))
+
+    def _on_overlapping_speech(self, ev: Any, ts: float) -> None:
+        self.emit(OverlappingSpeech(
+            ts=ts, is_interruption=bool(ev.is_interruption),
+            detection_delay=float(ev.detection_delay) if ev.detection_delay else None,
+            overlap_started_at=_seconds(ev.overlap_started_at), speech_id=self._speech))
 
     def _on_user_state_changed(self, ev: Any, ts: float) -> None:
         enum = ev.DESCRIPTOR.fields_by_name["new_state"].enum_type

@@ -24,6 +24,7 @@ from lkmon.model.events import (
     UserTranscribed,
 )
 from lkmon.model.figures import MetricValues
+from lkmon.model.interruptions import counts as interruption_counts
 from lkmon.model.session import SessionInfo
 from lkmon.model.state import SessionModel
 from lkmon.model.transcript import TranscriptEntry
@@ -153,6 +154,7 @@ def snapshot_dict(model: SessionModel, *, redact_text: bool = False) -> dict[str
             "worst_turn": summary.worst_turn,
             "worst_e2e": summary.worst_e2e,
             "worst_stage": summary.worst_stage,
+            "interruptions": interruption_counts(model.turns),
         },
         "vad": {**_fields(vad, VAD_FIELDS), "audio_seconds": vad.audio_seconds},
         "errors": [_error(e) for e in model.errors],

@@ -13,13 +13,10 @@ format N reads a file of format N with keys added later). No textual or livekit 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
-from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -29,11 +26,13 @@ from lkmon.model.figures import TurnMetrics
 from lkmon.model.transcript import TranscriptEntry
 from lkmon.store.events import EventField, Finite, record
 
-SNAPSHOT_VERSION = 3
-"""The snapshot format version this lkmon writes (``"lkmon_snapshot"``); it reads 1 to 3.
+SNAPSHOT_VERSION = 4
+"""The snapshot format version this lkmon writes (``"lkmon_snapshot"``); it reads 1 to 4.
 
-3 (lkmon 0.2): ``session.session_id`` (a UUID; the same as the journal header's); events use
-LiveKit's event names (``conversation_item_added``, ``metrics_collected``...; see
+4: why turns waited (``turns[].interruption``, the session's interruption counts; more keys
+join it), each with a default, so a format 3 file reads as format 4 with none known.
+3 (lkmon 0.2): ``session.session_id`` (a UUID; the journal header's); events use LiveKit's
+event names (``conversation_item_added``, ``metrics_collected``...; see
 ``lkmon.store.events``); the schema is generated from ``lkmon.store.format``.
 2: discarded preemptive replies fold into their turn (``turns[].discarded``), STT-only turns
 (``kind: "transcript"``), ``greeting`` only before user speech, EOU 0.0 is ``null`` with its
@@ -171,6 +170,9 @@ class SnapshotTurn(Part):
     eou_parts: EouPartsRecord | None = None
     """The parts of the turn's EOU delay from LiveKit's spans (docs/metrics.md, "The EOU
     decision"); ``None`` when lkmon saw no spans for it."""
+    interruption: Literal["false_interruption", "cut_in_early", "barge_in"] | None = None
+    """Why the played reply stopped (docs/metrics.md, "Interruptions"); ``None``: it was not
+    interrupted (format 4; ``None`` in older files)."""
 
     @model_validator(mode="after")
     def _fill_older(self) -> SnapshotTurn:
@@ -235,6 +237,8 @@ class SummaryEntry(Part):
     worst_turn: int | None
     worst_e2e: Seconds
     worst_stage: str | None
+    interruptions: dict[str, Count] = {}
+    """Turns of each ``turns[].interruption`` class (format 4; empty in older files)."""
 
 
 class VadEntry(Part):
@@ -282,10 +286,17 @@ class SnapshotSession(Part):
     events_complete: bool | None = None
     fallback_joins: Count = 0
     join_notes: list[str] = []
+    false_interruptions: Count = 0
+    """LiveKit ``agent_false_interruption`` events (format 4); false_resumed: those resumed."""
+    false_resumed: Count = 0
+    overlapping_speech: Count = 0
+    """LiveKit ``overlapping_speech`` events (its adaptive interruption detector's verdicts;
+    none without it); overlapping_interruptions: those that were interruptions."""
+    overlapping_interruptions: Count = 0
 
 
 class Snapshot(Part):
-    """A session snapshot (``{"lkmon_snapshot": 3, ...}``), see docs/snapshot-format.md."""
+    """A session snapshot (``{"lkmon_snapshot": 4, ...}``), see docs/snapshot-format.md."""
 
     model_config = ConfigDict(
         title=f"lkmon session snapshot, format {SNAPSHOT_VERSION}",
@@ -359,23 +370,6 @@ class JournalHeader(Part):
             return {}
         return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()
                 if isinstance(v, str | int | float | bool)}
-
-
-_NAMESPACE = UUID("6c6b6d6f-6e00-4e55-9a11-5e5510000000")
-
-
-def derived_session_id(
-    started_at: float | None, agent_file: str, lkmon_version: str, content: bytes
-) -> str:
-    """A stable id for a session recorded before session ids (format 1/2 snapshots, 0.1
-    journals): a UUID5 of its start time (epoch seconds), agent file and lkmon version, which a
-    snapshot and the journal of one session share; of ``content``'s SHA-256 when the start is
-    unknown. Loading the same file twice gives the same id."""
-    if started_at is None:
-        key = "sha256:" + hashlib.sha256(content).hexdigest()
-    else:
-        key = f"session:{started_at!r}:{agent_file}:{lkmon_version}"
-    return str(uuid.uuid5(_NAMESPACE, key))
 
 
 SCHEMA_FILE = Path(__file__).with_name("snapshot.schema.json")

@@ -6,8 +6,11 @@ saying what and where: the file, the JSON path or the line). No textual or livek
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
 from typing import Any
+from uuid import UUID
 
 from pydantic import ValidationError
 
@@ -93,3 +96,20 @@ def without_surrogates(obj: Any) -> Any:
     if isinstance(obj, list):
         return [without_surrogates(v) for v in obj]
     return obj
+
+
+_NAMESPACE = UUID("6c6b6d6f-6e00-4e55-9a11-5e5510000000")
+
+
+def derived_session_id(
+    started_at: float | None, agent_file: str, lkmon_version: str, content: bytes
+) -> str:
+    """A stable id for a session recorded before session ids (format 1/2 snapshots, 0.1
+    journals): a UUID5 of its start time (epoch seconds), agent file and lkmon version, which a
+    snapshot and the journal of one session share; of ``content``'s SHA-256 when the start is
+    unknown. Loading the same file twice gives the same id."""
+    if started_at is None:
+        key = "sha256:" + hashlib.sha256(content).hexdigest()
+    else:
+        key = f"session:{started_at!r}:{agent_file}:{lkmon_version}"
+    return str(uuid.uuid5(_NAMESPACE, key))

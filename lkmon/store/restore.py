@@ -32,8 +32,8 @@ from lkmon.store import format as fmt
 from lkmon.store.convert import SESSION_FIELDS, TURN_FIELDS, USAGE_FIELDS, VAD_FIELDS
 from lkmon.store.events import EVENT_NAMES
 from lkmon.store.files import no_gc
-from lkmon.store.format import SCHEMA_FILE, SNAPSHOT_VERSION, Snapshot, derived_session_id
-from lkmon.store.parse import BOM, SnapshotError, invalid, without_surrogates
+from lkmon.store.format import SCHEMA_FILE, SNAPSHOT_VERSION, Snapshot
+from lkmon.store.parse import BOM, SnapshotError, derived_session_id, invalid, without_surrogates
 from lkmon.store.parse import loads as _loads
 
 __all__ = [
@@ -119,7 +119,7 @@ def validate_snapshot(data: Any, *, where: str = "snapshot") -> Snapshot:
 
 def load_snapshot(path: str | Path) -> Snapshot:
     """The snapshot in ``path`` as a validated ``Snapshot`` (older formats: their session id
-    derived from their content, see ``format.derived_session_id``).
+    derived from their content, see ``parse.derived_session_id``).
 
     Raises:
         SnapshotError: unreadable, not a snapshot, a newer format, or invalid.

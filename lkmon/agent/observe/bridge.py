@@ -6,7 +6,8 @@ holds a LiveKit or pydantic object.
 
 * Session events (``voice/events.py``): agent/user state, ``user_input_transcribed``,
   ``conversation_item_added``, ``function_tools_executed``, ``speech_created`` (plus the speech
-  handle's done callback -> ``SpeechDone``), ``session_usage_updated``, ``error``, ``close``.
+  handle's done callback -> ``SpeechDone``), ``session_usage_updated``, ``error``, ``close``,
+  ``agent_false_interruption``, ``overlapping_speech`` (with the current speech's id).
 * Metrics (``lkmon.agent.observe.plugins.PluginMetricsWatch``): each plugin's public
   ``metrics_collected`` (STT, LLM, TTS, VAD of the session and of every agent it runs), and the
   ``EOUMetrics`` that only the session's deprecated ``metrics_collected`` carries (through
@@ -44,8 +45,10 @@ from lkmon.agent.observe import telemetry
 from lkmon.agent.observe.convert import (
     USAGE_FIELDS,
     describe_exception,
+    false_interruption,
     metrics_event,
     one_line,
+    overlapping_speech,
     usage_list,
 )
 from lkmon.agent.observe.plugins import PluginMetricsWatch, VadTap
@@ -79,6 +82,8 @@ _SESSION_EVENTS: tuple[EventTypes, ...] = (  # mypy checks each against LiveKit'
     "session_usage_updated",
     "error",
     "close",
+    "agent_false_interruption",
+    "overlapping_speech",
 )
 
 Emit = Callable[[Event], None]
@@ -334,6 +339,12 @@ class Bridge:
             return
         self._last_usage = key
         self.emit(UsageUpdated(ts=ev.created_at, usage=rows))
+
+    def _on_agent_false_interruption(self, ev: Any) -> None:
+        self.emit(false_interruption(ev, self.current_speech_id()))
+
+    def _on_overlapping_speech(self, ev: Any) -> None:
+        self.emit(overlapping_speech(ev, self.current_speech_id()))
 
     def _on_metrics(self, metrics: Any) -> None:
         event = metrics_event(metrics)

@@ -10,7 +10,13 @@ import math
 import time
 from typing import Any
 
-from lkmon.model.events import MetricKind, ModelUsage, PluginMetrics
+from lkmon.model.events import (
+    FalseInterruption,
+    MetricKind,
+    ModelUsage,
+    OverlappingSpeech,
+    PluginMetrics,
+)
 from lkmon.model.figures import num
 from lkmon.redact import redact
 
@@ -128,3 +134,21 @@ def model_labels(session: Any, agent: Any) -> dict[str, str]:
             logging.getLogger("lkmon.bridge").debug("no label for %s: %s", role, e)
             labels[role] = type(plugin).__name__
     return labels
+
+
+def false_interruption(ev: Any, speech_id: str | None) -> FalseInterruption:
+    """LiveKit's ``AgentFalseInterruptionEvent`` (``resumed``, ``created_at``)."""
+    return FalseInterruption(
+        ts=num(ev.created_at) or time.time(), resumed=bool(ev.resumed), speech_id=speech_id
+    )
+
+
+def overlapping_speech(ev: Any, speech_id: str | None) -> OverlappingSpeech:
+    """LiveKit's ``inference.OverlappingSpeechEvent`` (its audio and probabilities dropped)."""
+    return OverlappingSpeech(
+        ts=num(ev.created_at) or time.time(),
+        is_interruption=bool(ev.is_interruption),
+        detection_delay=num(ev.detection_delay),
+        overlap_started_at=num(ev.overlap_started_at),
+        speech_id=speech_id,
+    )
