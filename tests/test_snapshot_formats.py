@@ -244,3 +244,14 @@ def test_the_snapshot_object_is_what_gets_written(tmp_path: Path) -> None:
     assert all(p.speech_id == turn.speech_id for p in turn.plugin_metrics if p.kind != "stt")
     assert turn.plugin_metrics[0] is not model.turns[1].plugin_metrics[0]  # copies
     assert snap.events[0] == model.record()[0] and snap.events[0] is not model.record()[0]
+
+
+def test_a_format_3_snapshot_and_its_journal_read_as_format_4_with_no_interruption_known() -> None:
+    models = [load_session(OLD / f"v3-demo{suffix}")
+              for suffix in (".json", "-sections.json", ".journal.jsonl")]
+    assert models[0].session.session_id == models[2].session.session_id  # the same session
+    for m in models:
+        assert len(m.turns) == 8 and [t.interrupted for t in m.turns].count(True) == 1
+        assert [t.interruption for t in m.turns] == [None] * 8  # no user speech over it
+        snap = build_snapshot(m)
+        assert snap["lkmon_snapshot"] == 4 and snap["session"]["false_interruptions"] == 0
