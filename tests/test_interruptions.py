@@ -252,3 +252,39 @@ def test_the_session_protocol_carries_them() -> None:
     conv.event(ov)
     assert out == [FalseInterruption(ts=T0, resumed=True),
                    OverlappingSpeech(ts=T0, is_interruption=True, detection_delay=0.3)]
+
+
+def test_the_turns_pane_html_report_and_turn_detail_show_them() -> None:
+    from lkmon.report.html import build_html_report
+    from lkmon.tui.widgets.bars import turn_flag
+    from lkmon.tui.widgets.interrupts import detail_words, head_flag
+    from lkmon.tui.widgets.turns import TurnsPane
+
+    model = SessionModel()
+    model.apply_many(_session())
+    lines = TurnsPane(model, thresholds=(1.0, 2.0)).summary_table().plain.splitlines()
+    assert lines[-1] == "interrupts  1 early  1 barge-in  1 false  1 other  1 overlaps"
+    assert max(len(line) for line in lines) <= 64  # fits the pane at 80 columns
+    turns = model.turns
+    assert [turn_flag(t)[0] for t in turns] == [
+        "⚡ early", "⚡ barge", "⚡ false", "", "⚡ intr"]
+    assert [detail_words(t) for t in turns] == [
+        "yes: cut in early", "yes: barge-in", "paused: a false interruption (LiveKit's)", "no",
+        "yes, before playback"]
+    assert head_flag(turns[2]) == "paused: false interruption"
+    page = build_html_report(model)
+    assert "interrupted replies <b>3</b> · cut in early <b>1</b> · barge-in <b>1</b>" in page
+    assert "LiveKit false interruptions <b>1</b>" in page
+    assert '<span class="tag int">interrupted: cut in early</span>' in page
+    assert '<span class="tag int">paused: false interruption</span>' in page
+
+
+def test_the_turns_pane_says_nothing_of_interruptions_before_any() -> None:
+    from lkmon.tui.widgets.turns import TurnsPane
+
+    model = SessionModel()
+    stop = T0 + 2.0
+    model.apply_many(_ordered([*_speaks(T0 + 0.5, stop),
+                               *_turn(1, stop, played=stop + 1.0, ended=stop + 3.0,
+                                      interrupted=False)]))
+    assert "interrupts" not in TurnsPane(model, thresholds=(1.0, 2.0)).summary_table().plain

@@ -53,11 +53,6 @@ __all__ = [
 Interruption = Literal["false_interruption", "cut_in_early", "barge_in"]
 CLASSES: tuple[Interruption, ...] = ("false_interruption", "cut_in_early", "barge_in")
 """The classes, in the order they are matched."""
-CLASS_LABELS: dict[str, str] = {
-    "false_interruption": "false interruption",
-    "cut_in_early": "cut in early",
-    "barge_in": "barge-in",
-}
 CUT_IN_WINDOW = 0.5
 """Seconds after a reply's playback start within which user speech that goes on from a pause
 is the same utterance, not an answer to the reply (about LiveKit's default

@@ -126,6 +126,15 @@ EOU_PART_COLOURS: dict[str, str] = {
 """Colour of each part of the EOU delay (``lkmon.model.eou.PARTS``): the split EOU segment of a
 turn's bar, the turn detail's timeline and the HTML report. Shades of blue, none equal to the
 plain EOU colour (so a split segment never looks like an unsplit one) nor to another stage's."""
+INTERRUPTION_LABELS: dict[str, str] = {
+    "false_interruption": "false interruption",
+    "cut_in_early": "cut in early",
+    "barge_in": "barge-in",
+}
+"""Words for each ``Turn.interruption`` class (``lkmon.model.interruptions``), in match order."""
+INTERRUPTION_SHORT: dict[str, str] = {
+    "false_interruption": "false", "cut_in_early": "early", "barge_in": "barge"}
+"""The same in at most 5 cells (a turn row's flag)."""
 
 
 def rate_e2e(seconds: float | None, thresholds: tuple[float, float]) -> Rating | None:

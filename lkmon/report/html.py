@@ -69,7 +69,10 @@ def _tags(t: SnapshotTurn) -> list[tuple[str, str]]:
         tags.append(("transcript only", ""))
     if t.tool_calls:
         tags.append(("tool: " + ", ".join(c.name for c in t.tool_calls), ""))
-    if t.interrupted:
+    if t.interruption:  # a false interruption may have played on: "paused"
+        word = "interrupted" if t.interrupted else "paused"
+        tags.append((f"{word}: {vocab.INTERRUPTION_LABELS[t.interruption]}", "int"))
+    elif t.interrupted:
         tags.append(("interrupted", "int"))
     if t.empty_reply:
         tags.append(("no text", "int"))
@@ -189,6 +192,9 @@ def build_html_report(
         legend=[*vocab.BAR_STAGES, vocab.OTHER],
         bar_title=" / ".join(s.label for s in vocab.BAR_STAGES),
         columns=vocab.SUMMARY_STAGES,
+        interruptions=[(vocab.INTERRUPTION_LABELS[k], snap.summary.interruptions.get(k, 0))
+                       for k in ("cut_in_early", "barge_in", "false_interruption")],
+        interrupted=sum(1 for t in snap.turns if t.interrupted),
         E2E=vocab.E2E,
         ratings=vocab.RATING_COLOURS,
         rows=rows,

@@ -130,6 +130,8 @@ def turn_flag(turn: Turn) -> tuple[str, str]:
     transcript (STT-only), typed, greeting, agent-initiated."""
     if turn.failed:
         return "✗ failed", f"bold {BAD}"
+    if turn.interruption:  # cut in early, barge-in, false interruption (LiveKit resumed it)
+        return f"⚡ {vocab.INTERRUPTION_SHORT[turn.interruption]}", WARN
     if turn.interrupted:
         return "⚡ intr", WARN
     if not turn.complete:

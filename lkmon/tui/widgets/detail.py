@@ -39,6 +39,7 @@ from lkmon.redact import shown
 from lkmon.tui.widgets.bars import bar_segments, friendly_scale, render_bar
 from lkmon.tui.widgets.common import ACCENT, BAD, DIM, WARN, e2e_style, guarded, stage_style
 from lkmon.tui.widgets.eou_timeline import eou_timeline
+from lkmon.tui.widgets.interrupts import detail_words, head_flag
 
 # Per-plugin metric fields shown, by kind, with their units.
 METRIC_FIELDS: dict[str, list[tuple[str, str]]] = {
@@ -169,7 +170,8 @@ class TurnDetailScreen(Screen[None]):
         head.append(f"  speech_id {turn.speech_id or '-'}", style=DIM)
         head.append(f"  {E2E.label} ", style=DIM)
         head.append(fmt_s(m.e2e_latency), style=e2e_style(m.e2e_latency, self.thresholds))
-        for flag, on, style in (("interrupted", turn.interrupted, WARN),
+        interrupted = turn.interrupted or turn.interruption is not None
+        for flag, on, style in ((head_flag(turn), interrupted, WARN),
                                 ("failed", turn.failed, BAD),
                                 ("no text", turn.empty_reply, WARN),
                                 ("typed", turn.typed, DIM),
@@ -199,7 +201,7 @@ class TurnDetailScreen(Screen[None]):
             ("agent (heard)", self._t(turn.agent_text)),
             ("not heard", Text(self._t(turn.unheard_text), style=f"strike {DIM}")
              if turn.unheard_text else "-"),
-            ("interrupted", "yes" if turn.interrupted else "no"),
+            ("interrupted", detail_words(turn)),
         ]))
 
         origin = m.user_stopped_speaking_at or turn.started_at

@@ -39,6 +39,7 @@ from lkmon.tui.widgets.bars import (
     turn_flag,
 )
 from lkmon.tui.widgets.common import DIM, WARN, e2e_style, guarded, stage_style
+from lkmon.tui.widgets.interrupts import counts_line
 
 _SHORT = {"silence": "VAD", "transcript": "STT", "decision": "turn"}
 """Short names of the EOU parts on the summary line (VAD silence, transcript, turn decision)."""
@@ -178,7 +179,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         # the turn and its metrics object (replaced on every recompute) and is checked by
         # identity, so a freed object's id can never alias a new one.
         state = (turn.complete, turn.failed, turn.interrupted, turn.user_text is None,
-                 turn.eou_parts is None,
+                 turn.eou_parts is None, turn.interruption,
                  is_cursor, width, self.scale, self.has_focus, self._base_style)
         cached = self._row_cache.get(position)
         if (cached is not None and cached[0] is turn and cached[1] is turn.metrics
@@ -301,9 +302,10 @@ class TurnsPane(Vertical):
         """p50/p95/max of each stage and of e2e latency (a row each), and the worst turn with
         its dominant stage beside them.
 
-        Five fixed-width lines (a plain ``Text``: cheaper to render than a table), and a sixth
-        with the p95 of each EOU part when turns have them. At most 64 cells wide, so it fits
-        the pane at 80 columns and in the 120-column side-by-side layout."""
+        Five fixed-width lines (a plain ``Text``: cheaper to render than a table), then one
+        with the p95 of each EOU part when turns have them, and one with the interruptions by
+        class and LiveKit's overlaps once there are any. At most 64 cells wide, so it fits the
+        pane at 80 columns and in the 120-column side-by-side layout."""
         summary = self.model.summary()
         if not summary.turns:
             return Text("No latency figures yet.", style=DIM)
@@ -336,11 +338,12 @@ class TurnsPane(Vertical):
         if parts and not self._legend_split:  # the bars now draw EOU split: say so
             self._legend_split = True
             self.border_subtitle = self._legend_markup(split=True)
-        if parts:  # a line of its own: beside a row it would not fit a 66-cell pane
-            text.append("\n")
-            text.append(f"{'EOU parts':<{LABEL_COLUMN}}", style=stage_style(vocab.EOU.key))
-            for part, style in parts:
-                text.append(part, style=style)
+        for label, pieces, style in (("EOU parts", parts, stage_style(vocab.EOU.key)),
+                                     ("interrupts", counts_line(self.model), WARN)):
+            if pieces:  # a line of its own: beside a row it would not fit a 66-cell pane
+                text.append(f"\n{label:<{LABEL_COLUMN}}", style=style)
+                for part, part_style in pieces:
+                    text.append(part, style=part_style)
         return text
 
     def _eou_part_p95(self) -> list[tuple[str, str]]:
