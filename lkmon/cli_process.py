@@ -1,7 +1,9 @@
 """``lkmon run AGENT_FILE --process [--python PATH]``: the agent in its own interpreter, over
 LiveKit's session protocol (``lkmon.sources.ProtocolSource``; ``lkmon.cli`` wires it).
 
-So far typed turns only (``--input text``): the agent's audio goes to a real-time null sink.
+Every caller of ``lkmon run`` works: typed turns (``--input text``), WAV recordings and folders,
+or the microphone (``--input mic``), sent as the protocol's ``run_input`` requests or
+``audio_input`` frames. The agent's audio goes to a real-time null sink (no speakers yet).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ def add_options(run: Any) -> None:
     run.add_argument(
         "--process", action="store_true",
         help="run the agent in its own interpreter (python -m livekit.agents console AGENT "
-        "--connect-addr), lkmon as the session protocol's server; --input text only so far",
+        "--connect-addr), lkmon as the session protocol's server",
     )
     run.add_argument("--python", metavar="PATH", default="python",
                      help="--process: the interpreter (default: the python on PATH)")
@@ -31,15 +33,25 @@ def source(args: argparse.Namespace, options: RunOptions) -> SessionSource:
     """The ``ProtocolSource`` for ``--process``; the agent's output goes beside the journal.
 
     Raises:
-        UsageError: an input other than text, or ``--python`` without ``--process``.
+        UsageError: ``--output speaker`` given (the agent's audio has no speakers here yet; without
+            ``--output`` the null sink is used).
     """
     from lkmon.sources import ProtocolSource
 
-    if list(options.inputs) != ["text"]:
-        raise UsageError("--process takes only --input text so far")
+    if args.output == "speaker":
+        raise UsageError("--process plays the agent's audio to a null sink only so far; "
+                         "use --output null")
+    inputs = None if list(options.inputs) == ["text"] else list(options.inputs)
     log = None
     if options.journal is not None:
         j = options.journal
         log = j.with_name(j.name.removesuffix(".jsonl").removesuffix(".journal") + ".agent.log")
-    return ProtocolSource(options.agent_file, python=args.python, journal=options.journal,
-                          text_lines=options.text_lines, log_path=log)
+    import os
+
+    from lkmon.agent.host.options import MODELS_ENV
+
+    env = {**os.environ, MODELS_ENV: options.models}  # as in-process: --models reaches the file
+    return ProtocolSource(options.agent_file, python=args.python, journal=options.journal, env=env,
+                          text_lines=options.text_lines if inputs is None else None,
+                          inputs=inputs, mic_device=options.mic_device, gap=options.gap,
+                          reply_timeout=options.reply_timeout, log_path=log)

@@ -110,13 +110,3 @@ def test_lkmon_run_process_headless_with_typed_turns(
     replayed = load_session(tmp_path / "j.journal.jsonl")  # the journal holds the session too
     assert [t.user_text for t in replayed.turns] == ["hello there", "what time is it"]
     assert (tmp_path / "j.agent.log").stat().st_size > 0
-
-
-def test_process_takes_only_typed_turns_so_far(tmp_path: Path, capsys) -> None:
-    from lkmon.cli import main
-
-    code = main(["run", str(AGENTS / "scripted_agent.py"), "--process", "--headless",
-                 "--input", str(tmp_path / "a.wav"), "--export", str(tmp_path / "s.json"),
-                 "--no-db"])
-    err = capsys.readouterr().err
-    assert code == 2 and "--process takes only --input text so far" in err, err

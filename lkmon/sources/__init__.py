@@ -3,8 +3,8 @@
 * ``InProcessSource``: the user's agent file run in this process;
 * ``ReplaySource``: a snapshot or journal;
 * ``FollowSource``: a journal another process is writing (``lkmon watch``);
-* ``ProtocolSource``: the agent in its own process over LiveKit's session protocol (typed turns
-  only so far; no ``lkmon run --process`` yet).
+* ``ProtocolSource``: the agent in its own process over LiveKit's session protocol
+  (``lkmon run --process``: typed turns, recordings or the microphone).
 
 No textual or livekit import here (the in-process runner is imported when a source opens).
 """

@@ -10,13 +10,16 @@ in livekit-agents 1.8.9), at most ``MAX_MESSAGE`` bytes (LiveKit's 1 MiB cap).
 lkmon carries the console's duties: the agent's audio goes to a real-time null sink (an
 ``audio_playback_flush`` is answered with ``audio_playback_finished`` once the audio pushed
 since the first frame would have played; ``audio_playback_clear`` cancels that answer, the
-agent ends the segment itself); ``send_text`` is the protocol's ``run_input`` request. Events
-become lkmon events (``lkmon.sources.protocol_events``). The protocol has no close event: the
-session ends when ``stop`` is called (a normal end) or when the connection drops or the process
-exits (abnormal: ``SessionClosed.error``).
+agent ends the segment itself); ``send_text`` is the protocol's ``run_input`` request; the
+caller's audio (WAV recordings or the microphone, the same callers as in-process:
+``lkmon.agent.audio.callers``) goes as ``audio_input`` frames at the protocol's 48 kHz
+(``lkmon.sources.protocol_audio``). Events become lkmon events
+(``lkmon.sources.protocol_events``); the caller follows the agent from them
+(``AgentWatcher.observe``). The protocol has no close event: the session ends normally when
+``stop`` is called or the caller has finished (its last reply done), abnormally when the
+connection drops or the process exits (``SessionClosed.error``).
 
-First part of issue 14 part 3: no microphone or WAV caller yet, and no ``lkmon run --process``.
-No textual import here; the protobuf module is imported by ``open``.
+No textual import here; the protobuf module is imported by ``run``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import os
 import struct
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +46,11 @@ from lkmon.model.events import (
 from lkmon.sources.base import Capabilities, Emit, SessionSource, SourceError
 
 if TYPE_CHECKING:
+    from lkmon.agent.audio.callers import WavCaller
+    from lkmon.agent.audio.mic import MicInput
     from lkmon.model.state import SessionModel
     from lkmon.model.usage import PriceTable
+    from lkmon.sources.protocol_audio import ConsoleAudio
 
 logger = logging.getLogger("lkmon.protocol")
 
@@ -65,6 +71,11 @@ class ProtocolSource(SessionSource):
         journal: the journal to write every event to (``lkmon.store.journal``), or ``None``.
         text_lines: typed user turns to send one by one, each once the previous reply is done
             (the agent listening again); after the last, the session ends normally.
+        inputs: the caller's audio instead: WAV files and folders (played one per turn, as
+            ``lkmon run --input`` does in-process; after the last reply the session ends
+            normally), or ``["mic"]``; checked by ``open``. ``None``: no audio caller.
+        mic_device: the sounddevice input device for ``["mic"]`` (default: the system's).
+        gap, reply_timeout: seconds, as for ``WavCaller`` (default: its own).
 
     Attributes:
         messages: protocol messages received, by kind (``event``, ``audio_output``...).
@@ -73,6 +84,8 @@ class ProtocolSource(SessionSource):
     def __init__(self, agent_file: str | Path, *, python: str | None = None,
                  env: dict[str, str] | None = None, log_path: Path | None = None,
                  journal: Path | None = None, text_lines: Iterable[str] | None = None,
+                 inputs: Sequence[str] | None = None, mic_device: int | str | None = None,
+                 gap: float | None = None, reply_timeout: float | None = None,
                  connect_timeout: float = CONNECT_TIMEOUT) -> None:
         self.agent_file = Path(agent_file)
         self.python = python or sys.executable
@@ -80,6 +93,11 @@ class ProtocolSource(SessionSource):
         self.log_path = log_path
         self.connect_timeout = connect_timeout
         self.text_lines = text_lines
+        self.inputs = list(inputs) if inputs is not None else None
+        self._mic_device = mic_device
+        self._gap, self._reply_timeout = gap, reply_timeout
+        self.caller: WavCaller | MicInput | None = None
+        self._deliver: Emit | None = None
         self._journal = journal
         self._listening: asyncio.Event | None = None
         self._replied = False
@@ -89,9 +107,8 @@ class ProtocolSource(SessionSource):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._request_id = 0
         self._error: UsageError | None = None
-        self._playout: asyncio.TimerHandle | None = None
-        self._pushed = 0.0
-        self._first_frame: float | None = None
+        self._audio: ConsoleAudio | None = None
+        self._reason = "stopped"
 
     @property
     def capabilities(self) -> Capabilities:
@@ -118,6 +135,7 @@ class ProtocolSource(SessionSource):
 
         Raises:
             SourceError: no such agent file, or no such interpreter.
+            UsageError: a bad recording or no input device (``inputs``; the message names it).
         """
         import shutil
 
@@ -127,7 +145,26 @@ class ProtocolSource(SessionSource):
             raise SourceError(f"{self.agent_file}: no such agent file")
         if shutil.which(self.python) is None:
             raise SourceError(f"{self.python}: no such Python interpreter")
+        if self.inputs is not None and self.caller is None:
+            self.caller = self._make_caller(self.inputs)
         return SessionModel(prices)
+
+    def _make_caller(self, inputs: list[str]) -> WavCaller | MicInput:
+        from lkmon.agent.audio.callers import WavCaller
+        from lkmon.agent.audio.mic import MicInput
+
+        if inputs == ["mic"]:
+            return MicInput(self._level, device=self._mic_device)
+        if "mic" in inputs or "text" in inputs or not inputs:
+            raise UsageError("--input takes 'mic', 'text', or WAV files and folders, not a mix")
+        timing = {k: v for k, v in (("gap", self._gap), ("reply_timeout", self._reply_timeout))
+                  if v is not None}
+        return WavCaller(inputs, self._level, **timing)
+
+    def _level(self, event: Event) -> None:
+        """The caller's ``AudioLevel`` events, into the session's stream."""
+        if self._deliver is not None:
+            self._deliver(event)
 
     async def run(self, emit: Emit) -> None:
         """Start the server and the agent, deliver its events until the end.
@@ -167,9 +204,16 @@ class ProtocolSource(SessionSource):
             writer = JournalWriter(self._journal)
         listening = self._listening = asyncio.Event()
 
+        from lkmon.agent.audio.callers import WavCaller
+
+        # a WAV caller follows the agent from the events (a microphone just speaks)
+        watcher = self.caller.watcher if isinstance(self.caller, WavCaller) else None
+
         def deliver(event: Event) -> None:
             if writer is not None:
                 writer.write(event)
+            if watcher is not None:
+                watcher.observe(event)
             if isinstance(event, AgentStateChanged):
                 if event.new_state == "listening":
                     listening.set()
@@ -179,8 +223,9 @@ class ProtocolSource(SessionSource):
                 self._replied = True
             emit(event)
 
+        self._deliver = deliver
         convert = EventConverter(deliver)
-        reason, error = "stopped", None
+        error = None
         try:
             exited = asyncio.ensure_future(proc.wait())
             first: set[asyncio.Future[Any]] = {connected, exited}
@@ -194,15 +239,15 @@ class ProtocolSource(SessionSource):
             else:
                 error = await self._follow(connected.result(), exited, convert, deliver)
         finally:
-            if self._playout is not None:
-                self._playout.cancel()
+            if self._audio is not None:
+                self._audio.close()
             if self._writer is not None:
                 self._writer.close()
             server.close()
             await _end(proc)
             if log is not None:
                 log.close()
-            deliver(SessionClosed(ts=time.time(), reason=reason if error is None else "error",
+            deliver(SessionClosed(ts=time.time(), reason=self._reason if error is None else "error",
                                   error=error))
             if writer is not None:
                 await asyncio.to_thread(writer.close)
@@ -215,12 +260,15 @@ class ProtocolSource(SessionSource):
         """Read the connection until ``stop``; returns why it ended abnormally, or ``None``."""
         assert self._stop is not None
         reader, self._writer = conn
+        said = self.caller.describe() if self.caller is not None else "text"
         emit(SessionStarted(ts=time.time(), agent_file=str(self.agent_file),
-                            input="text (session protocol)", output="null",
+                            input=f"{said} (session protocol)", output="null",
                             lkmon_version=_version()))
         stopped = asyncio.ensure_future(self._stop.wait())
         reading = asyncio.ensure_future(self._read(reader, convert))
         typing = asyncio.ensure_future(self._type_lines()) if self.text_lines is not None else None
+        if self.caller is not None:
+            typing = asyncio.ensure_future(self._audio_task().speak(self.caller))
         ends: set[asyncio.Future[Any]] = {stopped, reading, exited}
         done, _ = await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
         error = None
@@ -251,7 +299,9 @@ class ProtocolSource(SessionSource):
         self.stop("caller finished")
 
     def stop(self, reason: str = "stopped") -> None:
-        """End the session: close the connection and the agent's process (from any thread)."""
+        """End the session normally, for ``reason`` (``SessionClosed.reason``): close the
+        connection and the agent's process (from any thread)."""
+        self._reason = reason
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
 
@@ -268,6 +318,15 @@ class ProtocolSource(SessionSource):
         self._loop.call_soon_threadsafe(self._send, msg)
 
     # -- the wire ------------------------------------------------------------------------------
+
+    def _audio_task(self) -> ConsoleAudio:
+        from lkmon.sources.protocol_audio import ConsoleAudio
+
+        if self._audio is None:
+            assert self._loop is not None
+            self._audio = ConsoleAudio(self._loop, self._send,
+                                       lambda: self.stop("caller finished"))
+        return self._audio
 
     def _send(self, msg: Any) -> None:
         if self._writer is not None and not self._writer.is_closing():
@@ -289,42 +348,13 @@ class ProtocolSource(SessionSource):
             kind = msg.WhichOneof("message") or "unknown"
             self.messages[kind] = self.messages.get(kind, 0) + 1
             if kind == "audio_output":
-                self._on_audio(msg.audio_output)
+                self._audio_task().played(msg.audio_output)
             elif kind == "audio_playback_flush":
-                self._on_flush()
+                self._audio_task().flush()
             elif kind == "audio_playback_clear":
-                self._on_clear()
+                self._audio_task().clear()
             elif kind == "event":
                 convert.event(msg.event)
-
-    def _on_audio(self, frame: Any) -> None:
-        if self._first_frame is None:
-            self._first_frame = time.monotonic()
-        if frame.sample_rate:
-            self._pushed += frame.samples_per_channel / frame.sample_rate
-
-    def _on_flush(self) -> None:
-        """Answer with ``audio_playback_finished`` when the segment would have played."""
-        assert self._loop is not None
-        start = self._first_frame if self._first_frame is not None else time.monotonic()
-        delay = max(0.0, start + self._pushed - time.monotonic())
-        self._first_frame, self._pushed = None, 0.0
-        if self._playout is not None:
-            self._playout.cancel()
-        self._playout = self._loop.call_later(delay, self._finished)
-
-    def _on_clear(self) -> None:
-        self._first_frame, self._pushed = None, 0.0
-        if self._playout is not None:
-            self._playout.cancel()
-            self._playout = None
-
-    def _finished(self) -> None:
-        from livekit.protocol.agent_pb import agent_session as pb
-
-        self._playout = None
-        self._send(pb.AgentSessionMessage(
-            audio_playback_finished=pb.AgentSessionMessage.ConsoleIO.AudioPlaybackFinished()))
 
 
 async def _end(proc: asyncio.subprocess.Process, timeout: float = 5.0) -> None:

@@ -30,6 +30,7 @@ from lkmon.agent.audio.recordings import (
     load_recording,
     load_recordings,
 )
+from lkmon.agent.audio.watcher import AgentWatcher
 from lkmon.agent.threads import in_daemon_thread
 from lkmon.errors import UsageError
 from lkmon.model.events import Event
@@ -50,108 +51,6 @@ __all__ = [  # recordings (loading, checking) live in lkmon.agent.audio.recordin
     "TextCaller", "WavCaller", "expand_wav_paths", "in_daemon_thread", "load_recording",
     "make_caller",
 ]
-
-
-class AgentWatcher:
-    """Follows the session to tell when the agent has replied and is quiet.
-
-    Subscribes (plain functions) to LiveKit ``agent_state_changed``, ``speech_created``,
-    ``conversation_item_added`` and ``user_input_transcribed``. A reply is counted when a
-    ``SpeechHandle`` that was scheduled is done (played, interrupted or cancelled); a preemptive
-    generation that LiveKit threw away without scheduling it (``SpeechHandle.scheduled`` False)
-    is no reply. ``idle`` means: agent state ``listening`` or ``idle`` and no speech handle
-    pending (a preemptive one in flight counts as pending).
-
-    Attributes:
-        replies: scheduled speeches done.
-        pending: speeches created and not done.
-        user_turns: user messages added to the chat (a committed user turn).
-        finals: final user transcripts.
-    """
-
-    def __init__(self) -> None:
-        self.session: Any = None
-        self.state = "initializing"
-        self.replies = 0
-        self.pending = 0
-        self.user_turns = 0
-        self.finals = 0
-        self._idle_since: float | None = None
-
-    _EVENTS = (
-        "agent_state_changed",
-        "speech_created",
-        "conversation_item_added",
-        "user_input_transcribed",
-    )
-
-    def attach(self, session: Any) -> None:
-        """Start following ``session`` (a ``livekit.agents.AgentSession``)."""
-        self.session = session
-        self.state = session.agent_state
-        self._update()
-        for name, fn in zip(self._EVENTS, self._handlers(), strict=True):
-            session.on(name, fn)
-
-    def detach(self) -> None:
-        """Stop following the session."""
-        if self.session is not None:
-            for name, fn in zip(self._EVENTS, self._handlers(), strict=True):
-                self.session.off(name, fn)
-
-    def _handlers(self) -> tuple[Callable[[Any], None], ...]:
-        return (self._on_state, self._on_speech, self._on_item, self._on_transcribed)
-
-    def has_llm(self) -> bool:
-        """True when the running agent (or the session) has an LLM: a reply can follow."""
-        session = self.session
-        if session is None:
-            return True
-        try:
-            llm = getattr(session.current_agent, "llm", None)
-        except RuntimeError:  # no agent running yet
-            llm = None
-        if llm is None or type(llm).__name__ == "NotGiven":
-            llm = getattr(session, "llm", None)
-        return llm is not None
-
-    def _on_state(self, ev: Any) -> None:
-        self.state = ev.new_state
-        self._update()
-
-    def _on_speech(self, ev: Any) -> None:
-        self.pending += 1
-        ev.speech_handle.add_done_callback(self._on_speech_done)
-        self._update()
-
-    def _on_speech_done(self, handle: Any) -> None:
-        self.pending -= 1
-        if handle.scheduled:
-            self.replies += 1
-        self._update()
-
-    def _on_item(self, ev: Any) -> None:
-        if getattr(ev.item, "role", None) == "user":
-            self.user_turns += 1
-
-    def _on_transcribed(self, ev: Any) -> None:
-        if ev.is_final and ev.transcript.strip():
-            self.finals += 1
-
-    def _update(self) -> None:
-        if not self.idle():
-            self._idle_since = None
-        elif self._idle_since is None:
-            self._idle_since = time.monotonic()
-
-    def idle(self) -> bool:
-        """True when the agent neither thinks nor speaks, nor has a speech pending."""
-        return self.state in ("listening", "idle") and self.pending <= 0
-
-    def quiet_for(self) -> float:
-        """Seconds the agent has been idle without a break (0 when busy now)."""
-        self._update()
-        return 0.0 if self._idle_since is None else time.monotonic() - self._idle_since
 
 
 class WavCaller(io.AudioInput):
