@@ -169,9 +169,9 @@ CASES = [
             "--input",
             "text",
             "--start-timeout",
-            "2",
+            "0.5",
         ],
-        "no AgentSession started within 2 s",
+        "no AgentSession started within 0.5 s",
     ),
     (
         "entrypoint returns early",

@@ -14,6 +14,7 @@ from lkmon.agent.host.runner import RunOptions, SessionRunner
 from lkmon.agent.observe import bridge as bridge_mod
 from lkmon.errors import UsageError
 from lkmon.model.events import (
+    AgentStateChanged,
     AgentTranscript,
     ChatMessageAdded,
     ErrorRaised,
@@ -175,7 +176,10 @@ async def test_stop_ends_the_session_quickly() -> None:
         if of(events, SessionStarted):
             break
     runner.send_text("hello")
-    await asyncio.sleep(1.0)
+    for _ in range(200):  # stop it mid-reply: once the agent speaks
+        await asyncio.sleep(0.02)
+        if any(e.new_state == "speaking" for e in of(events, AgentStateChanged)):
+            break
     start = time.monotonic()
     runner.stop("test")
     await asyncio.wait_for(task, 5)
@@ -203,13 +207,13 @@ async def test_a_failing_bridge_handler_is_shown_not_fatal(monkeypatch: pytest.M
     [
         ("raises_in_entrypoint.py", "its entrypoint raised RuntimeError: database unreachable"),
         ("returns_early.py", "returned without starting an AgentSession"),
-        ("never_starts.py", "no AgentSession started within 2 s"),
-        ("legacy_worker_options.py", "no AgentSession started within 2 s"),
+        ("never_starts.py", "no AgentSession started within 0.5 s"),
+        ("legacy_worker_options.py", "no AgentSession started within 0.5 s"),
     ],
 )
 async def test_bad_entrypoints(name: str, message: str) -> None:
-    runner = SessionRunner(
-        RunOptions(agent_file=AGENTS / name, inputs=["text"], start_timeout=2), lambda e: None
+    runner = SessionRunner(  # the two that never start wait out start_timeout
+        RunOptions(agent_file=AGENTS / name, inputs=["text"], start_timeout=0.5), lambda e: None
     )
     start = time.monotonic()
     with pytest.raises(UsageError, match=message):

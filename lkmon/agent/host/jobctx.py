@@ -254,7 +254,7 @@ async def wait_started(
         )
     raise UsageError(
         f"agent file {path}: no AgentSession started within "
-        f"{timeout:.0f} s (does its entrypoint call session.start()?)"
+        f"{timeout:g} s (does its entrypoint call session.start()?)"
     )
 
 
