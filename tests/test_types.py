@@ -3,8 +3,12 @@ pyproject.toml: strict on ``lkmon.model`` and ``lkmon.store``, every ``type: ign
 error code), so a change that breaks the types fails the suite with mypy's report.
 
 mypy checks against the installed packages (``.[local,test]``, as install.sh sets up). Its cache
-lives in the system temp folder, one per checkout: a warm run takes about a second, a cold one
-(a fresh machine) 15-20 s on 2 cores.
+lives in the system temp folder, one per Python environment (``sys.prefix``), not per checkout:
+mypy keys each module's entry by its content, so a fresh clone checked with the same
+environment finds the installed packages' entries made by any other checkout and re-checks only
+the modules that differ (measured: 1.1 s for a fresh clone, 12 s CPU with an empty cache; a cold
+run on a fresh machine takes 12-20 s on 2 cores). mypy writes each entry atomically (a temporary
+file renamed), so runs from two checkouts at once only cost each other re-checks.
 
 Why ``python -m mypy`` and not ``mypy.api.run`` in this process: mypy's command line ends with
 ``os._exit`` so as not to free the ~4 million objects a full check builds; in-process they stay
@@ -25,8 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _cache_dir() -> Path:
-    checkout = hashlib.sha256(str(REPO).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"lkmon-mypy-cache-{os.getuid()}-{checkout}"
+    environment = hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"lkmon-mypy-cache-{os.getuid()}-env-{environment}"
 
 
 def test_mypy_is_clean_on_lkmon() -> None:
