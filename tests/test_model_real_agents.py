@@ -204,7 +204,8 @@ def test_no_greeting_after_user_speech_and_reasons_for_missing_figures() -> None
     assert model.summary()["eou"].count == 0  # the 0.0 is in no percentile
     snap = build_snapshot(model)
     assert snap["turns"][1]["metrics"]["eou_delay"] is None
-    assert set(snap["turns"][1]["missing"]) == {"eou_delay"}
+    assert set(snap["turns"][1]["missing"]) == {"eou_delay", "heard_gap"}  # no audio measured
+    assert "did not measure" in snap["turns"][1]["missing"]["heard_gap"]
     assert snap["turns"][1]["measured_by_lkmon"] == ["user_stopped_speaking_at", "e2e_latency"]
     assert snap["turns"][2]["empty_reply"] and snap["turns"][2]["agent_initiated"]
 

@@ -81,8 +81,11 @@ def test_a_format_1_or_2_file_keeps_its_turns(name: str) -> None:
     new = build_snapshot(load_session(OLD / name))
     for t, n in zip(_turns(old), _turns(new), strict=True):
         # format 1 lacks keys format 2 added: every key it has keeps its value
-        assert {k: n[k] for k in t if k != "metrics"} == {k: t[k] for k in t if k != "metrics"}
+        kept = [k for k in t if k not in ("metrics", "missing")]
+        assert {k: n[k] for k in kept} == {k: t[k] for k in kept}
         assert {k: n["metrics"][k] for k in t["metrics"]} == t["metrics"]
+        old_missing = t.get("missing", {})  # format 4 adds heard_gap's reason
+        assert {k: n["missing"][k] for k in old_missing} == old_missing
     assert {k: new["summary"][k] for k in old["summary"]} == old["summary"]
     for key in ("errors", "transcript"):
         assert new[key] == old[key], key

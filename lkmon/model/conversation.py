@@ -2,7 +2,8 @@
 
 ``Conversation`` wires a ``TurnJoiner`` (``lkmon.model.join``) to a ``TranscriptBook``
 (``lkmon.model.transcript``) and folds the conversation events into both: user transcripts,
-speeches, chat messages, agent transcripts, tool calls and handoffs. Each method returns the
+speeches, chat messages, agent transcripts, tool calls, handoffs and each reply's first audible
+sample (``AgentAudible``, joined by ``lkmon.model.heard.HeardJoin``). Each method returns the
 areas that changed; ``SessionModel`` (``lkmon.model.state``) dispatches these events here. No
 textual or livekit import here.
 """
@@ -13,6 +14,7 @@ from collections import deque
 
 from lkmon.model.areas import Area
 from lkmon.model.events import (
+    AgentAudible,
     AgentHandedOff,
     AgentTranscript,
     ChatMessageAdded,
@@ -21,6 +23,7 @@ from lkmon.model.events import (
     ToolCalled,
     UserTranscribed,
 )
+from lkmon.model.heard import HeardJoin
 from lkmon.model.join import TurnJoiner
 from lkmon.model.transcript import MAX_TRANSCRIPT, TranscriptBook, TranscriptEntry
 from lkmon.model.turns import Turn
@@ -38,6 +41,7 @@ class Conversation:
     Attributes:
         joiner: the ``TurnJoiner``; turns: its turns, ordered by ``index`` (1-based).
         book: the ``TranscriptBook``; transcript: its bounded deque of ``TranscriptEntry``.
+        heard: the ``HeardJoin`` that gives each turn its ``AgentAudible``.
 
     Args:
         max_transcript: how many lines ``transcript`` keeps (the newest).
@@ -50,6 +54,7 @@ class Conversation:
         self.transcript: deque[TranscriptEntry] = self.book.entries
         self.joiner.user.on_user_joined = self.book.user_joined
         self.joiner.on_rejoined = self.book.relink
+        self.heard = HeardJoin()
 
     def user_transcribed(self, ev: UserTranscribed) -> tuple[Area, ...]:
         """Interim or final user text (for an STT-only agent, a final one is a turn)."""
@@ -88,7 +93,14 @@ class Conversation:
             self.book.user_message(ev, turn)
         elif ev.role == "assistant":
             self.book.assistant_message(ev, turn)
+            self.heard.attach(self.turns)  # the turn's playback start is known now
         return _TT
+
+    def agent_audible(self, ev: AgentAudible) -> tuple[Area, ...]:
+        """A reply's first audible sample (lkmon's own measurement): joined to its turn once
+        the turn's playback start is known."""
+        self.heard.add(ev)
+        return (_TURNS,) if self.heard.attach(self.turns) else ()
 
     def agent_transcript(self, ev: AgentTranscript) -> tuple[Area, ...]:
         """Agent text as it is spoken."""

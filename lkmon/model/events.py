@@ -24,6 +24,7 @@ from typing import ClassVar
 
 from lkmon.model.interruption_events import FalseInterruption, OverlappingSpeech
 from lkmon.model.measurements import (
+    AgentAudible,
     AudioLevel,
     MetricKind,
     ModelUsage,
@@ -34,6 +35,7 @@ from lkmon.model.measurements import (
 from lkmon.model.spans import TraceSpan
 
 __all__ = [
+    "AgentAudible",
     "AgentHandedOff",
     "AgentState",
     "AgentStateChanged",
@@ -344,6 +346,7 @@ Event = (
     | TraceSpan
     | FalseInterruption
     | OverlappingSpeech
+    | AgentAudible
 )
 
 EVENT_TYPES: dict[str, type] = {
@@ -370,5 +373,6 @@ EVENT_TYPES: dict[str, type] = {
         TraceSpan,
         FalseInterruption,
         OverlappingSpeech,
+        AgentAudible,
     )
 }

@@ -62,6 +62,10 @@ class TurnMetrics:
             In a tool turn that is the call that chose the tools; ``llm_ttft`` (the bar's
             segment) is the call whose reply was spoken.
         llm_calls: number of LLM calls of the turn (LLMMetrics joined), ``None`` when none.
+        heard_gap: the silence the caller heard, measured by lkmon on the audio: from the end
+            of the caller's last voiced sample of the turn to the reply's first audible sample
+            (``lkmon.model.heard.heard_gap`` of the turn's ``AgentAudible``); ``None`` when
+            lkmon did not hold both ends of the audio or the turn has no caller speech.
     """
 
     eou_delay: float | None = None
@@ -82,6 +86,7 @@ class TurnMetrics:
     completion_tokens: int | None = None
     llm_ttft_first: float | None = None
     llm_calls: int | None = None
+    heard_gap: float | None = None
 
 
 TURN_METRIC_FIELDS: tuple[str, ...] = tuple(TurnMetrics.__dataclass_fields__)

@@ -1,4 +1,5 @@
-"""lkmon measurement events: plugin metrics, VAD activity, model usage and audio levels.
+"""lkmon measurement events: plugin metrics, VAD activity, model usage, audio levels and the
+agent's first audible sample (the silence the caller hears).
 
 Plain dataclasses like every lkmon event, under the conventions of ``lkmon.model.events`` (``ts``
 in epoch seconds, durations in seconds, an unknown figure ``None``); import them from there, which
@@ -11,7 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-__all__ = ["AudioLevel", "MetricKind", "ModelUsage", "PluginMetrics", "UsageUpdated", "VadActivity"]
+__all__ = [
+    "AgentAudible", "AudioLevel", "MetricKind", "ModelUsage", "PluginMetrics", "UsageUpdated",
+    "VadActivity",
+]
 
 MetricKind = Literal["stt", "llm", "tts", "eou", "vad"]
 
@@ -110,3 +114,35 @@ class AudioLevel:
     ts: float
     source: Literal["mic", "agent"]
     dbfs: float
+
+
+@dataclass(slots=True)
+class AgentAudible:
+    """The first audible sample of one playback segment of the agent's speech, and the end of
+    the caller's last voiced sample before it: both measured by lkmon on its own copy of the
+    two signals (``lkmon.agent.audio.heard``: an energy threshold on 1 ms windows), on the
+    wall clock (``time.time()``, LiveKit's ``created_at`` clock). One per segment that had an
+    audible sample; ``at - voice_end_at`` is the silence the caller heard (``heard_gap``).
+
+    Attributes:
+        ts: epoch seconds the event was made (on the event loop).
+        at: epoch seconds the segment's first audible sample reached the output: when the sink
+            handed out the block holding it, plus its place in the block, plus
+            ``output_delay``.
+        playback_started_at: epoch seconds the segment's playback started: the ``created_at``
+            the sink gave LiveKit's ``on_playback_started`` (LiveKit's ``started_speaking_at``
+            of the reply, the start of its ``e2e_latency``); joins the event to its turn.
+        output_delay: seconds from the sink handing a block out to the device playing it
+            (PortAudio's output latency for the speakers; 0 for the null sink).
+        voice_end_at: epoch seconds where the caller's last voiced sample before ``at`` ended,
+            or ``None`` when the caller had sent no voice above the threshold.
+        threshold: the energy threshold, dBFS (RMS over a 1 ms window).
+    """
+
+    type: ClassVar[str] = "agent_audible"
+    ts: float
+    at: float
+    playback_started_at: float
+    output_delay: float = 0.0
+    voice_end_at: float | None = None
+    threshold: float = -40.0

@@ -20,6 +20,7 @@ from lkmon.model.areas import Area
 from lkmon.model.conversation import Conversation
 from lkmon.model.eou import EouTracker
 from lkmon.model.events import (
+    AgentAudible,
     AgentHandedOff,
     AgentStateChanged,
     AgentTranscript,
@@ -174,6 +175,7 @@ class SessionModel(JoinQueries):
         on(TraceSpan, self._trace_span)
         on(FalseInterruption, lambda ev: _SESSION)  # folded by self.interruptions in apply
         on(OverlappingSpeech, lambda ev: _SESSION)
+        on(AgentAudible, conversation.agent_audible)
 
     def _on(self, cls: type[_E], handler: Callable[[_E], Iterable[Area]]) -> None:
         """Fold ``cls`` events with ``handler`` (mypy checks that it takes a ``cls``)."""
@@ -216,10 +218,8 @@ class SessionModel(JoinQueries):
     def reset(self) -> set[Area]:
         """Forget the session (same prices and bounds); returns every area. ``apply`` of a
         ``SessionStarted`` with another ``session_id`` resets first."""
-        SessionModel.__init__(
-            self, self.prices, max_events=self.events.maxlen or MAX_EVENTS,
-            max_transcript=self.transcript.maxlen or MAX_TRANSCRIPT,
-        )
+        SessionModel.__init__(self, self.prices, max_events=self.events.maxlen or MAX_EVENTS,
+                              max_transcript=self.transcript.maxlen or MAX_TRANSCRIPT)
         return set(Area)
 
     def apply_many(self, events: Iterable[Event]) -> set[Area]:

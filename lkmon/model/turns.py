@@ -17,6 +17,7 @@ from typing import Any
 
 from lkmon.model.eou import EouParts
 from lkmon.model.events import (
+    AgentAudible,
     AgentHandedOff,
     ChatMessageAdded,
     ErrorRaised,
@@ -35,6 +36,7 @@ from lkmon.model.figures import (
     num,
     unheard,
 )
+from lkmon.model.heard import heard_gap
 from lkmon.model.vocab import BAR_STAGES
 
 __all__ = ["STAGES", "TURN_METRIC_FIELDS", "MetricValues", "Turn", "TurnMetrics"]
@@ -102,6 +104,9 @@ class Turn:
             journal, the recorder, a typed turn).
         interruption: why the played reply stopped: ``"false_interruption"``,
             ``"cut_in_early"`` or ``"barge_in"`` (``lkmon.model.interruptions``), or ``None``.
+        heard: the reply's first audible sample and the caller's last voiced sample before it
+            (``AgentAudible``, measured by lkmon on the audio), or ``None``; gives
+            ``metrics.heard_gap``.
     """
 
     index: int
@@ -138,6 +143,7 @@ class Turn:
     measured: tuple[str, ...] = ()
     eou_parts: EouParts | None = None
     interruption: str | None = None
+    heard: AgentAudible | None = None
 
     @property
     def typed(self) -> bool:
@@ -338,6 +344,7 @@ class Turn:
                 m.e2e_latency = m.agent_started_speaking_at - m.user_stopped_speaking_at
                 filled.append("e2e_latency")
             self.measured = tuple(filled)
+        self.metrics.heard_gap = heard_gap(self.heard, self.metrics)
         self.agent_text = msg.agent_text
         self.interrupted = self.interrupted or msg.interrupted
         self.complete = self.done or msg.complete

@@ -24,6 +24,7 @@ from lkmon.model.events import (
     UserTranscribed,
 )
 from lkmon.model.figures import MetricValues
+from lkmon.model.heard import heard_missing_reason
 from lkmon.model.interruptions import counts as interruption_counts
 from lkmon.model.session import SessionInfo
 from lkmon.model.state import SessionModel
@@ -110,6 +111,7 @@ def snapshot_dict(model: SessionModel, *, redact_text: bool = False) -> dict[str
     text = placeholder if redact_text else _same
     vad = model.vad
     audio_output = model.audio_output
+    heard = any(t.heard is not None for t in model.turns)  # lkmon measured the audio
     return {
         "lkmon_snapshot": SNAPSHOT_VERSION,
         "redacted_text": redact_text,
@@ -128,7 +130,7 @@ def snapshot_dict(model: SessionModel, *, redact_text: bool = False) -> dict[str
             "fallback_joins": model.fallback_joins,
             "join_notes": model.join_notes,
         },
-        "turns": [_turn(t, text, audio_output) for t in model.turns],
+        "turns": [_turn(t, text, audio_output, heard) for t in model.turns],
         "usage": [
             {
                 **_usage(c.usage),
@@ -212,7 +214,7 @@ def _discarded(d: Turn) -> dict[str, Any]:
 
 
 def _turn(
-    turn: Turn, text: Callable[[str | None], str | None], audio_output: bool
+    turn: Turn, text: Callable[[str | None], str | None], audio_output: bool, heard: bool
 ) -> dict[str, Any]:
     m = turn.metrics
     missing = {}
@@ -220,6 +222,8 @@ def _turn(
         missing["eou_delay"] = reason
     if (reason := turn.e2e_missing_reason(audio_output)) is not None:
         missing["e2e_latency"] = reason
+    if (reason := heard_missing_reason(turn, audio_output, heard)) is not None:
+        missing["heard_gap"] = reason
     return {
         **_fields(turn, TURN_FIELDS),
         "user_text": text(turn.user_text),

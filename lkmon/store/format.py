@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lkmon.model.eou import EouParts
-from lkmon.model.events import ErrorRaised, PluginMetrics
+from lkmon.model.events import AgentAudible, ErrorRaised, PluginMetrics
 from lkmon.model.figures import TurnMetrics
 from lkmon.model.transcript import TranscriptEntry
 from lkmon.store.events import EventField, Finite, record
@@ -29,8 +29,11 @@ from lkmon.store.events import EventField, Finite, record
 SNAPSHOT_VERSION = 4
 """The snapshot format version this lkmon writes (``"lkmon_snapshot"``); it reads 1 to 4.
 
-4: why turns waited (``turns[].interruption``, the session's interruption counts; more keys
-join it), each with a default, so a format 3 file reads as format 4 with none known.
+4: why turns waited and what the caller heard: ``turns[].interruption``, the session's
+interruption counts, ``turns[].metrics.heard_gap`` (the silence the caller heard, measured by
+lkmon on the audio) with ``turns[].heard`` (its ``agent_audible`` event) and
+``turns[].missing.heard_gap``; more keys join it, each with a default, so a format 3 file reads
+as format 4 with none known.
 3 (lkmon 0.2): ``session.session_id`` (a UUID; the journal header's); events use LiveKit's
 event names (``conversation_item_added``, ``metrics_collected``...; see
 ``lkmon.store.events``); the schema is generated from ``lkmon.store.format``.
@@ -75,6 +78,7 @@ if TYPE_CHECKING:
     TurnFigures: TypeAlias = TurnMetrics
     TranscriptRecord: TypeAlias = TranscriptEntry
     EouPartsRecord: TypeAlias = EouParts
+    HeardRecord: TypeAlias = AgentAudible
 else:
     PluginMetricRecord = record(
         PluginMetrics, name="PluginMetric", absent={"speech_id": TURNS_SPEECH_ID}
@@ -90,6 +94,9 @@ else:
     EouPartsRecord = record(EouParts, name="EouParts")
     """The parts of a turn's EOU delay (``lkmon.model.eou.EouParts``: epoch seconds, seconds,
     the turn detector's predictions)."""
+    HeardRecord = record(AgentAudible, name="HeardAudio")
+    """The reply's first audible sample and the caller's last voiced sample before it
+    (``lkmon.model.measurements.AgentAudible``: epoch seconds, seconds, dBFS)."""
 
 
 class ToolCallEntry(Part):
@@ -161,7 +168,7 @@ class SnapshotTurn(Part):
     handoffs: list[HandoffEntry] = []
     metrics: TurnFigures
     missing: dict[str, str] = {}
-    """Why a figure is ``None``, by figure name (``eou_delay``, ``e2e_latency``)."""
+    """Why a figure is ``None``, by figure name (``eou_delay``, ``e2e_latency``, ``heard_gap``)."""
     discarded: list[DiscardedReply] = []
     measured_by_lkmon: list[str] = []
     """Figures lkmon measured itself where LiveKit gave none (e.g. from the VAD)."""
@@ -173,6 +180,9 @@ class SnapshotTurn(Part):
     interruption: Literal["false_interruption", "cut_in_early", "barge_in"] | None = None
     """Why the played reply stopped (docs/metrics.md, "Interruptions"); ``None``: it was not
     interrupted (format 4; ``None`` in older files)."""
+    heard: HeardRecord | None = None
+    """What ``metrics.heard_gap`` was measured from (docs/metrics.md, "The silence the caller
+    hears"); ``None`` when lkmon did not measure the turn's audio (format 4)."""
 
     @model_validator(mode="after")
     def _fill_older(self) -> SnapshotTurn:

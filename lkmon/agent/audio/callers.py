@@ -5,7 +5,8 @@
 * ``MicInput`` reads the default input device through sounddevice.
 * ``TextCaller`` sends typed lines (headless ``--input text`` reads them from stdin).
 
-Both audio callers emit ``AudioLevel(source="mic")`` events, about 10 per second.
+Both audio callers emit ``AudioLevel(source="mic")`` events, about 10 per second, and, given a
+``HeardMeter`` (``heard``), hand it every frame with voice in it (``lkmon.agent.audio.heard``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io
 
+from lkmon.agent.audio.heard import HeardMeter
 from lkmon.agent.audio.levels import LevelMeter
 from lkmon.agent.audio.recordings import (
     CALLER_SAMPLE_RATE,
@@ -97,14 +99,13 @@ class WavCaller(io.AudioInput):
         self._index = 0  # next recording to play
         self._pos: int | None = None  # sample position inside the playing recording
         self._ended_at: float | None = None  # monotonic end of the last recording played
-        self._replies_at_end = 0
-        self._turns_at_end = 0
-        self._finals_at_end = 0
+        self._replies_at_end = self._turns_at_end = self._finals_at_end = 0  # counts at its end
         self._t0: float | None = None
         self._started_wall = 0.0
         self._sent = 0
         self._meter = LevelMeter("mic")
         self._closed = False
+        self.heard: HeardMeter | None = None  # gets each frame not between recordings
 
     def describe(self) -> str:
         """For SessionStarted.input, e.g. ``"wav: a.wav, b.wav"``."""
@@ -136,6 +137,8 @@ class WavCaller(io.AudioInput):
         self._sent += 1
         samples = self._next_samples()
         self._level(samples)
+        if self.heard is not None and samples is not self._silence:
+            self.heard.caller(samples, CALLER_SAMPLE_RATE, time.time())
         return rtc.AudioFrame(
             data=samples.tobytes(),
             sample_rate=CALLER_SAMPLE_RATE,

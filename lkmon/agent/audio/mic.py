@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from livekit import rtc
 from livekit.agents.voice import io
 
 from lkmon.agent.audio.callers import Emit
+from lkmon.agent.audio.heard import HeardMeter
 from lkmon.agent.audio.recordings import CALLER_SAMPLE_RATE, FRAME, _first_line
 from lkmon.agent.audio.sinks import LevelMeter
 from lkmon.errors import UsageError
@@ -22,8 +24,9 @@ class MicInput(io.AudioInput):
     """The default microphone through sounddevice: 16 kHz mono int16, 10 ms frames.
 
     PortAudio's callback thread hands each block to the event loop with
-    ``loop.call_soon_threadsafe`` into an ``asyncio.Queue``. While muted, frames are zeros (the
-    session keeps its timing).
+    ``loop.call_soon_threadsafe`` into an ``asyncio.Queue``, with the wall-clock time PortAudio
+    delivered it (for ``heard``, the session's ``HeardMeter``, when set). While muted, frames
+    are zeros (the session keeps its timing).
 
     Args:
         emit: receives ``AudioLevel(source="mic")`` events (dBFS, about 10 per second).
@@ -44,11 +47,12 @@ class MicInput(io.AudioInput):
             ) from None
         self._device = device
         self._emit = emit
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stream: Any = None
         self.muted = False
         self._meter = LevelMeter("mic")
+        self.heard: HeardMeter | None = None
 
     def describe(self) -> str:
         """For SessionStarted.input."""
@@ -76,16 +80,19 @@ class MicInput(io.AudioInput):
 
     def _callback(self, indata: Any, frames: int, _time: object, status: object) -> None:
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, bytes(indata))
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, (bytes(indata), time.time()))
 
     async def __anext__(self) -> rtc.AudioFrame:
         """Next microphone frame (zeros while muted)."""
-        data = await self._queue.get()
-        if data is None:
+        item = await self._queue.get()
+        if item is None:
             raise StopAsyncIteration
+        data, delivered_at = item
         samples = np.frombuffer(data, dtype=np.int16)
         if self.muted:
             samples = np.zeros_like(samples)
+        elif self.heard is not None:
+            self.heard.caller(samples, CALLER_SAMPLE_RATE, delivered_at)
         self._level(samples)
         return rtc.AudioFrame(
             data=samples.tobytes(),

@@ -13,17 +13,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lkmon.agent.audio.heard import first_voiced
+
 
 @dataclass(slots=True)
 class PlaybackNote:
     """Something the buffer observed while reading; dispatched on the event loop.
 
     Attributes:
-        kind: ``"started"`` (first sample of a segment read) or ``"finished"``.
+        kind: ``"started"`` (first sample of a segment read), ``"audible"`` (its first voiced
+            sample read, ``lkmon.agent.audio.heard.first_voiced``; only with
+            ``PlayoutBuffer.detect``) or ``"finished"``.
         segment: segment id.
-        at: epoch seconds (``time.time()``) when it happened.
-        position: seconds of the segment that played (finished only).
+        at: epoch seconds (``time.time()``) when it happened; for ``"audible"``, when that
+            sample plays: the read's time, plus its place in the block, plus ``delay``.
+        position: seconds of the segment that played (finished), or that came before the
+            first voiced sample (audible).
         interrupted: True when ``clear()`` cut the segment short (finished only).
+        delay: the output delay given to ``read`` (audible only), seconds.
     """
 
     kind: str
@@ -31,6 +38,7 @@ class PlaybackNote:
     at: float
     position: float = 0.0
     interrupted: bool = False
+    delay: float = 0.0
 
 
 @dataclass(slots=True)
@@ -41,6 +49,7 @@ class _Segment:
     played: int = 0  # samples
     flushed: bool = False
     started: bool = False
+    audible: bool = False  # its first voiced sample was found (PlayoutBuffer.detect)
     drained: bool = False  # every sample has been handed out by a previous read
 
 
@@ -52,6 +61,9 @@ class PlayoutBuffer:
     ``PlaybackNote``s, when a segment starts playing and when it has finished: a segment finishes
     at the first read after its last sample was handed out, i.e. once that sample has played.
 
+    With ``detect`` set, reads also report each segment's first voiced sample (``"audible"``):
+    the samples of a segment are scanned (numpy, per block) only until it is found.
+
     Args:
         sample_rate: samples per second of everything pushed and read.
     """
@@ -62,6 +74,7 @@ class PlayoutBuffer:
         self._segments: collections.deque[_Segment] = collections.deque()
         self._next_id = 1
         self.paused = False
+        self.detect = False
 
     def push(self, samples: np.ndarray) -> int:
         """Append mono int16 samples to the open segment, opening one if needed.
@@ -93,8 +106,13 @@ class PlayoutBuffer:
         with self._lock:
             return bool(self._segments)
 
-    def read(self, n: int) -> tuple[np.ndarray, list[PlaybackNote]]:
+    def read(self, n: int, delay: float = 0.0) -> tuple[np.ndarray, list[PlaybackNote]]:
         """Take the next ``n`` samples to play (silence where there is nothing to play).
+
+        Args:
+            n: samples to read.
+            delay: seconds from this read to the samples reaching the device (an audio
+                stream's output latency), added to an ``"audible"`` note's time.
 
         Returns:
             ``(samples, notes)``: an int16 array of shape ``(n,)`` and what happened.
@@ -119,6 +137,7 @@ class PlayoutBuffer:
                 if not seg.started:
                     seg.started = True
                     notes.append(PlaybackNote("started", seg.id, now))
+                first, played = filled, seg.played
                 while filled < n and seg.chunks:
                     chunk = seg.chunks[0]
                     take = min(n - filled, len(chunk))
@@ -129,6 +148,15 @@ class PlayoutBuffer:
                         seg.chunks.popleft()
                     else:
                         seg.chunks[0] = chunk[take:]
+                if self.detect and not seg.audible:
+                    k = first_voiced(out[first:filled], self.sample_rate)
+                    if k is not None:
+                        seg.audible = True
+                        rate = self.sample_rate
+                        at = now + (first + k) / rate + delay
+                        notes.append(
+                            PlaybackNote("audible", seg.id, at, (played + k) / rate, delay=delay)
+                        )
                 if not seg.chunks:
                     seg.drained = True
                     break  # report its end at the next read, once these samples have played

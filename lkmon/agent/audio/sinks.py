@@ -12,7 +12,9 @@ Both honour LiveKit's ``voice.io.AudioOutput`` contract (see notes/livekit-agent
 
 The two sinks share ``PlayoutBuffer`` (``playout``) and ``LevelMeter`` (``levels``); they differ
 only in who pulls samples out of the buffer: a task on the event loop pacing itself at real time
-(``NullSink``), or the PortAudio callback thread (``SpeakerSink``).
+(``NullSink``), or the PortAudio callback thread (``SpeakerSink``). With a ``HeardMeter``
+(``measure_heard``), each segment's first audible sample is emitted as ``AgentAudible``
+(``lkmon.agent.audio.heard``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io
 
+from lkmon.agent.audio.heard import HeardMeter
 from lkmon.agent.audio.levels import LEVEL_INTERVAL, SILENCE_DBFS, LevelMeter, dbfs
 from lkmon.agent.audio.playout import PlaybackNote, PlayoutBuffer
 from lkmon.agent.observe import compat
@@ -42,7 +45,7 @@ TICK = 0.01
 Emit = Callable[[Event], None]
 __all__ = [  # the levels and the playout buffer live in their own modules
     "LEVEL_INTERVAL", "SILENCE_DBFS", "SINK_SAMPLE_RATE", "TICK", "LevelMeter", "NullSink",
-    "PlaybackNote", "PlayoutBuffer", "SpeakerSink", "dbfs", "has_output_device",
+    "PlaybackNote", "PlayoutBuffer", "SpeakerSink", "dbfs", "has_output_device", "make_sink",
 ]
 
 
@@ -58,6 +61,8 @@ class _BufferedSink(io.AudioOutput):
         self._buffer = PlayoutBuffer(sample_rate)
         self._emit = emit
         self._open: dict[int, bool] = {}  # segment id -> playback_started reported
+        self._started_at: dict[int, float] = {}  # segment id -> its playback_started created_at
+        self._heard: HeardMeter | None = None
         self._capturing = False
         self._meter = LevelMeter("agent")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -66,6 +71,12 @@ class _BufferedSink(io.AudioOutput):
     def busy(self) -> bool:
         """True while audio is queued or playing."""
         return self._buffer.busy
+
+    def measure_heard(self, meter: HeardMeter) -> None:
+        """Emit an ``AgentAudible`` from ``meter`` at each segment's first audible sample (the
+        caller feeds the same meter). Without it the sink scans no sample."""
+        self._heard = meter
+        self._buffer.detect = True
 
     async def capture_frame(self, frame: rtc.AudioFrame) -> None:
         """Queue one frame of agent speech (any channel count; mixed to mono)."""
@@ -116,9 +127,15 @@ class _BufferedSink(io.AudioOutput):
             if note.kind == "started":
                 if self._open.get(note.segment) is False:
                     self._open[note.segment] = True
+                    self._started_at[note.segment] = note.at
                     self.on_playback_started(created_at=note.at)
+            elif note.kind == "audible":
+                started = self._started_at.get(note.segment)
+                if self._heard is not None and started is not None and self._emit is not None:
+                    self._emit(self._heard.agent(note.at, started, note.delay))
             elif note.segment in self._open:
                 del self._open[note.segment]
+                self._started_at.pop(note.segment, None)
                 self.on_playback_finished(
                     playback_position=note.position, interrupted=note.interrupted
                 )
@@ -139,11 +156,21 @@ class NullSink(_BufferedSink):
     Args:
         emit: receives agent-output ``AudioLevel`` events (dBFS, about 10 per second).
         sample_rate: Hz; the session resamples TTS audio to it.
+        output_delay: seconds a device would hold each block before it is heard (0: none).
+            LiveKit is told playback started when a segment's first block is read, as a real
+            device's driver would; the ``AgentAudible`` time includes the delay.
     """
 
-    def __init__(self, emit: Emit | None = None, *, sample_rate: int = SINK_SAMPLE_RATE) -> None:
+    def __init__(
+        self,
+        emit: Emit | None = None,
+        *,
+        sample_rate: int = SINK_SAMPLE_RATE,
+        output_delay: float = 0.0,
+    ) -> None:
         super().__init__(label="lkmon.NullSink", sample_rate=sample_rate, emit=emit)
         self._block = int(round(sample_rate * TICK))
+        self._output_delay = output_delay
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -165,7 +192,7 @@ class NullSink(_BufferedSink):
                 await self._wake.wait()
                 deadline = loop.time()
                 continue
-            samples, notes = self._buffer.read(self._block)
+            samples, notes = self._buffer.read(self._block, self._output_delay)
             self._dispatch(notes)
             self._emit_level(self._add_level(samples, playing=True))
             deadline += TICK
@@ -229,9 +256,15 @@ class SpeakerSink(_BufferedSink):
         except Exception as e:
             raise UsageError(f"cannot open the audio output device: {e}") from None
 
-    def _callback(self, outdata: np.ndarray, frames: int, _time: object, status: object) -> None:
-        """PortAudio thread: fill ``outdata`` and hand notes and levels to the loop."""
-        samples, notes = self._buffer.read(frames)
+    def _callback(self, outdata: np.ndarray, frames: int, times: Any, status: object) -> None:
+        """PortAudio thread: fill ``outdata`` and hand notes and levels to the loop. ``times``
+        (PortAudio's time info) gives the output latency: ``outputBufferDacTime`` (when
+        ``outdata``'s first sample reaches the converter) minus ``currentTime``."""
+        delay = 0.0
+        if times is not None and self._buffer.detect:
+            lag = getattr(times, "outputBufferDacTime", 0.0) - getattr(times, "currentTime", 0.0)
+            delay = lag if 0.0 < lag < 1.0 else 0.0  # some host APIs report 0 (unknown)
+        samples, notes = self._buffer.read(frames, delay)
         outdata[:, 0] = samples
         level = self._add_level(samples, playing=bool(notes) or self._buffer.busy)
         if (notes or level is not None) and self._loop is not None:
@@ -247,6 +280,28 @@ class SpeakerSink(_BufferedSink):
             self._stream.stop()
             self._stream.close()
             self._stream = None
+
+
+def make_sink(
+    output: str, emit: Emit | None, device: int | str | None, caller: object
+) -> NullSink | SpeakerSink:
+    """The sink ``--output`` asks for: ``"speaker"`` (on ``device``) or the null sink. With an
+    audio caller (``WavCaller``, ``MicInput``) lkmon holds both ends of the audio: the two
+    share a new ``HeardMeter``, so every reply's first audible sample is emitted as
+    ``AgentAudible``.
+
+    Raises:
+        UsageError: no output device (``SpeakerSink``).
+    """
+    from lkmon.agent.audio.callers import WavCaller
+    from lkmon.agent.audio.mic import MicInput
+
+    sink = SpeakerSink(emit, device=device) if output == "speaker" else NullSink(emit)
+    if isinstance(caller, WavCaller | MicInput):
+        meter = HeardMeter()
+        caller.heard = meter
+        sink.measure_heard(meter)
+    return sink
 
 
 def _sounddevice() -> Any:  # sounddevice ships no types

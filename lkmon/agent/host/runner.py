@@ -39,7 +39,7 @@ from typing import Any
 from lkmon import __version__
 from lkmon.agent.audio.callers import TextCaller, WavCaller, in_daemon_thread, make_caller
 from lkmon.agent.audio.mic import MicInput
-from lkmon.agent.audio.sinks import NullSink, SpeakerSink
+from lkmon.agent.audio.sinks import NullSink, SpeakerSink, make_sink
 from lkmon.agent.host.failures import FailureWatch
 from lkmon.agent.host.jobctx import (
     AudioIO,
@@ -127,8 +127,7 @@ class SessionRunner:
         compat.check_version()  # one warning line on a livekit-agents lkmon is not tested with
         try:
             self.caller = make_caller(self.options, self.emit, self.send_text)
-            self.sink = (SpeakerSink(self.emit, device=opts.speaker_device)
-                         if opts.output == "speaker" else NullSink(self.emit))
+            self.sink = make_sink(opts.output, self.emit, opts.speaker_device, self.caller)
             if opts.models not in ("auto", "local", "cloud"):
                 raise UsageError(f"--models must be auto, local or cloud, not {opts.models!r}")
             os.environ[MODELS_ENV] = opts.models
