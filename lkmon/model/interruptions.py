@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from lkmon.model.events import (
     ChatMessageAdded,
@@ -36,10 +36,14 @@ from lkmon.model.events import (
     OverlappingSpeech,
     SpeechDone,
     UserStateChanged,
+    UserTranscribed,
     VadActivity,
 )
 from lkmon.model.session import SessionInfo
 from lkmon.model.turns import Turn
+
+if TYPE_CHECKING:
+    from lkmon.model.whatif import WhatIf
 
 __all__ = [
     "CLASSES",
@@ -98,9 +102,17 @@ def classify(
     return "barge_in"
 
 
+Segment = list[float | None]
+"""``[start, end, window]``: a user speech segment, epoch seconds (``end`` ``None`` while
+speaking), and the VAD's silence window that ended it, seconds (``None``: unknown)."""
+
+
 class Interruptions:
-    """The user's speech onsets, LiveKit's false interruptions and overlap verdicts of one
-    session, and each recent turn's class (``Turn.interruption``).
+    """The user's speech onsets and segments, final transcript times, LiveKit's false
+    interruptions and overlap verdicts of one session, and each recent turn's class
+    (``Turn.interruption``). The segments feed the endpointing what-if
+    (``lkmon.model.whatif.of_session``): the VAD's (``vad_segments``), else LiveKit's user states
+    (``state_segments``, over the session protocol).
 
     The counts go to ``info`` (``SessionInfo.false_interruptions``, ``false_resumed``,
     ``overlapping_speech``, ``overlapping_interruptions``), which the snapshot carries.
@@ -113,19 +125,34 @@ class Interruptions:
         self.info = info
         self.onsets: list[float] = []
         self.false_ids: set[str] = set()
-        self._false_at: list[float] = []  # false interruptions without a speech id, not placed
+        self.vad_segments: list[Segment] = []
+        self.state_segments: list[Segment] = []
+        self.finals: list[float] = []
+        self.restored_whatif: WhatIf | None = None
+        """A loaded snapshot's what-if (``whatif.WhatIf``) when its events are not kept."""
 
     def watch(self, event: Event, turns: Sequence[Turn]) -> bool:
         """Note ``event`` if it matters here; re-classify the newest turns when it may change
         them. Returns True when a turn's class changed."""
-        if isinstance(event, UserStateChanged):
+        if isinstance(event, UserStateChanged):  # LiveKit back-dates both to the VAD's times
+            _segment(self.state_segments, event.new_state == "speaking", event.ts, None)
             if event.new_state != "speaking":
                 return False
-            self._onset(event.ts)  # LiveKit back-dates it to the VAD's start of speech
+            self._onset(event.ts)
         elif isinstance(event, VadActivity):
-            if event.event != "start_of_speech":
+            kind = event.event
+            if kind == "end_of_speech":
+                _segment(self.vad_segments, False, event.ts - event.silence_duration,
+                         event.silence_duration)
+            if kind != "start_of_speech":
                 return False
+            _segment(self.vad_segments, True, event.ts - event.speech_duration, None)
             self._onset(event.ts - event.speech_duration)
+        elif isinstance(event, UserTranscribed):
+            if event.is_final and event.text.strip():
+                self.finals.append(event.ts)
+                del self.finals[:-MAX_ONSETS]
+            return False
         elif isinstance(event, FalseInterruption):
             self._false(event, turns)
         elif isinstance(event, OverlappingSpeech):
@@ -176,6 +203,16 @@ class Interruptions:
                 turn.interruption = found
                 changed = True
         return changed
+
+
+def _segment(segments: list[Segment], start: bool, at: float, window: float | None) -> None:
+    """A speech segment starts (``start``) or ends at ``at``."""
+    if start:
+        if not segments or segments[-1][1] is not None:
+            segments.append([at, None, None])
+            del segments[:-MAX_ONSETS]
+    elif segments and segments[-1][1] is None:
+        segments[-1][1:] = [at, window]
 
 
 def counts(turns: Sequence[Turn]) -> dict[str, int]:

@@ -31,6 +31,7 @@ from lkmon.model.state import SessionModel
 from lkmon.model.transcript import TranscriptEntry
 from lkmon.model.turns import TURN_METRIC_FIELDS, Turn, TurnMetrics
 from lkmon.model.vad import VadState
+from lkmon.model.whatif import of_session
 from lkmon.redact import TEXT_PLACEHOLDER, placeholder
 from lkmon.store.events import encode
 from lkmon.store.format import (
@@ -112,6 +113,7 @@ def snapshot_dict(model: SessionModel, *, redact_text: bool = False) -> dict[str
     vad = model.vad
     audio_output = model.audio_output
     heard = any(t.heard is not None for t in model.turns)  # lkmon measured the audio
+    whatif = of_session(model.interruptions, model.turns)
     return {
         "lkmon_snapshot": SNAPSHOT_VERSION,
         "redacted_text": redact_text,
@@ -157,6 +159,11 @@ def snapshot_dict(model: SessionModel, *, redact_text: bool = False) -> dict[str
             "worst_e2e": summary.worst_e2e,
             "worst_stage": summary.worst_stage,
             "interruptions": interruption_counts(model.turns),
+            "endpointing_whatif": [dataclasses.asdict(r) for r in whatif.rows],
+            "endpointing_recommended": whatif.recommended,
+            "endpointing_basis": {"min_delay": whatif.min_delay, "assumed": whatif.assumed,
+                                  "pauses": whatif.pauses, "turn_ends": whatif.turn_ends,
+                                  "turn_detector": whatif.turn_detector},
         },
         "vad": {**_fields(vad, VAD_FIELDS), "audio_seconds": vad.audio_seconds},
         "errors": [_error(e) for e in model.errors],

@@ -18,53 +18,27 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from lkmon.model.eou import EouParts
 from lkmon.model.events import AgentAudible, ErrorRaised, PluginMetrics
 from lkmon.model.figures import TurnMetrics
 from lkmon.model.transcript import TranscriptEntry
 from lkmon.store.events import EventField, Finite, record
+from lkmon.store.format_base import Count, Epoch, Part, Seconds, SessionId
 
 SNAPSHOT_VERSION = 4
 """The snapshot format version this lkmon writes (``"lkmon_snapshot"``); it reads 1 to 4.
 
-4: why turns waited and what the caller heard: ``turns[].interruption``, the session's
-interruption counts, ``turns[].metrics.heard_gap`` (the silence the caller heard, measured by
-lkmon on the audio) with ``turns[].heard`` (its ``agent_audible`` event) and
-``turns[].missing.heard_gap``; more keys join it, each with a default, so a format 3 file reads
-as format 4 with none known.
+4: why turns waited and what the caller heard: ``turns[].interruption`` and the session's
+interruption counts, ``turns[].metrics.heard_gap`` (measured by lkmon on the audio) with
+``turns[].heard``, the endpointing what-if (``summary.endpointing_*``); each with a default.
 3 (lkmon 0.2): ``session.session_id`` (a UUID; the journal header's); events use LiveKit's
 event names (``conversation_item_added``, ``metrics_collected``...; see
 ``lkmon.store.events``); the schema is generated from ``lkmon.store.format``.
 2: discarded preemptive replies fold into their turn (``turns[].discarded``), STT-only turns
 (``kind: "transcript"``), ``greeting`` only before user speech, EOU 0.0 is ``null`` with its
 reason in ``turns[].missing``. See docs/snapshot-format.md."""
-
-Seconds = Finite | None
-"""A duration in seconds, or ``None`` (unknown)."""
-Epoch = Finite | None
-"""Epoch seconds (``time.time()``), or ``None`` (unknown)."""
-Count = Annotated[int, Field(ge=0)]
-SessionId = Annotated[
-    str,
-    Field(
-        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-        json_schema_extra={"format": "uuid"},
-    ),
-]
-"""A session id: a UUID in its canonical lower-case text form."""
-
-
-class Part(BaseModel):
-    """Base of every snapshot model: strict JSON types, unknown keys ignored, docstrings under
-    fields become the schema's descriptions. A float field is ``Finite``: a NaN or an infinity
-    is written as null, and refused when read."""
-
-    model_config = ConfigDict(
-        strict=True, extra="ignore", use_attribute_docstrings=True, ser_json_inf_nan="null"
-    )
-
 
 TURNS_SPEECH_ID = "<the turn's speech_id>"
 """Marks a plugin metric written without ``speech_id`` (formats 1 and 2 left it out when it
@@ -240,6 +214,33 @@ class StageEntry(Part):
     mean: Seconds = None
 
 
+class WhatIfRowEntry(Part):
+    """One setting of the endpointing what-if (``lkmon.model.whatif.WhatIfRow``)."""
+
+    min_delay: Finite
+    """The minimum endpointing delay tried, seconds."""
+    early_cuts: Count
+    """This session's pauses inside utterances that it would have cut."""
+    added_eou: Seconds
+    """Mean seconds it adds to an end of turn's EOU delay against the session's own setting
+    (negative: saves); ``None`` when the session had no end of turn."""
+
+
+class WhatIfBasis(Part):
+    """What the endpointing what-if compares with and was computed from."""
+
+    min_delay: Finite = 0.5
+    """The session's own min endpointing delay, seconds."""
+    assumed: bool = True
+    """``min_delay`` is LiveKit's default: no span gave the session's."""
+    pauses: Count = 0
+    """Pauses inside utterances in this session (the early cuts' sample); turn_ends: its ends
+    of turn (the added EOU's)."""
+    turn_ends: Count = 0
+    turn_detector: bool = False
+    """The session ran a turn detector, whose longer delays the table does not model."""
+
+
 class SummaryEntry(Part):
     stages: dict[str, StageEntry]
     """``eou``, ``llm_ttft``, ``tts_ttfb``, ``e2e``."""
@@ -249,6 +250,13 @@ class SummaryEntry(Part):
     worst_stage: str | None
     interruptions: dict[str, Count] = {}
     """Turns of each ``turns[].interruption`` class (format 4; empty in older files)."""
+    endpointing_whatif: list[WhatIfRowEntry] = []
+    """The endpointing what-if over this session's own pauses: one row per min delay, 0.2 to
+    2.0 s in 0.1 s steps (format 4; docs/metrics.md, "Endpointing what-if")."""
+    endpointing_recommended: Seconds = None
+    """The smallest min delay of the what-if that would have cut no pause, seconds, or
+    ``None`` (none would, or no speech segments)."""
+    endpointing_basis: WhatIfBasis | None = None
 
 
 class VadEntry(Part):
@@ -349,37 +357,6 @@ class Snapshot(Part):
         if self.events_complete is None:
             self.events_complete = bool(s.events_complete)
         return self
-
-
-JOURNAL_VERSION = 2
-"""The journal format version (``"lkmon_journal"`` in its header line). 1 (lkmon 0.1, no
-header): lkmon's own event names (``chat_message``, ``metrics``...); 2: a header line first,
-LiveKit's event names (see ``lkmon.store.events``)."""
-
-
-class JournalHeader(Part):
-    """The first line of a journal (format 2 on); every later line is one event."""
-
-    lkmon_journal: Annotated[int, Field(ge=1)]
-    """The journal format version."""
-    session_id: SessionId
-    """The session's unique id, the same as its snapshot's ``session.session_id``."""
-    lkmon_version: str = ""
-    created_at: Finite | None = None
-    """When the journal was opened, epoch seconds."""
-    tags: dict[str, str] = Field(default_factory=dict)
-    """Free ``KEY: VALUE`` labels (``record(session, tags=...)``, ``lkmon run --tag``): what
-    ``lkmon import`` stores in ``sessions.tags``."""
-
-    @field_validator("tags", mode="before")
-    @classmethod
-    def _scalar_tags(cls, value: object) -> dict[str, str]:
-        """A damaged ``tags`` never costs the journal: numbers and booleans are their text,
-        any other value (and a ``tags`` that is not an object) is dropped."""
-        if not isinstance(value, dict):
-            return {}
-        return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()
-                if isinstance(v, str | int | float | bool)}
 
 
 SCHEMA_FILE = Path(__file__).with_name("snapshot.schema.json")

@@ -2,7 +2,7 @@
 crash-safe.
 
 The header (``{"lkmon_journal": 2, "session_id": ..., "lkmon_version": ..., "created_at": ...}``,
-and ``"tags"`` when the session has some; ``lkmon.store.format.JournalHeader``) names the
+and ``"tags"`` when the session has some; ``lkmon.store.format_journal.JournalHeader``) names the
 session; each event line is
 ``lkmon.store.events.encode`` of the event (``{"type": <LiveKit's event name>, "ts": ...}``).
 Journals of lkmon 0.1 (no header, lkmon's own event names) still read.
@@ -42,7 +42,7 @@ from lkmon.model.events import Event, SessionStarted, SpeechDone
 from lkmon.redact import default_redactor
 from lkmon.store.events import decode, decode_json, encode
 from lkmon.store.files import json_utf8, printable_obj
-from lkmon.store.format import JOURNAL_VERSION, JournalHeader
+from lkmon.store.format_journal import JOURNAL_VERSION, JournalHeader
 from lkmon.store.parse import BOM, loads, without_surrogates
 
 try:  # optional speed-up: orjson serialises a line 5x faster than the standard library

@@ -28,6 +28,7 @@ from lkmon.model.events import (
 )
 from lkmon.model.state import SessionModel
 from lkmon.model.turns import Turn
+from lkmon.model.whatif import WhatIf, WhatIfRow
 from lkmon.store import format as fmt
 from lkmon.store.convert import SESSION_FIELDS, TURN_FIELDS, USAGE_FIELDS, VAD_FIELDS
 from lkmon.store.events import EVENT_NAMES
@@ -197,6 +198,13 @@ def _model_from_sections(snap: Snapshot) -> SessionModel:
     model.transcript.extend(snap.transcript)
     _set_fields(model.vad, snap.vad, VAD_FIELDS)
     model.logs.extend(e for e in snap.events if isinstance(e, LogRecord))
+    summary, basis = snap.summary, snap.summary.endpointing_basis
+    if basis is not None:  # no segments without the events: the recorded table stands
+        model.interruptions.restored_whatif = WhatIf(
+            [WhatIfRow(r.min_delay, r.early_cuts, r.added_eou)
+             for r in summary.endpointing_whatif],
+            summary.endpointing_recommended, basis.min_delay, basis.assumed, basis.pauses,
+            basis.turn_ends, basis.turn_detector)
     return model
 
 

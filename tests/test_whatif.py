@@ -1,0 +1,128 @@
+"""The endpointing what-if (lkmon.model.whatif) on constructed sessions with known pauses, and
+the same table through the snapshot (both load paths) and the journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lkmon.model.events import ChatMessageAdded, Event, SpeechCreated, UserTranscribed, VadActivity
+from lkmon.model.state import SessionModel
+from lkmon.model.whatif import DELAYS, Gap, of_session, what_if
+from lkmon.store.convert import to_snapshot
+from lkmon.store.journal import JournalWriter
+from lkmon.store.restore import load_session, model_from_snapshot
+
+T0 = 1_767_225_600.0
+
+
+def _segment(start: float, stop: float) -> list[Event]:
+    """The VAD's view of speech from ``start`` to ``stop`` (seconds after T0): start confirmed
+    0.05 s late, end after its 0.55 s silence window; the final transcript 0.7 s after."""
+    return [
+        VadActivity(ts=T0 + start + 0.05, event="start_of_speech", speaking=True,
+                    speech_duration=0.05),
+        VadActivity(ts=T0 + stop + 0.55, event="end_of_speech", speech_duration=stop - start,
+                    silence_duration=0.55),
+        UserTranscribed(ts=T0 + stop + 0.7, text="words", is_final=True),
+    ]
+
+
+def _reply(n: int, stop: float, played: float) -> list[Event]:
+    return [
+        SpeechCreated(ts=T0 + stop + 0.8, speech_id=f"s{n}", scheduled=True),
+        ChatMessageAdded(ts=T0 + stop + 0.81, item_id=f"u{n}", role="user", text="q",
+                         metrics={"stopped_speaking_at": T0 + stop}),
+        ChatMessageAdded(ts=T0 + played + 2.0, item_id=f"a{n}", role="assistant", text="a",
+                         metrics={"started_speaking_at": T0 + played,
+                                  "stopped_speaking_at": T0 + played + 2.0}, speech_id=f"s{n}"),
+    ]
+
+
+def _session() -> list[Event]:
+    """Pauses of 0.85 s and 1.35 s inside the first utterance (no reply played in them), then
+    two ends of turn: a reply played 1.2 s after each, the user spoke 4 s after."""
+    events = [*_segment(0.5, 2.0), *_segment(2.85, 4.0), *_segment(5.35, 6.0),
+              *_reply(1, 6.0, 7.2), *_segment(10.0, 11.0), *_reply(2, 11.0, 12.2),
+              *_segment(15.0, 16.0)]
+    return sorted(events, key=lambda e: e.ts)
+
+
+def _table(model: SessionModel) -> dict[float, tuple[int, float | None]]:
+    w = of_session(model.interruptions, model.turns)
+    return {r.min_delay: (r.early_cuts, r.added_eou) for r in w.rows}
+
+
+def test_the_table_on_known_pauses() -> None:
+    model = SessionModel()
+    model.apply_many(_session())
+    w = of_session(model.interruptions, model.turns)
+    assert (w.pauses, w.turn_ends, w.min_delay, w.assumed) == (2, 2, 0.5, True)
+    assert [r.min_delay for r in w.rows] == list(DELAYS) == [
+        0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8,
+        1.9, 2.0]
+    table = _table(model)
+    # every decision waits for the final transcript, 0.7 s after the speech: a shorter min
+    # delay cuts both pauses and saves nothing; from 0.9 s only the 1.35 s pause is cut
+    for d in (0.2, 0.5, 0.7):
+        assert table[d] == (2, 0.0), d
+    assert table[0.8][0] == 2 and table[0.8][1] == pytest.approx(0.1)
+    assert table[0.9][0] == table[1.3][0] == 1
+    assert table[1.4][0] == table[2.0][0] == 0
+    assert table[1.0][1] == pytest.approx(0.3) and table[2.0][1] == pytest.approx(1.3)
+    assert w.recommended == 1.4
+
+
+def test_the_session_s_own_setting_from_the_spans_and_the_window_floor() -> None:
+    """Against a session that ran at 1.0 s: shorter delays save, down to the VAD's window."""
+    found = [Gap(T0, 0.9, 0.55, inside=True), Gap(T0 + 5, 3.0, 0.55, inside=False)]
+    w = what_if(found, 1.0)
+    rows = {r.min_delay: r for r in w.rows}
+    assert not w.assumed and w.min_delay == 1.0
+    assert rows[0.2].added_eou == pytest.approx(-0.45)  # the window: 0.55 s, not 0.2 s
+    assert rows[0.8].added_eou == pytest.approx(-0.2) and rows[0.8].early_cuts == 1
+    assert rows[0.9].early_cuts == 0 and w.recommended == 0.9
+    assert what_if([Gap(T0, 2.5, 0.55, inside=True)], None).recommended is None
+    empty = what_if([], None)
+    assert empty.recommended is None and all(r.added_eou is None for r in empty.rows)
+
+
+def test_a_cut_in_early_turn_is_a_pause_the_session_s_setting_cut() -> None:
+    """The user paused 1.45 s, the reply started 1.2 s in and the user went on 0.25 s later:
+    that pause is inside the utterance, cut at 0.5 s and not from 1.5 s."""
+    events = sorted([*_segment(0.5, 2.0), *_reply(1, 2.0, 3.2), *_segment(3.45, 5.0)],
+                    key=lambda e: e.ts)
+    model = SessionModel()
+    model.apply_many(events)
+    table = _table(model)
+    assert table[0.5][0] == table[1.4][0] == 1 and table[1.5][0] == 0
+    assert of_session(model.interruptions, model.turns).recommended == 1.5
+    assert [t.interruption for t in model.turns] == [None]  # not interrupted: no class
+
+
+def test_snapshot_journal_and_sections_give_the_same_table(tmp_path: Path) -> None:
+    model = SessionModel()
+    model.apply_many(_session())
+    snap = to_snapshot(model)
+    s = snap.summary
+    assert s.endpointing_recommended == 1.4 and len(s.endpointing_whatif) == 19
+    assert s.endpointing_basis is not None and s.endpointing_basis.pauses == 2
+    rows = [r.model_dump() for r in s.endpointing_whatif]
+    assert rows[3] == {"min_delay": 0.5, "early_cuts": 2, "added_eou": 0.0}
+    again = to_snapshot(model_from_snapshot(snap)).summary  # replayed from the events
+    assert [r.model_dump() for r in again.endpointing_whatif] == rows
+    sections = snap.model_dump(mode="json")
+    sections["events_complete"] = sections["session"]["events_complete"] = False
+    sections["events"] = []
+    restored = to_snapshot(model_from_snapshot(sections)).summary
+    assert [r.model_dump() for r in restored.endpointing_whatif] == rows
+    assert restored.endpointing_recommended == 1.4 and restored.endpointing_basis == (
+        s.endpointing_basis)
+    path = tmp_path / "s.jsonl"
+    journal = JournalWriter(path)
+    for ev in _session():
+        journal.write(ev)
+    journal.close()
+    replayed = to_snapshot(load_session(path)).summary
+    assert [r.model_dump() for r in replayed.endpointing_whatif] == rows
