@@ -126,3 +126,41 @@ def test_snapshot_journal_and_sections_give_the_same_table(tmp_path: Path) -> No
     journal.close()
     replayed = to_snapshot(load_session(path)).summary
     assert [r.model_dump() for r in replayed.endpointing_whatif] == rows
+
+
+async def test_the_w_key_opens_the_table_in_the_tui() -> None:
+    from lkmon.tui.app import LkmonApp
+    from lkmon.tui.widgets.whatif import WhatIfScreen
+
+    model = SessionModel()
+    model.apply_many(_session())
+    app = LkmonApp(model, export_dir=".", clock=lambda: T0 + 60.0)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        assert "What-if" in str(app.query_one("Footer").render()) or any(
+            b.action == "endpointing_whatif" and b.show for b in app.BINDINGS)
+        await pilot.press("w")
+        await pilot.pause()
+        assert isinstance(app.screen, WhatIfScreen)
+        widget = app.screen.query_one("#whatif-content")
+        text = str(widget.render()) if not widget.size.height else "\n".join(
+            strip.text for strip in widget.render_lines(widget.region.reset_offset))
+        assert "Computed from this session's own pauses: 2 pause(s) inside utterances" in text
+        assert "LiveKit's default" in text and "Recommended: min delay 1.400 s" in text
+        rows = {line.split()[0]: line for line in text.splitlines() if line.strip()[:1].isdigit()}
+        assert "smallest with no early cut" in rows["1.4"] and "this session" in rows["0.5"]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, WhatIfScreen)
+
+
+def test_the_html_report_has_the_table() -> None:
+    from lkmon.report.html import build_html_report
+
+    model = SessionModel()
+    model.apply_many(_session())
+    page = build_html_report(model)
+    assert "Computed from this session's own pauses: <b>2</b> pause(s)" in page
+    assert '<tr><td class=n>1.4 s</td><td class=n>0</td>\n<td class=n>+0.700 s</td>' in page
+    assert "smallest with no early cut" in page
+    assert "Recommended: min delay <b>1.400 s</b>" in page
+    assert "Endpointing what-if" not in build_html_report(SessionModel())

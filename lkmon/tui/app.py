@@ -40,6 +40,7 @@ from lkmon.tui.widgets.layout import MainPanes, apply_layout
 from lkmon.tui.widgets.log import LogPane
 from lkmon.tui.widgets.say import SayBox
 from lkmon.tui.widgets.status import StatusStrip
+from lkmon.tui.widgets.whatif import WhatIfScreen
 
 DRAIN_HZ = 5
 """How often the event queue is drained into the model and the screen updated (per second).
@@ -223,6 +224,11 @@ class LkmonApp(SessionApp):
             return
         self.push_screen(TurnDetailScreen(self.model, index, thresholds=self.thresholds,
                                           redact=self.redact))
+
+    @guarded("app.whatif")
+    def action_endpointing_whatif(self) -> None:
+        """Open the endpointing what-if table (this session's own pauses)."""
+        self.push_screen(WhatIfScreen(self.model))
 
     @guarded("app.help")
     def action_help(self) -> None:

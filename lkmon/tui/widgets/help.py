@@ -17,7 +17,10 @@ from lkmon.tui.widgets.common import ACCENT, BAD, DIM, GOOD, WARN
 
 PANES = [
     ("1 Turns", "A row per turn: a bar split into EOU delay, LLM TTFT and TTS TTFB on one "
-     "scale, e2e latency coloured against your thresholds; p50/p95/max per stage below."),
+     "scale, e2e latency coloured against your thresholds; p50/p95/max per stage below. An "
+     "interrupted reply is flagged ⚡ early (cut in early: the user went on after a pause), "
+     "⚡ barge (barge-in) or ⚡ false (LiveKit's false interruption); the interrupts line counts "
+     "them and LiveKit's overlapping_speech events. w: the endpointing what-if."),
     ("2 Transcript", "User and agent messages with timestamps; interim user text dimmed; "
      "interrupted replies with the unheard part struck through; tool calls."),
     ("3 VAD", "Speaking state, speech probability over the last 30 s, speech/silence "

@@ -35,6 +35,8 @@ APP_BINDINGS: list[BindingType] = [
     Binding("m", "toggle_mute", "Mute", tooltip="Mute or unmute the microphone.", id="mute"),
     Binding("s", "list_sessions", "Sessions", tooltip="lkmon watch: the sessions (journals) "
             "seen, the one followed now last.", id="sessions"),
+    Binding("w", "endpointing_whatif", "What-if", tooltip="The endpointing what-if: early "
+            "cuts and EOU added per min delay, from this session's own pauses.", id="whatif"),
     Binding("e", "export", "Export",
             tooltip="Write snapshot JSON, SVG screenshot and HTML report.", id="export"),
     Binding("x", "dismiss_banner", "Hide error",
@@ -51,7 +53,7 @@ APP_BINDINGS: list[BindingType] = [
 ]
 
 MAIN_ONLY = frozenset({
-    "cursor", "toggle_follow", "open_detail", "type_message",
+    "cursor", "toggle_follow", "open_detail", "type_message", "endpointing_whatif",
     "toggle_mute", "show_pane", "zoom", "dismiss_banner",
 })
 """Actions that only make sense on the main screen (hidden on the detail and help screens)."""
