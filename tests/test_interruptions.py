@@ -288,3 +288,18 @@ def test_the_turns_pane_says_nothing_of_interruptions_before_any() -> None:
                                *_turn(1, stop, played=stop + 1.0, ended=stop + 3.0,
                                       interrupted=False)]))
     assert "interrupts" not in TurnsPane(model, thresholds=(1.0, 2.0)).summary_table().plain
+
+
+def test_a_reply_interrupted_by_the_rest_of_the_utterance_cut_in_early() -> None:
+    """As on the real session: the caller paused 1 s and went on; LiveKit committed the turn
+    0.5 s after the whole speech with the first part's transcript only, the reply started,
+    and the second part's late final transcript interrupted it (a turn of its own with the
+    same end of speech). No one spoke over the reply, yet it answered half an utterance."""
+    stop = T0 + 13.07
+    events = [*_speaks(T0 + 6.7, T0 + 9.3), *_speaks(T0 + 10.3, stop),
+              *_turn(1, stop, played=stop + 0.56, ended=stop + 1.88, interrupted=True),
+              *_turn(2, stop, played=stop + 2.7, ended=stop + 7.0, interrupted=True),
+              *_speaks(stop + 4.77, stop + 6.5)]
+    model = SessionModel()
+    model.apply_many(_ordered(events))
+    assert _classes(model) == ["cut_in_early", "barge_in"]

@@ -19,13 +19,13 @@ T0 = 1_767_225_600.0
 
 def _segment(start: float, stop: float) -> list[Event]:
     """The VAD's view of speech from ``start`` to ``stop`` (seconds after T0): start confirmed
-    0.05 s late, end after its 0.55 s silence window; the final transcript 0.7 s after."""
+    0.05 s late, end after its 0.55 s silence window; the final transcript 0.75 s after."""
     return [
         VadActivity(ts=T0 + start + 0.05, event="start_of_speech", speaking=True,
                     speech_duration=0.05),
         VadActivity(ts=T0 + stop + 0.55, event="end_of_speech", speech_duration=stop - start,
                     silence_duration=0.55),
-        UserTranscribed(ts=T0 + stop + 0.7, text="words", is_final=True),
+        UserTranscribed(ts=T0 + stop + 0.75, text="words", is_final=True),
     ]
 
 
@@ -63,14 +63,18 @@ def test_the_table_on_known_pauses() -> None:
         0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8,
         1.9, 2.0]
     table = _table(model)
-    # every decision waits for the final transcript, 0.7 s after the speech: a shorter min
-    # delay cuts both pauses and saves nothing; from 0.9 s only the 1.35 s pause is cut
+    # the first pause waits for the turn's first transcript (0.75 s after the speech): a
+    # shorter min delay cuts both pauses; the end of the first turn (its third segment) does
+    # not wait for its own transcript (the turn has one), so up to 0.7 s it answers part of
+    # the utterance; from 0.9 s only the 1.35 s pause is cut
     for d in (0.2, 0.5, 0.7):
-        assert table[d] == (2, 0.0), d
-    assert table[0.8][0] == 2 and table[0.8][1] == pytest.approx(0.1)
+        assert table[d][0] == 3, d
+    assert table[0.8][0] == 2
     assert table[0.9][0] == table[1.3][0] == 1
     assert table[1.4][0] == table[2.0][0] == 0
-    assert table[1.0][1] == pytest.approx(0.3) and table[2.0][1] == pytest.approx(1.3)
+    # ends of turn wait max(d, 0.55 s window) (the first) and max(d, 0.75 s transcript)
+    assert table[0.5][1] == 0.0 and table[0.6][1] == pytest.approx(0.025)
+    assert table[1.0][1] == pytest.approx(0.35) and table[2.0][1] == pytest.approx(1.35)
     assert w.recommended == 1.4
 
 
@@ -109,7 +113,7 @@ def test_snapshot_journal_and_sections_give_the_same_table(tmp_path: Path) -> No
     assert s.endpointing_recommended == 1.4 and len(s.endpointing_whatif) == 19
     assert s.endpointing_basis is not None and s.endpointing_basis.pauses == 2
     rows = [r.model_dump() for r in s.endpointing_whatif]
-    assert rows[3] == {"min_delay": 0.5, "early_cuts": 2, "added_eou": 0.0}
+    assert rows[3] == {"min_delay": 0.5, "early_cuts": 3, "added_eou": 0.0}
     again = to_snapshot(model_from_snapshot(snap)).summary  # replayed from the events
     assert [r.model_dump() for r in again.endpointing_whatif] == rows
     sections = snap.model_dump(mode="json")
@@ -160,7 +164,7 @@ def test_the_html_report_has_the_table() -> None:
     model.apply_many(_session())
     page = build_html_report(model)
     assert "Computed from this session's own pauses: <b>2</b> pause(s)" in page
-    assert '<tr><td class=n>1.4 s</td><td class=n>0</td>\n<td class=n>+0.700 s</td>' in page
+    assert '<tr><td class=n>1.4 s</td><td class=n>0</td>\n<td class=n>+0.750 s</td>' in page
     assert "smallest with no early cut" in page
     assert "Recommended: min delay <b>1.400 s</b>" in page
     assert "Endpointing what-if" not in build_html_report(SessionModel())

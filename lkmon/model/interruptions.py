@@ -11,7 +11,9 @@ match in this order; docs/metrics.md, "Interruptions"):
   with the same utterance (the endpointing decided too soon): the user's next speech began at
   most ``MAX_PAUSE`` after the turn's end of speech (``user_stopped_speaking_at``) and no later
   than ``CUT_IN_WINDOW`` after the reply's playback start (``agent_started_speaking_at``), too
-  soon to be an answer to it;
+  soon to be an answer to it; or the next user turn had ended before the reply began playing
+  (LiveKit committed the turn before the final transcript of its last speech, which then
+  interrupted the reply and made a turn of its own: the reply answered part of an utterance);
 * ``"barge_in"``: the user spoke over a reply that had been playing (any other user speech that
   began before the reply stopped).
 
@@ -71,7 +73,8 @@ _RECENT = 8  # turns re-classified when something changes (only the newest can s
 
 
 def classify(
-    turn: Turn, onsets: Sequence[float], false_ids: frozenset[str] | set[str] = frozenset()
+    turn: Turn, onsets: Sequence[float], false_ids: frozenset[str] | set[str] = frozenset(),
+    next_stop: float | None = None,
 ) -> Interruption | None:
     """The interruption class of ``turn`` (see the module's rules), or ``None``.
 
@@ -79,6 +82,7 @@ def classify(
         turn: a reply turn, its figures recomputed.
         onsets: epoch seconds the user's speech began, sorted ascending.
         false_ids: speech ids of the replies LiveKit reported a false interruption for.
+        next_stop: the next user turn's ``user_stopped_speaking_at``, if any.
     """
     if turn.kind != "reply":
         return None
@@ -92,6 +96,8 @@ def classify(
     if end is None:
         end = turn.done_at if turn.done_at is not None else float("inf")
     stop = m.user_stopped_speaking_at
+    if stop is not None and next_stop is not None and next_stop <= played:
+        return "cut_in_early"  # the rest of the utterance, transcribed late, interrupted it
     after = stop if stop is not None else played - CUT_IN_WINDOW
     i = bisect.bisect_right(onsets, after)
     if i == len(onsets) or onsets[i] > end:
@@ -195,10 +201,17 @@ class Interruptions:
         """Classify the newest turns again (restored turns keep their recorded class); returns
         True when one changed."""
         changed = False
-        for turn in turns[-_RECENT:]:
+        recent = turns[-_RECENT:]
+        next_stop: float | None = None
+        stops: list[float | None] = []
+        for turn in reversed(recent):  # each turn's next user turn's end of speech
+            stops.append(next_stop)
+            if turn.metrics.user_stopped_speaking_at is not None:
+                next_stop = turn.metrics.user_stopped_speaking_at
+        for turn, after in zip(recent, reversed(stops), strict=True):
             if turn.restored:
                 continue
-            found = classify(turn, self.onsets, self.false_ids)
+            found = classify(turn, self.onsets, self.false_ids, after)
             if found != turn.interruption:
                 turn.interruption = found
                 changed = True

@@ -12,12 +12,14 @@ between two segments is
 
 With VAD turn detection LiveKit commits a user turn ``max(min_delay, window, transcript)``
 after the user's last speech (``voice/audio_recognition.py``: the wait starts at the VAD's end
-of speech, sleeps to ``min_delay`` after the last speech, and needs a final transcript), where
-``window`` is the VAD's silence window of that silence (a pause shorter than it never ends
-speech) and ``transcript`` the time of the first final transcript after it. So for a setting
-``d`` a pause of ``p`` seconds is cut early when ``max(d, window, transcript) < p``, and an end
-of turn waits ``max(d, window, transcript)``; ``added_eou`` is the mean, over the ends of turn,
-of that wait minus the same at the session's own ``min_delay``. The model is fixed
+of speech, sleeps to ``min_delay`` after the last speech, and needs a final transcript in the
+user turn), where ``window`` is the VAD's silence window of that silence (a pause shorter than
+it never ends speech) and ``transcript`` the time of the speech's own final transcript, counted
+only while the user turn has none yet. For a setting ``d``, a pause of ``p`` seconds is cut
+early when ``max(d, window, transcript) < p``, and an end of turn when the turn is committed
+before its last speech's own (later) transcript: the reply then answers part of the utterance.
+An end of turn waits ``max(d, window, transcript)``; ``added_eou`` is the mean, over the ends
+of turn, of that wait minus the same at the session's own ``min_delay``. The model is fixed
 endpointing: a turn detector's longer (max) delay after an unlikely prediction is not in it.
 No textual or livekit import here.
 """
@@ -25,6 +27,7 @@ No textual or livekit import here.
 from __future__ import annotations
 
 import bisect
+import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -65,12 +68,17 @@ class Gap:
         floor: seconds LiveKit waits whatever the min delay: the VAD's silence window, or the
             first final transcript after ``start`` when that came later.
         inside: True for a pause inside one utterance, False for an end of turn.
+        late: seconds after ``start`` to the speech's own final transcript when LiveKit would
+            not wait for it (the user turn already had a transcript), else ``None``: a commit
+            before it answers part of the utterance (LiveKit warns "transcript arrives after
+            turn has been committed") and counts as an early cut.
     """
 
     start: float
     pause: float
     floor: float
     inside: bool
+    late: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,17 +137,25 @@ def gaps(
     """
     starts = sorted(played)
     out: list[Gap] = []
-    for (_, end, window), (nxt, _, _) in zip(segments, segments[1:], strict=False):
+    turn_start = segments[0][0] if segments else 0.0
+    for (_, end, window), (nxt, nxt_end, _) in zip(segments, segments[1:], strict=False):
         if end is None or nxt <= end:
             continue
         pause = nxt - end
         floor = window if window is not None else DEFAULT_WINDOW
+        # this speech's own final transcript: the first after it, before the next one ended
         i = bisect.bisect_right(finals, end)
-        if i < len(finals) and finals[i] - end <= TRANSCRIPT_HORIZON:
-            floor = max(floor, finals[i] - end)
+        limit = min(end + TRANSCRIPT_HORIZON, nxt_end if nxt_end is not None else math.inf)
+        own = finals[i] - end if i < len(finals) and finals[i] <= limit else None
+        had = bisect.bisect_left(finals, turn_start) < i  # the user turn has a transcript
+        if own is not None and not had:
+            floor = max(floor, own)  # LiveKit waits for the turn's first transcript
         j = bisect.bisect_right(starts, end)
         heard = j < len(starts) and starts[j] <= nxt - CUT_IN_WINDOW
-        out.append(Gap(end, pause, floor, inside=not heard and pause <= MAX_PAUSE))
+        inside = not heard and pause <= MAX_PAUSE
+        out.append(Gap(end, pause, floor, inside, own if had else None))
+        if not inside:
+            turn_start = nxt
     return out
 
 
@@ -152,7 +168,8 @@ def what_if(found: Sequence[Gap], min_delay: float | None,
     ends = [g for g in found if not g.inside]
     rows = []
     for d in DELAYS:
-        cuts = sum(1 for g in pauses if max(d, g.floor) < g.pause)
+        cuts = sum(1 for g in pauses if max(d, g.floor) < g.pause) + sum(
+            1 for g in ends if g.late is not None and max(d, g.floor) < g.late)
         added = (statistics.fmean(max(d, g.floor) - max(own, g.floor) for g in ends)
                  if ends else None)
         rows.append(WhatIfRow(d, cuts, None if added is None else round(added, 6)))
