@@ -237,6 +237,7 @@ class Recorder:
             agent_file=_agent_file(),
             models=model_labels(self.session, _current_agent(self.session)),
             input=f"room {self.room}" if self.room else "room",
+            vad_events=False,  # public session events do not carry them
             output="room",
             lkmon_version=__version__,
             session_id=self.session_id,

@@ -233,3 +233,29 @@ def test_the_local_agent_over_the_protocol_agrees_with_in_process(
         b = [t["metrics"][figure] for t in snaps["proc"]["turns"] if t["user_text"]]
         assert None not in a + b, (figure, a, b)
         assert abs(statistics.median(a) - statistics.median(b)) < noise, (figure, a, b)
+
+
+async def test_what_the_protocol_does_not_carry_is_marked_not_zero() -> None:
+    """Over the protocol there are no VAD events and no model names at the start: the VAD pane
+    says why it is empty (no silence, segment or health figures), and the status strip names
+    the models from the session's usage (``session_usage_updated``) once it comes."""
+    from lkmon.model.events import ModelUsage, SessionStarted, UsageUpdated
+    from lkmon.model.state import SessionModel
+    from lkmon.tui.app import LkmonApp
+
+    model = SessionModel()
+    model.apply(SessionStarted(ts=time.time(), agent_file="agent.py", input="wav (protocol)",
+                               vad_events=False))
+    model.apply(UsageUpdated(ts=time.time(), usage=[
+        ModelUsage(kind="llm", provider="llama.cpp", model="SmolLM2-135M", output_tokens=5)]))
+    app = LkmonApp(model, export_dir="/tmp")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        pane = app.query_one("#vad")
+        vad = pane.build().plain
+        status = app.status_strip.build().plain
+        assert "agent runs in another process" in vad and "segments" not in vad, vad
+        assert "health" not in vad
+        assert "llm SmolLM2-135M" in status and "waiting" not in status, status
+        model.session.vad_events = True  # an in-process session with no VAD events yet
+        assert "No VAD events yet" in pane.build().plain

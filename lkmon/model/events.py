@@ -84,6 +84,9 @@ class SessionStarted:
         lkmon_version: the version of lkmon that recorded the session.
         session_id: the session's unique id (a UUID4 string, the journal header's), or
             ``None`` (journals written before lkmon 0.2).
+        vad_events: False when the source cannot see the VAD's events (an agent in another
+            process: LiveKit's session protocol and the recorder do not carry them), so the VAD
+            pane says so instead of showing zeros.
     """
 
     type: ClassVar[str] = "session_started"
@@ -94,6 +97,7 @@ class SessionStarted:
     output: str = ""
     lkmon_version: str = ""
     session_id: str | None = None
+    vad_events: bool = True
 
 
 @dataclass(slots=True)

@@ -32,6 +32,7 @@ class SessionInfo:
             (``record(session, tags=...)``, ``lkmon run --tag``; set by the loader).
         false_interruptions: LiveKit ``agent_false_interruption`` events; false_resumed: those
             whose reply played on (``resumed``).
+        vad_events: ``SessionStarted.vad_events`` (False: the source carries no VAD events).
         overlapping_speech: LiveKit ``overlapping_speech`` events (its adaptive interruption
             detector's verdicts); overlapping_interruptions: those that were interruptions.
     """
@@ -40,6 +41,7 @@ class SessionInfo:
     agent_file: str = ""
     models: dict[str, str] = field(default_factory=dict)
     input: str = ""
+    vad_events: bool = True
     output: str = ""
     lkmon_version: str = ""
     closed_at: float | None = None

@@ -301,6 +301,7 @@ class SessionModel(JoinQueries):
         info.models = dict(ev.models)
         info.input = ev.input
         info.output = ev.output
+        info.vad_events = ev.vad_events
         info.lkmon_version = ev.lkmon_version
         if ev.session_id:
             info.session_id = ev.session_id

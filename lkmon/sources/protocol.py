@@ -263,7 +263,7 @@ class ProtocolSource(SessionSource):
         said = self.caller.describe() if self.caller is not None else "text"
         emit(SessionStarted(ts=time.time(), agent_file=str(self.agent_file),
                             input=f"{said} (session protocol)", output="null",
-                            lkmon_version=_version()))
+                            lkmon_version=_version(), vad_events=False))
         stopped = asyncio.ensure_future(self._stop.wait())
         reading = asyncio.ensure_future(self._read(reader, convert))
         typing = asyncio.ensure_future(self._type_lines()) if self.text_lines is not None else None

@@ -134,6 +134,8 @@ class StatusStrip(Static):
         text.append_text(level_bar(levels.agent_dbfs))
         text.append(" ")
         models = model.session.models
+        if not models and model.usage:  # a source that does not name them: from the usage
+            models = {u.kind: f"{u.provider}/{u.model}" for u in model.usage}
         if models:
             order: list[str] = [r for r in ("stt", "llm", "tts", "vad") if r in models]
             order += [r for r in models if r not in order]

@@ -103,6 +103,10 @@ class VadPane(Static):
         text.append("\n")
         now = self.clock()
         rows = max(PLOT_ROWS, min(12, (self.content_region.height or 0) - 5))
+        if not vad.trace and not self.model.session.vad_events:
+            text.append("No VAD events: the agent runs in another process, and LiveKit's\n"
+                        "session protocol and the recorder do not carry them.", style=DIM)
+            return text  # no silence, segments or health: unknown, not zero
         if not vad.trace:
             text.append("No VAD events yet.\n" + "\n" * (rows - 1), style=DIM)
         else:
