@@ -20,9 +20,9 @@ No textual or livekit import here.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from lkmon.model.measurements import AgentAudible
 
@@ -30,7 +30,10 @@ if TYPE_CHECKING:
     from lkmon.model.figures import TurnMetrics
     from lkmon.model.turns import Turn
 
-__all__ = ["FLAG_DIFFERENCE", "HEARD_PARTS", "HeardDifference", "HeardJoin", "heard_gap"]
+__all__ = [
+    "FLAG_DIFFERENCE", "HEARD_PARTS", "HeardDifference", "HeardJoin", "differing", "heard_gap",
+    "measured",
+]
 
 MATCH_WINDOW = 0.005
 """Seconds within which an ``AgentAudible.playback_started_at`` matches a turn's
@@ -43,10 +46,13 @@ TURN_SLACK = 0.05
 the turn's (the VAD confirms a start after ``min_speech_duration``, back-dated)."""
 HEARD_PARTS: dict[str, str] = {
     "vad": "the VAD's end-of-speech estimate",
-    "start": "playback start (silence at the head of the reply's audio)",
+    "start": "playback start",
     "sink": "buffering in the sink",
 }
-"""The parts of ``heard_gap - e2e_latency`` (``HeardDifference.parts``) and what each is."""
+"""The parts of ``heard_gap - e2e_latency`` (``HeardDifference.parts``) and what each is:
+LiveKit's stop after the audio's (the VAD's 32 ms windows and threshold), playback start to
+the first audible sample (silence at the head of the reply's audio), the device's output
+latency."""
 _RECENT = 16
 
 
@@ -145,9 +151,41 @@ class HeardDifference:
         return cls(difference, parts, main, abs(difference) > FLAG_DIFFERENCE)
 
     def describe(self) -> str:
-        """One line, e.g. ``heard +0.212 s vs e2e: buffering in the sink +0.200 s``."""
+        """One line, e.g. ``heard +0.212 s vs e2e: mostly buffering in the sink +0.200 s``."""
         return (f"heard {self.difference:+.3f} s vs e2e: mostly {HEARD_PARTS[self.main]}"
                 f" {self.parts[self.main]:+.3f} s")
+
+    def detail(self) -> str:
+        """Every part, e.g. ``VAD estimate +0.010 s, playback start +0.002 s, sink +0.200 s``."""
+        names = {"vad": "VAD estimate", "start": "playback start", "sink": "sink"}
+        return ", ".join(f"{names[k]} {v:+.3f} s" for k, v in self.parts.items())
+
+
+class _Figured(Protocol):
+    """A turn as the views hold it (``Turn`` or the snapshot's ``SnapshotTurn``)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def heard(self) -> AgentAudible | None: ...
+    @property
+    def metrics(self) -> TurnMetrics: ...
+
+
+def measured(turns: Iterable[_Figured]) -> bool:
+    """True when lkmon measured the session's audio: a turn has an ``AgentAudible``."""
+    return any(t.heard is not None for t in turns)
+
+
+def differing(turns: Iterable[_Figured]) -> list[tuple[int, HeardDifference]]:
+    """``(turn index, difference)`` of every turn whose heard gap and e2e latency differ by
+    more than ``FLAG_DIFFERENCE``, in turn order."""
+    out = []
+    for t in turns:
+        d = HeardDifference.of(t.heard, t.metrics)
+        if d is not None and d.flagged:
+            out.append((t.index, d))
+    return out
 
 
 class HeardJoin:

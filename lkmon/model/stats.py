@@ -16,7 +16,8 @@ from lkmon.model.eou import PARTS
 from lkmon.model.turns import Turn
 
 SUMMARY_STAGES = tuple(s.key for s in vocab.SUMMARY_STAGES)
-"""Stage keys of a ``LatencySummary``: EOU delay, LLM TTFT, TTS TTFB, e2e latency."""
+"""Stage keys of a ``LatencySummary``: EOU delay, LLM TTFT, TTS TTFB, e2e latency (and
+``heard``, the heard gap, shown where lkmon measured the audio)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -47,7 +48,8 @@ class LatencySummary:
     """Per-stage latency statistics of a session.
 
     Attributes:
-        stages: ``{"eou", "llm_ttft", "tts_ttfb", "e2e"} -> StageStats``.
+        stages: ``{"eou", "llm_ttft", "tts_ttfb", "e2e", "heard"} -> StageStats`` (``heard``:
+            lkmon's ``heard_gap``, measured on the audio).
         turns: number of turns considered.
         worst_turn: index of the turn with the largest e2e latency, or ``None``.
         worst_e2e: that turn's e2e latency, seconds.
@@ -70,6 +72,7 @@ class LatencySummary:
         ttft: list[float] = []
         ttfb: list[float] = []
         e2e: list[float] = []
+        heard: list[float] = []
         worst: Turn | None = None
         n = 0
         for turn in turns:
@@ -85,11 +88,14 @@ class LatencySummary:
                 e2e.append(m.e2e_latency)
                 if worst is None or m.e2e_latency > (worst.metrics.e2e_latency or 0.0):
                     worst = turn
+            if m.heard_gap is not None:
+                heard.append(m.heard_gap)
         stages = {
             "eou": StageStats.of(eou),
             "llm_ttft": StageStats.of(ttft),
             "tts_ttfb": StageStats.of(ttfb),
             "e2e": StageStats.of(e2e),
+            "heard": StageStats.of(heard),
         }
         if worst is None:
             return cls(stages, n)

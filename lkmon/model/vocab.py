@@ -9,7 +9,9 @@ and the per-plugin metrics):
 - ``llm_ttft``, "LLM TTFT": LLM request to its first token;
 - ``tts_ttfb``, "TTS TTFB": TTS request to its first audio byte;
 - ``other``, "other": the rest of the e2e latency (derived, not a LiveKit figure);
-- ``e2e``, "e2e latency": end of the user's speech to the agent's first audio.
+- ``e2e``, "e2e latency": end of the user's speech to the agent's first audio;
+- ``heard``, "heard gap": lkmon's own figure, measured on the audio: the caller's last voiced
+  sample to the agent's first audible sample (the silence the caller hears).
 
 The keys are those of ``Turn.stages()`` and ``LatencySummary.stages``; ``Stage.field`` names the
 ``TurnMetrics`` field. Bar colours read on a dark terminal and on white paper alike (they are
@@ -65,12 +67,17 @@ OTHER = Stage("other", "", "other", "#4c566a",
               "the rest of the e2e latency: scheduling, playback start")
 E2E = Stage("e2e", "e2e_latency", "e2e latency", None,
             "end of the user's speech to the agent's first audio")
+HEARD = Stage("heard", "heard_gap", "heard gap", None,
+              "the caller's last voiced sample to the agent's first audible one (lkmon, on the"
+              " audio)")
 
 BAR_STAGES: tuple[Stage, ...] = (EOU, LLM_TTFT, TTS_TTFB)
 """The segments of a turn's latency bar, in order; ``OTHER`` fills the rest of e2e."""
 SUMMARY_STAGES: tuple[Stage, ...] = (EOU, LLM_TTFT, TTS_TTFB, E2E)
 """The stages with p50 / p95 / max in every summary table."""
-STAGES: dict[str, Stage] = {s.key: s for s in (EOU, TRANSCRIPTION, LLM_TTFT, TTS_TTFB, OTHER, E2E)}
+STAGES: dict[str, Stage] = {
+    s.key: s for s in (EOU, TRANSCRIPTION, LLM_TTFT, TTS_TTFB, OTHER, E2E, HEARD)
+}
 """Every stage by key."""
 
 

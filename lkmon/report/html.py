@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from lkmon.model import vocab
 from lkmon.model.eou import PART_LABELS, bar_shares
+from lkmon.model.heard import HeardDifference, measured
 from lkmon.model.state import SessionModel
 from lkmon.model.usage import shown_provider
 from lkmon.redact import Redactor, default_redactor
@@ -54,6 +55,8 @@ class Row:
     tags: list[tuple[str, str]]
     bar: list[Segment]
     rating: str | None
+    heard: str | None = None
+    """Where the heard gap and e2e differ, for a turn they differ by over 0.1 s."""
 
 
 def _tags(t: SnapshotTurn) -> list[tuple[str, str]]:
@@ -109,7 +112,11 @@ def _rows(turns: list[SnapshotTurn], thresholds: tuple[float, float]) -> tuple[l
             tags.append((vocab.ABSURD_LABEL, "failed"))
         segments = [seg for stage, v in parts
                     for seg in _split(stage, v, t, scale)] if scale > 0 else []
-        rows.append(Row(t, tags, segments, vocab.rate_e2e(t.metrics.e2e_latency, thresholds)))
+        diff = HeardDifference.of(t.heard, t.metrics)
+        flagged = diff is not None and diff.flagged
+        where = f"{diff.describe()} ({diff.detail()})" if diff is not None and flagged else None
+        rows.append(Row(t, tags, segments, vocab.rate_e2e(t.metrics.e2e_latency, thresholds),
+                        where))
     return rows, scale
 
 
@@ -178,6 +185,8 @@ def build_html_report(
     rows, scale = _rows(snap.turns, thresholds)
     stages = snap.summary.stages
     part_stats = eou_part_stats(snap)
+    columns = (*vocab.SUMMARY_STAGES, vocab.HEARD) if measured(snap.turns) else (
+        vocab.SUMMARY_STAGES)
     return environment().get_template("report.html").render(
         session=info,
         started="?" if start is None else time.strftime("%Y-%m-%d %H:%M:%S UTC",
@@ -186,12 +195,14 @@ def build_html_report(
         redacted=snap.redacted_text,
         turns=snap.turns,
         summary=snap.summary,
-        percentiles=[(s, stages[s.key]) for s in vocab.SUMMARY_STAGES if s.key in stages],
+        percentiles=[(s, stages[s.key]) for s in columns if s.key in stages],
         eou_parts=[(PART_LABELS[p], vocab.EOU_PART_COLOURS[p], st)
                    for p, st in part_stats.items() if st.count],
         legend=[*vocab.BAR_STAGES, vocab.OTHER],
         bar_title=" / ".join(s.label for s in vocab.BAR_STAGES),
-        columns=vocab.SUMMARY_STAGES,
+        columns=columns,
+        flagged=[r for r in rows if r.heard],
+        HEARD=vocab.HEARD,
         interruptions=[(vocab.INTERRUPTION_LABELS[k], snap.summary.interruptions.get(k, 0))
                        for k in ("cut_in_early", "barge_in", "false_interruption")],
         interrupted=sum(1 for t in snap.turns if t.interrupted),

@@ -10,6 +10,7 @@ currency after the total and ``?`` for an unknown price. No textual or livekit i
 from __future__ import annotations
 
 from lkmon.model.eou import PART_LABELS, PARTS
+from lkmon.model.heard import FLAG_DIFFERENCE, HeardDifference, differing, measured
 from lkmon.model.state import SessionModel
 from lkmon.model.stats import StageStats
 from lkmon.model.stats import eou_part_stats as part_stats
@@ -18,6 +19,7 @@ from lkmon.model.usage import shown_provider
 from lkmon.model.vocab import (
     E2E,
     EOU,
+    HEARD,
     LLM_TTFT,
     SUMMARY_STAGES,
     TRANSCRIPTION,
@@ -64,9 +66,21 @@ def tool_list(turn: Turn) -> str:
     )
 
 
+def heard_note(turn: Turn) -> str:
+    """`` heard gap 0.912 s`` for a turn whose audio lkmon measured, with ``(heard +0.212 s vs
+    e2e: mostly buffering in the sink +0.200 s)`` when the two differ by over 0.1 s; empty for
+    a turn lkmon did not measure."""
+    if turn.heard is None:
+        return ""
+    diff = HeardDifference.of(turn.heard, turn.metrics)
+    flag = f" ({diff.describe()})" if diff is not None and diff.flagged else ""
+    return f"  {HEARD.label} {fmt_s(turn.metrics.heard_gap)}{flag}"
+
+
 def turn_line(turn: Turn) -> str:
-    """One line for a completed turn: index, speech_id, user text, e2e latency, EOU delay, LLM
-    TTFT and TTS TTFB, its marks, then its tool calls (``tools: a, b (error)``)."""
+    """One line for a completed turn: index, speech_id, user text, e2e latency (and the heard
+    gap, where lkmon measured the audio), EOU delay, LLM TTFT and TTS TTFB, its marks, then its
+    tool calls (``tools: a, b (error)``)."""
     m = turn.metrics
     if turn.kind == "transcript":
         return (
@@ -77,7 +91,7 @@ def turn_line(turn: Turn) -> str:
     return (
         f"turn {turn.index:>3}  {turn.speech_id or '-'}  user: "
         f"{short(turn.user_text, USER_WIDTH, turn)}"
-        f"  {E2E.label} {fmt_s(m.e2e_latency)}  {EOU.label} {fmt_s(m.eou_delay)}"
+        f"  {E2E.label} {fmt_s(m.e2e_latency)}{heard_note(turn)}  {EOU.label} {fmt_s(m.eou_delay)}"
         f"  {LLM_TTFT.label} {fmt_s(m.llm_ttft)}  {TTS_TTFB.label} {fmt_s(m.tts_ttfb)}"
         f"{turn_flags(turn)}"
         + (f"  tools: {tools}" if tools else "")
@@ -94,15 +108,18 @@ def _user(t: SnapshotTurn, width: int) -> str:
 
 
 def turn_table(session: Snapshot | SessionModel) -> str:
-    """The per-turn table (EOU delay, LLM TTFT, TTS TTFB, e2e latency) with p50 and p95 rows,
-    from the session's snapshot (a ``SessionModel`` is converted with ``to_snapshot``)."""
+    """The per-turn table (EOU delay, LLM TTFT, TTS TTFB, e2e latency, and the heard gap when
+    lkmon measured the audio) with p50 and p95 rows, from the session's snapshot (a
+    ``SessionModel`` is converted with ``to_snapshot``); then the turns whose heard gap and e2e
+    differ by over 0.1 s, and the EOU parts."""
     snap = as_snapshot(session)
+    columns = (*SUMMARY_STAGES, HEARD) if measured(snap.turns) else SUMMARY_STAGES
     head = (f"{'turn':>4}  {'speech_id':<20}  "
-            + "  ".join(f"{s.label:>{_COL}}" for s in SUMMARY_STAGES) + "  user")
+            + "  ".join(f"{s.label:>{_COL}}" for s in columns) + "  user")
     lines = [head, "-" * len(head)]
     for t in snap.turns:
         m = t.metrics
-        cells = (m.eou_delay, m.llm_ttft, m.tts_ttfb, m.e2e_latency)
+        cells = [getattr(m, s.field) for s in columns]
         lines.append(
             f"{t.index:>4}  {(t.speech_id or '-'):<20}  "
             + "  ".join(f"{fmt_s(v):>{_COL}}" for v in cells)
@@ -112,10 +129,15 @@ def turn_table(session: Snapshot | SessionModel) -> str:
     lines.append("-" * len(head))
     for stat in ("p50", "p95"):
         figures = [getattr(stages[s.key], stat) if s.key in stages else None
-                   for s in SUMMARY_STAGES]
+                   for s in columns]
         lines.append(
             f"{stat:>4}  {'':<20}  " + "  ".join(f"{fmt_s(v):>{_COL}}" for v in figures)
         )
+    flagged = differing(snap.turns)
+    if flagged:
+        lines += ["", f"{HEARD.label} and {E2E.label} differ by over {FLAG_DIFFERENCE:g} s"
+                  " (docs/metrics.md, \"The silence the caller hears\"):"]
+        lines += [f"  turn {i}: {d.describe()} ({d.detail()})" for i, d in flagged]
     parts = eou_part_table(snap)
     return "\n".join(lines) + ("\n\n" + parts if parts else "")
 

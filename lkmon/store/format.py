@@ -243,7 +243,7 @@ class WhatIfBasis(Part):
 
 class SummaryEntry(Part):
     stages: dict[str, StageEntry]
-    """``eou``, ``llm_ttft``, ``tts_ttfb``, ``e2e``."""
+    """``eou``, ``llm_ttft``, ``tts_ttfb``, ``e2e``; ``heard`` (format 4: the heard gap)."""
     turns: Count
     worst_turn: int | None
     worst_e2e: Seconds

@@ -4,7 +4,8 @@ User metrics (LiveKit user ``ChatMessage.metrics``: transcription delay, end-of-
 on_user_turn_completed delay, speaking start/stop), assistant metrics (``llm_node_ttft``,
 ``llm_node_tps``, ``tts_node_ttfb``, ``playback_latency``, ``e2e_latency``), every STT, EOU, LLM and
 TTS plugin metric joined to the turn by ``speech_id`` (several LLM calls for a tool-call turn),
-tool calls, errors and the interruption. Esc goes back; ←/→ move to the previous/next turn.
+tool calls, errors, the interruption, and the heard gap (lkmon's own, measured on the audio)
+beside e2e. Esc goes back; ←/→ move to the previous/next turn.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from lkmon.model import vocab
+from lkmon.model.heard import heard_missing_reason, measured
 from lkmon.model.state import SessionModel
 from lkmon.model.turns import Turn
 from lkmon.model.vocab import (
     E2E,
     EOU,
+    HEARD,
     LLM_TTFT,
     TRANSCRIPTION,
     TTS_TTFB,
@@ -39,6 +42,7 @@ from lkmon.redact import shown
 from lkmon.tui.widgets.bars import bar_segments, friendly_scale, render_bar
 from lkmon.tui.widgets.common import ACCENT, BAD, DIM, WARN, e2e_style, guarded, stage_style
 from lkmon.tui.widgets.eou_timeline import eou_timeline
+from lkmon.tui.widgets.heard import heard_cell, heard_section
 from lkmon.tui.widgets.interrupts import detail_words, head_flag
 
 # Per-plugin metric fields shown, by kind, with their units.
@@ -170,6 +174,8 @@ class TurnDetailScreen(Screen[None]):
         head.append(f"  speech_id {turn.speech_id or '-'}", style=DIM)
         head.append(f"  {E2E.label} ", style=DIM)
         head.append(fmt_s(m.e2e_latency), style=e2e_style(m.e2e_latency, self.thresholds))
+        if turn.heard is not None:
+            head.append(f"  {HEARD.label}", style=DIM).append_text(heard_cell(turn))
         interrupted = turn.interrupted or turn.interruption is not None
         for flag, on, style in ((head_flag(turn), interrupted, WARN),
                                 ("failed", turn.failed, BAD),
@@ -210,9 +216,11 @@ class TurnDetailScreen(Screen[None]):
             + ("the user's end of speech" if m.user_stopped_speaking_at else "the turn's start")
             + ")", style=DIM))
         audio_output = self.model.audio_output
+        heard = measured(self.model.turns)  # a session lkmon did not measure says nothing
         missing = [(k, r) for k, r in (
             (EOU.label, turn.eou_unknown_reason),
             (E2E.label, turn.e2e_missing_reason(audio_output)),
+            (HEARD.label, heard_missing_reason(turn, audio_output, heard) if heard else None),
         ) if r]
         if missing:
             parts.append(_heading("Why figures are missing"))
@@ -257,6 +265,11 @@ class TurnDetailScreen(Screen[None]):
              f"{fmt_count(m.prompt_tokens)} / {fmt_count(m.prompt_cached_tokens)} / "
              f"{fmt_count(m.completion_tokens)}"),
         ]))
+
+        section = heard_section(turn, origin)
+        if section is not None:
+            parts.append(_heading("The silence the caller hears (lkmon, on the audio)"))
+            parts.append(section)
 
         parts.append(_heading(f"Plugin metrics ({len(turn.plugin_metrics)})"))
         parts.append(self._plugin_table(turn, origin))

@@ -1,4 +1,5 @@
-"""The turn detail's EOU timeline: the EOU delay cut into its parts (``lkmon.model.eou``).
+"""The turn detail's EOU timeline: the EOU delay cut into its parts (``lkmon.model.eou``), and
+the Turns pane's line of the parts' p95 (``eou_part_p95``).
 
 A bar from the user's end of speech to the turn decision, one block per part (VAD silence, final
 transcript, turn decision) on one scale, then ``on_user_turn_completed`` after it; a legend with
@@ -9,15 +10,35 @@ turn-detector prediction (probability, threshold, the delay chosen). Sources: do
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.console import Group, RenderableType
 from rich.text import Text
 
 from lkmon.model.eou import PART_LABELS, PARTS, EouParts
+from lkmon.model.stats import eou_part_stats
+from lkmon.model.turns import Turn
 from lkmon.model.vocab import EOU_PART_COLOURS, fmt_s
 from lkmon.tui.widgets.common import DIM, WARN
 
 WIDTH = 50
 """Cells of the bar."""
+PART_SHORT = {"silence": "VAD", "transcript": "STT", "decision": "turn"}
+"""Short names of the EOU parts on the summary line (VAD silence, transcript, turn decision)."""
+
+
+def eou_part_p95(turns: Iterable[Turn]) -> list[tuple[str, str]]:
+    """The p95 of each part of the EOU delay (VAD silence, transcript, turn decision, in
+    seconds; ``lkmon.model.stats.eou_part_stats`` over the turns with ``eou_parts``), as
+    ``(text, style)`` pieces in the part shades; none when no turn has parts."""
+    part_stats = eou_part_stats(t.eou_parts.segments() for t in turns if t.eou_parts is not None)
+    if not part_stats["decision"].count:
+        return []
+    out: list[tuple[str, str]] = [("p95", DIM)]
+    for name, short in PART_SHORT.items():  # a swatch in the part's shade, the figure readable
+        out += [(" ■", EOU_PART_COLOURS[name]), (f"{short} ", DIM),
+                (f"{fmt_s(part_stats[name].p95)} ", "")]
+    return out
 
 
 def _offset(at: float, origin: float) -> str:

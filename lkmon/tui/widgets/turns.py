@@ -26,7 +26,6 @@ from textual.widgets import Static
 from lkmon.model import vocab
 from lkmon.model.areas import Area
 from lkmon.model.state import SessionModel
-from lkmon.model.stats import eou_part_stats
 from lkmon.model.vocab import fmt_clock, fmt_s
 from lkmon.tui.widgets.bars import (
     BAR_STAGES,
@@ -39,10 +38,9 @@ from lkmon.tui.widgets.bars import (
     turn_flag,
 )
 from lkmon.tui.widgets.common import DIM, WARN, e2e_style, guarded, stage_style
+from lkmon.tui.widgets.eou_timeline import PART_SHORT, eou_part_p95
+from lkmon.tui.widgets.heard import HeardColumn, heard_cell, heard_line
 from lkmon.tui.widgets.interrupts import counts_line
-
-_SHORT = {"silence": "VAD", "transcript": "STT", "decision": "turn"}
-"""Short names of the EOU parts on the summary line (VAD silence, transcript, turn decision)."""
 
 SUMMARY_EVERY = 0.5
 """Seconds between summary recomputations while turns keep changing."""
@@ -68,6 +66,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         """Keep the cursor on the newest turn."""
         self.scale = 1.0
         """Seconds that a full-width bar stands for (one scale for every turn)."""
+        self.heard = HeardColumn()  # the heard-gap column, once lkmon measured the audio
         self._lengths: list[tuple[Any, float]] = []
         self._row_cache: dict[int, tuple[Any, Any, tuple[Any, ...], Strip]] = {}
         self._base_style = Style()
@@ -93,6 +92,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
     def update_view(self) -> None:
         """Re-read the turns: scale, virtual size, cursor (when following)."""
         self._update_scale()
+        self.heard.update(self.model.turns)
         n = len(self.model.turns)
         self.virtual_size = Size(self.size.width, n)
         if n and (self.follow or self.cursor is None):
@@ -138,7 +138,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
     # --- rendering ------------------------------------------------------------------------
     def bar_width(self) -> int:
         """Cells available to the bar at the current width (the scrollbar gutter excluded)."""
-        return max(self.scrollable_content_region.width - self.ROW_FIXED, 6)
+        return max(self.scrollable_content_region.width - self.ROW_FIXED - self.heard.cells, 6)
 
     def row_text(self, position: int) -> Text:
         """The text of row ``position`` (0-based), without the cursor highlight."""
@@ -150,6 +150,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         text.append_text(render_bar(split_bar_segments(turn), self.bar_width(), self.scale))
         e2e = turn.metrics.e2e_latency
         text.append(f" {fmt_s(e2e):>7}", style=e2e_style(e2e, self.thresholds))
+        text.append_text(heard_cell(turn, self.heard.shown))
         flag, style = turn_flag(turn)
         if flag:
             text.append(f" {flag}", style=style)
@@ -179,7 +180,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         # the turn and its metrics object (replaced on every recompute) and is checked by
         # identity, so a freed object's id can never alias a new one.
         state = (turn.complete, turn.failed, turn.interrupted, turn.user_text is None,
-                 turn.eou_parts is None, turn.interruption,
+                 turn.eou_parts is None, turn.interruption, self.heard.shown,
                  is_cursor, width, self.scale, self.has_focus, self._base_style)
         cached = self._row_cache.get(position)
         if (cached is not None and cached[0] is turn and cached[1] is turn.metrics
@@ -233,7 +234,7 @@ class TurnsPane(Vertical):
         parts = [f"[{stage_style(k)}]■[/] {vocab.label(k)}" for k in (*BAR_STAGES, "other")]
         if split:
             parts[0] = "EOU " + " ".join(f"[{vocab.EOU_PART_COLOURS[name]}]■[/]{short}"
-                                         for name, short in _SHORT.items())
+                                         for name, short in PART_SHORT.items())
         return "  ".join(parts)
 
     def compose(self) -> ComposeResult:
@@ -281,7 +282,7 @@ class TurnsPane(Vertical):
                 continue
             ruler[pos:pos + len(label)] = label
         text.append("".join(ruler), style=DIM)
-        text.append(f" {'e2e':>7}", style=DIM)
+        text.append(f" {'e2e':>7}{self.list.heard.header}", style=DIM)
         self.query_one("#turns-ruler", Static).update(text, layout=False)
 
     @guarded("turns.summary")
@@ -303,8 +304,9 @@ class TurnsPane(Vertical):
         its dominant stage beside them.
 
         Five fixed-width lines (a plain ``Text``: cheaper to render than a table), then one
-        with the p95 of each EOU part when turns have them, and one with the interruptions by
-        class and LiveKit's overlaps once there are any. At most 64 cells wide, so it fits the
+        with the p95 of each EOU part when turns have them, one with the interruptions by
+        class and LiveKit's overlaps once there are any, and one with the heard gap's p50/p95
+        once lkmon measured the audio (``widgets.heard``). At most 64 cells wide, so it fits the
         pane at 80 columns and in the 120-column side-by-side layout."""
         summary = self.model.summary()
         if not summary.turns:
@@ -334,31 +336,18 @@ class TurnsPane(Vertical):
                 text.append("    ")
             for part, style in extra[i]:
                 text.append(part, style=style)
-        parts = self._eou_part_p95()
+        parts = eou_part_p95(self.model.turns)
         if parts and not self._legend_split:  # the bars now draw EOU split: say so
             self._legend_split = True
             self.border_subtitle = self._legend_markup(split=True)
         for label, pieces, style in (("EOU parts", parts, stage_style(vocab.EOU.key)),
-                                     ("interrupts", counts_line(self.model), WARN)):
+                                     ("interrupts", counts_line(self.model), WARN),
+                                     (vocab.HEARD.label, heard_line(self.model.turns), "")):
             if pieces:  # a line of its own: beside a row it would not fit a 66-cell pane
                 text.append(f"\n{label:<{LABEL_COLUMN}}", style=style)
                 for part, part_style in pieces:
                     text.append(part, style=part_style)
         return text
-
-    def _eou_part_p95(self) -> list[tuple[str, str]]:
-        """The p95 of each part of the EOU delay (VAD silence, transcript, turn decision, in
-        seconds; ``lkmon.model.stats.eou_part_stats`` over the turns with ``eou_parts``), as
-        ``(text, style)`` pieces in the part shades; none when no turn has parts."""
-        part_stats = eou_part_stats(t.eou_parts.segments() for t in self.model.turns
-                                    if t.eou_parts is not None)
-        if not part_stats["decision"].count:
-            return []
-        out: list[tuple[str, str]] = [("p95", DIM)]
-        for name, short in _SHORT.items():  # a swatch in the part's shade, the figure readable
-            out += [(" ■", vocab.EOU_PART_COLOURS[name]), (f"{short} ", DIM),
-                    (f"{fmt_s(part_stats[name].p95)} ", "")]
-        return out
 
     # --- cursor API used by the app ------------------------------------------------------
     def move_cursor(self, delta: int) -> None:
