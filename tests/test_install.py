@@ -7,12 +7,14 @@ agent: one line saying how to get the models or which credentials to set, exit c
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,6 +86,51 @@ def run_without_local(args: list[str], cwd: Path) -> subprocess.CompletedProcess
     return without_local(MAIN, args, cwd)
 
 
+BATCH = """
+import contextlib, io, json, os
+
+from lkmon.cli import main
+
+results = {}
+for name, folder, args in json.loads(sys.argv[2]):
+    os.chdir(folder)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(args)
+    results[name] = [code, out.getvalue(), err.getvalue()]
+leaked = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+print(json.dumps({"results": results, "leaked": leaked}))
+"""
+
+REFUSED_RUNS = {
+    "auto": ["run", "--headless", "--models", "auto", "--input", str(WAV)],
+    "local": ["run", "--headless", "--models", "local", "--input", str(WAV)],
+    "cloud": ["run", "--headless", "--models", "cloud", "--input", str(WAV)],
+    "own_agent_entry": ["run", "--headless", "--input", str(WAV)],
+}
+"""``lkmon ARGS`` runs refused before any session: one fresh interpreter runs them all."""
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Each of ``REFUSED_RUNS`` through ``lkmon.cli.main()`` in its own empty folder, in one
+    fresh interpreter with the local models hidden (one start-up, not four: each costs about
+    1.4 s of importing livekit and lkmon); ``own_agent_entry``'s folder holds an
+    ``agent_entry.py`` of its own. By name: ``(CompletedProcess, folder)``; ``"leaked"``: the
+    hidden modules imported by any of them. Nothing may be printed outside ``main``'s output."""
+    folders = {name: tmp_path_factory.mktemp(name) for name in REFUSED_RUNS}
+    (folders["own_agent_entry"] / "agent_entry.py").write_text(
+        "raise SystemExit('my own agent_entry.py')\n")
+    cases = [[name, str(folders[name]), args] for name, args in REFUSED_RUNS.items()]
+    proc = without_local(BATCH, [json.dumps(cases)], folders["auto"])
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    done = json.loads(proc.stdout)
+    out: dict[str, Any] = {"leaked": done["leaked"]}
+    for name, (code, stdout, stderr) in done["results"].items():
+        out[name] = (subprocess.CompletedProcess([], code, stdout, stderr), folders[name])
+    return out
+
+
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     assert proc.returncode == 2, (proc.returncode, proc.stderr, proc.stdout)
     assert "Traceback" not in proc.stderr + proc.stdout
@@ -103,19 +150,18 @@ def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     ],
 )
 def test_default_agent_without_the_local_extra(
-    tmp_path: Path, models: str, expected: list[str], not_expected: list[str]
+    refused: dict[str, Any], models: str, expected: list[str], not_expected: list[str]
 ) -> None:
     """From a folder with no agent_entry.py: lkmon's own default agent, refused in one line
-    before any session (no journal line, no snapshot)."""
-    proc = run_without_local(
-        ["run", "--headless", "--models", models, "--input", str(WAV)], tmp_path
-    )
+    before any session (no journal line, no snapshot), importing no local model."""
+    proc, folder = refused[models]
     line = one_error_line(proc)
     for text in expected:
         assert text in line, line
     for text in not_expected:
         assert text not in line, line
-    assert not list(tmp_path.rglob("*.json*"))
+    assert not list(folder.rglob("*.json*"))
+    assert refused["leaked"] == []
 
 
 def test_help_and_replay_need_no_local_models(tmp_path: Path) -> None:
@@ -144,9 +190,8 @@ assert not leaked, leaked
     assert proc.returncode == 0 and proc.stdout.strip() == "cloud", proc.stderr
 
 
-def test_an_agent_entry_in_the_current_folder_wins(tmp_path: Path) -> None:
-    (tmp_path / "agent_entry.py").write_text("raise SystemExit('my own agent_entry.py')\n")
-    proc = run_without_local(["run", "--headless", "--input", str(WAV)], tmp_path)
+def test_an_agent_entry_in_the_current_folder_wins(refused: dict[str, Any]) -> None:
+    proc, _ = refused["own_agent_entry"]
     assert "agent file agent_entry.py fails to import: SystemExit: my own" in one_error_line(proc)
 
 
