@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from lkmon import __version__, cli_gate, cli_process, cli_store, cli_watch
-from lkmon.cli_args import FAULT_HELP, fault_spec, parse_thresholds
+from lkmon.cli_args import FAULT_HELP, fault_spec, parse_thresholds, seconds_arg
 from lkmon.cli_output import resolve_output
 from lkmon.errors import EXIT_USAGE, SaveFailed, UsageError
 from lkmon.examples import default_agent_file
@@ -109,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         metavar="SECONDS",
         help="seconds the agent file may take to start its session (default 60)",
+    )
+    run.add_argument(
+        "--gap",
+        type=seconds_arg,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds of agent quiet the caller waits for before each recording or typed line, "
+        "and before a recorded or piped session ends (default 1)",
     )
     run.add_argument(
         "--thresholds",
@@ -228,6 +236,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         journal=journal,
         text_lines=text_lines,
         start_timeout=args.start_timeout,
+        gap=args.gap,
         stderr_log_level="WARNING" if args.verbose and args.headless else None,
         capture_root_logs=True,  # headless too: an agent's own logs are redacted and journaled
         tags=cli_store.tags_of(args),

@@ -1,11 +1,27 @@
-"""Argument types shared by ``lkmon``'s subcommands (``lkmon.cli``): ``--thresholds`` and
-``--fault``. Each raises ``argparse.ArgumentTypeError`` (one line, exit 2 through the parser)."""
+"""Argument types shared by ``lkmon``'s subcommands (``lkmon.cli``): ``--thresholds``,
+``--fault`` and ``--gap``. Each raises ``argparse.ArgumentTypeError`` (one line, exit 2 through
+the parser)."""
 
 from __future__ import annotations
 
 import argparse
 
-__all__ = ["FAULT_HELP", "fault_spec", "parse_thresholds"]
+__all__ = ["FAULT_HELP", "fault_spec", "parse_thresholds", "seconds_arg"]
+
+
+def seconds_arg(text: str) -> float:
+    """A number of seconds, 0 or more (``--gap``).
+
+    Raises:
+        argparse.ArgumentTypeError: not a number, negative, or infinite.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more seconds")
+    return value
 
 
 def parse_thresholds(text: str) -> tuple[float, float]:

@@ -123,6 +123,8 @@ CASES = [
     ("bad --models", ["run", "--models", "fast"], "invalid choice: 'fast'"),
     ("bad --output", ["run", "--output", "hdmi"], "invalid choice: 'hdmi'"),
     ("bad --start-timeout", ["run", "--start-timeout", "soon"], "invalid float value"),
+    ("negative --gap", ["run", "--gap", "-1"], "argument --gap: '-1': must be 0 or more seconds"),
+    ("bad --gap", ["run", "--gap", "soon"], "'soon': not a number of seconds"),
     ("replay without a file", ["replay"], "the following arguments are required"),
     ("bad --thresholds", ["run", "--thresholds", "2,1"], "need 0 < GOOD < BAD"),
     ("--thresholds not numbers", ["run", "--thresholds", "fast"], "use GOOD,BAD in seconds"),

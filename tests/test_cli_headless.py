@@ -60,6 +60,8 @@ def test_typed_turns_from_stdin(tmp_path: Path) -> None:
             "text",
             "--export",
             str(tmp_path / "s.json"),
+            "--gap",
+            "0.2",
         ],
         tmp_path,
         stdin="hello there\n\nwhat time is it\n",
@@ -77,6 +79,11 @@ def test_typed_turns_from_stdin(tmp_path: Path) -> None:
     snap = json.loads((tmp_path / "s.json").read_text())
     assert [t["user_text"] for t in snap["turns"]] == ["hello there", "what time is it"]
     assert all(t["metrics"]["llm_ttft"] > 0 for t in snap["turns"])
+    # --gap 0.2: the second line went 0.2-0.9 s after the first reply ended (the default: 1 s)
+    first_done = snap["turns"][0]["done_at"]
+    asked = [e["created_at"] for e in snap["events"] if e["type"] == "conversation_item_added"
+             and e.get("role") == "user"][1]
+    assert 0.2 <= asked - first_done < 0.9, asked - first_done
     # the journal's default place, printed at start
     journal = re.search(r"^lkmon: journal (\S+)$", proc.stdout, re.M)
     assert journal and (tmp_path / journal.group(1)).is_file()
