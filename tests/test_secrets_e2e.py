@@ -150,7 +150,7 @@ def test_headless_verbose_stderr_and_files_hold_no_secret(tmp_path: Path) -> Non
     snapshot = tmp_path / "s.json"
     proc = subprocess.run(
         [sys.executable, "-m", "lkmon", "run", str(agent), "--headless", "-v", "--models",
-         "local", "--input", "text", "--output", "null", "--export", str(snapshot),
+         "local", "--input", "text", "--gap", "0.2", "--output", "null", "--export", str(snapshot),
          "--journal", str(tmp_path / "j.jsonl")],
         input="what time is it\n", capture_output=True, text=True, env=env, cwd=agent_dir,
         timeout=180,

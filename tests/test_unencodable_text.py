@@ -34,8 +34,8 @@ def test_an_agent_logging_and_saying_a_lone_surrogate_loses_nothing(
     monkeypatch.setenv("MISBEHAVE", "surrogate")
     monkeypatch.setattr(sys, "stdin", io.StringIO(f"list {ODD}\n"))
     export, journal, db = tmp_path / "s.json", tmp_path / "j.jsonl", tmp_path / "lkmon.db"
-    code = main(["run", str(MISBEHAVING), "--headless", "--input", "text", "--export",
-                 str(export), "--journal", str(journal), "--db", str(db)])
+    code = main(["run", str(MISBEHAVING), "--headless", "--input", "text", "--gap", "0.1",
+                 "--export", str(export), "--journal", str(journal), "--db", str(db)])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "Traceback" not in err and "not written" not in out + err
