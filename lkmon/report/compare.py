@@ -30,9 +30,11 @@ from lkmon.model.stats import StageStats
 from lkmon.store.format import Snapshot
 
 STAGES: tuple[vocab.Stage, ...] = (
-    vocab.EOU, vocab.TRANSCRIPTION, vocab.LLM_TTFT, vocab.TTS_TTFB, vocab.E2E,
+    vocab.EOU, vocab.TRANSCRIPTION, vocab.LLM_TTFT, vocab.TTS_TTFB, vocab.E2E, vocab.HEARD,
 )
-"""The compared stages, in order; ``Stage.field`` is the snapshot's and the store's column."""
+"""The compared stages, in order; ``Stage.field`` is the snapshot's and the store's column
+(the heard gap only where lkmon measured the audio: a row with no figure on either side is left
+out)."""
 
 MIN_CI_TURNS = 10
 """Fewest figures per side for a ratio's interval (and so a verdict)."""

@@ -1,7 +1,9 @@
 """The session store's schema: one SQLAlchemy Core ``MetaData`` for every database lkmon writes.
 
 Four tables in LiveKit's terms (``sessions``, ``turns``, ``messages``, ``usage``) and
-``schema_version``, which holds the one version number lkmon checks when it opens a store.
+``schema_version``, which holds the one version number lkmon checks when it opens a store. A
+store of an older version is migrated when it is opened (``migrate``: each version's new
+columns, ``MIGRATIONS``), in the transaction that checks the version.
 Units: durations in seconds, times in epoch seconds, tokens in tokens; a figure that is unknown is
 NULL, never 0. Every column, its unit and its LiveKit source: docs/store.md.
 No textual or livekit import here.
@@ -9,10 +11,13 @@ No textual or livekit import here.
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Connection,
     Float,
     ForeignKey,
     Integer,
@@ -20,11 +25,22 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    insert,
+    text,
 )
+from sqlalchemy.schema import CreateColumn
 
-SCHEMA_VERSION = 1
+from lkmon import __version__
+
+SCHEMA_VERSION = 2
 """The store schema this lkmon writes and reads. 1 (lkmon 0.2): sessions, turns, messages,
-usage. A store with a newer version is refused; an older one would be migrated here."""
+usage. 2 (issue 13): ``turns.heard_gap``. A store with a newer version is refused; an older one
+is migrated (``migrate``)."""
+MIGRATIONS: dict[int, tuple[tuple[str, str], ...]] = {
+    2: (("turns", "heard_gap"),),
+}
+"""``(table, column)`` each schema version added, by version. Every added column is nullable:
+the rows written before it read NULL (unknown), never 0."""
 
 metadata = MetaData()
 
@@ -86,8 +102,10 @@ TURN_FIGURES: tuple[str, ...] = (
     "user_stopped_speaking_at",
     "agent_started_speaking_at",
     "agent_stopped_speaking_at",
+    "heard_gap",
 )
-"""Float columns of ``turns`` taken as they are from the snapshot turn's ``metrics``."""
+"""Float columns of ``turns`` taken as they are from the snapshot turn's ``metrics``
+(``heard_gap`` from schema 2)."""
 TURN_COUNTS: tuple[str, ...] = (
     "prompt_tokens", "prompt_cached_tokens", "completion_tokens", "llm_calls"
 )
@@ -163,3 +181,29 @@ usage = Table(
 
 ROW_TABLES = (turns, messages, usage)
 """The tables whose rows belong to one session (deleted with it)."""
+
+
+def record_version(conn: Connection, version: int) -> None:
+    """Note in ``schema_version`` that the store now has schema ``version``."""
+    conn.execute(insert(schema_version).values(
+        version=version, lkmon_version=__version__, created_at=time.time()
+    ))
+
+
+def migrate(conn: Connection, version: int) -> int:
+    """Bring a store of schema ``version`` to ``SCHEMA_VERSION`` in the caller's transaction:
+    each later version's columns (``MIGRATIONS``) are added with ``ALTER TABLE ... ADD COLUMN``
+    (SQLAlchemy's DDL for the connection's dialect, SQLite or PostgreSQL), then the version is
+    recorded. Returns ``SCHEMA_VERSION``.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database refused the change.
+    """
+    for v in range(version + 1, SCHEMA_VERSION + 1):
+        for name, column in MIGRATIONS.get(v, ()):
+            table = metadata.tables[name]
+            spec = CreateColumn(table.c[column]).compile(dialect=conn.dialect)
+            quoted = conn.dialect.identifier_preparer.format_table(table)
+            conn.execute(text(f"ALTER TABLE {quoted} ADD COLUMN {spec}"))
+        record_version(conn, v)
+    return SCHEMA_VERSION

@@ -22,7 +22,6 @@ from sqlalchemy import Engine, create_engine, delete, event, func, insert, inspe
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
-from lkmon import __version__
 from lkmon.store.db import schema as t
 from lkmon.store.db.rows import SessionRows
 
@@ -135,14 +134,14 @@ class Store:
             names = set(inspect(conn).get_table_names())
             if not names:
                 t.metadata.create_all(conn)
-                conn.execute(insert(t.schema_version).values(
-                    version=t.SCHEMA_VERSION, lkmon_version=__version__, created_at=time.time()
-                ))
+                t.record_version(conn, t.SCHEMA_VERSION)
                 return
             if t.schema_version.name not in names:
                 raise StoreError(f"{self._shown}: not an lkmon session store "
                                  "(a database without lkmon's schema_version table)")
             version = conn.execute(select(func.max(t.schema_version.c.version))).scalar()
+            if version is not None and version < t.SCHEMA_VERSION:  # an older lkmon's store
+                version = t.migrate(conn, version)
         if version is None or version > t.SCHEMA_VERSION:
             raise StoreError(
                 f"{self._shown}: session store schema {version} is newer than this lkmon's "
