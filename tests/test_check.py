@@ -39,7 +39,7 @@ def test_budget_grammar() -> None:
     assert [x.name for x in b] == ["e2e_latency.p95<=1.5", "llm_ttft.p50<=0.4", "cost<=0.05",
                                    "tts_ttfb.max<=1", "eou_delay.mean<=2"]
     assert parse_tolerance("p95=25%")["p95"] == 0.25 and parse_tolerance("p50=0.1")["p50"] == 0.1
-    for bad in ("e2e.p95<1.5", "e2e.p95", "e2e.p95<=", "heard.p95<=1", "e2e.p42<=1", "e2e,",
+    for bad in ("e2e.p95<1.5", "e2e.p95", "e2e.p95<=", "loudness.p95<=1", "e2e.p42<=1", "e2e,",
                 "cost<=nan", "e2e.p95<=inf"):
         with pytest.raises(GateError):
             parse_budget(bad)

@@ -70,3 +70,14 @@ def test_a_schema_1_store_is_migrated_on_postgresql(pg_url: str) -> None:  # noq
         with store.engine.connect() as conn:
             versions = conn.execute(text("SELECT version FROM schema_version ORDER BY 1"))
             assert [r[0] for r in versions] == [1, 2]
+
+
+def test_a_heard_gap_budget() -> None:
+    from lkmon.report.compare import sample_of_snapshot
+    from lkmon.report.gate import evaluate_budgets, parse_budget
+
+    snap = to_snapshot(model_of(measured_session()))  # heard gaps 0.810 s and 1.010 s
+    held, failed = evaluate_budgets(parse_budget("heard.max<=1.1, heard_gap.p50<=0.5"),
+                                    sample_of_snapshot(snap, "run"))
+    assert held.status == "pass" and held.measured == "1.010 s (n=2)"
+    assert failed.status == "fail" and "heard gap p50 0.910 s over the budget" in failed.message

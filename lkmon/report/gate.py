@@ -5,8 +5,8 @@ Budget grammar (``parse_budget``), comma-separated items, spaces allowed around 
 
     spec   := item ("," item)*
     item   := STAGE "." STAT "<=" SECONDS ["s"] | "cost" "<=" AMOUNT
-    STAGE  := eou_delay | transcription_delay | llm_ttft | tts_ttfb | e2e_latency
-              (aliases: eou, transcription, ttft, ttfb, e2e)
+    STAGE  := eou_delay | transcription_delay | llm_ttft | tts_ttfb | e2e_latency | heard_gap
+              (aliases: eou, transcription, ttft, ttfb, e2e, heard)
     STAT   := p50 | p95 | p99 | max | mean
 
 e.g. ``e2e.p95<=1.5,ttft.p50<=0.4,cost<=0.05``. A budget holds when the statistic over every
@@ -39,7 +39,8 @@ from lkmon.store.files import write_private_atomic
 STAGE_NAMES: dict[str, vocab.Stage] = {s.field: s for s in STAGES}
 """Budget stage names (the snapshot's metric names) -> stage."""
 ALIASES: dict[str, str] = {"eou": "eou_delay", "transcription": "transcription_delay",
-                           "ttft": "llm_ttft", "ttfb": "tts_ttfb", "e2e": "e2e_latency"}
+                           "ttft": "llm_ttft", "ttfb": "tts_ttfb", "e2e": "e2e_latency",
+                           "heard": "heard_gap"}
 """Short stage names -> metric names."""
 STATS: tuple[str, ...] = ("p50", "p95", "p99", "max", "mean")
 """Budget statistics."""
