@@ -284,3 +284,12 @@ def test_why_a_heard_gap_is_unknown() -> None:
         SpeechDone(ts=T + 1, speech_id="s", item_ids=["a"], scheduled=True),
     ])
     assert heard_missing_reason(model.turns[0], True, True) == "typed turn: no caller audio"
+
+
+def test_an_absurd_journal_event_gives_no_figure() -> None:
+    voice_end, started = T + 2.0, T + 3.0
+    absurd = AgentAudible(ts=started, at=1e308, playback_started_at=started, voice_end_at=-1e308)
+    model = SessionModel()
+    model.apply_many(spoken_turn(voice_end, voice_end, started, absurd))
+    assert model.turns[0].metrics.heard_gap is None
+    build_snapshot(model)  # still a valid snapshot

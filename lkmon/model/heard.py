@@ -19,6 +19,7 @@ No textual or livekit import here.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ def heard_gap(heard: AgentAudible | None, m: TurnMetrics) -> float | None:
     if started is not None and heard.voice_end_at < started - TURN_SLACK:
         return None
     gap = heard.at - heard.voice_end_at
-    return gap if gap >= 0 else None
+    return gap if 0 <= gap < math.inf else None  # a journal's 1e308 - -1e308 is no figure
 
 
 def heard_missing_reason(turn: Turn, audio_output: bool, measured: bool) -> str | None:
