@@ -27,7 +27,7 @@ from lkmon.model.events import (
     SpeechCreated,
     SpeechDone,
 )
-from lkmon.model.heard import HeardDifference, heard_missing_reason
+from lkmon.model.heard import HeardDifference, differing, heard_missing_reason
 from lkmon.model.state import SessionModel
 from lkmon.store.events import decode, encode
 from lkmon.store.snapshot import build_snapshot, load_session, write_snapshot
@@ -274,6 +274,16 @@ def test_why_a_heard_gap_is_unknown() -> None:
     model = SessionModel()
     model.apply_many(spoken_turn(voice_end, voice_end, started, over))
     assert "still speaking" in (heard_missing_reason(model.turns[0], True, True) or "")
+    # the real case (a reply that cut in early, pauses.wav turn 2): the caller stopped, LiveKit
+    # ended the turn, the caller went on 0.6 s later and the reply began 18 ms after a voiced
+    # frame of the new utterance; that is an overlap, not an 18 ms silence
+    again = AgentAudible(ts=started, at=voice_end + 0.73, playback_started_at=voice_end + 0.66,
+                         voice_end_at=voice_end + 0.712)
+    model = SessionModel()
+    model.apply_many(spoken_turn(voice_end, voice_end + 0.03, voice_end + 0.66, again))
+    turn = model.turns[0]
+    assert turn.metrics.heard_gap is None and not differing(model.turns)
+    assert "spoke again" in (heard_missing_reason(turn, True, True) or "")
     # a typed turn: no caller audio
     model = SessionModel()
     model.apply_many([

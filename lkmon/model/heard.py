@@ -45,6 +45,11 @@ flagged."""
 TURN_SLACK = 0.05
 """Seconds before LiveKit's ``user_started_speaking_at`` the caller's voice may end and still be
 the turn's (the VAD confirms a start after ``min_speech_duration``, back-dated)."""
+RESUME_SLACK = 0.25
+"""Seconds after LiveKit's ``user_stopped_speaking_at`` the caller's voice may end and still be
+this turn's speech (the VAD's estimate is within a few 32 ms windows of the audio); a voice that
+ends later is the caller speaking again: the reply began over it (a reply that cut in early),
+so there was no silence to measure."""
 HEARD_PARTS: dict[str, str] = {
     "vad": "the VAD's end-of-speech estimate",
     "start": "playback start",
@@ -63,7 +68,8 @@ def heard_gap(heard: AgentAudible | None, m: TurnMetrics) -> float | None:
     Args:
         heard: the reply's first ``AgentAudible`` (``Turn.heard``).
         m: the turn's figures: the caller's voice must end after LiveKit's
-            ``user_started_speaking_at`` (less ``TURN_SLACK``) to be this turn's.
+            ``user_started_speaking_at`` (less ``TURN_SLACK``) and by its
+            ``user_stopped_speaking_at`` (plus ``RESUME_SLACK``) to be this turn's.
 
     Returns:
         ``heard.at - heard.voice_end_at`` when the caller spoke in this turn and had stopped
@@ -73,6 +79,8 @@ def heard_gap(heard: AgentAudible | None, m: TurnMetrics) -> float | None:
         return None
     started = m.user_started_speaking_at
     if started is not None and heard.voice_end_at < started - TURN_SLACK:
+        return None
+    if _spoke_again(heard, m):
         return None
     gap = heard.at - heard.voice_end_at
     return gap if 0 <= gap < math.inf else None  # a journal's 1e308 - -1e308 is no figure
@@ -112,8 +120,19 @@ def heard_missing_reason(turn: Turn, audio_output: bool, measured: bool) -> str 
         return f"no caller voice above {heard.threshold:.0f} dBFS before the reply"
     if heard.voice_end_at > heard.at:
         return "the caller was still speaking when the reply became audible"
+    if _spoke_again(heard, turn.metrics):
+        return ("the caller spoke again after this turn ended and the reply began over it: no"
+                " silence to measure")
     return (f"the caller's voice before the reply ended before this turn's speech (below"
             f" {heard.threshold:.0f} dBFS)")
+
+
+def _spoke_again(heard: AgentAudible, m: TurnMetrics) -> bool:
+    """The caller's last voice before the reply ends over ``RESUME_SLACK`` seconds after
+    LiveKit's end of this turn's speech: it is the next utterance, not this turn's."""
+    stopped = m.user_stopped_speaking_at
+    return (heard.voice_end_at is not None and stopped is not None
+            and heard.voice_end_at > stopped + RESUME_SLACK)
 
 
 @dataclass(slots=True, frozen=True)
