@@ -1,14 +1,14 @@
 """Planted secrets through a real session in the TUI: nothing lkmon shows in its log pane or
 writes to disk holds them.
 
-The agent (tests/data/agents/leaky_agent.py) logs the secret values, speaks them, returns one
-from a tool call, puts one in a tool call's arguments and in a TTS error. The session runs in the
-app under Textual's test driver with the real ``SessionRunner``; the user types two turns, presses
-``e`` (snapshot, SVG and HTML) and ``q`` (snapshot on quit). Then every file under the test's
-folder (the journal, the exports, the quit snapshot and anything else lkmon wrote there, such as
-``lkmon-sessions/``: the test runs in that folder) is scanned for every secret value, and the
-places where each one was leaked are checked to hold ``[REDACTED]`` instead, so the scan cannot
-pass by the leak not happening.
+The agent (tests/data/agents/leaky_agent.py) logs the secret values, speaks them, returns one from
+a tool call, puts one in a tool call's arguments and in a TTS error. The session runs in the app
+under Textual's test driver with the real ``SessionRunner``; the user sends two turns from the
+typing box, presses ``e`` (snapshot, SVG and HTML) and ``q`` (snapshot on quit). Then every file
+under the test's folder (the journal, the exports, the quit snapshot and anything else lkmon wrote
+there, such as ``lkmon-sessions/``: the test runs in that folder) is scanned for every secret
+value, and the places where each one was leaked are checked to hold ``[REDACTED]`` instead, so the
+scan cannot pass by the leak not happening.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from test_app import text_of
+from textual.widgets import Input
 
 from lkmon.model.areas import Area
 from lkmon.tui.app import LkmonApp
@@ -81,7 +82,9 @@ async def test_no_secret_in_anything_lkmon_shows_or_writes(
             assert await wait_for(lambda: model.session.started_at is not None, 60)
             for n, line in enumerate(["what time is it", "tell me the token"], start=1):
                 await pilot.press("t")
-                await pilot.press(*line)
+                # the line put in the box at once (typing it key by key costs ~65 ms a key in
+                # Textual's pilot; test_app_typing types keys), then sent with enter
+                app.query_one("#say", Input).value = line
                 await pilot.press("enter", "escape")  # sent; the box closed (it stays open)
                 assert await wait_for(lambda n=n: replies() >= n, 60), [
                     (t.user_text, t.agent_text) for t in model.turns]
