@@ -107,6 +107,8 @@ def test_secrets_never_reach_any_file(tmp_path: Path) -> None:
             "--headless",
             "--input",
             "text",
+            "--gap",
+            "0.3",
             "--export",
             str(tmp_path / "out.json"),
         ],
@@ -134,6 +136,8 @@ def test_redact_keeps_lengths_and_timings(tmp_path: Path) -> None:
             "--headless",
             "--input",
             "text",
+            "--gap",
+            "0.3",
             "--redact",
             "--export",
             str(tmp_path / "r.json"),
@@ -153,7 +157,8 @@ def test_redact_keeps_lengths_and_timings(tmp_path: Path) -> None:
 def test_replay_export_round_trip(tmp_path: Path) -> None:
     first = tmp_path / "first.json"
     proc = run(
-        ["run", str(SCRIPTED), "--headless", "--input", WAV, "--export", str(first)], tmp_path
+        ["run", str(SCRIPTED), "--headless", "--input", WAV, "--gap", "0.3", "--export",
+         str(first)], tmp_path
     )
     assert proc.returncode == 0, proc.stderr
     again = tmp_path / "again.json"
@@ -190,8 +195,8 @@ def test_replay_export_into_a_folder(tmp_path: Path) -> None:
 @pytest.mark.models  # replies played in real time
 def test_run_export_and_journal_into_a_folder(tmp_path: Path) -> None:
     proc = run(
-        ["run", str(SCRIPTED), "--headless", "--input", "text", "--export", "out/",
-         "--journal", "out/"],
+        ["run", str(SCRIPTED), "--headless", "--input", "text", "--gap", "0.3", "--export",
+         "out/", "--journal", "out/"],
         tmp_path,
         stdin="hello there\n",
     )

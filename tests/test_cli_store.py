@@ -133,8 +133,8 @@ def test_run_headless_stores_the_session(tmp_path: Path) -> None:
 
     agent = tmp_path / "agent.py"
     agent.write_bytes(SCRIPTED.read_bytes())
-    proc = _run_console(["run", str(agent), "--headless", "--input", "text", "--export",
-                         str(tmp_path / "s.json"), "--tag", "commit=abc123"], tmp_path,
+    proc = _run_console(["run", str(agent), "--headless", "--input", "text", "--gap", "0.3",
+                         "--export", str(tmp_path / "s.json"), "--tag", "commit=abc123"], tmp_path,
                         "hello there\nwhat time is it\n",
                         {"SCRIPTED_HISTORY_FILE": str(tmp_path / "history.json")})
     assert proc.returncode == 0, proc.stderr
@@ -177,7 +177,8 @@ def test_run_headless_stores_the_session(tmp_path: Path) -> None:
 
 @pytest.mark.models  # console-script sessions, replies played in real time
 def test_run_no_db_and_bad_db(tmp_path: Path) -> None:
-    proc = _run_console(["run", str(SCRIPTED), "--headless", "--input", "text", "--no-db"],
+    proc = _run_console(["run", str(SCRIPTED), "--headless", "--input", "text", "--gap", "0.3",
+                         "--no-db"],
                         tmp_path, "hello\n")
     assert proc.returncode == 0, proc.stderr
     assert "lkmon: stored" not in proc.stdout
