@@ -54,4 +54,4 @@ def source(args: argparse.Namespace, options: RunOptions) -> SessionSource:
     return ProtocolSource(options.agent_file, python=args.python, journal=options.journal, env=env,
                           text_lines=options.text_lines if inputs is None else None,
                           inputs=inputs, mic_device=options.mic_device, gap=options.gap,
-                          reply_timeout=options.reply_timeout, log_path=log)
+                          reply_timeout=options.reply_timeout, log_path=log, tags=options.tags)

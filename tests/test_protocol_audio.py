@@ -145,9 +145,11 @@ def test_a_bad_peer_is_one_line_exit_2_and_the_snapshot_is_written(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], then: str, message: str) -> None:
     from lkmon.cli import main
 
+    journal = tmp_path / "j.journal.jsonl"
     code = main(["run", str(AGENTS / "scripted_agent.py"), "--process", "--python",
                  peer(tmp_path, then), "--headless", "--input", str(tone(tmp_path / "a.wav", 0.5)),
-                 "--export", str(tmp_path / "s.json"), "--no-db"])
+                 "--export", str(tmp_path / "s.json"), "--no-db", "--journal", str(journal),
+                 "--tag", "ci=1"])
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("lkmon: error")]
     assert code == 2 and len(lines) == 1 and message in lines[0], err
@@ -155,6 +157,7 @@ def test_a_bad_peer_is_one_line_exit_2_and_the_snapshot_is_written(
     snap = json.loads((tmp_path / "s.json").read_text())  # what was seen is kept
     assert snap["session"]["close_reason"] == "error", snap["session"]
     assert message in snap["session"]["close_error"]
+    assert json.loads(journal.read_text().splitlines()[0])["tags"] == {"ci": "1"}  # the header
 
 
 async def test_a_peer_that_dies_mid_session_ends_the_source_with_a_session_closed(

@@ -68,7 +68,8 @@ class ProtocolSource(SessionSource):
         python: the interpreter (default: ``sys.executable``).
         env: the process's environment (default: this one's).
         log_path: where the agent process's output goes (default: discarded).
-        journal: the journal to write every event to (``lkmon.store.journal``), or ``None``.
+        journal: the journal to write every event to (``lkmon.store.journal``), or ``None``;
+            ``tags`` (``--tag``) go into its header.
         text_lines: typed user turns to send one by one, each once the previous reply is done
             (the agent listening again); after the last, the session ends normally.
         inputs: the caller's audio instead: WAV files and folders (played one per turn, as
@@ -86,7 +87,8 @@ class ProtocolSource(SessionSource):
                  journal: Path | None = None, text_lines: Iterable[str] | None = None,
                  inputs: Sequence[str] | None = None, mic_device: int | str | None = None,
                  gap: float | None = None, reply_timeout: float | None = None,
-                 connect_timeout: float = CONNECT_TIMEOUT) -> None:
+                 connect_timeout: float = CONNECT_TIMEOUT,
+                 tags: dict[str, str] | None = None) -> None:
         self.agent_file = Path(agent_file)
         self.python = python or sys.executable
         self.env = env
@@ -96,6 +98,7 @@ class ProtocolSource(SessionSource):
         self.inputs = list(inputs) if inputs is not None else None
         self._mic_device = mic_device
         self._gap, self._reply_timeout = gap, reply_timeout
+        self._tags = dict(tags or {})
         self.caller: WavCaller | MicInput | None = None
         self._deliver: Emit | None = None
         self._journal = journal
@@ -201,7 +204,7 @@ class ProtocolSource(SessionSource):
         if self._journal is not None:
             from lkmon.store.journal import JournalWriter
 
-            writer = JournalWriter(self._journal)
+            writer = JournalWriter(self._journal, tags=self._tags)
         listening = self._listening = asyncio.Event()
 
         from lkmon.agent.audio.callers import WavCaller
