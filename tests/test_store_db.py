@@ -321,3 +321,42 @@ def test_docs_name_every_column_in_its_table() -> None:
         if table.name in ("usage",):  # its session_id is described by the key line
             missing = [m for m in missing if m != "session_id"]
         assert not missing, (table.name, missing)
+
+
+def _interrupted_session(tmp_path: Path) -> Path:
+    """A snapshot of the constructed session of tests/test_interruptions.py (one of each
+    interruption class)."""
+    from test_interruptions import _session
+
+    from lkmon.model.state import SessionModel
+    from lkmon.store.snapshot import write_snapshot
+
+    model = SessionModel()
+    model.apply_many(_session())
+    return write_snapshot(model, tmp_path / "interrupted.json")
+
+
+def test_a_schema_2_store_is_migrated_when_opened(tmp_path: Path) -> None:
+    """A store written before ``turns.interruption`` (schema 2: the heard gap, no class) gets
+    the column on open, NULL in its rows; a session stored after has its classes."""
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        import_file(store, REAL)
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE turns DROP COLUMN interruption")
+        conn.execute("DELETE FROM schema_version")
+        conn.execute("INSERT INTO schema_version VALUES (2, '0.2.0', 0)")
+    with Store(db) as store:
+        new = import_file(store, _interrupted_session(tmp_path)).session_id
+    with sqlite3.connect(db) as conn:
+        assert [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY 1")] == [
+            2, 3]
+        rows = conn.execute("SELECT session_id, interruption FROM turns "
+                            "ORDER BY session_id, turn_index").fetchall()
+    old = [r[1] for r in rows if r[0] != new]
+    assert old and set(old) == {None}
+    assert [r[1] for r in rows if r[0] == new] == [
+        "cut_in_early", "barge_in", "false_interruption", None, None]
+    Store(db).close()  # opened again: nothing left to migrate
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM schema_version").fetchone() == (2,)

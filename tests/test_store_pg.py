@@ -179,3 +179,16 @@ def _wait_until_blocked(store: Store, query: str, timeout: float = 20.0) -> None
         while conn.execute(q, {"q": f"%{query}%"}).scalar() == 0:
             assert time.monotonic() < deadline, f"no backend waited on a lock for {query!r}"
             time.sleep(0.02)
+
+
+def test_a_schema_2_database_is_migrated_when_opened(pg_url: str) -> None:  # noqa: F811
+    """PostgreSQL too: a schema 2 database (no ``turns.interruption``) gets the column on open
+    (under the schema advisory lock), NULL in its older rows."""
+    with Store(pg_url) as pg:
+        import_file(pg, FIXTURES[0])
+        with pg.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE turns DROP COLUMN interruption"))
+            conn.execute(text("UPDATE schema_version SET version = 2"))
+    with Store(pg_url) as pg, pg.engine.connect() as conn:
+        assert sorted(conn.execute(select(t.schema_version.c.version)).scalars()) == [2, 3]
+        assert set(conn.execute(select(t.turns.c.interruption)).scalars()) == {None}

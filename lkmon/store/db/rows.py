@@ -120,6 +120,7 @@ def _turn(sid: str, t: SnapshotTurn) -> dict[str, Any]:
     row.update(
         dominant_stage=t.dominant_stage,
         interrupted=t.interrupted,
+        interruption=t.interruption,
         failed=t.failed,
         typed=t.typed,
         greeting=t.greeting,

@@ -32,12 +32,13 @@ from sqlalchemy.schema import CreateColumn
 
 from lkmon import __version__
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The store schema this lkmon writes and reads. 1 (lkmon 0.2): sessions, turns, messages,
-usage. 2 (issue 13): ``turns.heard_gap``. A store with a newer version is refused; an older one
-is migrated (``migrate``)."""
+usage. 2 (issue 13): ``turns.heard_gap``. 3 (issue 13): ``turns.interruption``. A store with a
+newer version is refused; an older one is migrated (``migrate``)."""
 MIGRATIONS: dict[int, tuple[tuple[str, str], ...]] = {
     2: (("turns", "heard_gap"),),
+    3: (("turns", "interruption"),),
 }
 """``(table, column)`` each schema version added, by version. Every added column is nullable:
 the rows written before it read NULL (unknown), never 0."""
@@ -125,6 +126,7 @@ turns = Table(
     *(Column(name, Integer) for name in TURN_COUNTS),
     Column("dominant_stage", String(16)),
     Column("interrupted", Boolean, nullable=False),
+    Column("interruption", String(24)),
     Column("failed", Boolean, nullable=False),
     Column("typed", Boolean, nullable=False),
     Column("greeting", Boolean, nullable=False),
