@@ -236,3 +236,50 @@ async def test_the_turns_pane_summary_has_the_p95_of_each_eou_part() -> None:
         assert all(colour in legend for colour in vocab.EOU_PART_COLOURS.values()
                    if colour != vocab.EOU_PART_COLOURS["hook"])
         assert max(len(line.rstrip()) for line in lines) <= 64  # fits the 66-cell pane
+
+
+def test_the_session_protocols_eot_predictions_make_a_turns_eou_parts() -> None:
+    """Over LiveKit's session protocol there are no spans: the turn detector's ``eot_prediction``
+    events and the user message's metrics (real protobuf messages through lkmon's converter,
+    then the journal's codec) give the turn its parts and predictions; the protocol carries no
+    VAD end of speech, so the silence part is unknown (``None``), not 0."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+    from livekit.protocol.agent_pb import agent_session as pb
+
+    from lkmon.sources.protocol_events import EventConverter
+
+    t0 = 1_767_225_600.0
+    out: list[Event] = []
+    convert = EventConverter(out.append)
+
+    def stamp(at: float) -> Timestamp:
+        ts = Timestamp()
+        ts.FromNanoseconds(int(at * 1e9))
+        return ts
+
+    eot = pb.AgentSessionEvent.EotPrediction(probability=0.127, threshold=0.56)
+    eot.delay.FromNanoseconds(2_500_000_000)
+    eot.inference_duration.FromNanoseconds(21_000_000)
+    convert.event(pb.AgentSessionEvent(created_at=stamp(t0 + 0.4), eot_prediction=eot))
+    message = pb.ChatMessage(id="item_u1", role=pb.ChatRole.USER,
+                             content=[pb.ChatMessage.ChatContent(text="Yeah.")])
+    message.metrics.stopped_speaking_at.CopyFrom(stamp(t0))
+    message.metrics.started_speaking_at.CopyFrom(stamp(t0 - 0.6))
+    message.metrics.transcription_delay = 0.3
+    message.metrics.end_of_turn_delay = 2.9
+    convert.event(pb.AgentSessionEvent(
+        created_at=stamp(t0 + 2.9), conversation_item_added=(
+            pb.AgentSessionEvent.ConversationItemAdded(item=pb.ChatContext.ChatItem(
+                message=message)))))
+    assert any(type(e).__name__ == "EotPrediction" for e in out), out
+    model = SessionModel()
+    model.apply_many([decode_json(json.dumps(encode(e))) for e in out])  # the journal line
+    (turn,) = model.turns
+    parts = turn.eou_parts
+    assert parts is not None and parts.end_of_turn_delay == pytest.approx(2.9)
+    (p,) = parts.predictions
+    assert (p.probability, p.threshold) == (pytest.approx(0.127), pytest.approx(0.56))
+    assert p.delay == pytest.approx(2.5) and parts.endpointing_delay == pytest.approx(2.5)
+    seg = parts.segments()
+    assert seg["silence"] is None  # not carried: unknown, not zero
+    assert seg["transcript"] == pytest.approx(0.3) and seg["decision"] == pytest.approx(2.6)

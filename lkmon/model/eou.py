@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lkmon.model.events import VadActivity
-from lkmon.model.spans import TraceSpan
+from lkmon.model.spans import EotPrediction, TraceSpan
 
 if TYPE_CHECKING:
     from lkmon.model.turns import Turn
@@ -123,15 +123,16 @@ class EouParts:
     def segments(self) -> dict[str, float | None]:
         """``PARTS`` -> seconds: ``silence`` (to the VAD's end of speech), ``transcript`` (then
         to the final transcript), ``decision`` (then to the turn decision), ``hook``. The
-        first three do not overlap and add up to ``wait``; a part whose event is unknown is 0
-        and its time falls into the next. ``hook`` is ``None`` when unknown."""
+        first three do not overlap and add up to ``wait``; a part whose event is unknown has its
+        time in the next: ``silence`` is then ``None`` (no VAD end of speech: LiveKit's session
+        protocol does not carry it), ``transcript`` 0. ``hook`` is ``None`` when unknown."""
         start, end = self.stopped_at, self.decided_at
         vad = min(max(self.vad_end_at, start), end) if self.vad_end_at is not None else start
         text = vad
         if self.transcription_delay is not None:
             text = min(max(start + self.transcription_delay, vad), end)
         return {
-            "silence": vad - start,
+            "silence": vad - start if self.vad_end_at is not None else None,
             "transcript": text - vad,
             "decision": end - text,
             "hook": self.hook,
@@ -151,6 +152,20 @@ class EouTracker:
         self._children: dict[str, list[TraceSpan]] = {}
         self.pending: deque[EouParts] = deque(maxlen=_RECENT)
         self._vad_ends: deque[tuple[float, float]] = deque(maxlen=_RECENT)
+        self._eots: deque[EotPrediction] = deque(maxlen=4 * _RECENT)
+
+    def take(self, ev: TraceSpan | EotPrediction) -> bool:
+        """One finished span (``span``) or a turn-detector prediction from LiveKit's session
+        protocol (no spans there); True when there may be parts to ``attach``."""
+        if isinstance(ev, EotPrediction):
+            self._eots.append(ev)
+            return True
+        return self.span(ev) is not None
+
+    @property
+    def waiting(self) -> bool:
+        """True when parts or protocol predictions wait for their turn (``attach``)."""
+        return bool(self.pending or self._eots)
 
     def vad(self, ev: VadActivity) -> None:
         """Note the silence window of a VAD end of speech."""
@@ -205,8 +220,10 @@ class EouTracker:
 
     def attach(self, turns: Sequence[Turn]) -> bool:
         """Give each pending part to the recent turn whose user stopped speaking at its
-        ``stopped_at`` (within ``MATCH_WINDOW``); returns True when one was joined."""
-        joined = False
+        ``stopped_at`` (within ``MATCH_WINDOW``); over the session protocol, build a turn's
+        parts from its message's metrics and the ``eot_prediction`` events made between its
+        user's last speech and its decision (``_predicted``). Returns True when one was joined."""
+        joined = self._predicted(turns) if self._eots else False
         for parts in list(self.pending):
             for turn in reversed(turns[-_RECENT:]):
                 at = turn.metrics.user_stopped_speaking_at
@@ -216,6 +233,34 @@ class EouTracker:
                     self.pending.remove(parts)
                     joined = True
                     break
+        return joined
+
+
+    def _predicted(self, turns: Sequence[Turn]) -> bool:
+        """Parts for recent turns without any, from LiveKit's figures on the user message
+        (``stopped_speaking_at``, ``end_of_turn_delay``, ``transcription_delay``) and the
+        protocol's predictions in ``stopped_at .. decided_at + VAD_SLACK``; no VAD end of
+        speech (the protocol does not carry it), so the silence part is 0 and its time is in
+        the transcript part (``EouParts.segments``)."""
+        joined = False
+        for turn in turns[-_RECENT:]:
+            m = turn.metrics
+            stopped, eou = m.user_stopped_speaking_at, m.eou_delay
+            if turn.eou_parts is not None or stopped is None or eou is None:
+                continue
+            decided = stopped + eou
+            made = [e for e in self._eots if stopped <= e.ts <= decided + VAD_SLACK]
+            if not made:
+                continue
+            turn.eou_parts = EouParts(
+                stopped_at=stopped, decided_at=decided, endpointing_delay=made[-1].delay,
+                transcription_delay=m.transcription_delay, end_of_turn_delay=eou,
+                predictions=[EouPrediction(at=e.ts, probability=e.probability,
+                                           threshold=e.threshold, delay=e.delay)
+                             for e in made])
+            for e in made:
+                self._eots.remove(e)
+            joined = True
         return joined
 
 

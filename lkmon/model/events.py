@@ -32,7 +32,7 @@ from lkmon.model.measurements import (
     UsageUpdated,
     VadActivity,
 )
-from lkmon.model.spans import TraceSpan
+from lkmon.model.spans import EotPrediction, TraceSpan
 
 __all__ = [
     "AgentAudible",
@@ -58,6 +58,7 @@ __all__ = [
     "SpeechDone",
     "ToolCalled",
     "TraceSpan",
+    "EotPrediction",
     "UsageUpdated",
     "UserState",
     "UserStateChanged",
@@ -348,6 +349,7 @@ Event = (
     | LogRecord
     | SessionClosed
     | TraceSpan
+    | EotPrediction
     | FalseInterruption
     | OverlappingSpeech
     | AgentAudible
@@ -375,6 +377,7 @@ EVENT_TYPES: dict[str, type] = {
         LogRecord,
         SessionClosed,
         TraceSpan,
+        EotPrediction,
         FalseInterruption,
         OverlappingSpeech,
         AgentAudible,

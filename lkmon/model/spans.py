@@ -82,3 +82,26 @@ class TraceSpan:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None
         return float(value)
+
+
+@dataclass(slots=True)
+class EotPrediction:
+    """From LiveKit's session protocol ``eot_prediction`` (``AgentSessionEvent.EotPrediction``):
+    one turn-detector prediction, as the agent in another process reports it. In-process the same
+    figures come on the ``eou_detection`` span (``TraceSpan``).
+
+    Attributes:
+        ts: epoch seconds (the event's ``created_at``).
+        probability: P(end of turn), 0..1.
+        threshold: the unlikely threshold it was compared with.
+        delay: the endpointing delay chosen with it, seconds, or ``None``.
+        inference_duration: seconds the prediction took, or ``None``.
+    """
+
+    type: ClassVar[str] = "eot_prediction"
+    ts: float
+    probability: float
+    threshold: float
+    delay: float | None = None
+    inference_duration: float | None = None
+

@@ -48,7 +48,7 @@ from lkmon.model.interruptions import Interruptions
 from lkmon.model.joinview import JoinQueries
 from lkmon.model.providers import PackageMap
 from lkmon.model.session import Levels, SessionInfo
-from lkmon.model.spans import TraceSpan
+from lkmon.model.spans import EotPrediction, TraceSpan
 from lkmon.model.stats import LatencySummary
 from lkmon.model.transcript import MAX_TRANSCRIPT, TranscriptEntry
 from lkmon.model.turns import Turn
@@ -128,8 +128,7 @@ class SessionModel(JoinQueries):
         self._joiner = conversation.joiner
         self._conversation = conversation
         self.turns: list[Turn] = conversation.turns
-        self.eou = EouTracker()
-        """The parts of each user turn's EOU delay, from LiveKit's spans (``lkmon.model.eou``)."""
+        self.eou = EouTracker()  # each user turn's EOU parts, from LiveKit's spans (model.eou)
         self.interruptions = Interruptions(self.session)
         """Each turn's interruption class and the session's counts (``model.interruptions``)."""
         self._book = conversation.book
@@ -173,6 +172,7 @@ class SessionModel(JoinQueries):
         on(LogRecord, self._log)
         on(SessionClosed, self._session_closed)
         on(TraceSpan, self._trace_span)
+        on(EotPrediction, self._trace_span)  # the session protocol's turn-detector figures
         on(FalseInterruption, lambda ev: _SESSION)  # folded by self.interruptions in apply
         on(OverlappingSpeech, lambda ev: _SESSION)
         on(AgentAudible, conversation.agent_audible)
@@ -346,12 +346,12 @@ class SessionModel(JoinQueries):
 
     def _chat_message(self, ev: ChatMessageAdded) -> Iterable[Area]:
         changed = self._conversation.chat_message(ev)
-        if self.eou.pending and self.eou.attach(self.turns):
+        if self.eou.waiting and self.eou.attach(self.turns):
             return {*changed, _TURNS}
         return changed
 
-    def _trace_span(self, ev: TraceSpan) -> tuple[Area, ...]:
-        if self.eou.span(ev) is not None and self.eou.attach(self.turns):
+    def _trace_span(self, ev: TraceSpan | EotPrediction) -> tuple[Area, ...]:
+        if self.eou.take(ev) and self.eou.attach(self.turns):
             return (_TURNS,)
         return ()
 

@@ -20,6 +20,7 @@ from lkmon.model.events import (
     AgentHandedOff,
     AgentStateChanged,
     ChatMessageAdded,
+    EotPrediction,
     ErrorRaised,
     FalseInterruption,
     ModelUsage,
@@ -46,6 +47,11 @@ _METRIC_FIGURES = ("transcription_delay", "end_of_turn_delay", "on_user_turn_com
 def _seconds(ts: Any) -> float | None:
     """A ``google.protobuf.Timestamp`` as epoch seconds (``None`` when unset)."""
     return ts.seconds + ts.nanos / 1e9 if (ts.seconds or ts.nanos) else None
+
+
+def _duration(d: Any) -> float:
+    """A ``google.protobuf.Duration`` in seconds."""
+    return float(d.seconds + d.nanos / 1e9)
 
 
 def _state(value: int, enum: Any) -> str:
@@ -108,6 +114,13 @@ class EventConverter:
 
     def _on_agent_false_interruption(self, ev: Any, ts: float) -> None:
         self.emit(FalseInterruption(ts=ts, resumed=bool(ev.resumed), speech_id=self._speech))
+
+    def _on_eot_prediction(self, ev: Any, ts: float) -> None:
+        self.emit(EotPrediction(
+            ts=ts, probability=float(ev.probability), threshold=float(ev.threshold),
+            delay=_duration(ev.delay) if ev.HasField("delay") else None,
+            inference_duration=(_duration(ev.inference_duration)
+                                if ev.HasField("inference_duration") else None)))
 
     def _on_overlapping_speech(self, ev: Any, ts: float) -> None:
         self.emit(OverlappingSpeech(
