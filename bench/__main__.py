@@ -10,7 +10,8 @@ import time
 
 from bench import common
 
-NAMES = ["overhead", "ingest", "long", "store", "dbwrites", "startup", "pipeline", "peer", "uicost"]
+NAMES = ["overhead", "ingest", "long", "store", "dbwrites", "startup", "pipeline", "peer", "uicost",
+         "turndet"]
 
 
 def main(argv: list[str] | None = None) -> int:

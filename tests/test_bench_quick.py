@@ -161,3 +161,11 @@ def test_bench_peer_quick(tmp_path: Path) -> None:
     figures = run_bench("peer", tmp_path, timeout=400)
     assert finite(figures, "peer.llm_ttft_ratio_lkmon_vs_console") > 0
     assert finite(figures, "peer.cpu_per_turn_ratio_lkmon_vs_bare_null") > 0
+
+
+@pytest.mark.models
+@pytest.mark.slow  # about 1 min even --quick: .ci/run's slow lane runs it
+def test_bench_turndet_quick(tmp_path: Path) -> None:
+    figures = run_bench("turndet", tmp_path, timeout=400)
+    assert finite(figures, "turndet.vad.plain.turns") == 2
+    assert finite(figures, "turndet.vad.pauses.eou_p50") > 0
