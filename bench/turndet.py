@@ -10,14 +10,19 @@ sink), on two sets of recordings built from the shared clips:
         quietest 10 ms within 0.12 s of the boundary) with 0.35-0.8 s of silence inserted, and
         librivox_0880 + 0.6 s + librivox_0930 (two sentences, one utterance).
 
-The caller plays one recording per turn and waits for the reply, so an interrupted reply is a
-reply that cut in early (it played in the pause and the user went on). Figures per arm and set,
-from the snapshot: EOU delay p50/p95 (``turns[].metrics.eou_delay``), transcription delay p50,
-e2e latency p50/p95, heard gap p50 (``turns[].metrics.heard_gap`` when lkmon has it),
-``early_cuts`` (replies interrupted; ``turns[].interruption == "cut_in_early"`` when lkmon has
-it), ``split`` (user turns beyond one per recording: the pause ended the turn, whether or not a
-reply played). Targets on 2 cores: EOU p50 <= 0.35 s with no more early cuts than the VAD arm,
-e2e p50 <= 0.6 s.
+The caller plays one recording per turn and waits for the reply (``--gap`` 1 s). Figures per
+arm and set, pooled over ``LKMON_BENCH_ROUNDS`` rounds (default 1; arms alternate in order), from
+the snapshots: EOU delay p50/p95 (``turns[].metrics.eou_delay``), transcription delay p50, e2e
+latency p50/p95, LLM TTFT and TTS TTFB p50, heard gap p50 (``turns[].metrics.heard_gap``);
+counts: ``early_cuts`` (``turns[].interruption == "cut_in_early"``: a reply that started in the
+pause while the user went on), ``interrupted`` (replies interrupted, any class), ``split`` (user
+turns beyond one per recording: a pause ended the turn, whether or not its reply played),
+``unlikely`` (turns the detector's committed prediction found unlikely to be over, which wait the
+max delay); then each arm's EOU and e2e p50 over the ``vad`` arm's. Targets on 2 cores: EOU p50
+<= 0.35 s with no more early cuts than the ``vad`` arm (the default agent before), e2e p50 <= 0.6
+s.
+
+``python -m bench.turndet [--quick] [--keep DIR] [ARM...]`` runs some arms and keeps the files.
 """
 
 from __future__ import annotations
@@ -50,12 +55,15 @@ CUTS: list[tuple[str, float, float]] = [
     ("librivox_sense_0880", 1.22, 0.35),  # "he was not | an ill disposed young man"
 ]
 ARMS: dict[str, dict[str, Any]] = {
-    # today's default agent: the VAD alone, LiveKit's default delays
+    # the default agent before: the VAD alone, LiveKit's default delays
     "vad": dict(detector=False, vad_silence=0.30, stt_silence=None, min_delay=0.5, max_delay=3.0),
-    # the turn detector, Whisper still after the session VAD's end of speech
+    # the VAD alone, Whisper on its own 0.15 s window, a short min delay: fast, unguarded
+    "vad_stt015": dict(detector=False, vad_silence=0.30, stt_silence=0.15, min_delay=0.3,
+                       max_delay=3.0),
+    # the turn detector, Whisper after the session VAD's end of speech
     "detector": dict(detector=True, vad_silence=0.30, stt_silence=None, min_delay=0.3,
                      max_delay=1.5),
-    # the turn detector, Whisper on its own shorter silence window
+    # the turn detector and Whisper's own 0.15 s window: agent_entry.LOCAL_TURN_TAKING
     "detector_stt015": dict(detector=True, vad_silence=0.30, stt_silence=0.15, min_delay=0.3,
                             max_delay=1.5),
 }
@@ -118,6 +126,7 @@ def run_arm(out: Path, arm: str, inputs: list[Path], label: str) -> dict[str, An
         RuntimeError: lkmon failed or wrote no snapshot.
     """
     snap = out / f"{arm}-{label}.json"
+    snap.unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
     env.pop("LKMON_TURN_DETECTION", None)
     env["PYTHONPATH"] = str(REPO)
@@ -140,50 +149,91 @@ def p95(values: list[float]) -> float | None:
     return statistics.quantiles(values, n=20, method="inclusive")[18]
 
 
-def summarise(snapshot: dict[str, Any], recordings: int) -> dict[str, Any]:
-    """The figures of one session (seconds; counts)."""
+FIGURES = ("eou_delay", "transcription_delay", "e2e_latency", "llm_ttft", "tts_ttfb", "heard_gap")
+
+
+def turn_values(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The spoken turns' figures (seconds, lists over turns) and counts of one session."""
     spoken = [t for t in snapshot["turns"]
               if t.get("user_text") and not t.get("typed") and not t.get("greeting")]
-
-    def values(key: str) -> list[float]:
-        return [t["metrics"][key] for t in spoken if t["metrics"].get(key) is not None]
-
-    has_class = any("interruption" in t for t in snapshot["turns"])
-    early = sum(1 for t in spoken if (t.get("interruption") == "cut_in_early" if has_class
-                                      else t.get("interrupted")))
-    return {
-        "turns": len(spoken),
-        "eou_p50": p50(values("eou_delay")), "eou_p95": p95(values("eou_delay")),
-        "transcription_p50": p50(values("transcription_delay")),
-        "e2e_p50": p50(values("e2e_latency")), "e2e_p95": p95(values("e2e_latency")),
-        "ttft_p50": p50(values("llm_ttft")), "ttfb_p50": p50(values("tts_ttfb")),
-        "heard_gap_p50": p50(values("heard_gap")),
-        "early_cuts": early,
-        "split": max(0, len(spoken) - recordings),
+    out: dict[str, Any] = {
+        key: [t["metrics"][key] for t in spoken if t["metrics"].get(key) is not None]
+        for key in FIGURES
     }
+    out["turns"] = len(spoken)
+    out["early_cuts"] = sum(1 for t in spoken if t.get("interruption") == "cut_in_early")
+    out["interrupted"] = sum(1 for t in spoken if t.get("interrupted"))
+    out["unlikely"] = sum(
+        1 for t in spoken for pr in ((t.get("eou_parts") or {}).get("predictions") or [])
+        if pr.get("committed") and pr.get("probability") is not None
+        and pr.get("threshold") is not None and pr["probability"] < pr["threshold"]
+    )
+    return out
 
 
-UNITS = {"turns": "turns", "early_cuts": "replies", "split": "turns"}
+def pool(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several sessions of one arm and set: lists joined, counts added."""
+    out: dict[str, Any] = {}
+    for r in runs:
+        for key, value in r.items():
+            out[key] = out.get(key, [] if isinstance(value, list) else 0) + value
+    return out
+
+
+def report(key: str, v: dict[str, Any], recordings: int) -> dict[str, float | None]:
+    """Print one arm and set's figures; returns them by name."""
+    fig: dict[str, float | None] = {
+        "eou_p50": p50(v["eou_delay"]), "eou_p95": p95(v["eou_delay"]),
+        "transcription_p50": p50(v["transcription_delay"]),
+        "e2e_p50": p50(v["e2e_latency"]), "e2e_p95": p95(v["e2e_latency"]),
+        "ttft_p50": p50(v["llm_ttft"]), "ttfb_p50": p50(v["tts_ttfb"]),
+        "heard_gap_p50": p50(v["heard_gap"]),
+    }
+    for name, value in fig.items():
+        if value is not None:
+            figure(NAME, f"{key}.{name}", value, "s")
+    counts = {"turns": v["turns"], "early_cuts": v["early_cuts"],
+              "interrupted": v["interrupted"], "unlikely": v["unlikely"],
+              "split": max(0, v["turns"] - recordings)}
+    for name, value in counts.items():
+        figure(NAME, f"{key}.{name}", value, "turns")
+    return {**fig, **{k: float(c) for k, c in counts.items()}}
 
 
 def run(quick: bool, arms: list[str] | None = None, keep: Path | None = None) -> None:
-    """Every arm on both sets (``quick``: the first arm and two recordings of each set).
+    """Every arm on both sets, ``LKMON_BENCH_ROUNDS`` rounds (default 1), the arms' order
+    reversed every other round; figures pooled over the rounds; then each arm's EOU and e2e
+    p50 against the ``vad`` arm's (ratios). ``quick``: the first arm, two recordings of each set.
 
     ``keep``: write the recordings, agent files and snapshots there instead of a temporary
     folder that is removed.
     """
     names = arms or (list(ARMS)[:1] if quick else list(ARMS))
+    rounds = 1 if quick else int(os.environ.get("LKMON_BENCH_ROUNDS", "1"))
     with tempfile.TemporaryDirectory(prefix="lkmon-bench-turndet-") as tmp:
         out = keep or Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
-        sets = build_recordings(out)
-        for arm in names:
-            for label, inputs in sets.items():
-                inputs = inputs[:2] if quick else inputs
-                fig = summarise(run_arm(out, arm, inputs, label), len(inputs))
-                for key, value in fig.items():
-                    if value is not None:
-                        figure(NAME, f"{arm}.{label}.{key}", value, UNITS.get(key, "s"))
+        sets = {label: (paths[:2] if quick else paths)
+                for label, paths in build_recordings(out).items()}
+        runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        loads = []
+        for r in range(rounds):
+            for arm in names if r % 2 == 0 else names[::-1]:
+                for label, inputs in sets.items():
+                    loads.append(os.getloadavg()[0])
+                    snapshot = run_arm(out, arm, inputs, f"{label}-{r}")
+                    runs.setdefault((arm, label), []).append(turn_values(snapshot))
+        loads.append(os.getloadavg()[0])
+        figure(NAME, "load_average_1min", loads, "")
+        results = {key: report(f"{key[0]}.{key[1]}", pool(v), len(sets[key[1]]) * len(v))
+                   for key, v in runs.items()}
+        for (arm, label), fig in results.items():
+            base = results.get(("vad", label))
+            if arm == "vad" or base is None:
+                continue
+            for name in ("eou_p50", "e2e_p50"):
+                if fig[name] and base[name]:
+                    figure(NAME, f"{arm}.{label}.{name}_vs_vad", fig[name] / base[name], "x")
 
 
 if __name__ == "__main__":  # python -m bench.turndet [--quick] [--keep DIR] [ARM...]

@@ -16,6 +16,7 @@ import soundfile as sf
 from livekit import rtc
 from livekit.agents import JobExecutorType, JobProcess, inference
 from livekit.agents.metrics import LLMMetrics
+from livekit.agents.stt import StreamAdapter
 
 from lkmon.examples import agent_entry
 from lkmon.local import PiperTTS, SmolLLM, WhisperSTT
@@ -66,6 +67,10 @@ def test_prewarm_loads_the_local_plugins(clean_env: pytest.MonkeyPatch) -> None:
     assert isinstance(userdata["llm"], SmolLLM)
     assert isinstance(userdata["tts"], PiperTTS)
     assert userdata["vad"].model == "silero"
+    taking = userdata["turn_taking"]
+    assert taking is agent_entry.LOCAL_TURN_TAKING
+    assert userdata["vad"].min_silence_duration == taking.vad_silence
+    assert userdata["stt_vad"].min_silence_duration == taking.stt_silence  # Whisper's own VAD
 
 
 @pytest.mark.models
@@ -73,6 +78,8 @@ async def test_agent_answers_the_time_with_a_tool_call(clean_env: pytest.MonkeyP
     """A typed turn through the real AgentSession with the local models, no room, no network."""
     userdata = await asyncio.to_thread(lambda: local_proc().userdata)
     session = agent_entry.make_session(userdata)
+    # Whisper cuts its segments on its own VAD, not the session's
+    assert isinstance(session.stt, StreamAdapter) and session.stt.wrapped_stt is userdata["stt"]
     llm_metrics: list[LLMMetrics] = []
     userdata["llm"].on("metrics_collected", llm_metrics.append)
     try:

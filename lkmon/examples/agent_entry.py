@@ -196,7 +196,8 @@ def prewarm(proc: JobProcess) -> None:
         if taking.vad_silence != MIN_SILENCE_SECONDS:  # the window of local.vad
             proc.userdata["vad"] = load_vad(taking.vad_silence)
         if taking.stt_silence is not None:
-            proc.userdata["stt_vad"] = load_vad(taking.stt_silence)
+            # no padding past the window: a segment must not repeat the last one's end
+            proc.userdata["stt_vad"] = load_vad(taking.stt_silence, taking.stt_silence)
         if taking.detector:  # the model's 0.5 s load here, not in the first turn
             from livekit.local_inference import init_eot
 
