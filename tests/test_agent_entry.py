@@ -16,10 +16,9 @@ import soundfile as sf
 from livekit import rtc
 from livekit.agents import JobExecutorType, JobProcess, inference
 from livekit.agents.metrics import LLMMetrics
-from livekit.agents.stt import StreamAdapter
 
 from lkmon.examples import agent_entry
-from lkmon.local import PiperTTS, SmolLLM, WhisperSTT
+from lkmon.local import PiperTTS, SegmentedSTT, SmolLLM, WhisperSTT
 
 CREDENTIALS = ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +78,7 @@ async def test_agent_answers_the_time_with_a_tool_call(clean_env: pytest.MonkeyP
     userdata = await asyncio.to_thread(lambda: local_proc().userdata)
     session = agent_entry.make_session(userdata)
     # Whisper cuts its segments on its own VAD, not the session's
-    assert isinstance(session.stt, StreamAdapter) and session.stt.wrapped_stt is userdata["stt"]
+    assert isinstance(session.stt, SegmentedSTT) and session.stt.wrapped_stt is userdata["stt"]
     llm_metrics: list[LLMMetrics] = []
     userdata["llm"].on("metrics_collected", llm_metrics.append)
     try:

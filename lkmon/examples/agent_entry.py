@@ -38,7 +38,6 @@ from livekit.agents import (
     cli,
     function_tool,
     inference,
-    stt,
 )
 from livekit.agents.voice.turn import TurnHandlingOptions
 from livekit.plugins import silero
@@ -214,15 +213,21 @@ def make_session(userdata: dict) -> AgentSession:
     if userdata.get("models") == "local":
         taking: TurnTaking = userdata.get("turn_taking") or choose_turn_taking()
         whisper = userdata["stt"]
+        segmented = None
         if userdata.get("stt_vad") is not None:
-            whisper = stt.StreamAdapter(stt=whisper, vad=userdata["stt_vad"])
-        return AgentSession(
+            from lkmon.local import SegmentedSTT
+
+            whisper = segmented = SegmentedSTT(stt=whisper, vad=userdata["stt_vad"])
+        session: AgentSession = AgentSession(
             vad=userdata["vad"],
             stt=whisper,
             llm=userdata["llm"],
             tts=userdata["tts"],
             turn_handling=taking.turn_handling(),
         )
+        if segmented is not None:  # it listens to the shared Whisper: stop when the session ends
+            session.on("close", lambda _ev: asyncio.ensure_future(segmented.aclose()))
+        return session
     return AgentSession(
         stt=inference.STT(model="deepgram/nova-3-general"),
         llm=inference.LLM(model="openai/gpt-4.1-mini"),

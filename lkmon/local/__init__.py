@@ -22,7 +22,7 @@ from lkmon.local import packages
 from lkmon.local.llm import SmolLLM
 from lkmon.local.packages import ModelPackageMissing
 from lkmon.local.prompt import DEFAULT_SYSTEM_PROMPT
-from lkmon.local.stt import WhisperSTT
+from lkmon.local.stt import SegmentedSTT, WhisperSTT
 from lkmon.local.tts import PiperTTS
 from lkmon.local.vad import MIN_SILENCE_SECONDS, load_vad
 from lkmon.model.events import LoadProgress
@@ -34,6 +34,7 @@ __all__ = [
     "LocalThreads",
     "ModelPackageMissing",
     "PiperTTS",
+    "SegmentedSTT",
     "SmolLLM",
     "WhisperSTT",
     "add_progress_listener",

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 from livekit import rtc
-from livekit.agents import APIConnectOptions, LanguageCode, stt, utils
+from livekit.agents import APIConnectOptions, LanguageCode, stt, utils, vad
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import AudioBuffer
 
@@ -251,3 +251,34 @@ def _to_whisper_input(buffer: AudioBuffer) -> np.ndarray:
     if frame.sample_rate != WHISPER_RATE:
         pcm = soxr.resample(pcm, frame.sample_rate, WHISPER_RATE)
     return np.ascontiguousarray(pcm, dtype=np.float32)
+
+
+class SegmentedSTT(stt.StreamAdapter):
+    """An STT that cuts its own segments: ``stt.StreamAdapter`` over its own VAD, forwarding
+    the wrapped STT's errors as well as its metrics.
+
+    The session wraps a non-streaming STT in a ``stt.StreamAdapter`` on the session's VAD, so
+    transcription starts only when that VAD ends the speech. Given this one (with a VAD of a
+    shorter silence window), Whisper starts on each pause of that window, while the session's
+    VAD and turn detector still decide the turn. LiveKit 1.8.9's ``StreamAdapter`` forwards only
+    ``metrics_collected``; the session listens for ``error`` on its STT, which is this adapter,
+    so errors are forwarded here too (else an STT failure would reach no one).
+
+    Args:
+        stt: the non-streaming STT, e.g. :class:`WhisperSTT` (shared; not closed here).
+        vad: the VAD that cuts the segments.
+
+    Call :meth:`aclose` when the session is over: it stops listening to the shared STT.
+    """
+
+    def __init__(self, *, stt: stt.STT, vad: vad.VAD) -> None:
+        super().__init__(stt=stt, vad=vad)
+        self.wrapped_stt.on("error", self._forward_error)
+
+    def _forward_error(self, error: stt.STTError) -> None:
+        self.emit("error", error)
+
+    async def aclose(self) -> None:
+        """Stop forwarding the wrapped STT's metrics and errors (idempotent)."""
+        self.wrapped_stt.off("error", self._forward_error)
+        await super().aclose()
