@@ -154,14 +154,22 @@ def test_logs_are_routed_not_printed(voice_run, capsys: pytest.CaptureFixture[st
     assert any(r.logger == "lkmon.sources" and "played" in r.message for r in logs)
 
 
-async def test_typed_turns() -> None:
+@pytest.fixture(scope="module")
+def typed_run() -> list:
+    """The events of one typed session, shared by the tests that read it: a plain turn, then
+    one whose reply calls a tool (the scripted LLM calls ``current_time`` on "time")."""
     options = RunOptions(
-        agent_file=SCRIPTED, inputs=["text"], text_lines=["hi there", "bye"], gap=0.3
+        agent_file=SCRIPTED, inputs=["text"], text_lines=["hi there", "what time is it"], gap=0.3
     )
-    runner, events, _ = await run_session(options)
+    _, events, _ = asyncio.run(run_session(options))
+    return events
+
+
+def test_typed_turns(typed_run: list) -> None:
+    events = typed_run
     users = [m.text for m in of(events, ChatMessageAdded) if m.role == "user"]
     replies = [m for m in of(events, ChatMessageAdded) if m.role == "assistant"]
-    assert users == ["hi there", "bye"] and len(replies) == 2
+    assert users == ["hi there", "what time is it"] and len(replies) == 2
     assert all("e2e_latency" not in r.metrics for r in replies)  # typed: no user timings
     assert all(r.metrics["llm_node_ttft"] > 0 for r in replies)
     assert of(events, SessionStarted)[0].input == "text"
@@ -305,20 +313,18 @@ async def test_worker_hooks_run_as_under_a_worker(
     assert (tmp_path / "shutdown.txt").read_text() == "shutdown callback ran"
 
 
-async def test_tool_calls_are_captured() -> None:
-    options = RunOptions(
-        agent_file=SCRIPTED, inputs=["text"], text_lines=["what time is it"], gap=0.3
-    )
-    runner, events, _ = await run_session(options)
+def test_tool_calls_are_captured(typed_run: list) -> None:
+    events = typed_run
     calls = of(events, ToolCalled)
     assert [(c.name, c.arguments, c.output, c.is_error) for c in calls] == [
         ("current_time", "{}", "12:00", False)
     ]
-    ids = {c.speech_id for c in of(events, SpeechCreated)}
-    assert calls[0].speech_id in ids
+    ids = [c.speech_id for c in of(events, SpeechCreated)]
+    assert calls[0].speech_id in ids[1:]  # the second turn's
     replies = [m.text for m in of(events, ChatMessageAdded) if m.role == "assistant"]
     assert replies[-1] == "The time is 12:00."
-    llm_calls = [m for m in of(events, PluginMetrics) if m.kind == "llm"]
+    llm_calls = [m for m in of(events, PluginMetrics)
+                 if m.kind == "llm" and m.speech_id == calls[0].speech_id]
     assert len(llm_calls) == 2  # the tool call and the reply after it
 
 
