@@ -303,3 +303,12 @@ def test_a_reply_interrupted_by_the_rest_of_the_utterance_cut_in_early() -> None
     model = SessionModel()
     model.apply_many(_ordered(events))
     assert _classes(model) == ["cut_in_early", "barge_in"]
+
+
+def test_the_headless_line_names_the_class() -> None:
+    from lkmon.report.text import turn_flags
+
+    model = SessionModel()
+    model.apply_many(_session())
+    assert [turn_flags(t) for t in model.turns] == [
+        " interrupted:early", " interrupted:barge", " paused:false", "", " interrupted"]

@@ -20,6 +20,7 @@ from lkmon.model.vocab import (
     E2E,
     EOU,
     HEARD,
+    INTERRUPTION_SHORT,
     LLM_TTFT,
     SUMMARY_STAGES,
     TRANSCRIPTION,
@@ -46,8 +47,15 @@ def short(text: str | None, width: int, turn: Turn | None = None) -> str:
 
 
 def turn_flags(turn: Turn) -> str:
-    """The turn's marks for a headless line, e.g. `` interrupted FAILED no-text``."""
-    flags = " interrupted" if turn.interrupted else ""
+    """The turn's marks for a headless line, e.g. `` interrupted:barge FAILED no-text``
+    (``interrupted:early`` cut in early, ``paused:false`` a false interruption LiveKit
+    resumed; ``interrupted`` alone with no class)."""
+    kind = turn.interruption
+    if kind:
+        word = "interrupted" if turn.interrupted else "paused"
+        flags = f" {word}:{INTERRUPTION_SHORT[kind]}"
+    else:
+        flags = " interrupted" if turn.interrupted else ""
     flags += " FAILED" if turn.failed else ""
     flags += " no-text" if turn.empty_reply else ""
     flags += " preemptive" if turn.preemptive else ""
