@@ -63,32 +63,32 @@ def test_the_table_on_known_pauses() -> None:
         0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8,
         1.9, 2.0]
     table = _table(model)
-    # the first pause waits for the turn's first transcript (0.75 s after the speech): a
-    # shorter min delay cuts both pauses; the end of the first turn (its third segment) does
-    # not wait for its own transcript (the turn has one), so up to 0.7 s it answers part of
-    # the utterance; from 0.9 s only the 1.35 s pause is cut
-    for d in (0.2, 0.5, 0.7):
-        assert table[d][0] == 3, d
-    assert table[0.8][0] == 2
+    # each pause is committed once its transcript is in (0.75 s after the speech) or the min
+    # delay has passed, whichever is later: both pauses are cut up to 0.8 s; from 0.9 s the
+    # first is not (0.85 s), and the second no more from 1.4 s
+    for d in (0.2, 0.5, 0.7, 0.8):
+        assert table[d][0] == 2, d
     assert table[0.9][0] == table[1.3][0] == 1
     assert table[1.4][0] == table[2.0][0] == 0
-    # ends of turn wait max(d, 0.55 s window) (the first) and max(d, 0.75 s transcript)
-    assert table[0.5][1] == 0.0 and table[0.6][1] == pytest.approx(0.025)
-    assert table[1.0][1] == pytest.approx(0.35) and table[2.0][1] == pytest.approx(1.35)
+    # the ends of turn wait max(d, 0.75 s transcript) against 0.75 s at the session's 0.5 s
+    assert table[0.5][1] == table[0.6][1] == 0.0 and table[0.8][1] == pytest.approx(0.05)
+    assert table[1.0][1] == pytest.approx(0.25) and table[2.0][1] == pytest.approx(1.25)
     assert w.recommended == 1.4
 
 
 def test_the_session_s_own_setting_from_the_spans_and_the_window_floor() -> None:
     """Against a session that ran at 1.0 s: shorter delays save, down to the VAD's window."""
-    found = [Gap(T0, 0.9, 0.55, inside=True), Gap(T0 + 5, 3.0, 0.55, inside=False)]
-    w = what_if(found, 1.0)
+    found = [Gap(T0, 0.9, 0.55, True, T0 + 0.3), Gap(T0 + 5, 3.0, 0.55, False, T0 + 5.3)]
+    w = what_if(found, [T0 + 0.3, T0 + 5.3], 1.0)
     rows = {r.min_delay: r for r in w.rows}
     assert not w.assumed and w.min_delay == 1.0
     assert rows[0.2].added_eou == pytest.approx(-0.45)  # the window: 0.55 s, not 0.2 s
     assert rows[0.8].added_eou == pytest.approx(-0.2) and rows[0.8].early_cuts == 1
     assert rows[0.9].early_cuts == 0 and w.recommended == 0.9
-    assert what_if([Gap(T0, 2.5, 0.55, inside=True)], None).recommended is None
-    empty = what_if([], None)
+    assert what_if([Gap(T0, 2.5, 0.55, True)], [T0 + 0.3], None).recommended is None
+    # no transcript at all: LiveKit commits nothing, so nothing is cut
+    assert what_if([Gap(T0, 2.5, 0.55, True)], [], None).recommended == 0.2
+    empty = what_if([], [], None)
     assert empty.recommended is None and all(r.added_eou is None for r in empty.rows)
 
 
@@ -113,7 +113,7 @@ def test_snapshot_journal_and_sections_give_the_same_table(tmp_path: Path) -> No
     assert s.endpointing_recommended == 1.4 and len(s.endpointing_whatif) == 19
     assert s.endpointing_basis is not None and s.endpointing_basis.pauses == 2
     rows = [r.model_dump() for r in s.endpointing_whatif]
-    assert rows[3] == {"min_delay": 0.5, "early_cuts": 3, "added_eou": 0.0}
+    assert rows[3] == {"min_delay": 0.5, "early_cuts": 2, "added_eou": 0.0}
     again = to_snapshot(model_from_snapshot(snap)).summary  # replayed from the events
     assert [r.model_dump() for r in again.endpointing_whatif] == rows
     sections = snap.model_dump(mode="json")
@@ -164,7 +164,7 @@ def test_the_html_report_has_the_table() -> None:
     model.apply_many(_session())
     page = build_html_report(model)
     assert "Computed from this session's own pauses: <b>2</b> pause(s)" in page
-    assert '<tr><td class=n>1.4 s</td><td class=n>0</td>\n<td class=n>+0.750 s</td>' in page
+    assert '<tr><td class=n>1.4 s</td><td class=n>0</td>\n<td class=n>+0.650 s</td>' in page
     assert "smallest with no early cut" in page
     assert "Recommended: min delay <b>1.400 s</b>" in page
     assert "Endpointing what-if" not in build_html_report(SessionModel())

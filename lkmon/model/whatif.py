@@ -10,17 +10,19 @@ between two segments is
   went on without waiting for an answer (a turn that cut in early is such a pause);
 * else an **end of turn** (the user waited for the reply, or spoke after a long silence).
 
-With VAD turn detection LiveKit commits a user turn ``max(min_delay, window, transcript)``
-after the user's last speech (``voice/audio_recognition.py``: the wait starts at the VAD's end
-of speech, sleeps to ``min_delay`` after the last speech, and needs a final transcript in the
-user turn), where ``window`` is the VAD's silence window of that silence (a pause shorter than
-it never ends speech) and ``transcript`` the time of the speech's own final transcript, counted
-only while the user turn has none yet. For a setting ``d``, a pause of ``p`` seconds is cut
-early when ``max(d, window, transcript) < p``, and an end of turn when the turn is committed
-before its last speech's own (later) transcript: the reply then answers part of the utterance.
-An end of turn waits ``max(d, window, transcript)``; ``added_eou`` is the mean, over the ends
-of turn, of that wait minus the same at the session's own ``min_delay``. The model is fixed
-endpointing: a turn detector's longer (max) delay after an unlikely prediction is not in it.
+With VAD turn detection LiveKit commits a user turn at ``max(end + max(min_delay, window),
+first final transcript since the last commit)`` (``voice/audio_recognition.py``: the wait starts
+at the VAD's end of speech, sleeps to ``min_delay`` after the last speech, and needs a final
+transcript in the user turn), where ``window`` is the VAD's silence window (a pause shorter than
+it never ends speech). ``_replay`` walks the session's silences with that rule for each setting:
+a pause is cut when the commit comes before the user goes on (the user turn then starts again),
+an end of turn when it comes before the speech's own final transcript (the reply answers part of
+the utterance; LiveKit warns "transcript arrives after turn has been committed"). An end of
+turn waits from its speech's end to the commit; ``added_eou`` is the mean of that wait minus the
+same at the session's own ``min_delay`` (the model at the session's own setting gives back its
+measured EOU delays within a few ms on the real session of ``tests/test_interruptions_real``).
+The model is fixed endpointing: a turn detector's longer (max) delay after an unlikely
+prediction is not in it.
 No textual or livekit import here.
 """
 
@@ -65,20 +67,17 @@ class Gap:
     Attributes:
         start: epoch seconds the first segment ended (its last speech).
         pause: seconds until the next segment began.
-        floor: seconds LiveKit waits whatever the min delay: the VAD's silence window, or the
-            first final transcript after ``start`` when that came later.
+        window: the VAD's silence window that ended the speech, seconds.
         inside: True for a pause inside one utterance, False for an end of turn.
-        late: seconds after ``start`` to the speech's own final transcript when LiveKit would
-            not wait for it (the user turn already had a transcript), else ``None``: a commit
-            before it answers part of the utterance (LiveKit warns "transcript arrives after
-            turn has been committed") and counts as an early cut.
+        own: epoch seconds of the speech's own final transcript (the first after ``start``,
+            before the next speech ended), or ``None``.
     """
 
     start: float
     pause: float
-    floor: float
+    window: float
     inside: bool
-    late: float | None = None
+    own: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,44 +136,61 @@ def gaps(
     """
     starts = sorted(played)
     out: list[Gap] = []
-    turn_start = segments[0][0] if segments else 0.0
     for (_, end, window), (nxt, nxt_end, _) in zip(segments, segments[1:], strict=False):
         if end is None or nxt <= end:
             continue
-        pause = nxt - end
-        floor = window if window is not None else DEFAULT_WINDOW
-        # this speech's own final transcript: the first after it, before the next one ended
         i = bisect.bisect_right(finals, end)
         limit = min(end + TRANSCRIPT_HORIZON, nxt_end if nxt_end is not None else math.inf)
-        own = finals[i] - end if i < len(finals) and finals[i] <= limit else None
-        had = bisect.bisect_left(finals, turn_start) < i  # the user turn has a transcript
-        if own is not None and not had:
-            floor = max(floor, own)  # LiveKit waits for the turn's first transcript
+        own = finals[i] if i < len(finals) and finals[i] <= limit else None
         j = bisect.bisect_right(starts, end)
         heard = j < len(starts) and starts[j] <= nxt - CUT_IN_WINDOW
-        inside = not heard and pause <= MAX_PAUSE
-        out.append(Gap(end, pause, floor, inside, own if had else None))
-        if not inside:
-            turn_start = nxt
+        out.append(Gap(end, nxt - end, window if window is not None else DEFAULT_WINDOW,
+                       not heard and nxt - end <= MAX_PAUSE, own))
     return out
 
 
-def what_if(found: Sequence[Gap], min_delay: float | None,
+def _replay(found: Sequence[Gap], finals: Sequence[float], d: float) -> tuple[int, list[float]]:
+    """The session's silences at min delay ``d``: early cuts, and each end of turn's wait.
+
+    A turn is committed at ``max(start + max(d, window), first final transcript since the
+    last commit)``: a pause is cut when that comes before the user goes on, an end of turn when
+    it comes before the speech's own transcript (the reply answers part of the utterance)."""
+    cuts, waits = 0, []
+    last = -math.inf  # the previous commit
+    for g in found:
+        i = bisect.bisect_right(finals, last)
+        first = finals[i] if i < len(finals) else math.inf
+        commit = max(g.start + max(d, g.window), first)
+        if g.inside:
+            if commit < g.start + g.pause:
+                cuts += 1
+                last = commit
+            continue
+        if commit == math.inf:  # no transcript at all: LiveKit ends no turn here
+            continue
+        if g.own is not None and commit < g.own:
+            cuts += 1
+        waits.append(commit - g.start)
+        last = commit
+    return cuts, waits
+
+
+def what_if(found: Sequence[Gap], finals: Sequence[float], min_delay: float | None,
             turn_detector: bool = False) -> WhatIf:
-    """The table over ``found`` (``gaps``) against the session's ``min_delay`` (seconds;
-    ``None``: LiveKit's default, flagged ``assumed``)."""
+    """The table over ``found`` (``gaps``) and the session's final transcript times
+    (``finals``, ascending) against its ``min_delay`` (seconds; ``None``: LiveKit's default,
+    flagged ``assumed``)."""
     own = DEFAULT_MIN_DELAY if min_delay is None else min_delay
-    pauses = [g for g in found if g.inside]
-    ends = [g for g in found if not g.inside]
+    _, base = _replay(found, finals, own)
     rows = []
     for d in DELAYS:
-        cuts = sum(1 for g in pauses if max(d, g.floor) < g.pause) + sum(
-            1 for g in ends if g.late is not None and max(d, g.floor) < g.late)
-        added = (statistics.fmean(max(d, g.floor) - max(own, g.floor) for g in ends)
-                 if ends else None)
+        cuts, waits = _replay(found, finals, d)
+        added = (statistics.fmean(w - b for w, b in zip(waits, base, strict=False))
+                 if waits and len(waits) == len(base) else None)
         rows.append(WhatIfRow(d, cuts, None if added is None else round(added, 6)))
     recommended = next((r.min_delay for r in rows if r.early_cuts == 0), None) if found else None
-    return WhatIf(rows, recommended, own, min_delay is None, len(pauses), len(ends),
+    return WhatIf(rows, recommended, own, min_delay is None,
+                  sum(1 for g in found if g.inside), sum(1 for g in found if not g.inside),
                   turn_detector)
 
 
@@ -193,4 +209,4 @@ def of_session(tracker: Interruptions, turns: Sequence[Turn]) -> WhatIf:
     played = [t.metrics.agent_started_speaking_at for t in turns]
     found = gaps([(s[0] or 0.0, s[1], s[2]) for s in segments],
                  [p for p in played if p is not None], tracker.finals)
-    return what_if(found, min(delays) if delays else None, detector)
+    return what_if(found, tracker.finals, min(delays) if delays else None, detector)

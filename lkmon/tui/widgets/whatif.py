@@ -64,8 +64,10 @@ def what_if_view(w: WhatIf) -> RenderableType:
         tail.append("(the smallest that cuts none of these pauses).", style=DIM)
     else:
         tail.append("No min delay up to 2.0 s cuts none of these pauses.", style="bold")
-    tail.append("\nA pause is cut when the turn would have been committed before the user went"
-                " on: max(min delay, VAD silence window, final transcript) < pause.", style=DIM)
+    tail.append("\nLiveKit commits a turn the min delay after the speech, not before the VAD's"
+                " silence window and a final transcript: a pause is cut when that comes before"
+                " the user went on, an end of turn when it comes before its last words'"
+                " transcript (the reply answers half the utterance).", style=DIM)
     if w.turn_detector:
         tail.append("\nThe session ran a turn detector: its longer delays after an unlikely"
                     " prediction are not modelled.", style=DIM)
