@@ -281,7 +281,7 @@ class Recorder:
                 from lkmon.store.db import Store, import_file
 
                 with Store(self._db) as store:
-                    import_file(store, self.path)
+                    import_file(store, self.path, provenance=_provenance())
             except Exception as e:
                 self._fail(f"cannot store the session in {self._db}: {type(e).__name__}: {e}")
 
@@ -341,6 +341,20 @@ def _room_name() -> str:
         if name:
             return str(name)
     return ""
+
+
+def _provenance() -> dict[str, str | None]:
+    """The agent file's SHA-256 and git commit (when ``_agent_file`` is a file) and the
+    livekit-agents version, for the store row: this process knows them, a journal does not."""
+    from lkmon.store.db import provenance
+
+    path = Path(_agent_file())
+    known = path.is_file()
+    return {
+        "agent_sha256": provenance.file_sha256(path) if known else None,
+        "agent_git_commit": provenance.git_commit(path) if known else None,
+        "livekit_agents_version": provenance.livekit_agents_version(),
+    }
 
 
 def _agent_file() -> str:

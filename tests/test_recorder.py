@@ -9,6 +9,7 @@ the agent; one journal per session, bounded by ``max_files`` / ``max_bytes``.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -179,7 +180,14 @@ async def test_recorder_tags_reach_the_store(tmp_path: Path,
     assert "tok-5e4d3c2b1a" not in rec.path.read_text()
     stored = {"build": "42", "branch": "main", "key": "[REDACTED]"}
     with Store(db) as store:
-        assert [r["tags"] for r in store.sessions()] == [stored]
+        [row] = store.sessions()
+    assert row["tags"] == stored
+    # what the agent's process knows and a journal does not: the agent file and livekit-agents
+    from importlib import metadata
+
+    agent = Path(row["agent_file"])
+    assert agent.is_file() and row["agent_sha256"] == hashlib.sha256(agent.read_bytes()).hexdigest()
+    assert row["livekit_agents_version"] == metadata.version("livekit-agents")
     assert main(["import", str(rec.path), "--db", str(db), "--tag", "branch=dev"]) == 0
     with Store(db) as store:
         (row,) = store.sessions()

@@ -44,11 +44,13 @@ class Imported:
     messages: int
 
 
-def import_file(store: Store, path: str | Path,
-                tags: dict[str, str] | None = None) -> Imported:
+def import_file(store: Store, path: str | Path, tags: dict[str, str] | None = None, *,
+                provenance: dict[str, str | None] | None = None) -> Imported:
     """Load a snapshot or journal and store its session (replacing an earlier import of it).
     Its ``sessions.tags`` are the journal header's (``record(tags=...)``, ``lkmon run --tag``)
     with ``tags`` (``--tag KEY=VALUE``) over them: a KEY in both takes the ``tags`` value.
+    ``provenance``: ``agent_sha256``, ``agent_git_commit``, ``livekit_agents_version`` when the
+    caller knows them (``record(db=...)`` in the agent's process); a file does not carry them.
 
     Raises:
         lkmon.store.restore.SnapshotError: not a loadable lkmon snapshot or journal (one line).
@@ -60,7 +62,8 @@ def import_file(store: Store, path: str | Path,
     p = Path(path)
     model = load_session(p)
     rows = session_rows(to_snapshot(model), source=str(p), tags={**model.session.tags,
-                                                                  **(tags or {})})
+                                                                  **(tags or {})},
+                        **(provenance or {}))
     store.write_session(rows)
     return Imported(p, rows.session_id, len(rows.turns), len(rows.messages))
 
