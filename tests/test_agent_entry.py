@@ -192,7 +192,7 @@ async def test_the_turn_detector_predicts_offline_from_the_installed_package(
     assert no_network == []  # nothing even tried
 
 
-@pytest.mark.slow  # a real session in real time: about 25 s
+@pytest.mark.slow  # a real session in real time: about 17 s
 @pytest.mark.models
 def test_a_real_session_decides_with_the_turn_detector(
     tmp_path: Path, clean_env: pytest.MonkeyPatch, no_network: list[str]

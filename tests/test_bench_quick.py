@@ -164,7 +164,7 @@ def test_bench_peer_quick(tmp_path: Path) -> None:
 
 
 @pytest.mark.models
-@pytest.mark.slow  # about 1 min even --quick: .ci/run's slow lane runs it
+@pytest.mark.slow  # about 100 s even --quick (4 sessions): .ci/run's slow lane runs it
 def test_bench_turndet_quick(tmp_path: Path) -> None:
     figures = run_bench("turndet", tmp_path, timeout=400)
     assert finite(figures, "turndet.vad.plain.turns") == 2
