@@ -283,3 +283,30 @@ def test_the_session_protocols_eot_predictions_make_a_turns_eou_parts() -> None:
     seg = parts.segments()
     assert seg["silence"] is None  # not carried: unknown, not zero
     assert seg["transcript"] == pytest.approx(0.3) and seg["decision"] == pytest.approx(2.6)
+
+
+def test_protocol_predictions_of_waits_cut_short_and_stale_ones_are_used_up() -> None:
+    """A prediction made while the user was still speaking (a pause, a wait the user cut short)
+    is the turn's, not committed; one from before the user started belongs to no turn; both are
+    used up at the decision, so nothing is left to match a later turn."""
+    from lkmon.model.spans import EotPrediction
+
+    t0 = 1_767_225_600.0
+    model = SessionModel()
+    model.apply_many([
+        EotPrediction(ts=t0 - 9.0, probability=0.9, threshold=0.36, delay=0.3),  # stale
+        EotPrediction(ts=t0 - 1.0, probability=0.2, threshold=0.36, delay=1.5),  # a pause
+        EotPrediction(ts=t0 + 0.3, probability=0.8, threshold=0.36, delay=0.3),  # the end
+        SpeechCreated(ts=t0 + 0.6, speech_id="protocol_1", source="generate_reply",
+                      user_initiated=True),  # as lkmon's protocol converter emits a user turn
+        ChatMessageAdded(ts=t0 + 0.6, item_id="u1", role="user", text="Go forward.",
+                         metrics={"started_speaking_at": t0 - 2.0, "stopped_speaking_at": t0,
+                                  "transcription_delay": 0.25, "end_of_turn_delay": 0.6}),
+    ])
+    (turn,) = model.turns
+    parts = turn.eou_parts
+    assert parts is not None
+    assert [(p.probability, p.committed) for p in parts.predictions] == [
+        (pytest.approx(0.2), False), (pytest.approx(0.8), True)]
+    assert parts.endpointing_delay == pytest.approx(0.3)
+    assert not model.eou.waiting  # every prediction up to the decision is used up

@@ -253,34 +253,35 @@ def test_heard_gap_survives_the_journal_and_the_snapshot(tmp_path: Path) -> None
     assert again.turns[0].heard == audible
 
 
+def _session(voice_end: float, vad_stop: float, started: float,
+             audible: AgentAudible | None) -> SessionModel:
+    model = SessionModel()
+    model.apply_many(spoken_turn(voice_end, vad_stop, started, audible))
+    return model
+
+
 def test_why_a_heard_gap_is_unknown() -> None:
     voice_end, started = T + 2.0, T + 3.0
-    model = SessionModel()
-    model.apply_many(spoken_turn(voice_end, voice_end, started, None))
-    turn = model.turns[0]
+    turn = _session(voice_end, voice_end, started, None).turns[0]
     assert turn.metrics.heard_gap is None
     assert "did not measure" in (heard_missing_reason(turn, True, False) or "")
     # the caller's last voice is from an earlier turn (this turn's speech was too quiet)
     early = AgentAudible(ts=started, at=started + 0.1, playback_started_at=started,
                          voice_end_at=voice_end - 5.0)
-    model = SessionModel()
-    model.apply_many(spoken_turn(voice_end, voice_end, started, early))
-    turn = model.turns[0]
+    turn = _session(voice_end, voice_end, started, early).turns[0]
     assert turn.metrics.heard_gap is None
     assert "ended before this turn's speech" in (heard_missing_reason(turn, True, True) or "")
     # still speaking when the reply became audible
     over = AgentAudible(ts=started, at=started + 0.1, playback_started_at=started,
                         voice_end_at=started + 0.3)
-    model = SessionModel()
-    model.apply_many(spoken_turn(voice_end, voice_end, started, over))
-    assert "still speaking" in (heard_missing_reason(model.turns[0], True, True) or "")
+    turn = _session(voice_end, voice_end, started, over).turns[0]
+    assert "still speaking" in (heard_missing_reason(turn, True, True) or "")
     # the real case (a reply that cut in early, pauses.wav turn 2): the caller stopped, LiveKit
     # ended the turn, the caller went on 0.6 s later and the reply began 18 ms after a voiced
     # frame of the new utterance; that is an overlap, not an 18 ms silence
     again = AgentAudible(ts=started, at=voice_end + 0.73, playback_started_at=voice_end + 0.66,
                          voice_end_at=voice_end + 0.712)
-    model = SessionModel()
-    model.apply_many(spoken_turn(voice_end, voice_end + 0.03, voice_end + 0.66, again))
+    model = _session(voice_end, voice_end + 0.03, voice_end + 0.66, again)
     turn = model.turns[0]
     assert turn.metrics.heard_gap is None and not differing(model.turns)
     assert "spoke again" in (heard_missing_reason(turn, True, True) or "")

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from livekit.protocol.agent_pb import agent_session as pb
+from recordings import clip_path
 
 from lkmon.agent.audio.callers import CALLER_SAMPLE_RATE, WavCaller
 from lkmon.model.events import (
@@ -37,9 +38,6 @@ from lkmon.sources.protocol_audio import WIRE_SAMPLE_RATE, ConsoleAudio
 
 TESTS = Path(__file__).resolve().parent
 AGENTS = TESTS / "data" / "agents"
-AUDIO = TESTS.parent.parent / "shared" / "audio"
-if not AUDIO.is_dir():
-    AUDIO = Path("/work/shared/audio")
 
 
 def tone(path: Path, seconds: float, rate: int = CALLER_SAMPLE_RATE) -> Path:
@@ -195,8 +193,8 @@ def test_wav_turns_over_the_session_protocol(tmp_path: Path,
     from lkmon.cli import main
 
     code = main(["run", str(AGENTS / "scripted_agent.py"), "--process", "--python",
-                 sys.executable, "--headless", "--input", str(AUDIO / "goforward.wav"),
-                 str(AUDIO / "something.wav"), "--export", str(tmp_path / "s.json"), "--no-db"])
+                 sys.executable, "--headless", "--input", str(clip_path("goforward")),
+                 str(clip_path("something")), "--export", str(tmp_path / "s.json"), "--no-db"])
     out = capsys.readouterr()
     assert code == 0, out.err
     snap = json.loads((tmp_path / "s.json").read_text())
@@ -219,7 +217,7 @@ def test_the_local_agent_over_the_protocol_agrees_with_in_process(
 
     monkeypatch.chdir(tmp_path)
     agent = TESTS.parent / "agent_entry.py"
-    inputs = [str(AUDIO / "goforward.wav"), str(AUDIO / "something.wav")]
+    inputs = [str(clip_path("goforward")), str(clip_path("something"))]
     snaps = {}
     for mode, extra in (("in", []), ("proc", ["--process", "--python", sys.executable])):
         code = main(["run", str(agent), *extra, "--headless", "--models", "local", "--input",

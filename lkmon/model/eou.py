@@ -239,9 +239,11 @@ class EouTracker:
     def _predicted(self, turns: Sequence[Turn]) -> bool:
         """Parts for recent turns without any, from LiveKit's figures on the user message
         (``stopped_speaking_at``, ``end_of_turn_delay``, ``transcription_delay``) and the
-        protocol's predictions in ``stopped_at .. decided_at + VAD_SLACK``; no VAD end of
-        speech (the protocol does not carry it), so the silence part is 0 and its time is in
-        the transcript part (``EouParts.segments``)."""
+        protocol's predictions up to ``decided_at + VAD_SLACK``: those after the user's last
+        speech decided it, those since the user started speaking were waits the user cut short
+        (``committed`` False). No VAD end of speech (the protocol does not carry it), so the
+        silence part is unknown (``EouParts.segments``). Predictions up to a decision are used
+        up, so none lingers to be matched again."""
         joined = False
         for turn in turns[-_RECENT:]:
             m = turn.metrics
@@ -249,15 +251,18 @@ class EouTracker:
             if turn.eou_parts is not None or stopped is None or eou is None:
                 continue
             decided = stopped + eou
-            made = [e for e in self._eots if stopped <= e.ts <= decided + VAD_SLACK]
-            if not made:
+            made = [e for e in self._eots if e.ts <= decided + VAD_SLACK]
+            if not any(e.ts >= stopped for e in made):
                 continue
+            started = m.user_started_speaking_at if m.user_started_speaking_at is not None else (
+                stopped)
             turn.eou_parts = EouParts(
                 stopped_at=stopped, decided_at=decided, endpointing_delay=made[-1].delay,
                 transcription_delay=m.transcription_delay, end_of_turn_delay=eou,
                 predictions=[EouPrediction(at=e.ts, probability=e.probability,
-                                           threshold=e.threshold, delay=e.delay)
-                             for e in made])
+                                           threshold=e.threshold, delay=e.delay,
+                                           committed=e.ts >= stopped)
+                             for e in made if e.ts >= started])
             for e in made:
                 self._eots.remove(e)
             joined = True

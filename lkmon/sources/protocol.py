@@ -44,13 +44,13 @@ from lkmon.model.events import (
     SessionStarted,
 )
 from lkmon.sources.base import Capabilities, Emit, SessionSource, SourceError
+from lkmon.sources.protocol_audio import LAST_USAGE_WAIT, ConsoleAudio
 
 if TYPE_CHECKING:
     from lkmon.agent.audio.callers import WavCaller
     from lkmon.agent.audio.mic import MicInput
     from lkmon.model.state import SessionModel
     from lkmon.model.usage import PriceTable
-    from lkmon.sources.protocol_audio import ConsoleAudio
 
 logger = logging.getLogger("lkmon.protocol")
 
@@ -110,7 +110,6 @@ class ProtocolSource(SessionSource):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._request_id = 0
         self._error: UsageError | None = None
-        self._audio: ConsoleAudio | None = None
         self._reason = "stopped"
 
     @property
@@ -181,6 +180,7 @@ class ProtocolSource(SessionSource):
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        audio = ConsoleAudio(self._loop, self._send, lambda: self.stop("caller finished"))
         connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
             self._loop.create_future())
 
@@ -240,10 +240,10 @@ class ProtocolSource(SessionSource):
                          f"{self.agent_file}: the agent did not connect within "
                          f"{self.connect_timeout:.0f} s")
             else:
-                error = await self._follow(connected.result(), exited, convert, deliver)
+                error = await self._follow(connected.result(), exited, convert, deliver,
+                                           audio)
         finally:
-            if self._audio is not None:
-                self._audio.close()
+            audio.close()
             if self._writer is not None:
                 self._writer.close()
             server.close()
@@ -259,7 +259,8 @@ class ProtocolSource(SessionSource):
             raise self._error
 
     async def _follow(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-                      exited: asyncio.Future[int], convert: Any, emit: Emit) -> str | None:
+                      exited: asyncio.Future[int], convert: Any, emit: Emit,
+                      audio: ConsoleAudio) -> str | None:
         """Read the connection until ``stop``; returns why it ended abnormally, or ``None``."""
         assert self._stop is not None
         reader, self._writer = conn
@@ -268,10 +269,10 @@ class ProtocolSource(SessionSource):
                             input=f"{said} (session protocol)", output="null",
                             lkmon_version=_version(), vad_events=False))
         stopped = asyncio.ensure_future(self._stop.wait())
-        reading = asyncio.ensure_future(self._read(reader, convert))
+        reading = asyncio.ensure_future(self._read(reader, convert, audio))
         typing = asyncio.ensure_future(self._type_lines()) if self.text_lines is not None else None
         if self.caller is not None:
-            typing = asyncio.ensure_future(self._audio_task().speak(self.caller))
+            typing = asyncio.ensure_future(audio.speak(self.caller))
         ends: set[asyncio.Future[Any]] = {stopped, reading, exited}
         done, _ = await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
         error = None
@@ -298,7 +299,7 @@ class ProtocolSource(SessionSource):
             self.send_text(text)
             while not (self._replied and self._listening.is_set()):
                 await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)  # the last usage update
+        await asyncio.sleep(LAST_USAGE_WAIT)  # the last usage update
         self.stop("caller finished")
 
     def stop(self, reason: str = "stopped") -> None:
@@ -322,21 +323,13 @@ class ProtocolSource(SessionSource):
 
     # -- the wire ------------------------------------------------------------------------------
 
-    def _audio_task(self) -> ConsoleAudio:
-        from lkmon.sources.protocol_audio import ConsoleAudio
-
-        if self._audio is None:
-            assert self._loop is not None
-            self._audio = ConsoleAudio(self._loop, self._send,
-                                       lambda: self.stop("caller finished"))
-        return self._audio
-
     def _send(self, msg: Any) -> None:
         if self._writer is not None and not self._writer.is_closing():
             data = msg.SerializeToString()
             self._writer.write(struct.pack(">I", len(data)) + data)
 
-    async def _read(self, reader: asyncio.StreamReader, convert: Any) -> None:
+    async def _read(self, reader: asyncio.StreamReader, convert: Any,
+                    audio: ConsoleAudio) -> None:
         from livekit.protocol.agent_pb import agent_session as pb
 
         while True:
@@ -351,11 +344,11 @@ class ProtocolSource(SessionSource):
             kind = msg.WhichOneof("message") or "unknown"
             self.messages[kind] = self.messages.get(kind, 0) + 1
             if kind == "audio_output":
-                self._audio_task().played(msg.audio_output)
+                audio.played(msg.audio_output)
             elif kind == "audio_playback_flush":
-                self._audio_task().flush()
+                audio.flush()
             elif kind == "audio_playback_clear":
-                self._audio_task().clear()
+                audio.clear()
             elif kind == "event":
                 convert.event(msg.event)
 
