@@ -312,3 +312,22 @@ def test_the_headless_line_names_the_class() -> None:
     model.apply_many(_session())
     assert [turn_flags(t) for t in model.turns] == [
         " interrupted:early", " interrupted:barge", " paused:false", "", " interrupted"]
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_the_turn_detail_title_never_breaks_a_flag(width: int) -> None:
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from lkmon.tui.widgets.detail import TurnDetailScreen
+
+    model = SessionModel()
+    model.apply_many(_session())
+    turn = replace(model.turns[2], preemptive=True, restored=False)  # paused: false interruption
+    console = Console(width=width, record=True, color_system=None)
+    console.print(TurnDetailScreen(model, 3).build(turn))
+    text = console.export_text()
+    for flag in ("[paused: false interruption]", "[preemptive, kept]"):
+        assert flag in text, (width, text[:400])
+    assert text.splitlines()[0].startswith("Turn 3")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -103,6 +103,28 @@ def _pretty_json(text: str | None) -> str:
         return text
 
 
+
+class _TitleLine:
+    """The detail's first line: the turn's figures, then its flags (``[interrupted: barge-in]``,
+    ``[preemptive, kept]``...), each kept whole: a flag that does not fit the width starts the
+    next line instead of breaking at its own space."""
+
+    def __init__(self, head: Text, flags: list[Text]) -> None:
+        self.head = head
+        self.flags = flags
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        line = self.head.copy()
+        width = options.max_width
+        for flag in self.flags:
+            if line.cell_len + 2 + flag.cell_len > width and line.cell_len > 0:
+                yield line
+                line = Text()
+            if line.cell_len:
+                line.append("  ")
+            line.append_text(flag)
+        yield line
+
 class TurnDetailScreen(Screen[None]):
     """All figures of one turn. Esc back, ←/→ previous/next turn."""
 
@@ -177,6 +199,7 @@ class TurnDetailScreen(Screen[None]):
         if turn.heard is not None:
             head.append(f"  {HEARD.label}", style=DIM).append_text(heard_cell(turn))
         interrupted = turn.interrupted or turn.interruption is not None
+        flags: list[Text] = []
         for flag, on, style in ((head_flag(turn), interrupted, WARN),
                                 ("failed", turn.failed, BAD),
                                 ("no text", turn.empty_reply, WARN),
@@ -188,8 +211,8 @@ class TurnDetailScreen(Screen[None]):
                                 ("preemptive, kept", turn.preemptive, DIM),
                                 ("in progress", not turn.complete, DIM)):
             if on:
-                head.append(f"  [{flag}]", style=f"bold {style}")
-        parts.append(head)
+                flags.append(Text(f"[{flag}]", style=f"bold {style}"))
+        parts.append(_TitleLine(head, flags))
 
         segments = bar_segments(turn)
         if segments:
