@@ -168,3 +168,27 @@ def test_the_html_report_has_the_table() -> None:
     assert "smallest with no early cut" in page
     assert "Recommended: min delay <b>1.400 s</b>" in page
     assert "Endpointing what-if" not in build_html_report(SessionModel())
+
+
+def test_the_headless_table_shows_where_the_cuts_change_and_the_recommendation() -> None:
+    from lkmon.report.text import turn_table, whatif_table
+
+    model = SessionModel()
+    model.apply_many(_session())
+    snap = to_snapshot(model)
+    table = whatif_table(snap)
+    lines = table.splitlines()
+    assert lines[0] == "Endpointing what-if over this session's 2 pauses inside utterances and 2" \
+        " ends of turn"
+    rows = {float(line.split()[0]): line for line in lines[3:-1]}
+    cuts = {d: r.early_cuts for d, r in ((r.min_delay, r) for r in snap.summary.endpointing_whatif)}
+    assert 0.5 in rows and rows[0.5].endswith("this session")
+    assert rows[1.4].endswith("smallest with no early cut") and cuts[1.4] == 0
+    # every change of the early cuts is shown, and no row repeats the one above it
+    changes = [d for prev, d in zip(sorted(cuts), sorted(cuts)[1:], strict=False)
+               if cuts[d] != cuts[prev]]
+    assert set(changes) <= set(rows) and min(cuts) in rows
+    assert lines[-1] == ("Recommended: min delay 1.400 s (the smallest that cuts none of these"
+                         " pauses).")
+    assert table in turn_table(snap)
+    assert whatif_table(to_snapshot(SessionModel())) == ""

@@ -146,7 +146,7 @@ def turn_table(session: Snapshot | SessionModel) -> str:
         lines += ["", f"{HEARD.label} and {E2E.label} differ by over {FLAG_DIFFERENCE:g} s"
                   " (docs/metrics.md, \"The silence the caller hears\"):"]
         lines += [f"  turn {i}: {d.describe()} ({d.detail()})" for i, d in flagged]
-    parts = eou_part_table(snap)
+    parts = "\n\n".join(p for p in (eou_part_table(snap), whatif_table(snap)) if p)
     return "\n".join(lines) + ("\n\n" + parts if parts else "")
 
 
@@ -180,6 +180,45 @@ def eou_part_table(snap: Snapshot) -> str:
         lines.append(f"p95 EOU {fmt_s(eou.p95)}: {PART_LABELS[top]} p95 {fmt_s(stats[top].p95)}"
                      " (on_user_turn_completed runs after the EOU delay)")
     return "\n".join(lines)
+
+
+def whatif_table(snap: Snapshot) -> str:
+    """The endpointing what-if (``summary.endpointing_whatif``, docs/metrics.md "Endpointing
+    what-if") in short: the rows where the early cuts change, the session's own min delay and the
+    recommended one, then the recommendation; empty without pauses or ends of turn.
+
+    E.g. ``  0.8 s           0    +0.300 s  smallest with no early cut``: min delay (seconds),
+    the session's pauses it would have cut, the mean seconds it adds to an end of turn's EOU.
+    """
+    summary = snap.summary
+    basis = summary.endpointing_basis
+    if basis is None or not (basis.pauses or basis.turn_ends) or not summary.endpointing_whatif:
+        return ""
+    default = ", LiveKit's default" if basis.assumed else ""
+    lines = [f"Endpointing what-if over this session's {basis.pauses} pauses inside utterances"
+             f" and {basis.turn_ends} ends of turn",
+             f"(its min delay {basis.min_delay:g} s{default}; docs/metrics.md, \"Endpointing"
+             " what-if\"):",
+             f"  {'min delay':>9}  {'early cuts':>10}  {'EOU per end of turn':>19}"]
+    last: int | None = None
+    for r in summary.endpointing_whatif:
+        own = abs(r.min_delay - basis.min_delay) < 0.05
+        best = r.min_delay == summary.endpointing_recommended
+        if not (own or best or r.early_cuts != last):
+            continue
+        last = r.early_cuts
+        added = "-" if r.added_eou is None else f"{r.added_eou:+.3f} s"
+        notes = [n for n, on in (("this session", own), ("smallest with no early cut", best)) if on]
+        lines.append(f"  {r.min_delay:>7.1f} s  {r.early_cuts:>10}  {added:>19}  "
+                     + ", ".join(notes))
+    if summary.endpointing_recommended is not None:
+        lines.append(f"Recommended: min delay {fmt_s(summary.endpointing_recommended)} (the"
+                     " smallest that cuts none of these pauses).")
+    else:
+        lines.append("No min delay up to 2.0 s cuts none of these pauses.")
+    if basis.turn_detector:
+        lines.append("The session ran a turn detector, whose longer delays are not modelled.")
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def usage_name(u: UsageEntry) -> str:
