@@ -241,6 +241,7 @@ class Recorder:
             output="room",
             lkmon_version=__version__,
             session_id=self.session_id,
+            tags=dict(self._tags),
         ))
 
     @property

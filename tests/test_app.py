@@ -278,7 +278,7 @@ async def test_export_writes_three_new_files_and_never_overwrites(tmp_path: Path
     assert not set(first) & set(second)
     assert len(list(tmp_path.iterdir())) == 6
     snap = json.loads(next(p for p in first if p.suffix == ".json").read_text())
-    assert snap["lkmon_snapshot"] == 4 and len(snap["turns"]) == 8
+    assert snap["lkmon_snapshot"] == 5 and len(snap["turns"]) == 8
     svg = next(p for p in first if p.suffix == ".svg").read_text()
     assert svg.startswith("<svg") and "Turns" in svg
     assert oct(os.stat(next(p for p in first if p.suffix == ".json")).st_mode & 0o777) == "0o600"
@@ -360,7 +360,7 @@ async def test_quit_writes_the_snapshot_to_the_given_path(tmp_path: Path) -> Non
         await pilot.press("ctrl+c")
         await pilot.pause(0.3)
     assert source.stopped == 1 and app.return_value == target
-    assert json.loads(target.read_text())["lkmon_snapshot"] == 4
+    assert json.loads(target.read_text())["lkmon_snapshot"] == 5
 
 
 async def test_sigterm_quits_gracefully(tmp_path: Path) -> None:

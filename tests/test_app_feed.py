@@ -74,7 +74,7 @@ def test_export_session_writes_three_files(tmp_path: Path) -> None:
     written, failures = exports.export_session(model, tmp_path, "lkmon-x", svg="<svg/>")
     assert not failures and sorted(p.name for p in written) == [
         "lkmon-x.html", "lkmon-x.json", "lkmon-x.svg"]
-    assert json.loads((tmp_path / "lkmon-x.json").read_text())["lkmon_snapshot"] == 4
+    assert json.loads((tmp_path / "lkmon-x.json").read_text())["lkmon_snapshot"] == 5
     assert "<html" in (tmp_path / "lkmon-x.html").read_text().lower()
     assert all(os.stat(p).st_mode & 0o777 == 0o600 for p in written)
     again, _ = exports.export_session(model, tmp_path, "lkmon-x", svg="<svg/>")

@@ -149,6 +149,7 @@ def test_run_headless_stores_the_session(tmp_path: Path) -> None:
     assert row["livekit_agents_version"] == metadata.version("livekit-agents")
     assert row["agent_git_commit"] is None  # tmp_path is in no repository
     assert row["tags"] == {"commit": "abc123"}
+    assert snap["session"]["tags"] == {"commit": "abc123"}  # the snapshot carries them too
     # the journal's header holds the tags: importing it (after a crash, say) keeps them
     (journal,) = (tmp_path / "lkmon-sessions").glob("*.journal.jsonl")
     assert json.loads(journal.read_text().splitlines()[0])["tags"] == {"commit": "abc123"}
@@ -197,6 +198,29 @@ def test_run_no_db_and_bad_db(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"lkmon: error: {foreign}: not an lkmon session store")
     assert proc.stderr.count("\n") == 1 and "turn " not in proc.stdout
+
+
+def test_import_stores_a_snapshot_s_tags_under_its_own(tmp_path: Path) -> None:
+    """A snapshot carries the session's tags (format 5): ``lkmon import`` stores them, with
+    import's ``--tag`` added over them (a KEY in both takes import's value); the journal and its
+    export give the same session and tags."""
+    from lkmon.store.db import Store
+
+    journal = DATA / "snapshots" / "v4-demo.journal.jsonl"  # header tags branch=main, run=4
+    snap, db = tmp_path / "s.json", str(tmp_path / "s.db")
+    assert lkmon("replay", str(journal), "--export", str(snap))[0] == 0
+    assert json.loads(snap.read_text())["session"]["tags"] == {"branch": "main", "run": "4"}
+    assert lkmon("import", "--db", db, str(snap))[0] == 0
+    with Store(db) as store:
+        assert [r["tags"] for r in store.sessions()] == [{"branch": "main", "run": "4"}]
+    assert lkmon("import", "--db", db, str(snap), "--tag", "run=5", "--tag", "ci=1")[0] == 0
+    assert lkmon("import", "--db", db + "2", str(journal), "--tag", "run=5", "--tag", "ci=1",
+                 )[0] == 0
+    for where in (db, db + "2"):
+        with Store(where) as store:
+            (row,) = store.sessions()
+        assert row["tags"] == {"branch": "main", "run": "5", "ci": "1"}
+        assert row["session_id"] == "4d0c8e3a-5b7f-4e21-9a6d-2f1e0b3c4d5e"
 
 
 def test_tags_filter_and_retention(tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def test_usage_counts_are_positive(session) -> None:
 
 def test_the_snapshot_holds_it_all(session) -> None:
     snap, stdout, tmp = session
-    assert snap["lkmon_snapshot"] == 4
+    assert snap["lkmon_snapshot"] == 5
     s = snap["session"]
     assert s["models"] == {
         "vad": "ONNX/silero",

@@ -119,7 +119,7 @@ def test_signal_ends_gracefully_with_a_snapshot(tmp_path: Path, sig: signal.Sign
     assert f"lkmon: {sig.name}: ending the session" in stderr
     snap = json.loads(export.read_text())
     assert stat.S_IMODE(export.stat().st_mode) == 0o600
-    assert snap["lkmon_snapshot"] == 4 and snap["session"]["closed_at"] is not None
+    assert snap["lkmon_snapshot"] == 5 and snap["session"]["closed_at"] is not None
     assert sum(t["complete"] for t in snap["turns"]) >= 1
     assert "p95" in stdout and f"lkmon: snapshot {export}" in stdout
 
@@ -140,4 +140,4 @@ def test_export_never_overwrites(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert export.read_text() == "earlier work"
     written = [p for p in tmp_path.glob("out-*.json")]
-    assert len(written) == 1 and json.loads(written[0].read_text())["lkmon_snapshot"] == 4
+    assert len(written) == 1 and json.loads(written[0].read_text())["lkmon_snapshot"] == 5

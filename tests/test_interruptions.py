@@ -194,7 +194,7 @@ def test_snapshot_format_4_and_both_load_paths(tmp_path: Path) -> None:
     model = SessionModel()
     model.apply_many(_session())
     snap = to_snapshot(model)
-    assert snap.lkmon_snapshot == SNAPSHOT_VERSION == 4
+    assert snap.lkmon_snapshot == SNAPSHOT_VERSION == 5
     assert [t.interruption for t in snap.turns] == EXPECTED
     assert snap.summary.interruptions == {
         "false_interruption": 1, "cut_in_early": 1, "barge_in": 1}

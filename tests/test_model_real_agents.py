@@ -115,7 +115,7 @@ def test_a_discarded_preemptive_reply_folds_into_the_turn_it_anticipated() -> No
     assert sorted([greet.metrics.llm_ttft, turn.metrics.llm_ttft]) == [0.3, 0.3]
 
     snap = build_snapshot(model)
-    assert snap["lkmon_snapshot"] == 4 and snap["session"]["turn_count"] == 2
+    assert snap["lkmon_snapshot"] == 5 and snap["session"]["turn_count"] == 2
     assert snap["session"]["discarded_reply_count"] == 1
     t2 = snap["turns"][1]
     assert t2["preemptive"] and t2["discarded"][0]["speech_id"] == "speech_p1"

@@ -156,6 +156,7 @@ def test_a_bad_peer_is_one_line_exit_2_and_the_snapshot_is_written(
     assert snap["session"]["close_reason"] == "error", snap["session"]
     assert message in snap["session"]["close_error"]
     assert json.loads(journal.read_text().splitlines()[0])["tags"] == {"ci": "1"}  # the header
+    assert snap["session"]["tags"] == {"ci": "1"}  # and the snapshot
 
 
 async def test_a_peer_that_dies_mid_session_ends_the_source_with_a_session_closed(

@@ -195,6 +195,14 @@ async def test_recorder_tags_reach_the_store(tmp_path: Path,
         (row,) = store.sessions()
     assert row["session_id"] == rec.session_id
     assert row["tags"] == {**stored, "branch": "dev"}
+    # the journal's export carries them: importing the snapshot stores the same tags
+    snap = tmp_path / "r.json"
+    assert main(["replay", str(rec.path), "--export", str(snap)]) == 0
+    assert json.loads(snap.read_text())["session"]["tags"] == stored
+    assert main(["import", str(snap), "--db", str(tmp_path / "again.db")]) == 0
+    with Store(tmp_path / "again.db") as store:
+        (row,) = store.sessions()
+    assert (row["session_id"], row["tags"]) == (rec.session_id, stored)
 
 
 def test_a_damaged_header_tag_costs_nothing_else(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def planted(monkeypatch: pytest.MonkeyPatch) -> Redactor:
 
 def test_snapshot_shape_follows_issue_3(demo: SessionModel) -> None:
     snap = build_snapshot(demo)
-    assert snap["lkmon_snapshot"] == SNAPSHOT_VERSION == 4
+    assert snap["lkmon_snapshot"] == SNAPSHOT_VERSION == 5
     assert {"session", "turns", "usage", "vad", "events", "summary", "errors"} <= set(snap)
     s = snap["session"]
     assert s["agent_file"] == "agent_entry.py" and s["models"]["llm"].startswith("llama.cpp")
@@ -190,7 +190,7 @@ def test_journal_loads_and_a_torn_last_line_is_skipped(
         ('{"hello": "world"}', "not an lkmon snapshot"),
         ("[1, 2, 3]", "not an lkmon snapshot"),
         ("just some text\n", "not an lkmon snapshot"),
-        ('{"lkmon_snapshot": 5, "session": {}}', "newer than this lkmon reads"),
+        ('{"lkmon_snapshot": 6, "session": {}}', "newer than this lkmon reads"),
         ('{"lkmon_snapshot": "1"}', "bad lkmon_snapshot version"),
         ('{"lkmon_snapshot": 1, "session": {}}', "invalid snapshot"),
     ],

@@ -88,6 +88,8 @@ class SessionStarted:
         vad_events: False when the source cannot see the VAD's events (an agent in another
             process: LiveKit's session protocol and the recorder do not carry them), so the VAD
             pane says so instead of showing zeros.
+        tags: free ``KEY: VALUE`` labels of the session (``lkmon run --tag``,
+            ``record(session, tags=...)``), the same as the journal header's.
     """
 
     type: ClassVar[str] = "session_started"
@@ -99,6 +101,7 @@ class SessionStarted:
     lkmon_version: str = ""
     session_id: str | None = None
     vad_events: bool = True
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

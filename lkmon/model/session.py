@@ -28,8 +28,9 @@ class SessionInfo:
         session_id: the session's unique id (a UUID string): ``SessionStarted.session_id``
             when it has one, else a fresh UUID4 made with the model (a loader sets the one of
             the file it read; ``lkmon.store.restore``).
-        tags: free ``KEY: VALUE`` labels of the session, from its journal's header
-            (``record(session, tags=...)``, ``lkmon run --tag``; set by the loader).
+        tags: free ``KEY: VALUE`` labels of the session (``lkmon run --tag``,
+            ``record(session, tags=...)``): ``SessionStarted.tags``; a loader sets those of
+            the file it read (the journal header's, the snapshot's ``session.tags``).
         false_interruptions: LiveKit ``agent_false_interruption`` events; false_resumed: those
             whose reply played on (``resumed``).
         vad_events: ``SessionStarted.vad_events`` (False: the source carries no VAD events).

@@ -305,6 +305,7 @@ class SessionModel(JoinQueries):
         info.lkmon_version = ev.lkmon_version
         if ev.session_id:
             info.session_id = ev.session_id
+        info.tags = dict(ev.tags)
         # an agent without an LLM (a transcriber): each final transcript is a turn
         self._joiner.transcribe_only = bool(ev.models) and "llm" not in ev.models
         return _SESSION

@@ -267,7 +267,8 @@ class ProtocolSource(SessionSource):
         said = self.caller.describe() if self.caller is not None else "text"
         emit(SessionStarted(ts=time.time(), agent_file=str(self.agent_file),
                             input=f"{said} (session protocol)", output="null",
-                            lkmon_version=_version(), vad_events=False))
+                            lkmon_version=_version(), vad_events=False,
+                            tags=dict(self._tags)))
         stopped = asyncio.ensure_future(self._stop.wait())
         reading = asyncio.ensure_future(self._read(reader, convert, audio))
         typing = asyncio.ensure_future(self._type_lines()) if self.text_lines is not None else None

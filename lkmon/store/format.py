@@ -27,9 +27,11 @@ from lkmon.model.transcript import TranscriptEntry
 from lkmon.store.events import EventField, Finite, record
 from lkmon.store.format_base import Count, Epoch, Part, Seconds, SessionId
 
-SNAPSHOT_VERSION = 4
-"""The snapshot format version this lkmon writes (``"lkmon_snapshot"``); it reads 1 to 4.
+SNAPSHOT_VERSION = 5
+"""The snapshot format version this lkmon writes (``"lkmon_snapshot"``); it reads 1 to 5.
 
+5: the session's tags (``session.tags``: ``lkmon run --tag``, ``record(session, tags=...)``),
+so ``lkmon import`` of a snapshot stores them as it does a journal's (``{}`` in older files).
 4: why turns waited and what the caller heard: ``turns[].interruption`` and the session's
 interruption counts, ``turns[].metrics.heard_gap`` (measured by lkmon on the audio) with
 ``turns[].heard``, the endpointing what-if (``summary.endpointing_*``); each with a default.
@@ -311,10 +313,14 @@ class SnapshotSession(Part):
     """LiveKit ``overlapping_speech`` events (its adaptive interruption detector's verdicts;
     none without it); overlapping_interruptions: those that were interruptions."""
     overlapping_interruptions: Count = 0
+    tags: dict[str, str] = {}
+    """Free ``KEY: VALUE`` labels of the session (``lkmon run --tag``, ``record(session,
+    tags=...)``; the journal header's): what ``lkmon import`` stores in ``sessions.tags``
+    (format 5; ``{}`` in older files)."""
 
 
 class Snapshot(Part):
-    """A session snapshot (``{"lkmon_snapshot": 4, ...}``), see docs/snapshot-format.md."""
+    """A session snapshot (``{"lkmon_snapshot": 5, ...}``), see docs/snapshot-format.md."""
 
     model_config = ConfigDict(
         title=f"lkmon session snapshot, format {SNAPSHOT_VERSION}",

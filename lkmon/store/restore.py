@@ -168,6 +168,7 @@ def model_from_snapshot(snap: Snapshot | dict[str, Any]) -> SessionModel:
     else:
         model = _model_from_sections(snap)
     model.session.session_id = session_id
+    model.session.tags = dict(snap.session.tags)  # the file's (older ones: the event's, none)
     return model
 
 
@@ -346,7 +347,7 @@ def _model_from_journal(p: Path, raw: bytes) -> SessionModel:
     model.apply_many(journal.events)
     model.session.session_id = journal.session_id or _journal_id(journal.events, raw)
     if journal.header is not None:
-        model.session.tags = dict(journal.header.tags)
+        model.session.tags = {**model.session.tags, **journal.header.tags}
     return model
 
 

@@ -1,7 +1,7 @@
 """Session snapshots: write a ``SessionModel`` as a versioned JSON file (and, re-exported from
 ``lkmon.store.restore``, load a snapshot or a journal back).
 
-The format (``{"lkmon_snapshot": 4, ...}``) is defined once by the pydantic models of
+The format (``{"lkmon_snapshot": 5, ...}``) is defined once by the pydantic models of
 ``lkmon.store.format``; ``docs/snapshot-format.md`` describes it and the JSON Schema
 ``lkmon/store/snapshot.schema.json`` is generated from the models. ``write_snapshot`` is
 ``to_snapshot`` (``lkmon.store.convert``) then a dump: everything written passes through

@@ -318,6 +318,7 @@ class SessionRunner:
                 output=self.options.output if audio.output else "none",
                 lkmon_version=__version__,
                 session_id=self.session_id,
+                tags=dict(self.options.tags),
             )
         )
 
