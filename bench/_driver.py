@@ -2,11 +2,14 @@
 
     python -m bench._driver --out RESULT.json -- run agent_entry.py --input ... [--headless]
     python -m bench._driver --out RESULT.json --script agent_entry.py -- console --text
+    python -m bench._driver --out RESULT.json --module livekit.agents -- console AGENT ...
 
 Without ``--script`` the arguments go to ``lkmon.cli.main`` unchanged: the very code path of the
 ``lkmon`` command (argument parsing, ``RunOptions``, ``runner.prepare()``, the app or the headless
 runner). With ``--script FILE`` the file runs as ``__main__`` with those arguments, as
-``python FILE ARGS...`` would (LiveKit's own console, or ``bench/_bare.py``).
+``python FILE ARGS...`` would (LiveKit's own console, or ``bench/_bare.py``); with ``--module
+NAME`` the module runs as ``python -m NAME ARGS...`` would (the agent process of ``lkmon run
+--process``, through ``bench/_process.py``'s interpreter wrapper).
 
 Nothing in lkmon is patched: ``bench.probe.probe_new_loops()`` installs an event-loop policy that
 starts a ``LoopLagProbe`` on each new loop, and ``GcWatch`` records every garbage collection. When
@@ -30,15 +33,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.script is None:
+    if args.script is None and args.module is None:
         from lkmon.cli import main
 
         return int(main(args.args))
-    script = str(Path(args.script).resolve())
-    sys.argv = [script, *args.args]
-    sys.path.insert(0, str(Path(script).parent))
     try:
-        runpy.run_path(script, run_name="__main__")
+        if args.module is not None:
+            sys.argv = [args.module, *args.args]
+            sys.path.insert(0, os.getcwd())  # as python -m puts the current folder first
+            runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+        else:
+            script = str(Path(args.script).resolve())
+            sys.argv = [script, *args.args]
+            sys.path.insert(0, str(Path(script).parent))
+            runpy.run_path(script, run_name="__main__")
     except SystemExit as e:
         code = e.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -50,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench._driver", description=__doc__)
     parser.add_argument("--out", required=True, help="where to write the results (JSON)")
     parser.add_argument("--script", help="run this Python file as __main__ instead of lkmon")
+    parser.add_argument("--module", help="run this module as __main__ (python -m) instead")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments after --")
     args = parser.parse_args(argv)
     if args.args and args.args[0] == "--":
@@ -72,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "argv": args.args,
             "script": args.script,
+            "module": args.module,
             "exit": code,
             "started": started,
             "ended": time.time(),

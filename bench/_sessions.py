@@ -90,6 +90,8 @@ class Run:
         events: the journal's events (dicts), if there is a journal.
         snapshot: the exported snapshot (dict), if one was found.
         terminal: the pty the process ran in.
+        loop_thread: the name of the thread whose loop ran the session, or ``None`` for the
+            loop with the most wake-ups.
     """
 
     arm: str
@@ -100,16 +102,21 @@ class Run:
     events: list[dict[str, Any]] = field(default_factory=list)
     snapshot: dict[str, Any] | None = None
     terminal: Terminal | None = None
+    loop_thread: str | None = None
 
     def main_probe(self) -> dict[str, Any]:
-        """The probe of the loop that ran the session: the one with the most wake-ups.
+        """The probe of the loop that ran the session: the one on ``loop_thread`` if set, else
+        the one with the most wake-ups.
 
         Raises:
-            RuntimeError: the driver recorded no probe.
+            RuntimeError: the driver recorded no probe (on ``loop_thread``).
         """
         probes = self.probe.get("probes") or []
+        if self.loop_thread is not None:
+            probes = [p for p in probes if p.get("thread") == self.loop_thread]
         if not probes:
-            raise RuntimeError(f"{self.arm}: the driver recorded no event loop")
+            where = f" on thread {self.loop_thread}" if self.loop_thread else ""
+            raise RuntimeError(f"{self.arm}: the driver recorded no event loop{where}")
         return max(probes, key=lambda p: len(p["lags"]))
 
     def session_window(self) -> tuple[float, float]:

@@ -169,3 +169,26 @@ def test_bench_turndet_quick(tmp_path: Path) -> None:
     figures = run_bench("turndet", tmp_path, timeout=400)
     assert finite(figures, "turndet.vad.plain.turns") == 2
     assert finite(figures, "turndet.vad.pauses.eou_p50") > 0
+
+
+@pytest.mark.models
+@pytest.mark.slow  # about 70 s even --quick (3 sessions, each 2 processes): the slow lane
+def test_bench_recorder_quick(tmp_path: Path) -> None:
+    figures = run_bench("recorder", tmp_path, timeout=400)
+    assert finite(figures, "recorder.e2e_p50_ratio") > 0
+    assert finite(figures, "recorder.e2e_p50_ratio_aa") > 0
+    assert finite(figures, "recorder.loop_lag_p99_ms_recorder") >= 0
+    assert finite(figures, "recorder.cpu_per_session_minute_ratio") > 0
+    assert finite(figures, "recorder.recorder_journal_lines") > 10  # the recorder did record
+
+
+@pytest.mark.models
+@pytest.mark.slow  # about 70 s even --quick (3 sessions, one with the TUI): the slow lane
+def test_bench_process_quick(tmp_path: Path) -> None:
+    figures = run_bench("process", tmp_path, timeout=400)
+    assert finite(figures, "process.e2e_p50_ratio") > 0
+    assert finite(figures, "process.loop_lag_p99_diff_ms_aa") == pytest.approx(
+        finite(figures, "process.loop_lag_p99_ms_headless_aa")
+        - finite(figures, "process.loop_lag_p99_ms_headless"))
+    assert finite(figures, "process.cpu_per_session_minute_ratio") > 0
+    assert finite(figures, "process.lkmon_cpu_process_tui") > 0
