@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from lkmon import paths
 from lkmon.errors import UsageError
-from lkmon.model.vocab import fmt_cost, fmt_s, printable
 
 if TYPE_CHECKING:
     from lkmon.store.db import Store
@@ -258,7 +257,9 @@ def session_summaries(store: Any, last: int | None,
     """The rows ``lkmon sessions`` prints: per session, when, agent, models, turns, e2e latency
     p50/p95 (seconds, ``statistics.quantiles`` as in the snapshot's summary: ``StageStats``; the
     p95 is ``None`` from fewer than ``MIN_P95_TURNS`` (20) figures, as in ``lkmon compare``),
-    cost, tags and close reason (``incomplete`` for a session that never closed in the store)."""
+    cost, tags, close reason (``incomplete`` for a session that never closed in the store),
+    errors, failed turns, the turns of each interruption class (``interruptions``) and LiveKit's
+    false interruption and overlapping speech counts (``None``: stored before schema 4)."""
     from lkmon.model.stats import StageStats
     from lkmon.report.compare import MIN_P95_TURNS
     from lkmon.store.db.rows import INCOMPLETE
@@ -283,15 +284,14 @@ def session_summaries(store: Any, last: int | None,
             "tags": r["tags"],
             # a store written before "incomplete" was stored holds NULL for such a session
             "close_reason": r["close_reason"] or (INCOMPLETE if r["closed_at"] is None else None),
+            "error_count": r["error_count"],
+            "failed_turn_count": r["failed_turn_count"],
+            "interruptions": None if r["barge_in_turns"] is None else {
+                k: r[f"{k}_turns"] for k in ("cut_in_early", "barge_in", "false_interruption")},
+            **{k: r[k] for k in ("false_interruptions", "false_resumed", "overlapping_speech",
+                                 "overlapping_interruptions")},
         })
     return out
-
-
-def _p95(row: dict[str, Any]) -> str:
-    """The e2e p95 cell: the figure, or ``too few turns`` (under 20 figures), ``-`` with none."""
-    if row["e2e_p95"] is None:
-        return "too few turns" if row["e2e_count"] else "-"
-    return fmt_s(row["e2e_p95"])
 
 
 def _when(ts: float | None) -> str:
@@ -325,19 +325,9 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         json.dump({"sessions": rows}, sys.stdout, indent=1)
         print()
         return 0
-    header = ("id", "when", "agent", "models", "turns", "e2e p50", "e2e p95", "cost")
-    table: list[tuple[str, ...]] = [header]
-    for r in rows:
-        models = ", ".join(str(v) for k, v in r["models"].items() if k in ("stt", "llm", "tts"))
-        cost = f"{fmt_cost(r['cost'])} {r['currency']}"
-        cells = (r["session_id"][:8], _when(r["started_at"]), Path(r["agent_file"]).name,
-                 models, str(r["turns"]), fmt_s(r["e2e_p50"]), _p95(r), cost)
-        table.append(tuple(printable(c) for c in cells))
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    if not rows:
-        print("(no sessions)")
+    from lkmon.report.sessions_text import print_sessions, table_width
+
+    print_sessions(rows, sys.stdout, table_width(sys.stdout))
     return 0
 
 

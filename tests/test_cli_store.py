@@ -235,7 +235,7 @@ def test_tags_filter_and_retention(tmp_path: Path) -> None:
     code, out, _ = lkmon("sessions", "--db", db, "--json", "--tag", "branch=main", "--tag", "run=8")
     assert json.loads(out)["sessions"] == []
     code, out, _ = lkmon("sessions", "--db", db)
-    assert "too few turns" in out  # no e2e p95 from 2 turns
+    assert "0.947 s  too few" in out  # no e2e p95 from 2 turns
     code, out, _ = lkmon("sessions", "--db", db, "--json")
     started = {r["session_id"]: r["started_at"] for r in json.loads(out)["sessions"]}
     assert len(started) == 2 and len(set(started.values())) == 2

@@ -23,7 +23,7 @@ from lkmon.model.events import ChatMessageAdded
 from lkmon.redact import SECRET_PLACEHOLDER, Redactor, default_redactor
 from lkmon.store.convert import to_snapshot
 from lkmon.store.db import SCHEMA_VERSION, Store, StoreError, import_file, session_rows
-from lkmon.store.db.schema import MESSAGE_FIGURES, TURN_COUNTS, TURN_FIGURES
+from lkmon.store.db.schema import MESSAGE_FIGURES, MIGRATIONS, TURN_COUNTS, TURN_FIGURES
 from lkmon.store.format import Snapshot
 from lkmon.store.restore import load_session
 
@@ -343,14 +343,16 @@ def test_a_schema_2_store_is_migrated_when_opened(tmp_path: Path) -> None:
     with Store(db) as store:
         import_file(store, REAL)
     with sqlite3.connect(db) as conn:
-        conn.execute("ALTER TABLE turns DROP COLUMN interruption")
+        for v in range(3, SCHEMA_VERSION + 1):  # interruption, then what came after it
+            for table, column in MIGRATIONS[v]:
+                conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         conn.execute("DELETE FROM schema_version")
         conn.execute("INSERT INTO schema_version VALUES (2, '0.2.0', 0)")
     with Store(db) as store:
         new = import_file(store, _interrupted_session(tmp_path)).session_id
     with sqlite3.connect(db) as conn:
-        assert [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY 1")] == [
-            2, 3]
+        assert [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY 1")] == (
+            list(range(2, SCHEMA_VERSION + 1)))
         rows = conn.execute("SELECT session_id, interruption FROM turns "
                             "ORDER BY session_id, turn_index").fetchall()
     old = [r[1] for r in rows if r[0] != new]
@@ -359,4 +361,5 @@ def test_a_schema_2_store_is_migrated_when_opened(tmp_path: Path) -> None:
         "cut_in_early", "barge_in", "false_interruption", None, None]
     Store(db).close()  # opened again: nothing left to migrate
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM schema_version").fetchone() == (2,)
+        assert conn.execute("SELECT count(*) FROM schema_version").fetchone() == (
+            SCHEMA_VERSION - 1,)

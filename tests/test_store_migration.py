@@ -83,3 +83,39 @@ def test_a_heard_gap_budget() -> None:
                                     sample_of_snapshot(snap, "run"))
     assert held.status == "pass" and held.measured == "1.010 s (n=2)"
     assert failed.status == "fail" and "heard gap p50 0.910 s over the budget" in failed.message
+
+
+def test_a_schema_3_store_gets_the_session_interruption_counts(tmp_path: Path) -> None:
+    """Schema 4's ``sessions`` counts are NULL in the rows a schema 3 store held (``lkmon
+    sessions`` prints ``-``, ``--json`` null: unknown, not 0); importing the file again fills
+    them."""
+    import io
+    import json
+    from contextlib import redirect_stdout
+
+    from lkmon.cli import main
+    from lkmon.store.db import import_file
+
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        import_file(store, OLD)
+    with sqlite3.connect(db) as conn:
+        for table, column in MIGRATIONS[4]:
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.execute("DELETE FROM schema_version")
+        conn.execute("INSERT INTO schema_version VALUES (3, '0.2.0', 0)")
+    for fresh in (False, True):
+        if fresh:
+            assert main(["import", "--db", str(db), str(OLD)]) == 0
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert main(["sessions", "--db", str(db), "--json"]) == 0
+        (row,) = json.loads(out.getvalue())["sessions"]
+        got = (row["interruptions"], row["false_interruptions"], row["overlapping_speech"])
+        assert got == (({"cut_in_early": 0, "barge_in": 0, "false_interruption": 0}, 0, 0)
+                       if fresh else (None, None, None))
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert main(["sessions", "--db", str(db)]) == 0
+        cells = out.getvalue().splitlines()[1].split()[-8:-4]  # barge early false overlaps
+        assert cells == (["0"] * 4 if fresh else ["-"] * 4)

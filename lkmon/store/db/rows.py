@@ -89,6 +89,7 @@ def session_rows(
         "error_count": s.error_count or 0,
         "failed_turn_count": s.failed_turn_count,
         "discarded_reply_count": s.discarded_reply_count,
+        **_interruptions(snapshot),
         "cost_total": snapshot.cost.total,
         "currency": snapshot.cost.currency,
         "redacted_text": snapshot.redacted_text,
@@ -102,6 +103,20 @@ def session_rows(
         [_usage(sid, u) for u in snapshot.usage],
     )
     return _redacted(rows)
+
+
+def _interruptions(snapshot: Snapshot) -> dict[str, int]:
+    """``sessions``' interruption counts (``SESSION_INTERRUPTIONS``): the turns of each class
+    (counted from ``turns``: a format 1 to 3 snapshot's summary has none) and LiveKit's events."""
+    classes = {"cut_in_early": 0, "barge_in": 0, "false_interruption": 0}
+    for t in snapshot.turns:
+        if t.interruption is not None:
+            classes[t.interruption] += 1
+    s = snapshot.session
+    return {**{f"{k}_turns": n for k, n in classes.items()},
+            "false_interruptions": s.false_interruptions, "false_resumed": s.false_resumed,
+            "overlapping_speech": s.overlapping_speech,
+            "overlapping_interruptions": s.overlapping_interruptions}
 
 
 def _turn(sid: str, t: SnapshotTurn) -> dict[str, Any]:

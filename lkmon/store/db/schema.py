@@ -32,13 +32,28 @@ from sqlalchemy.schema import CreateColumn
 
 from lkmon import __version__
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The store schema this lkmon writes and reads. 1 (lkmon 0.2): sessions, turns, messages,
-usage. 2 (issue 13): ``turns.heard_gap``. 3 (issue 13): ``turns.interruption``. A store with a
-newer version is refused; an older one is migrated (``migrate``)."""
+usage. 2 (issue 13): ``turns.heard_gap``. 3 (issue 13): ``turns.interruption``. 4: the
+session's interruption counts (``SESSION_INTERRUPTIONS``). A store with a newer version is
+refused; an older one is migrated (``migrate``)."""
+SESSION_INTERRUPTIONS: tuple[str, ...] = (
+    "cut_in_early_turns",
+    "barge_in_turns",
+    "false_interruption_turns",
+    "false_interruptions",
+    "false_resumed",
+    "overlapping_speech",
+    "overlapping_interruptions",
+)
+"""Integer columns of ``sessions`` (schema 4): the turns of each ``turns.interruption`` class
+(snapshot ``summary.interruptions``), then LiveKit's ``agent_false_interruption`` events (and
+those resumed) and ``overlapping_speech`` events (and those that were interruptions), as the
+snapshot's ``session`` counts them. NULL in rows stored before schema 4 (unknown)."""
 MIGRATIONS: dict[int, tuple[tuple[str, str], ...]] = {
     2: (("turns", "heard_gap"),),
     3: (("turns", "interruption"),),
+    4: tuple(("sessions", name) for name in SESSION_INTERRUPTIONS),
 }
 """``(table, column)`` each schema version added, by version. Every added column is nullable:
 the rows written before it read NULL (unknown), never 0."""
@@ -75,6 +90,7 @@ sessions = Table(
     Column("error_count", Integer, nullable=False),
     Column("failed_turn_count", Integer, nullable=False),
     Column("discarded_reply_count", Integer, nullable=False),
+    *(Column(name, Integer) for name in SESSION_INTERRUPTIONS),
     Column("cost_total", Float),
     Column("currency", String(8), nullable=False),
     Column("redacted_text", Boolean, nullable=False),
