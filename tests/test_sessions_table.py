@@ -56,29 +56,88 @@ def test_piped_every_column_is_shown_with_no_note() -> None:
     assert all(line == line.rstrip() for line in lines)
 
 
+def _shown_and_note(lines: list[str], width: int) -> tuple[list[str], list[str], list[str]]:
+    """The headers shown, and the note's columns left out for the width and as 0 in every row
+    (checked against the note's exact wording)."""
+    shown = [h for h in HEADERS if f" {h}" in f" {lines[0]}"]
+    at = next((i for i, ln in enumerate(lines) if ln.startswith("(hidden at")), None)
+    if at is None:
+        return shown, [], []
+    note = " ".join(lines[at:])
+    prefix, suffix = f"(hidden at {width} columns: ", "; --json has every key)"
+    assert note.startswith(prefix) and note.endswith(suffix), note
+    dropped, zero = [], []
+    for part in note[len(prefix):-len(suffix)].split("; "):
+        if part.startswith("0 in every row: "):
+            zero = part.removeprefix("0 in every row: ").split(", ")
+        else:
+            dropped = part.split(", ")
+    return shown, dropped, zero
+
+
 @pytest.mark.parametrize("width", [200, 160, 120, 100, 80, 60])
 def test_a_narrow_terminal_leaves_out_the_least_needed_columns_and_says_which(
         width: int) -> None:
     lines = _table([_row(1), _row(2)], width)
-    shown = [h for h in HEADERS if f" {h}" in f" {lines[0]}"]
-    left_out = [h for h in HEADERS if h not in shown]
+    shown, dropped, zero = _shown_and_note(lines, width)
     assert all(cell_len(line) <= width for line in lines), lines
-    assert {"id", "when", "turns", "close"} <= set(shown)
-    if left_out:
-        assert lines[-1].startswith("(hidden at") or lines[-2].startswith("(hidden at")
-        note = " ".join(lines[lines.index(next(ln for ln in lines if ln.startswith("(hidden"))):])
-        assert note == f"(hidden at {width} columns: {', '.join(left_out)}; --json has every key)"
-        by_key = {c.header: c.key for c in COLUMNS}
-        # what goes, goes in DROP_ORDER (one dropped early may come back)
-        assert by_key[left_out[0]] in DROP_ORDER
-    else:
-        assert len(lines) == 3
-    if width >= 120:  # the interruption counts and the close reason stay
-        assert {"barge", "early", "false", "overlaps", "close", "e2e p95", "agent"} <= set(shown)
+    assert {"id", "when", "turns", "e2e p50", "close"} <= set(shown)
+    # every column is shown or named under the table, once; those named go in their order
+    assert sorted(shown + dropped + zero) == sorted(HEADERS)
+    assert dropped == [h for h in HEADERS if h in dropped]
+    by_key = {c.header: c.key for c in COLUMNS}
+    assert all(by_key[h] in DROP_ORDER for h in dropped)
+    # only the false column is 0 in both rows (barge 2, early 1, overlaps 3)
+    assert zero == ([] if width == 200 else ["false"])
+    if "models" not in shown:  # the models rank above every interruption count
+        assert not {"barge", "early", "false", "overlaps"} & set(shown), shown
+    if width == 200:  # the whole table fits: nothing left out, no note
+        assert shown == HEADERS and len(lines) == 3
+    if width == 160:  # the models shortened to fit, with an ellipsis
+        assert shown == [h for h in HEADERS if h != "false"] and "…" in lines[1]
+    if width == 120:  # the models, cost and errors stay; interruption counts make room
+        assert shown == ["id", "when", "agent", "models", "turns", "e2e p50", "e2e p95",
+                         "barge", "errors", "close", "cost"], shown
+        assert dropped == ["early", "overlaps"]
+        assert "  whisper-tiny.en…  " in lines[1]
     if width == 80:
         assert shown == ["id", "when", "agent", "turns", "e2e p50", "e2e p95", "close"]
-    if width == 160:  # the models shortened to fit, with an ellipsis
-        assert "models" in shown and "…" in lines[1]
+
+
+ZEROS = {"interruptions": {"cut_in_early": 0, "barge_in": 0, "false_interruption": 0},
+         "overlapping_speech": 0, "error_count": 0}
+"""A session without interruptions or overlaps: the usual local session."""
+
+
+@pytest.mark.parametrize("width", [200, 120, 80])
+def test_interruption_columns_that_are_0_in_every_row_make_room(width: int) -> None:
+    lines = _table([_row(1, **ZEROS), _row(2, **ZEROS)], width)
+    shown, dropped, zero = _shown_and_note(lines, width)
+    assert all(cell_len(line) <= width for line in lines), lines
+    if width == 200:  # it all fits: the zeros are shown
+        assert shown == HEADERS and (dropped, zero) == ([], [])
+        return
+    assert zero == ["barge", "early", "false", "overlaps"]
+    if width == 120:  # the models get the room, errors (0 too) and cost stay
+        assert shown == ["id", "when", "agent", "models", "turns", "e2e p50", "e2e p95",
+                         "errors", "close", "cost"] and dropped == []
+        assert "  whisper-tiny.en, smoll…  " in lines[1]
+        assert lines[-1] == ("(hidden at 120 columns: 0 in every row: barge, early, false, "
+                             "overlaps; --json has every key)")
+    if width == 80:
+        assert shown == ["id", "when", "agent", "turns", "e2e p50", "e2e p95", "close"]
+        assert dropped == ["models", "errors", "cost"]
+
+
+def test_a_column_is_left_out_as_0_only_when_every_row_is_0() -> None:
+    """One row's barge-in keeps the barge column; an unknown count (``-``, stored before schema
+    4) is not 0; piped, the zeros are shown."""
+    rows = [_row(1, **ZEROS), _row(2, **{**ZEROS, "interruptions": {
+        "cut_in_early": 0, "barge_in": 1, "false_interruption": 0}}),
+            _row(3, **{**ZEROS, "overlapping_speech": None})]
+    shown, _, zero = _shown_and_note(_table(rows, 120), 120)
+    assert zero == ["early", "false"] and "barge" in shown and "overlaps" not in zero
+    assert _table(rows, None)[0].split()[9:13] == ["barge", "early", "false", "overlaps"]
 
 
 def test_the_when_column_has_the_year_only_when_a_session_is_from_another_year() -> None:
@@ -118,10 +177,19 @@ def test_the_store_and_lkmon_sessions_show_a_session_s_interruptions(tmp_path: P
     assert (got["false_interruptions"], got["false_resumed"], got["overlapping_speech"],
             got["overlapping_interruptions"]) == (1, 1, 1, 0)
     assert got["close_reason"] and got["error_count"] == 0
-    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("COLUMNS", "200")
     out = io.StringIO()
     with redirect_stdout(out):
         assert main(["sessions", "--db", db]) == 0
     head, line = out.getvalue().splitlines()[:2]
     cells = dict(zip(["barge", "early", "false", "overlaps"], line.split()[-8:-4], strict=True))
     assert "barge  early  false  overlaps" in head and cells == dict.fromkeys(cells, "1")
+    monkeypatch.setenv("COLUMNS", "120")  # the models stay; interruption counts make room
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["sessions", "--db", db]) == 0
+    lines = out.getvalue().splitlines()
+    shown, dropped, zero = _shown_and_note(lines, 120)
+    assert "models" in shown and dropped and set(dropped) <= {"barge", "early", "false",
+                                                               "overlaps"}
+    assert zero == []  # every count is 1

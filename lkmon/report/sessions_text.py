@@ -2,9 +2,11 @@
 
 The rows are ``lkmon.cli_store.session_summaries``' dicts (the ``--json`` keys). Every column
 fits at its natural width when the width allows; on a narrower terminal the least needed
-columns are left out, in ``DROP_ORDER`` (the models first, shortened before they go), and a
-note under the table names them (``--json`` has every key). Printed to a pipe (no terminal, no
-``$COLUMNS``), nothing is left out. Seconds and costs in ``lkmon.model.vocab``'s formats; an
+columns are left out: first an interruption column that is 0 in every row listed
+(``ZERO_HIDDEN``), then in ``DROP_ORDER`` (the interruption counts first; the models are
+shortened before they go), and a note under the table names them (``--json`` has every key).
+Printed to a pipe (no terminal, no ``$COLUMNS``), or when the whole table fits, nothing is left
+out. Seconds and costs in ``lkmon.model.vocab``'s formats; an
 unknown figure is ``-``, never 0. No textual or livekit import here.
 """
 
@@ -27,7 +29,7 @@ from rich.text import Text
 
 from lkmon.model.vocab import MISSING, fmt_cost, fmt_s, printable
 
-__all__ = ["COLUMNS", "DROP_ORDER", "fit", "print_sessions", "table_width"]
+__all__ = ["COLUMNS", "DROP_ORDER", "ZERO_HIDDEN", "Fit", "fit", "print_sessions", "table_width"]
 
 TOO_FEW = "too few"
 """The e2e p95 cell of a session with fewer than 20 e2e figures (``lkmon compare``'s "too few
@@ -101,10 +103,17 @@ the turns of each interruption class (``barge`` barge-in, ``early`` cut in early
 LiveKit's false interruption), LiveKit's ``overlapping_speech`` events, the session's errors,
 its close reason and its estimated cost."""
 
-DROP_ORDER: tuple[str, ...] = ("models", "errors", "cost", "overlaps", "false", "early",
-                               "barge", "e2e_p95", "agent")
+DROP_ORDER: tuple[str, ...] = ("overlaps", "false", "early", "barge", "errors", "cost", "models",
+                               "e2e_p95", "agent")
 """The columns a narrow terminal leaves out, first to last (then those that fit again come
-back, last dropped first); id, when, turns, e2e p50 and close always stay."""
+back, last dropped first): the interruption counts before the session's errors, cost and models
+(the issue's "when, agent, models, turns, e2e p50/p95, cost"); id, when, turns, e2e p50 and
+close always stay."""
+
+ZERO_HIDDEN: tuple[str, ...] = ("barge", "early", "false", "overlaps")
+"""The interruption columns left out before any other when the table at its natural width does
+not fit and the column is 0 in every row listed (nothing to read in it; a ``-``, unknown, is not
+0). The note under the table names them apart."""
 
 
 def table_width(out: TextIO) -> int | None:
@@ -118,22 +127,44 @@ def table_width(out: TextIO) -> int | None:
     return None
 
 
-def fit(cells: list[dict[str, str]], width: int | None) -> tuple[list[Column], dict[str, int]]:
-    """The columns shown within ``width`` characters (``None``: all) and each one's width
-    (the widest of its header and cells, in terminal cells; the models' may be less, down to
-    ``MODELS_MIN``)."""
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """The columns shown and why the others are not.
+
+    Attributes:
+        shown: the columns shown, left to right.
+        widths: each column's width in terminal cells (the widest of its header and cells; the
+            models' may be less, down to ``MODELS_MIN``).
+        dropped: keys of the columns left out for the width (``DROP_ORDER``).
+        zero: keys of the interruption columns left out as 0 in every row (``ZERO_HIDDEN``).
+    """
+
+    shown: list[Column]
+    widths: dict[str, int]
+    dropped: list[str]
+    zero: list[str]
+
+
+def fit(cells: list[dict[str, str]], width: int | None) -> Fit:
+    """The columns shown within ``width`` characters (``None``: all), each one's width, and
+    those left out: first the ``ZERO_HIDDEN`` columns that are ``0`` in every row of ``cells``
+    (only when the table at its natural width is wider than ``width``), then in ``DROP_ORDER``
+    while it is still too wide (the models counted at ``MODELS_MIN``), then back those dropped
+    that fit beside the rest, last dropped first."""
     natural = {c.key: max([cell_len(c.header), *(cell_len(row[c.key]) for row in cells)])
                for c in COLUMNS}
-    if width is None:
-        return list(COLUMNS), natural
-
-    def needed(keys: set[str]) -> int:
-        return sum(MODELS_MIN if k == "models" else natural[k] for k in keys) + GAP * (
-            len(keys) - 1)
-
     keys = {c.key for c in COLUMNS}
+
+    def needed(ks: set[str], models_min: bool = True) -> int:
+        return sum(MODELS_MIN if k == "models" and models_min else natural[k]
+                   for k in ks) + GAP * (len(ks) - 1)
+
+    if width is None or needed(keys, models_min=False) <= width:
+        return Fit(list(COLUMNS), natural, [], [])
+    zero = [k for k in ZERO_HIDDEN if cells and all(row[k] == "0" for row in cells)]
+    keys -= set(zero)
     dropped: list[str] = []
-    for key in DROP_ORDER:
+    for key in (k for k in DROP_ORDER if k in keys):
         if needed(keys) <= width:
             break
         keys.discard(key)
@@ -145,16 +176,19 @@ def fit(cells: list[dict[str, str]], width: int | None) -> tuple[list[Column], d
     if "models" in keys:
         widths["models"] = max(min(natural["models"], width - needed(keys) + MODELS_MIN),
                                MODELS_MIN)
-    return [c for c in COLUMNS if c.key in keys], widths
+    return Fit([c for c in COLUMNS if c.key in keys], widths,
+               [k for k in dropped if k not in keys], zero)
 
 
 def print_sessions(rows: list[dict[str, Any]], out: TextIO, width: int | None = None) -> None:
     """The sessions as a table on ``out`` within ``width`` characters (``None``: no limit), and
-    under it a note naming the columns left out, or ``(no sessions)``."""
+    under it a note naming the columns left out (for the width, then those 0 in every row), or
+    ``(no sessions)``."""
     when = when_format(rows)
     cells = [{c.key: printable(c.cell({**r, "when_format": when})) for c in COLUMNS}
              for r in rows]
-    shown, widths = fit(cells, width)
+    fitted = fit(cells, width)
+    shown, widths = fitted.shown, fitted.widths
     total = sum(widths[c.key] for c in shown) + GAP * (len(shown) - 1)
     tty = bool(getattr(out, "isatty", lambda: False)())
     console = Console(file=io.StringIO(), width=max(total, 20), no_color=not tty,
@@ -171,7 +205,12 @@ def print_sessions(rows: list[dict[str, Any]], out: TextIO, width: int | None = 
     out.write("".join(line.rstrip() + "\n" for line in text.splitlines()))
     if not rows:
         out.write("(no sessions)\n")
-    left_out = [c.header for c in COLUMNS if c not in shown]
-    if left_out:
-        note = f"(hidden at {width} columns: {', '.join(left_out)}; --json has every key)"
+    header = {c.key: c.header for c in COLUMNS}
+    parts = []
+    if fitted.dropped:
+        parts.append(", ".join(header[c.key] for c in COLUMNS if c.key in fitted.dropped))
+    if fitted.zero:
+        parts.append("0 in every row: " + ", ".join(header[k] for k in fitted.zero))
+    if parts:
+        note = f"(hidden at {width} columns: {'; '.join(parts)}; --json has every key)"
         out.write(textwrap.fill(note, width=max(width or 0, 40)) + "\n")
