@@ -9,6 +9,7 @@ as the protocol carries them), tool calls and usage; bad input is one error.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 
@@ -74,6 +75,54 @@ def test_bad_input_is_refused_by_open(tmp_path: Path) -> None:
         ProtocolSource(AGENTS / "scripted_agent.py", python=str(tmp_path / "python9")).open()
 
 
+def _stand_in_agent(path: Path) -> Path:
+    """An executable stand-in for the interpreter ``ProtocolSource`` starts (``PATH -m
+    livekit.agents console AGENT --connect-addr HOST:PORT``): it connects to lkmon's server, sends
+    nothing, and hangs up after a moment, as an agent whose process dies right after connecting."""
+    path.write_text(
+        f"#!{sys.executable}\n"
+        "import socket, sys, time\n"
+        "host, port = sys.argv[sys.argv.index('--connect-addr') + 1].rsplit(':', 1)\n"
+        "s = socket.create_connection((host, int(port)))\n"
+        "time.sleep(0.3)\n"
+        "s.close()\n")
+    path.chmod(0o755)
+    return path
+
+
+async def test_the_journal_and_the_snapshot_of_a_process_session_are_one_session(
+        tmp_path: Path) -> None:
+    """``lkmon run --process``: LiveKit's protocol carries no session id of lkmon's, so the source
+    makes one for the journal's header, ``SessionStarted`` and the model; importing the journal
+    and the snapshot gives one session (before: two, the journal's and the snapshot's ids)."""
+    from lkmon.model.events import SessionStarted
+    from lkmon.store.db import Store, import_file
+    from lkmon.store.journal import load_journal
+    from lkmon.store.snapshot import write_snapshot
+
+    journal = tmp_path / "s.journal.jsonl"
+    source = ProtocolSource(AGENTS / "scripted_agent.py", journal=journal, tags={"k": "v"},
+                            python=str(_stand_in_agent(tmp_path / "python")))
+    model = source.open()
+    seen: list[Event] = []
+
+    def emit(event: Event) -> None:
+        seen.append(event)
+        model.apply(event)
+
+    with pytest.raises(SourceError, match="connection dropped"):
+        await asyncio.wait_for(source.run(emit), 60)
+    (started,) = [e for e in seen if isinstance(e, SessionStarted)]
+    assert started.session_id == source.session_id == model.session.session_id
+    assert load_journal(journal).header.session_id == source.session_id
+    snap = write_snapshot(model, tmp_path / "s.json")
+    with Store(tmp_path / "s.db") as store:
+        ids = {import_file(store, path).session_id for path in (journal, snap)}
+        assert ids == {source.session_id}
+        (row,) = store.sessions()
+    assert row["session_id"] == source.session_id and row["tags"] == {"k": "v"}
+
+
 async def test_an_agent_that_exits_before_connecting_is_one_error(tmp_path: Path) -> None:
     source = ProtocolSource(AGENTS / "import_fails.py", connect_timeout=60)
     source.open()
@@ -99,7 +148,7 @@ def test_lkmon_run_process_headless_with_typed_turns(
     code = main(["run", str(AGENTS / "scripted_agent.py"), "--process", "--python",
                  sys.executable, "--headless", "--input", "text", "--export",
                  str(tmp_path / "s.json"), "--journal", str(tmp_path / "j.journal.jsonl"),
-                 "--no-db"])
+                 "--db", str(tmp_path / "s.db")])
     out = capsys.readouterr()
     assert code == 0, out.err
     snap = json.loads((tmp_path / "s.json").read_text())
@@ -110,3 +159,12 @@ def test_lkmon_run_process_headless_with_typed_turns(
     replayed = load_session(tmp_path / "j.journal.jsonl")  # the journal holds the session too
     assert [t.user_text for t in replayed.turns] == ["hello there", "what time is it"]
     assert (tmp_path / "j.agent.log").stat().st_size > 0
+    # the run's store rows, its snapshot and its journal are one session
+    from lkmon.store.db import Store, import_file
+
+    with Store(tmp_path / "s.db") as store:
+        (stored,) = store.sessions()
+        for path in (tmp_path / "j.journal.jsonl", tmp_path / "s.json"):
+            assert import_file(store, path).session_id == stored["session_id"]
+        assert [r["session_id"] for r in store.sessions()] == [stored["session_id"]]
+    assert snap["session"]["session_id"] == replayed.session.session_id == stored["session_id"]

@@ -31,6 +31,7 @@ import os
 import struct
 import sys
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,10 @@ class ProtocolSource(SessionSource):
 
     Attributes:
         messages: protocol messages received, by kind (``event``, ``audio_output``...).
+        session_id: the session's id (a UUID4 string), made here: the journal header's,
+            ``SessionStarted.session_id`` and the model's (``open``), so that the journal, the
+            snapshot and the store's live rows are one session (LiveKit's protocol carries no
+            id of lkmon's).
     """
 
     def __init__(self, agent_file: str | Path, *, python: str | None = None,
@@ -105,6 +110,7 @@ class ProtocolSource(SessionSource):
         self._listening: asyncio.Event | None = None
         self._replied = False
         self.messages: dict[str, int] = {}
+        self.session_id = str(uuid.uuid4())
         self._writer: asyncio.StreamWriter | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -149,7 +155,9 @@ class ProtocolSource(SessionSource):
             raise SourceError(f"{self.python}: no such Python interpreter")
         if self.inputs is not None and self.caller is None:
             self.caller = self._make_caller(self.inputs)
-        return SessionModel(prices)
+        model = SessionModel(prices)
+        model.session.session_id = self.session_id
+        return model
 
     def _make_caller(self, inputs: list[str]) -> WavCaller | MicInput:
         from lkmon.agent.audio.callers import WavCaller
@@ -204,7 +212,7 @@ class ProtocolSource(SessionSource):
         if self._journal is not None:
             from lkmon.store.journal import JournalWriter
 
-            writer = JournalWriter(self._journal, tags=self._tags)
+            writer = JournalWriter(self._journal, session_id=self.session_id, tags=self._tags)
         listening = self._listening = asyncio.Event()
 
         from lkmon.agent.audio.callers import WavCaller
@@ -268,7 +276,7 @@ class ProtocolSource(SessionSource):
         emit(SessionStarted(ts=time.time(), agent_file=str(self.agent_file),
                             input=f"{said} (session protocol)", output="null",
                             lkmon_version=_version(), vad_events=False,
-                            tags=dict(self._tags)))
+                            session_id=self.session_id, tags=dict(self._tags)))
         stopped = asyncio.ensure_future(self._stop.wait())
         reading = asyncio.ensure_future(self._read(reader, convert, audio))
         typing = asyncio.ensure_future(self._type_lines()) if self.text_lines is not None else None
