@@ -3,15 +3,14 @@ LiveKit's session protocol (``lkmon.sources.ProtocolSource``; ``lkmon.cli`` wire
 
 Every caller of ``lkmon run`` works: typed turns (``--input text``), WAV recordings and folders,
 or the microphone (``--input mic``), sent as the protocol's ``run_input`` requests or
-``audio_input`` frames. The agent's audio goes to a real-time null sink (no speakers yet).
+``audio_input`` frames. The agent's audio plays in the sink ``--output`` asks for, as in-process:
+the speakers or the real-time null sink.
 """
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING, Any
-
-from lkmon.errors import UsageError
 
 if TYPE_CHECKING:
     from lkmon.agent.host.options import RunOptions
@@ -31,16 +30,9 @@ def add_options(run: Any) -> None:
 
 def source(args: argparse.Namespace, options: RunOptions) -> SessionSource:
     """The ``ProtocolSource`` for ``--process``; the agent's output goes beside the journal.
-
-    Raises:
-        UsageError: ``--output speaker`` given (the agent's audio has no speakers here yet; without
-            ``--output`` the null sink is used).
-    """
+    Bad input (a recording, no input or output device) is refused by its ``open``."""
     from lkmon.sources import ProtocolSource
 
-    if args.output == "speaker":
-        raise UsageError("--process plays the agent's audio to a null sink only so far; "
-                         "use --output null")
     inputs = None if list(options.inputs) == ["text"] else list(options.inputs)
     log = None
     if options.journal is not None:
@@ -54,4 +46,5 @@ def source(args: argparse.Namespace, options: RunOptions) -> SessionSource:
     return ProtocolSource(options.agent_file, python=args.python, journal=options.journal, env=env,
                           text_lines=options.text_lines if inputs is None else None,
                           inputs=inputs, mic_device=options.mic_device, gap=options.gap,
-                          reply_timeout=options.reply_timeout, log_path=log, tags=options.tags)
+                          reply_timeout=options.reply_timeout, log_path=log, tags=options.tags,
+                          output=options.output, speaker_device=options.speaker_device)

@@ -1,5 +1,6 @@
-"""``lkmon run --process`` with audio callers (issue 14, part 3): the console's audio duties
-(``lkmon.sources.protocol_audio.ConsoleAudio``), the caller following the agent from protocol
+"""``lkmon run --process`` with audio callers (issue 14, part 3): the caller's side of the
+console's audio duties (``lkmon.sources.protocol_audio.ConsoleAudio``; the agent's audio and its
+sinks: ``test_protocol_output.py``), the caller following the agent from protocol
 events (``AgentWatcher.observe``), and the bad input a protocol peer can give: a message over
 LiveKit's 1 MiB cap, the agent dying mid-session.
 
@@ -47,28 +48,6 @@ def tone(path: Path, seconds: float, rate: int = CALLER_SAMPLE_RATE) -> Path:
 
 
 # -- the console's audio duties -----------------------------------------------------------------
-
-async def test_flush_is_answered_when_the_pushed_audio_would_have_played() -> None:
-    sent: list[tuple[float, pb.AgentSessionMessage]] = []
-    audio = ConsoleAudio(asyncio.get_running_loop(), lambda m: sent.append((time.monotonic(), m)),
-                         lambda: None)
-    frame = pb.AgentSessionMessage.ConsoleIO.AudioFrame(
-        data=bytes(960 * 2), sample_rate=WIRE_SAMPLE_RATE, num_channels=1,
-        samples_per_channel=960)  # 20 ms
-    t0 = time.monotonic()
-    for _ in range(15):  # 0.3 s of agent audio, arriving at once
-        audio.played(frame)
-    audio.flush()
-    await asyncio.sleep(0.45)
-    assert len(sent) == 1 and sent[0][1].WhichOneof("message") == "audio_playback_finished"
-    assert 0.28 <= sent[0][0] - t0 <= 0.4  # played out in real time, not answered at once
-    for _ in range(15):  # an interrupted segment: the clear cancels the answer
-        audio.played(frame)
-    audio.flush()
-    audio.clear()
-    await asyncio.sleep(0.4)
-    assert len(sent) == 1
-
 
 async def test_the_callers_audio_goes_as_48_khz_audio_input_and_follows_the_agent(
         tmp_path: Path) -> None:
@@ -171,7 +150,7 @@ async def test_a_peer_that_dies_mid_session_ends_the_source_with_a_session_close
     assert isinstance(seen[-1], SessionClosed) and "connection dropped" in seen[-1].error
 
 
-def test_bad_recordings_and_speakers_are_refused_before_the_agent_starts(
+def test_bad_recordings_are_refused_before_the_agent_starts(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from lkmon.cli import main
 
@@ -180,9 +159,6 @@ def test_bad_recordings_and_speakers_are_refused_before_the_agent_starts(
     assert main([*base, "--input", str(tmp_path / "missing.wav")]) == 2
     err = capsys.readouterr().err
     assert "missing.wav" in err and "Traceback" not in err
-    assert main([*base, "--input", str(tone(tmp_path / "a.wav", 0.5)),
-                 "--output", "speaker"]) == 2
-    assert "--output null" in capsys.readouterr().err
 
 
 # -- real agents in real subprocesses (slow lane) -----------------------------------------------

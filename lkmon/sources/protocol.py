@@ -7,13 +7,13 @@ message a 4-byte big-endian length and an ``AgentSessionMessage`` protobuf
 (``livekit.protocol.agent_pb.agent_session``; ``voice/remote_session.py``, ``cli/tcp_console.py``
 in livekit-agents 1.8.9), at most ``MAX_MESSAGE`` bytes (LiveKit's 1 MiB cap).
 
-lkmon carries the console's duties: the agent's audio goes to a real-time null sink (an
-``audio_playback_flush`` is answered with ``audio_playback_finished`` once the audio pushed
-since the first frame would have played; ``audio_playback_clear`` cancels that answer, the
-agent ends the segment itself); ``send_text`` is the protocol's ``run_input`` request; the
-caller's audio (WAV recordings or the microphone, the same callers as in-process:
-``lkmon.agent.audio.callers``) goes as ``audio_input`` frames at the protocol's 48 kHz
-(``lkmon.sources.protocol_audio``). Events become lkmon events
+lkmon carries the console's duties: the agent's audio plays in the sink ``output`` asks for,
+as in-process (the real-time null sink or the speakers: an ``audio_playback_flush`` is answered
+with ``audio_playback_finished`` once the segment has played; ``audio_playback_clear`` stops it
+at once, unanswered, the agent ends the segment itself); ``send_text`` is the protocol's
+``run_input`` request; the caller's audio (WAV recordings or the microphone, the same callers
+as in-process: ``lkmon.agent.audio.callers``) goes as ``audio_input`` frames at the
+protocol's 48 kHz (``lkmon.sources.protocol_audio``). Events become lkmon events
 (``lkmon.sources.protocol_events``); the caller follows the agent from them
 (``AgentWatcher.observe``). The protocol has no close event: the session ends normally when
 ``stop`` is called or the caller has finished (its last reply done), abnormally when the
@@ -45,11 +45,12 @@ from lkmon.model.events import (
     SessionStarted,
 )
 from lkmon.sources.base import Capabilities, Emit, SessionSource, SourceError
-from lkmon.sources.protocol_audio import LAST_USAGE_WAIT, ConsoleAudio
+from lkmon.sources.protocol_audio import LAST_USAGE_WAIT, ConsoleAudio, make_caller
 
 if TYPE_CHECKING:
     from lkmon.agent.audio.callers import WavCaller
     from lkmon.agent.audio.mic import MicInput
+    from lkmon.agent.audio.sinks import NullSink, SpeakerSink
     from lkmon.model.state import SessionModel
     from lkmon.model.usage import PriceTable
 
@@ -77,6 +78,8 @@ class ProtocolSource(SessionSource):
             ``lkmon run --input`` does in-process; after the last reply the session ends
             normally), or ``["mic"]``; checked by ``open``. ``None``: no audio caller.
         mic_device: the sounddevice input device for ``["mic"]`` (default: the system's).
+        output: where the agent's audio plays: ``"null"`` (a real-time silent sink) or
+            ``"speaker"`` (``speaker_device``, default: the system's), checked by ``open``.
         gap, reply_timeout: seconds, as for ``WavCaller`` (default: its own).
 
     Attributes:
@@ -93,7 +96,8 @@ class ProtocolSource(SessionSource):
                  inputs: Sequence[str] | None = None, mic_device: int | str | None = None,
                  gap: float | None = None, reply_timeout: float | None = None,
                  connect_timeout: float = CONNECT_TIMEOUT,
-                 tags: dict[str, str] | None = None) -> None:
+                 tags: dict[str, str] | None = None, output: str = "null",
+                 speaker_device: int | str | None = None) -> None:
         self.agent_file = Path(agent_file)
         self.python = python or sys.executable
         self.env = env
@@ -105,6 +109,8 @@ class ProtocolSource(SessionSource):
         self._gap, self._reply_timeout = gap, reply_timeout
         self._tags = dict(tags or {})
         self.caller: WavCaller | MicInput | None = None
+        self.output, self._speaker_device = output, speaker_device
+        self.sink: NullSink | SpeakerSink | None = None
         self._deliver: Emit | None = None
         self._journal = journal
         self._listening: asyncio.Event | None = None
@@ -143,7 +149,8 @@ class ProtocolSource(SessionSource):
 
         Raises:
             SourceError: no such agent file, or no such interpreter.
-            UsageError: a bad recording or no input device (``inputs``; the message names it).
+            UsageError: a bad recording or no input device (``inputs``), or no output device
+                (``output="speaker"``); the message names it, as in-process.
         """
         import shutil
 
@@ -154,25 +161,18 @@ class ProtocolSource(SessionSource):
         if shutil.which(self.python) is None:
             raise SourceError(f"{self.python}: no such Python interpreter")
         if self.inputs is not None and self.caller is None:
-            self.caller = self._make_caller(self.inputs)
+            self.caller = make_caller(self.inputs, self._level, mic_device=self._mic_device,
+                                      gap=self._gap, reply_timeout=self._reply_timeout)
+        if self.sink is None:
+            from lkmon.agent.audio.sinks import make_sink
+
+            self.sink = make_sink(self.output, self._level, self._speaker_device, self.caller)
         model = SessionModel(prices)
         model.session.session_id = self.session_id
         return model
 
-    def _make_caller(self, inputs: list[str]) -> WavCaller | MicInput:
-        from lkmon.agent.audio.callers import WavCaller
-        from lkmon.agent.audio.mic import MicInput
-
-        if inputs == ["mic"]:
-            return MicInput(self._level, device=self._mic_device)
-        if "mic" in inputs or "text" in inputs or not inputs:
-            raise UsageError("--input takes 'mic', 'text', or WAV files and folders, not a mix")
-        timing = {k: v for k, v in (("gap", self._gap), ("reply_timeout", self._reply_timeout))
-                  if v is not None}
-        return WavCaller(inputs, self._level, **timing)
-
     def _level(self, event: Event) -> None:
-        """The caller's ``AudioLevel`` events, into the session's stream."""
+        """lkmon's own events (the caller's and the sink's ``AudioLevel``), into the stream."""
         if self._deliver is not None:
             self._deliver(event)
 
@@ -183,12 +183,15 @@ class ProtocolSource(SessionSource):
             SourceError: the agent process exited or did not connect within
                 ``connect_timeout`` seconds, or sent a message over ``MAX_MESSAGE`` bytes (also
                 kept in ``error``; a ``SessionClosed`` with the reason is emitted first).
+            UsageError: the output device cannot be opened (before the agent starts).
         """
         from lkmon.sources.protocol_events import EventConverter
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        audio = ConsoleAudio(self._loop, self._send, lambda: self.stop("caller finished"))
+        audio = ConsoleAudio(self._loop, self._send, lambda: self.stop("caller finished"),
+                             self.sink)
+        audio.speak_out()  # before the agent starts
         connected: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
             self._loop.create_future())
 
@@ -251,7 +254,7 @@ class ProtocolSource(SessionSource):
                 error = await self._follow(connected.result(), exited, convert, deliver,
                                            audio)
         finally:
-            audio.close()
+            await audio.aclose()
             if self._writer is not None:
                 self._writer.close()
             server.close()
@@ -274,7 +277,7 @@ class ProtocolSource(SessionSource):
         reader, self._writer = conn
         said = self.caller.describe() if self.caller is not None else "text"
         emit(SessionStarted(ts=time.time(), agent_file=str(self.agent_file),
-                            input=f"{said} (session protocol)", output="null",
+                            input=f"{said} (session protocol)", output=self.output,
                             lkmon_version=_version(), vad_events=False,
                             session_id=self.session_id, tags=dict(self._tags)))
         stopped = asyncio.ensure_future(self._stop.wait())
@@ -353,9 +356,9 @@ class ProtocolSource(SessionSource):
             kind = msg.WhichOneof("message") or "unknown"
             self.messages[kind] = self.messages.get(kind, 0) + 1
             if kind == "audio_output":
-                audio.played(msg.audio_output)
+                await audio.play(msg.audio_output)
             elif kind == "audio_playback_flush":
-                audio.flush()
+                await audio.flush()
             elif kind == "audio_playback_clear":
                 audio.clear()
             elif kind == "event":

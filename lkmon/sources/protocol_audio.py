@@ -1,9 +1,13 @@
 """The console's audio duties on LiveKit's session protocol (``lkmon.sources.ProtocolSource``).
 
-* The agent's audio (``audio_output`` frames) goes to a real-time null sink: an
-  ``audio_playback_flush`` is answered with ``audio_playback_finished`` once the audio pushed
-  since the segment's first frame would have played; ``audio_playback_clear`` cancels that
-  answer (the agent ends the segment itself). Without the answer every reply hangs.
+* The agent's audio (``audio_output`` frames, 48 kHz mono int16) goes into the sink ``--output``
+  asks for, the same as in-process (``lkmon.agent.audio.sinks.make_sink``: the real-time
+  ``NullSink`` or the ``SpeakerSink``), resampled to the sink's rate by LiveKit's
+  ``rtc.AudioResampler``. Each ``audio_playback_flush`` ends the sink's playback segment and is
+  answered with ``audio_playback_finished`` once that segment has played (the sink's
+  ``playback_finished``, not interrupted); ``audio_playback_clear`` stops the playback at once
+  (the sink drops what is queued) and is not answered, as LiveKit's Go console does: the agent's
+  ``TcpAudioOutput`` ends an interrupted segment itself. Without the answer every reply hangs.
 * The caller's audio (a ``WavCaller`` or ``MicInput``, 16 kHz mono int16, 10 ms frames, paced
   in real time by the caller itself) goes as ``audio_input`` frames at ``WIRE_SAMPLE_RATE``
   (48 kHz mono: LiveKit's ``TcpAudioInput`` resamples from exactly that rate), resampled by
@@ -15,19 +19,45 @@ Message shapes from ``livekit/agents/cli/tcp_console.py`` in livekit-agents 1.8.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from lkmon.errors import UsageError
+
 if TYPE_CHECKING:
+    from livekit import rtc
+
     from lkmon.agent.audio.callers import WavCaller
     from lkmon.agent.audio.mic import MicInput
+    from lkmon.agent.audio.sinks import Emit, NullSink, SpeakerSink
+
+logger = logging.getLogger("lkmon.protocol")
 
 WIRE_SAMPLE_RATE = 48000
 """Hz of the protocol's audio frames (``cli/tcp_console.py``'s ``WIRE_SAMPLE_RATE``)."""
 LAST_USAGE_WAIT = 0.5
 """Seconds between a WAV caller's last reply and the end of the session (the last usage
 update arrives in that time)."""
+
+
+def make_caller(inputs: Sequence[str], emit: Emit, *, mic_device: int | str | None = None,
+                gap: float | None = None, reply_timeout: float | None = None
+                ) -> WavCaller | MicInput:
+    """The audio caller ``inputs`` asks for: ``["mic"]`` or WAV files and folders.
+
+    Raises:
+        UsageError: a mix of inputs, a bad recording, or no input device.
+    """
+    from lkmon.agent.audio.callers import WavCaller
+    from lkmon.agent.audio.mic import MicInput
+
+    if list(inputs) == ["mic"]:
+        return MicInput(emit, device=mic_device)
+    if "mic" in inputs or "text" in inputs or not inputs:
+        raise UsageError("--input takes 'mic', 'text', or WAV files and folders, not a mix")
+    timing = {k: v for k, v in (("gap", gap), ("reply_timeout", reply_timeout)) if v is not None}
+    return WavCaller(inputs, emit, **timing)
 
 
 class ConsoleAudio:
@@ -37,56 +67,96 @@ class ConsoleAudio:
         loop: the loop the connection runs on.
         send: writes one ``AgentSessionMessage`` to the agent.
         finished: called once a WAV caller's last reply is done (the caller finished).
+        sink: where the agent's audio plays (``make_sink``; default: a new ``NullSink``).
+            A ``SpeakerSink`` is started by ``speak_out``; ``aclose`` closes it.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[Any], None],
-                 finished: Callable[[], None]) -> None:
+                 finished: Callable[[], None], sink: NullSink | SpeakerSink | None = None
+                 ) -> None:
+        from lkmon.agent.audio.sinks import NullSink
+
         self._loop = loop
         self._send = send
         self._finished = finished
-        self._playout: asyncio.TimerHandle | None = None
-        self._pushed = 0.0  # seconds of agent audio in the segment so far
-        self._first_frame: float | None = None  # monotonic arrival of the segment's first frame
+        self.sink = sink if sink is not None else NullSink()
+        self.sink.on("playback_finished", self._on_played)
+        self._resampler: rtc.AudioResampler | None = None
+        self._bad_frames = 0
+        self.answered = 0
+        """``audio_playback_finished`` answers sent."""
         self.sent_seconds = 0.0
         """Seconds of caller audio sent as ``audio_input``."""
 
     # -- the agent's audio -----------------------------------------------------------------------
 
-    def played(self, frame: Any) -> None:
-        """An ``audio_output`` frame (``ConsoleIO.AudioFrame``): counted into the segment."""
-        if self._first_frame is None:
-            self._first_frame = time.monotonic()
-        if frame.sample_rate:
-            self._pushed += frame.samples_per_channel / frame.sample_rate
+    def speak_out(self) -> None:
+        """Start the output device (a ``SpeakerSink``; the null sink needs no start).
 
-    def flush(self) -> None:
-        """``audio_playback_flush``: answer when the segment would have finished playing."""
-        start = self._first_frame if self._first_frame is not None else time.monotonic()
-        delay = max(0.0, start + self._pushed - time.monotonic())
-        self._first_frame, self._pushed = None, 0.0
-        if self._playout is not None:
-            self._playout.cancel()
-        self._playout = self._loop.call_later(delay, self._answer)
+        Raises:
+            UsageError: the device cannot be opened.
+        """
+        from lkmon.agent.audio.sinks import SpeakerSink
+
+        if isinstance(self.sink, SpeakerSink):
+            self.sink.start(self._loop)
+
+    async def play(self, frame: Any) -> None:
+        """An ``audio_output`` frame (``ConsoleIO.AudioFrame``, any rate; LiveKit sends 48 kHz
+        mono int16) into the sink. A malformed frame (no rate, fewer bytes than it claims) is
+        skipped, the first one logged."""
+        from livekit import rtc
+
+        try:
+            audio = rtc.AudioFrame(data=frame.data, sample_rate=frame.sample_rate,
+                                   num_channels=frame.num_channels or 1,
+                                   samples_per_channel=frame.samples_per_channel)
+            if frame.sample_rate <= 0:
+                raise ValueError(f"sample rate {frame.sample_rate}")
+        except ValueError as e:
+            self._bad_frames += 1
+            if self._bad_frames == 1:
+                logger.warning("an audio_output frame skipped: %s", e)
+            return
+        rate = self.sink.sample_rate
+        if rate is None or rate == audio.sample_rate and self._resampler is None:
+            await self.sink.capture_frame(audio)
+            return
+        if self._resampler is None:
+            self._resampler = rtc.AudioResampler(input_rate=audio.sample_rate, output_rate=rate,
+                                                 num_channels=audio.num_channels)
+        for out in self._resampler.push(audio):
+            await self.sink.capture_frame(out)
+
+    async def flush(self) -> None:
+        """``audio_playback_flush``: the segment is complete; it is answered once played."""
+        if self._resampler is not None:  # the resampler's tail belongs to this segment
+            resampler, self._resampler = self._resampler, None
+            for out in resampler.flush():
+                await self.sink.capture_frame(out)
+        self.sink.flush()
 
     def clear(self) -> None:
-        """``audio_playback_clear``: the segment was interrupted; no answer."""
-        self._first_frame, self._pushed = None, 0.0
-        if self._playout is not None:
-            self._playout.cancel()
-            self._playout = None
+        """``audio_playback_clear``: stop the playback now (what is queued is dropped); no
+        answer (the agent ends the segment as interrupted itself)."""
+        self._resampler = None
+        self.sink.clear_buffer()
 
-    def _answer(self) -> None:
-        from livekit.protocol.agent_pb import agent_session as pb
+    def _on_played(self, ev: Any) -> None:
+        """The sink's ``playback_finished``: a segment played to its end is answered."""
+        if not ev.interrupted:
+            from livekit.protocol.agent_pb import agent_session as pb
 
-        self._playout = None
-        self._send(pb.AgentSessionMessage(
-            audio_playback_finished=pb.AgentSessionMessage.ConsoleIO.AudioPlaybackFinished()))
+            self.answered += 1
+            self._send(pb.AgentSessionMessage(
+                audio_playback_finished=pb.AgentSessionMessage.ConsoleIO.AudioPlaybackFinished()))
 
-    def close(self) -> None:
-        """Cancel a pending answer (the session is over)."""
-        if self._playout is not None:
-            self._playout.cancel()
-            self._playout = None
+    async def aclose(self) -> None:
+        """The session is over: stop the playback (nothing more is answered), close the sink."""
+        self.sink.off("playback_finished", self._on_played)
+        self.sink.clear_buffer()
+        await self.sink.aclose()
+
 
     # -- the caller's audio ----------------------------------------------------------------------
 
@@ -122,3 +192,4 @@ class ConsoleAudio:
                         samples_per_channel=out.samples_per_channel)))
         finally:
             caller.close()
+
