@@ -171,12 +171,22 @@ def test_two_stores_opening_one_empty_database_at_once(pg_url: str) -> None:  # 
 
 
 def _wait_until_blocked(store: Store, query: str, timeout: float = 20.0) -> None:
-    """Wait until a backend runs ``query`` waiting on a lock (``pg_stat_activity``)."""
+    """Wait until a backend runs ``query`` waiting on a lock (``pg_stat_activity``).
+
+    Each look is a transaction of its own: a backend reads ``pg_stat_activity`` once per
+    transaction and keeps that snapshot to its end, so polling in one transaction (SQLAlchemy's
+    autobegin) never saw a writer that reached the lock after the first look; the test then
+    failed after ``timeout`` whenever the writer's thread was slower to connect than this one
+    (one run in five with the two cores busy)."""
     q = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
              "AND query LIKE :q")
     deadline = time.monotonic() + timeout
     with store.engine.connect() as conn:
-        while conn.execute(q, {"q": f"%{query}%"}).scalar() == 0:
+        while True:
+            waiting = conn.execute(q, {"q": f"%{query}%"}).scalar()
+            conn.rollback()  # ends the snapshot: the next look sees the backends anew
+            if waiting:
+                return
             assert time.monotonic() < deadline, f"no backend waited on a lock for {query!r}"
             time.sleep(0.02)
 
