@@ -11,7 +11,7 @@ import time
 from bench import common
 
 NAMES = ["overhead", "ingest", "long", "store", "dbwrites", "startup", "pipeline", "peer", "uicost",
-         "turndet", "recorder", "process"]
+         "uigarbage", "turndet", "recorder", "process"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -124,6 +124,13 @@ def test_bench_long_quick(tmp_path: Path) -> None:
     finite(figures, "long.replay_load_to_first_frame")
 
 
+def test_bench_uigarbage_quick(tmp_path: Path) -> None:
+    figures = run_bench("uigarbage", tmp_path, timeout=300)
+    assert finite(figures, "uigarbage.frames") > 0
+    # tui/compat.py's workaround: no Textual strip is left to the cyclic collector
+    assert finite(figures, "uigarbage.cyclic_garbage_strips") == 0
+
+
 def test_bench_store_quick(tmp_path: Path) -> None:
     figures = run_bench("store", tmp_path, timeout=300)
     assert finite(figures, "store.snapshot_load") > 0

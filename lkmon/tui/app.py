@@ -28,6 +28,7 @@ from textual.widgets import Footer, Static
 from lkmon.model.areas import Area
 from lkmon.model.state import SessionModel
 from lkmon.sources.base import SessionSource
+from lkmon.tui import compat
 from lkmon.tui.lifecycle import QUIT_TIMEOUT
 from lkmon.tui.refresh import PaneRefresh
 from lkmon.tui.session import SessionApp
@@ -102,6 +103,7 @@ class LkmonApp(SessionApp):
         self._layout_size: Size | None = None
         self._refresh = PaneRefresh(self.report_error)
         self._ticked_at = 0.0
+        compat.uncached_whole_divide()  # Textual's strips must not be cycles (tui/compat.py)
 
     def refresh_areas(self, changed: set[Area], *, force: bool = False) -> None:
         """Re-render the panes that show any of the ``changed`` areas.

@@ -23,6 +23,7 @@ from textual.geometry import Offset, Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from lkmon.tui.compat import crop_extend
 from lkmon.tui.widgets.common import guarded, report_widget_error
 
 STRIP_CACHE_ITEMS = 256
@@ -236,4 +237,4 @@ class ItemLines(ScrollView, can_focus=True):
         if index >= self.line_count or not self._wrap_width:
             return Strip.blank(width, style)
         strip = self.line(index).apply_style(style)
-        return strip.crop_extend(scroll_x, scroll_x + width, style)
+        return crop_extend(strip, scroll_x, scroll_x + width, style)

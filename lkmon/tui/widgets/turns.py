@@ -27,6 +27,7 @@ from lkmon.model import vocab
 from lkmon.model.areas import Area
 from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_clock, fmt_s
+from lkmon.tui.compat import crop_extend
 from lkmon.tui.widgets.bars import (
     BAR_STAGES,
     bar_length,
@@ -171,8 +172,9 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         turns = self.model.turns
         if position >= len(turns):
             if not turns and y == 0:
-                return Strip(Text("  No turns yet: speak, or press t to type.", style=DIM)
-                             .render(self.app.console)).crop_extend(0, width, None)
+                return crop_extend(Strip(Text("  No turns yet: speak, or press t to type.",
+                                              style=DIM).render(self.app.console)),
+                                   0, width, None)
             return Strip.blank(width, self._base_style)
         is_cursor = position == self.cursor
         turn = turns[position]
@@ -193,7 +195,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         base = self._base_style
         if is_cursor:
             base = base + Style(bgcolor="#434c5e" if self.has_focus else "#3b4252")
-        strip = strip.apply_style(base).crop_extend(0, width, base)
+        strip = crop_extend(strip.apply_style(base), 0, width, base)
         self._row_cache[position] = (turn, turn.metrics, state, strip)
         return strip
 

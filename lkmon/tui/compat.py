@@ -1,0 +1,106 @@
+"""Every workaround lkmon makes for Textual's own behaviour, each behind one named function.
+
+``tests/test_tui_compat.py`` checks each against the installed Textual and fails with a message
+naming the workaround and the version when Textual changes under it. ``CHECKED_ON`` is the
+release ``pyproject.toml`` pins; ``check_version()`` logs one warning on any other.
+
+The workarounds (checked on Textual 8.2.8):
+
+============================  ==================================================================
+``uncached_whole_divide``     ``Strip.divide`` replaced: a line cut into one chop (the whole
+                              strip) is not stored in the strip's own ``_divide_cache``
+``crop_extend``               ``Strip.crop_extend`` as lkmon's panes call it, without storing a
+                              strip that needs no cut and no padding in its own cache
+============================  ==================================================================
+
+Why: a Textual ``Strip`` caches the results of ``divide`` and ``crop_extend`` on itself, and
+when nothing is cut the result is the strip itself (``[self]``, ``self``), so the strip holds
+itself through its cache. Such a strip is a reference cycle: when it is dropped, only the cyclic
+collector frees it, with the seven ``FIFOCache`` and the segments it carries. The compositor
+divides every line of every widget it draws (``Compositor._render_chops``), and most lines are
+one chop, so nearly every strip of every frame became cyclic garbage: 37,380 objects per replay
+of ``tests/data/real_session_0870.journal.jsonl`` (``python -m bench uigarbage``), which made the
+TUI's full collections the longest pauses of a session (docs/benchmarks.md, "The UI's cost").
+Returning the strip without caching it gives the same result (a cached ``[self]`` saves nothing:
+building it is cheaper than the cache lookup).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+
+from rich.style import Style
+from textual.strip import Strip
+
+logger = logging.getLogger("lkmon.tui.compat")
+
+CHECKED_ON = "8.2.8"
+"""The Textual release every workaround here was checked on (``pyproject.toml`` pins it)."""
+
+TEXTUAL_DIVIDE = Strip.divide
+"""Textual's own ``Strip.divide``, as it was before ``uncached_whole_divide``."""
+
+_warned: list[str] = []
+
+
+def installed_version() -> str | None:
+    """The installed Textual version, or ``None`` when it cannot be read."""
+    try:
+        return metadata.version("textual")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_version() -> bool:
+    """Log one warning (once per process) when the installed Textual is not ``CHECKED_ON``.
+
+    Returns:
+        True when it is.
+    """
+    version = installed_version()
+    ok = version == CHECKED_ON
+    if not ok and not _warned:
+        _warned.append(str(version))
+        logger.warning("textual %s is not the release lkmon was checked on (%s)",
+                       version, CHECKED_ON)
+    return ok
+
+
+def _divide(self: Strip, cuts: Iterable[int]) -> Sequence[Strip]:
+    cell_length = self.cell_length
+    cuts = [cut for cut in cuts if cut <= cell_length]
+    if len(cuts) == 1 and cuts[0] == cell_length:
+        return [self]  # Textual would also store [self] in self._divide_cache: a cycle
+    return TEXTUAL_DIVIDE(self, cuts)
+
+
+def uncached_whole_divide() -> bool:
+    """Replace ``Strip.divide`` (process-wide, once) with one that does not cache a one-chop
+    division on the strip itself; every other division goes to Textual's own, unchanged.
+
+    Checked on Textual 8.2.8: ``Strip.divide(cuts)`` drops the cuts beyond the strip's cell
+    length, and when one cut remains at its end returns ``[self]``, cached in
+    ``self._divide_cache``. If Textual changes ``divide``'s signature or meaning the
+    replacement would hide it; ``tests/test_tui_compat.py`` compares the two on every kind of
+    cut and fails first.
+
+    Returns:
+        True when it was installed now, False when it already was.
+    """
+    if Strip.divide is _divide:
+        return False
+    check_version()
+    Strip.divide = _divide  # type: ignore[method-assign]  # the workaround itself
+    return True
+
+
+def crop_extend(strip: Strip, start: int, end: int, style: Style | None) -> Strip:
+    """``strip.crop_extend(start, end, style)``: the cells ``start`` to ``end`` of ``strip``,
+    padded with ``style`` where it is shorter; ``strip`` itself, not cached on itself, when it is
+    exactly ``end`` cells long and ``start`` is 0 (Textual would store it in its own
+    ``_crop_extend_cache``, a cycle). Checked on Textual 8.2.8."""
+    if start <= 0 and end == strip.cell_length:
+        return strip
+    return strip.crop_extend(start, end, style)

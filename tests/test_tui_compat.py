@@ -1,0 +1,123 @@
+"""Each Textual workaround in ``lkmon.tui.compat``, checked against the installed Textual.
+
+A failure names the workaround and the version, so a Textual upgrade that changes what a
+workaround relies on says so at once. The SVG snapshots (tests/test_snapshots.py) check that the
+screen is drawn the same with the workarounds installed.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+from rich.segment import Segment
+from rich.style import Style
+from synthetic import synthetic_session
+from textual.strip import Strip
+
+from lkmon.model.state import SessionModel
+from lkmon.tui import compat
+from lkmon.tui.app import LkmonApp
+
+VERSION = compat.installed_version()
+
+
+def broken(workaround: str, what: str) -> str:
+    """The message of a failed check: which workaround, which version, where to look."""
+    return (f"textual {VERSION}: {workaround} {what} (checked on {compat.CHECKED_ON}); "
+            "see lkmon/tui/compat.py")
+
+
+def strips() -> Iterator[Strip]:
+    """Strips of a few shapes: styled, plain, empty, one wide character."""
+    red, blue = Style(color="red"), Style(bgcolor="blue")
+    yield Strip([Segment("hello ", red), Segment("world", blue)])
+    yield Strip([Segment("abc")], 3)
+    yield Strip([], 0)
+    yield Strip([Segment("界x", red)])
+
+
+def cached(cache: object) -> list[object]:
+    """The values in one of a strip's ``FIFOCache`` (it has ``keys`` and ``get``)."""
+    return [cache.get(key) for key in cache.keys()]  # type: ignore[attr-defined]
+
+
+def test_installed_textual_is_the_checked_release() -> None:
+    assert VERSION == compat.CHECKED_ON, broken("the pin", "is not the checked release")
+    assert compat.check_version()
+
+
+def test_textual_still_caches_a_whole_divide_on_the_strip_itself() -> None:
+    # What the workaround is for: if this fails, Textual no longer makes the cycle, and
+    # uncached_whole_divide can go.
+    strip = Strip([Segment("hello")])
+    assert compat.TEXTUAL_DIVIDE(strip, [5]) == [strip]
+    assert any(p is strip for ps in cached(strip._divide_cache) for p in ps), broken(
+        "uncached_whole_divide", "Strip.divide no longer caches [self]")
+
+
+def test_divide_gives_what_textual_gives() -> None:
+    compat.uncached_whole_divide()
+    assert Strip.divide is not compat.TEXTUAL_DIVIDE
+    for strip in strips():
+        n = strip.cell_length
+        for cuts in ([n], [1, n], [2, 4, n], [n + 3], [n, n + 3], [0, n], [], [1]):
+            got = Strip.divide(strip, iter(cuts))  # cuts may be a one-shot iterable
+            want = compat.TEXTUAL_DIVIDE(Strip(list(strip), strip.cell_length), cuts)
+            assert [(s.text, s.cell_length, list(s)) for s in got] == [
+                (s.text, s.cell_length, list(s)) for s in want], broken(
+                "uncached_whole_divide", f"divides {strip.text!r} at {cuts} differently")
+        whole = Strip.divide(strip, [n])
+        assert whole == [strip] and whole[0] is strip
+        assert not any(p is strip for ps in cached(strip._divide_cache) for p in ps), "cached"
+    assert compat.uncached_whole_divide() is False, "installed once"
+
+
+def test_crop_extend_gives_what_textual_gives() -> None:
+    pad = Style(bgcolor="green")
+    for strip in strips():
+        n = strip.cell_length
+        for start, end in ((0, n), (0, n + 4), (0, max(n - 1, 0)), (1, n), (2, n + 2), (-1, n)):
+            got = compat.crop_extend(strip, start, end, pad)
+            want = Strip(list(strip), n).crop_extend(start, end, pad)
+            assert (got.text, got.cell_length, list(got)) == (
+                want.text, want.cell_length, list(want)), broken(
+                "crop_extend", f"crops {strip.text!r} to {start}..{end} differently")
+        assert compat.crop_extend(strip, 0, n, pad) is strip
+        assert not any(s is strip for s in cached(strip._crop_extend_cache)), "cached"
+
+
+async def strips_left_to_the_collector() -> int:
+    """Render frames of a growing session into the app and count the ``Strip`` objects that
+    only the cyclic collector could free (it is off meanwhile)."""
+    events = synthetic_session(12, background=True)
+    app = LkmonApp(SessionModel())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        gc.collect()
+        gc.disable()
+        try:
+            for i in range(0, len(events), 25):
+                app.apply_events(events[i:i + 25])
+                await pilot.pause()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            return sum(isinstance(o, Strip) for o in gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+
+
+async def test_frames_leave_no_strip_to_the_cyclic_collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    patched = await strips_left_to_the_collector()
+    assert patched == 0, f"{patched} strips became cyclic garbage with the workaround"
+    # The same frames with Textual's own divide: the cycles the workaround removes.
+    monkeypatch.setattr(compat, "uncached_whole_divide", lambda: False)
+    monkeypatch.setattr(Strip, "divide", compat.TEXTUAL_DIVIDE)
+    unpatched = await strips_left_to_the_collector()
+    assert unpatched > 100, broken("uncached_whole_divide",
+                                   f"left {unpatched} strips without it: the cycle is gone")
