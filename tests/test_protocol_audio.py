@@ -189,7 +189,8 @@ def test_the_local_agent_over_the_protocol_agrees_with_in_process(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``agent_entry.py`` with the local models on the same recordings, in this process and in
-    its own: the same turns, the same words heard, and EOU and e2e within the noise."""
+    its own: the same turns, the same words heard, EOU, e2e and the heard gap within the noise,
+    and the heard gap measured over the protocol as in-process (joined to every spoken turn)."""
     from lkmon.cli import main
 
     monkeypatch.chdir(tmp_path)
@@ -204,9 +205,27 @@ def test_the_local_agent_over_the_protocol_agrees_with_in_process(
     users = {m: [t["user_text"].lower().strip(" .") for t in s["turns"] if t["user_text"]]
              for m, s in snaps.items()}
     assert users["in"] == users["proc"] and len(users["in"]) == 2, users
+    # the heard gap, on lkmon's two ends both ways (over the protocol: the agent's playback
+    # start carried by its assistant message, HeardRelay). heard - e2e is the VAD's estimate
+    # against the audio, the reply's head silence and the sink (docs/metrics.md): the same
+    # agent's both ways, plus the wire and the sink's tick over the protocol (60 ms measured
+    # here); it leaves out the STT's and the LLM's time, the noise of a busy machine, so it is
+    # checked first and within 0.1 s (FLAG_DIFFERENCE).
+    gaps, diffs = {}, {}
+    for mode, snap in snaps.items():
+        spoken = [t for t in snap["turns"] if t["user_text"]]
+        gaps[mode] = [t["metrics"]["heard_gap"] for t in spoken]
+        assert None not in gaps[mode], (mode, [t["missing"] for t in spoken])
+        diffs[mode] = [t["metrics"]["heard_gap"] - t["metrics"]["e2e_latency"] for t in spoken]
+        assert all(t["heard"]["playback_started_at"] == t["metrics"]["agent_started_speaking_at"]
+                   for t in spoken), mode
+    print(f"heard gap in-process {gaps['in']}, over the protocol {gaps['proc']}; heard - e2e "
+          f"{diffs['in']} vs {diffs['proc']}")
+    assert abs(statistics.median(diffs["in"]) - statistics.median(diffs["proc"])) < 0.1, diffs
     # the noise: on an idle machine both runs give EOU 0.50 s a turn and e2e 0.63-0.75 s; the
-    # tolerance is what a busy 2-core machine adds to one run and not the other
-    for figure, noise in (("eou_delay", 0.3), ("e2e_latency", 0.45)):
+    # tolerance is what a busy 2-core machine adds to one run and not the other. The heard gap
+    # is e2e plus the parts checked above, so it takes e2e's tolerance.
+    for figure, noise in (("eou_delay", 0.3), ("e2e_latency", 0.45), ("heard_gap", 0.45)):
         a = [t["metrics"][figure] for t in snaps["in"]["turns"] if t["user_text"]]
         b = [t["metrics"][figure] for t in snaps["proc"]["turns"] if t["user_text"]]
         assert None not in a + b, (figure, a, b)

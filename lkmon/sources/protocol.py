@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from lkmon.errors import UsageError
 from lkmon.model.events import (
+    AgentAudible,
     AgentStateChanged,
     ChatMessageAdded,
     Event,
@@ -45,7 +46,7 @@ from lkmon.model.events import (
     SessionStarted,
 )
 from lkmon.sources.base import Capabilities, Emit, SessionSource, SourceError
-from lkmon.sources.protocol_audio import LAST_USAGE_WAIT, ConsoleAudio, make_caller
+from lkmon.sources.protocol_audio import LAST_USAGE_WAIT, ConsoleAudio, HeardRelay, make_caller
 
 if TYPE_CHECKING:
     from lkmon.agent.audio.callers import WavCaller
@@ -111,6 +112,8 @@ class ProtocolSource(SessionSource):
         self.caller: WavCaller | MicInput | None = None
         self.output, self._speaker_device = output, speaker_device
         self.sink: NullSink | SpeakerSink | None = None
+        self.relay = HeardRelay(self._level)
+        """Puts the sink's ``AgentAudible`` on the agent's playback start."""
         self._deliver: Emit | None = None
         self._journal = journal
         self._listening: asyncio.Event | None = None
@@ -166,7 +169,7 @@ class ProtocolSource(SessionSource):
         if self.sink is None:
             from lkmon.agent.audio.sinks import make_sink
 
-            self.sink = make_sink(self.output, self._level, self._speaker_device, self.caller)
+            self.sink = make_sink(self.output, self._own, self._speaker_device, self.caller)
         model = SessionModel(prices)
         model.session.session_id = self.session_id
         return model
@@ -175,6 +178,13 @@ class ProtocolSource(SessionSource):
         """lkmon's own events (the caller's and the sink's ``AudioLevel``), into the stream."""
         if self._deliver is not None:
             self._deliver(event)
+
+    def _own(self, event: Event) -> None:
+        """The sink's events: its ``AgentAudible`` go through the ``HeardRelay`` first."""
+        if isinstance(event, AgentAudible):
+            self.relay.audible(event)
+        else:
+            self._level(event)
 
     async def run(self, emit: Emit) -> None:
         """Start the server and the agent, deliver its events until the end.
@@ -224,6 +234,8 @@ class ProtocolSource(SessionSource):
         watcher = self.caller.watcher if isinstance(self.caller, WavCaller) else None
 
         def deliver(event: Event) -> None:
+            if isinstance(event, ChatMessageAdded):  # its reply's heard gap comes first
+                self.relay.message(event)
             if writer is not None:
                 writer.write(event)
             if watcher is not None:

@@ -8,6 +8,9 @@
   ``playback_finished``, not interrupted); ``audio_playback_clear`` stops the playback at once
   (the sink drops what is queued) and is not answered, as LiveKit's Go console does: the agent's
   ``TcpAudioOutput`` ends an interrupted segment itself. Without the answer every reply hangs.
+* With an audio caller, lkmon holds both ends of the audio as in-process: the caller and the
+  sink share one ``HeardMeter`` (``make_sink``), and ``HeardRelay`` puts each reply's
+  ``AgentAudible`` on the agent's playback start, so the heard gap joins its turn.
 * The caller's audio (a ``WavCaller`` or ``MicInput``, 16 kHz mono int16, 10 ms frames, paced
   in real time by the caller itself) goes as ``audio_input`` frames at ``WIRE_SAMPLE_RATE``
   (48 kHz mono: LiveKit's ``TcpAudioInput`` resamples from exactly that rate), resampled by
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from lkmon.agent.audio.callers import WavCaller
     from lkmon.agent.audio.mic import MicInput
     from lkmon.agent.audio.sinks import Emit, NullSink, SpeakerSink
+    from lkmon.model.events import AgentAudible, ChatMessageAdded
 
 logger = logging.getLogger("lkmon.protocol")
 
@@ -193,3 +197,69 @@ class ConsoleAudio:
         finally:
             caller.close()
 
+
+
+RELAY_WINDOW = 1.0
+"""Seconds after the agent's playback start within which lkmon's sink may start the same
+segment (the wire, the sink's 10 ms tick, a busy loop) for ``HeardRelay`` to join them."""
+RELAY_SLACK = 0.005
+"""Seconds lkmon's start may read before the agent's (the clock reads of two processes)."""
+_HELD = 16
+
+
+class HeardRelay:
+    """Puts each ``AgentAudible`` of lkmon's sink on the agent's playback start.
+
+    Over the session protocol the agent's own audio output (LiveKit's ``TcpAudioOutput``)
+    reports the playback start (``on_playback_started(created_at=time.time())``: the reply's
+    ``started_speaking_at``, the start of its ``e2e_latency``) when it sends the segment's first
+    frame; lkmon's sink starts playing that segment a little later, so the sink's
+    ``AgentAudible.playback_started_at`` (lkmon's start) would join no turn
+    (``lkmon.model.heard.HeardJoin`` matches within 5 ms). The relay holds each event until the
+    assistant message carrying the reply's ``started_speaking_at`` (``ChatMessageAdded.metrics``,
+    from the protocol's ``conversation_item_added``) comes, and hands it on with that start:
+    the earliest event whose own start lies from ``RELAY_SLACK`` before it to ``RELAY_WINDOW``
+    seconds after it. ``at`` and ``voice_end_at`` (the heard gap) are untouched; the delay
+    between the two starts shows in the heard difference's ``start`` part. Held events older
+    than a joined one (later segments of an earlier reply) are dropped; at most 16 are held.
+
+    Args:
+        emit: receives each event once it is put on the agent's start.
+    """
+
+    def __init__(self, emit: Emit) -> None:
+        from collections import deque
+
+        self._emit = emit
+        self._held: deque[AgentAudible] = deque(maxlen=_HELD)
+        self._starts: deque[float] = deque(maxlen=_HELD)  # agent starts no event matched yet
+        self.lags: list[float] = []
+        """Seconds from the agent's playback start to lkmon's, per joined event."""
+
+    def audible(self, ev: AgentAudible) -> None:
+        """An event of lkmon's sink (its ``playback_started_at`` on lkmon's start)."""
+        self._held.append(ev)
+        self._join()
+
+    def message(self, ev: ChatMessageAdded) -> None:
+        """A chat message: an assistant one's ``started_speaking_at`` is the agent's start."""
+        started = ev.metrics.get("started_speaking_at") if ev.role == "assistant" else None
+        if started is not None:
+            self._starts.append(started)
+            self._join()
+
+    def _join(self) -> None:
+        import dataclasses
+
+        for started in list(self._starts):
+            fits = [e for e in self._held
+                    if started - RELAY_SLACK <= e.playback_started_at <= started + RELAY_WINDOW]
+            if not fits:
+                continue
+            ev = min(fits, key=lambda e: e.playback_started_at)
+            for earlier in [s for s in self._starts if s <= started]:
+                self._starts.remove(earlier)
+            for old in [e for e in self._held if e.playback_started_at <= ev.playback_started_at]:
+                self._held.remove(old)
+            self.lags.append(ev.playback_started_at - started)
+            self._emit(dataclasses.replace(ev, playback_started_at=started))
