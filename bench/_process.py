@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from bench._pty import Terminal
-from bench._sessions import REPO, Run, journal_has, median_or_nan, ratio_list, read_events
+from bench._sessions import (
+    REPO,
+    Run,
+    journal_has,
+    median_or_nan,
+    ratio_list,
+    read_events,
+    store_args,
+)
 from bench.common import figure
 
 AGENT_LOOP_THREAD = "job_thread_runner"
@@ -69,7 +77,9 @@ def run_process(
     agent's process; read back the agent's probe results, lkmon's journal and snapshot.
 
     With ``tui`` the app draws on the pty; once the journal shows the session closed, ``q`` is
-    typed. ``env`` is added to lkmon's environment, which the agent's process inherits.
+    typed. ``env`` is added to lkmon's environment, which the agent's process inherits. The
+    store is ``bench._sessions.store_args``' (a scratch file in ``workdir`` unless the args
+    hold ``--db`` or ``--no-db``).
 
     Raises:
         RuntimeError: lkmon failed or timed out, or the agent's process wrote no probe results.
@@ -80,8 +90,8 @@ def run_process(
     journal = workdir / "journal.jsonl"
     out = workdir / "agent-probe.json"
     wrapper = interpreter_wrapper(workdir / "python", out)
-    args = [sys.executable, "-m", "lkmon", "run", *lkmon_args, "--process", "--python",
-            str(wrapper), "--journal", str(journal), "--export", str(export)]
+    args = [sys.executable, "-m", "lkmon", "run", *store_args(lkmon_args, workdir), "--process",
+            "--python", str(wrapper), "--journal", str(journal), "--export", str(export)]
     if not tui:
         args.append("--headless")
     term = Terminal(args, cwd=REPO, size=size, env=env)

@@ -171,6 +171,8 @@ def run_lkmon(
     size: tuple[int, int] = (120, 40),
 ) -> Run:
     """Run ``lkmon run ... --journal --export`` under the driver in a pty; read its results.
+    The store is ``store_args``': the args' ``--db``/``--no-db``, else a scratch file in
+    ``workdir``.
 
     With ``tui`` the app runs on the real terminal driver; once the journal shows the session
     closed, ``q`` is typed (the app then saves its snapshot and exits). Headless runs end by
@@ -184,7 +186,8 @@ def run_lkmon(
     export.mkdir(exist_ok=True)
     journal = workdir / "journal.jsonl"
     out = workdir / "probe.json"
-    args = ["run", *lkmon_args, "--journal", str(journal), "--export", str(export)]
+    args = ["run", *store_args(lkmon_args, workdir), "--journal", str(journal), "--export",
+            str(export)]
     if not tui:
         args.append("--headless")
     term = Terminal(driver_argv(out, args), cwd=REPO, size=size)
@@ -216,6 +219,16 @@ def run_lkmon(
         snapshot=snapshot,
         terminal=term,
     )
+
+
+def store_args(lkmon_args: list[str], workdir: Path) -> list[str]:
+    """``lkmon_args`` with the session store made explicit: as given when they hold ``--db`` or
+    ``--no-db``, else with ``--db WORKDIR/lkmon.db`` (a scratch SQLite store of the run's own),
+    so that a benchmark stores its sessions as a user's ``lkmon run`` does (the store on) but
+    never into the repository's ``lkmon-sessions/lkmon.db``."""
+    if "--db" in lkmon_args or "--no-db" in lkmon_args:
+        return list(lkmon_args)
+    return [*lkmon_args, "--db", str(workdir / "lkmon.db")]
 
 
 def ratio_list(a: list[float], b: list[float]) -> list[float]:

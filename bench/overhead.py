@@ -24,6 +24,11 @@ over pairs with the spread:
         (``lkmon/agent/host/runner.py`` ``_after_start``), so one collection at the very start is
         expected; ``*_after_first_second`` leaves it out (and so do the lag maxima so named).
 
+The session store is on in both arms, as in a user's ``lkmon run``: each run writes a scratch
+SQLite file of its own (``--db RUN_FOLDER/lkmon.db``, ``bench._sessions.store_args``), never the
+repository's ``lkmon-sessions/lkmon.db``; ``LKMON_BENCH_STORE=off`` runs both arms ``--no-db``
+(runs A-C predate the store; ``bench/storecost.py`` measures the store's own cost).
+
 Sizes: 3 recordings x 4 pairs (``LKMON_BENCH_PAIRS`` overrides); ``--quick``: 1 recording, 1 pair.
 ``LKMON_BENCH_KEEP=DIR`` keeps each run's journal, snapshot and probe results in DIR.
 """
@@ -43,9 +48,23 @@ NAME = "overhead"
 RECORDINGS = ["goforward", "something", "forever_1"]
 
 
-def session_args(recs: list[Path]) -> list[str]:
-    """``lkmon run`` arguments: the default agent, local models, the recordings, a null sink."""
-    return ["agent_entry.py", "--models", "local", "--input", *map(str, recs), "--output", "null"]
+def store_on() -> bool:
+    """False when ``$LKMON_BENCH_STORE`` is ``off`` (the runs then take ``--no-db``).
+
+    Raises:
+        ValueError: ``$LKMON_BENCH_STORE`` is neither ``on``, ``off`` nor unset.
+    """
+    value = os.environ.get("LKMON_BENCH_STORE", "on").strip().lower() or "on"
+    if value not in ("on", "off"):
+        raise ValueError(f"LKMON_BENCH_STORE={value!r}: give on or off")
+    return value == "on"
+
+
+def session_args(recs: list[Path], *, store: bool = True) -> list[str]:
+    """``lkmon run`` arguments: the default agent, local models, the recordings, a null sink;
+    ``--no-db`` without ``store`` (with it the runner adds a scratch ``--db``)."""
+    return ["agent_entry.py", "--models", "local", "--input", *map(str, recs), "--output", "null",
+            *([] if store else ["--no-db"])]
 
 
 def measure(run: Run) -> dict[str, Any]:
@@ -87,12 +106,13 @@ def run(quick: bool = False) -> None:
     timeout = 90 + 40 * len(recs)
     res: dict[str, list[dict[str, Any]]] = {"tui": [], "headless": []}
     keep = os.environ.get("LKMON_BENCH_KEEP")  # a folder to keep every run's files in
+    store = store_on()
     with tempfile.TemporaryDirectory(prefix="lkmon-bench-overhead-") as scratch:
         tmp = keep or scratch
         for i in range(pairs):
             order = ("tui", "headless") if i % 2 == 0 else ("headless", "tui")
             for arm in order:
-                r = run_lkmon(arm, session_args(recs), Path(tmp) / f"{i}-{arm}",
+                r = run_lkmon(arm, session_args(recs, store=store), Path(tmp) / f"{i}-{arm}",
                               tui=arm == "tui", timeout=timeout)
                 m = measure(r)
                 if m["e2e_turns"] < len(recs):
@@ -105,7 +125,8 @@ def run(quick: bool = False) -> None:
     def col(arm: str, key: str) -> list[float]:
         return [m[key] for m in res[arm]]
 
-    print(f"# {NAME}: {len(recs)} recordings x {pairs} pairs", flush=True)
+    print(f"# {NAME}: {len(recs)} recordings x {pairs} pairs; the session store "
+          f"{'on (a scratch --db per run)' if store else 'off (--no-db)'}", flush=True)
     figure(NAME, "e2e_p50_tui", col("tui", "e2e_p50"), "s")
     figure(NAME, "e2e_p50_headless", col("headless", "e2e_p50"), "s")
     figure(NAME, "e2e_p50_ratio", ratio_list(col("tui", "e2e_p50"), col("headless", "e2e_p50")),

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._pty import Terminal
-from bench._sessions import REPO, driver_argv, median_or_nan, read_events
+from bench._sessions import REPO, driver_argv, median_or_nan, read_events, store_args
 from bench.probe import cpu_between
 
 NAME = "peer"
@@ -126,8 +126,9 @@ def run_lkmon(workdir: Path, messages: list[str], timeout: float = 300.0) -> dic
     out = workdir / "probe.json"
     journal = workdir / "journal.jsonl"
     export = workdir / "snapshot.json"
-    args = ["run", "agent_entry.py", "--models", "local", "--input", "text", "--headless",
-            "--output", "null", "--journal", str(journal), "--export", str(export)]
+    args = ["run", *store_args(["agent_entry.py", "--models", "local", "--input", "text",
+                                "--headless", "--output", "null"], workdir),
+            "--journal", str(journal), "--export", str(export)]
     code, cpu, output = _run_piped(driver_argv(out, args), "\n".join(messages) + "\n", timeout)
     if code != 0 or not out.exists() or not export.exists():
         raise RuntimeError(f"lkmon exited {code}:\n{output[-800:]}")

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from bench._pty import Terminal
-from bench._sessions import REPO, first_ts, journal_has, read_events
+from bench._sessions import REPO, first_ts, journal_has, read_events, store_args
 from bench.common import figure
 
 NAME = "startup"
@@ -49,8 +49,10 @@ def one_run(workdir: Path, timeout: float = 180.0) -> dict[str, float]:
     journal = workdir / "journal.jsonl"
     export = workdir / "export"
     export.mkdir(parents=True, exist_ok=True)
-    argv = [*lkmon_command(), "run", "agent_entry.py", "--models", "local", "--input", "text",
-            "--output", "null", "--journal", str(journal), "--export", str(export)]
+    argv = [*lkmon_command(), "run", *store_args(["agent_entry.py", "--models", "local",
+                                                  "--input", "text", "--output", "null"],
+                                                 workdir),
+            "--journal", str(journal), "--export", str(export)]
     term = Terminal(argv, cwd=REPO, size=(120, 40))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and term.proc.isalive():

@@ -199,3 +199,19 @@ def test_bench_process_quick(tmp_path: Path) -> None:
         - finite(figures, "process.loop_lag_p99_ms_headless"))
     assert finite(figures, "process.cpu_per_session_minute_ratio") > 0
     assert finite(figures, "process.lkmon_cpu_process_tui") > 0
+
+
+@pytest.mark.models
+@pytest.mark.slow  # about 85 s even --quick (4 sessions, one with the TUI): the slow lane
+def test_bench_storecost_quick(tmp_path: Path) -> None:
+    figures = run_bench("storecost", tmp_path, timeout=500)
+    for pair in ("store", "tui", "aa"):
+        assert finite(figures, f"storecost.{pair}.cpu_per_session_minute_ratio") > 0
+        assert finite(figures, f"storecost.{pair}.e2e_p50_ratio") > 0
+        finite(figures, f"storecost.{pair}.loop_lag_p99_diff_ms")
+    # the store-on runs did store their turns (the greeting and the recording's turn)
+    assert finite(figures, "storecost.stored_turns_headless_db") >= 2
+    assert finite(figures, "storecost.stored_turns_tui_db") >= 2
+    assert finite(figures, "storecost.tui.loop_lag_p99_diff_ms") == pytest.approx(
+        finite(figures, "storecost.loop_lag_p99_ms_tui_db")
+        - finite(figures, "storecost.loop_lag_p99_ms_headless_db"))
