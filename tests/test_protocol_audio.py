@@ -51,9 +51,10 @@ def tone(path: Path, seconds: float, rate: int = CALLER_SAMPLE_RATE) -> Path:
 
 async def test_the_callers_audio_goes_as_48_khz_audio_input_and_follows_the_agent(
         tmp_path: Path) -> None:
-    """A WAV caller over the protocol: it waits for the agent to listen, plays the recording at
-    real-time pace as 48 kHz ``audio_input`` frames, waits for the reply (``SpeechCreated`` /
-    ``SpeechDone`` from the protocol's events), then says it has finished."""
+    """A WAV caller over the protocol: it waits for the agent to listen and greet, plays the
+    recording at real-time pace as 48 kHz ``audio_input`` frames, waits for the reply
+    (``SpeechCreated`` / ``SpeechDone`` from the protocol's events), then says it has
+    finished."""
     caller = WavCaller([tone(tmp_path / "a.wav", 0.3)], gap=0.1, reply_timeout=5)
     sent: list[pb.AgentSessionMessage] = []
     finished = asyncio.Event()
@@ -64,6 +65,10 @@ async def test_the_callers_audio_goes_as_48_khz_audio_input_and_follows_the_agen
     assert not caller.played  # the agent is not listening yet: silence only
     watcher.observe(AgentStateChanged(ts=time.time(), old_state="initializing",
                                       new_state="listening"))
+    await asyncio.sleep(0.3)
+    assert not caller.played  # listening, but its greeting is not done (the opening hold)
+    for state in ("speaking", "listening"):  # the greeting
+        watcher.observe(AgentStateChanged(ts=time.time(), old_state="", new_state=state))
     t0 = time.monotonic()
     while not caller.played:
         assert time.monotonic() - t0 < 3
@@ -84,6 +89,25 @@ async def test_the_callers_audio_goes_as_48_khz_audio_input_and_follows_the_agen
     loud = np.flatnonzero(np.abs(samples) > 1000)  # the tone, 3x as many samples at 48 kHz
     assert abs((loud[-1] - loud[0]) / WIRE_SAMPLE_RATE - 0.3) < 0.02
     assert abs(audio.sent_seconds - len(samples) / WIRE_SAMPLE_RATE) < 0.05
+
+
+async def test_an_agent_that_never_greets_is_quiet_after_the_greeting_wait(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the protocol the watcher holds the agent busy from its first event until it first
+    speaks; an agent with no greeting is taken as quiet ``GREETING_WAIT`` seconds on."""
+    from lkmon.agent.audio import watcher as watching
+
+    monkeypatch.setattr(watching, "GREETING_WAIT", 0.3)
+    w = watching.AgentWatcher()
+    w.observe(AgentStateChanged(ts=time.time(), old_state="initializing", new_state="listening"))
+    assert not w.idle() and w.quiet_for() == 0.0
+    await asyncio.sleep(0.35)
+    assert w.idle() and 0 <= w.quiet_for() < 0.1  # quiet from the end of the hold on
+    greeted = watching.AgentWatcher()
+    greeted.observe(AgentStateChanged(ts=time.time(), old_state="listening", new_state="speaking"))
+    assert not greeted.idle()
+    greeted.observe(AgentStateChanged(ts=time.time(), old_state="speaking", new_state="listening"))
+    assert greeted.idle()  # the greeting spoke: no hold
 
 
 # -- what a protocol peer can do wrong: a stand-in interpreter ------------------------------------

@@ -17,6 +17,12 @@ from lkmon.model.events import (
     UserTranscribed,
 )
 
+GREETING_WAIT = 30.0
+"""Seconds ``AgentWatcher.observe`` holds the agent busy at the start until it first speaks.
+Over the session protocol nothing says a reply is being made before it plays (no
+``speech_created``), and the agent reports ``listening`` while it makes its greeting; an agent
+that never greets is taken as quiet after this."""
+
 
 class AgentWatcher:
     """Follows the session to tell when the agent has replied and is quiet.
@@ -43,6 +49,7 @@ class AgentWatcher:
         self.user_turns = 0
         self.finals = 0
         self._idle_since: float | None = None
+        self._opening_until: float | None = None  # observe: monotonic end of the opening hold
 
     _EVENTS = (
         "agent_state_changed",
@@ -108,9 +115,16 @@ class AgentWatcher:
         """Follow the session from lkmon events instead of a LiveKit session (an agent in
         another process, over the session protocol: ``lkmon.sources.ProtocolSource``):
         ``AgentStateChanged``, ``SpeechCreated`` / ``SpeechDone`` (a reply pending, then done),
-        a user ``ChatMessageAdded`` and a final ``UserTranscribed``; other events are ignored."""
+        a user ``ChatMessageAdded`` and a final ``UserTranscribed``; other events are ignored.
+
+        From the first event on, the agent counts as busy (an opening ``thinking``) until its
+        first ``speaking`` state, or ``GREETING_WAIT`` seconds: its greeting is being made."""
+        if self._opening_until is None:
+            self._opening_until = time.monotonic() + GREETING_WAIT
         if isinstance(event, AgentStateChanged):
             self.state = event.new_state
+            if event.new_state == "speaking":
+                self._opening_until = 0.0  # the greeting speaks: the hold is over
         elif isinstance(event, SpeechCreated):
             self.pending += 1
         elif isinstance(event, SpeechDone):
@@ -132,8 +146,10 @@ class AgentWatcher:
             self._idle_since = time.monotonic()
 
     def idle(self) -> bool:
-        """True when the agent neither thinks nor speaks, nor has a speech pending."""
-        return self.state in ("listening", "idle") and self.pending <= 0
+        """True when the agent neither thinks nor speaks, nor has a speech pending (nor, when
+        observed, is still within its opening hold: ``observe``)."""
+        opening = self._opening_until is not None and time.monotonic() < self._opening_until
+        return self.state in ("listening", "idle") and self.pending <= 0 and not opening
 
     def quiet_for(self) -> float:
         """Seconds the agent has been idle without a break (0 when busy now)."""
