@@ -63,8 +63,8 @@ async def test_the_callers_audio_goes_as_48_khz_audio_input_and_follows_the_agen
     watcher = caller.watcher
     await asyncio.sleep(0.3)
     assert not caller.played  # the agent is not listening yet: silence only
-    watcher.observe(AgentStateChanged(ts=time.time(), old_state="initializing",
-                                      new_state="listening"))
+    for state in ("thinking", "listening"):  # LiveKit's start over a greeting in the making
+        watcher.observe(AgentStateChanged(ts=time.time(), old_state="", new_state=state))
     await asyncio.sleep(0.3)
     assert not caller.played  # listening, but its greeting is not done (the opening hold)
     for state in ("speaking", "listening"):  # the greeting
@@ -91,23 +91,28 @@ async def test_the_callers_audio_goes_as_48_khz_audio_input_and_follows_the_agen
     assert abs(audio.sent_seconds - len(samples) / WIRE_SAMPLE_RATE) < 0.05
 
 
-async def test_an_agent_that_never_greets_is_quiet_after_the_greeting_wait(
+async def test_the_opening_hold_is_for_a_greeting_in_the_making_only(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Over the protocol the watcher holds the agent busy from its first event until it first
-    speaks; an agent with no greeting is taken as quiet ``GREETING_WAIT`` seconds on."""
+    """Over the protocol an agent ``thinking`` before it first listens is making its greeting:
+    busy until it speaks, at most ``GREETING_WAIT`` seconds; one that listens first is not."""
     from lkmon.agent.audio import watcher as watching
 
     monkeypatch.setattr(watching, "GREETING_WAIT", 0.3)
-    w = watching.AgentWatcher()
-    w.observe(AgentStateChanged(ts=time.time(), old_state="initializing", new_state="listening"))
+
+    def watch(*states: str) -> watching.AgentWatcher:
+        w = watching.AgentWatcher()
+        for state in states:
+            w.observe(AgentStateChanged(ts=time.time(), old_state="", new_state=state))
+        return w
+
+    w = watch("thinking", "listening")  # its greeting never speaks
     assert not w.idle() and w.quiet_for() == 0.0
     await asyncio.sleep(0.35)
     assert w.idle() and 0 <= w.quiet_for() < 0.1  # quiet from the end of the hold on
-    greeted = watching.AgentWatcher()
-    greeted.observe(AgentStateChanged(ts=time.time(), old_state="listening", new_state="speaking"))
-    assert not greeted.idle()
-    greeted.observe(AgentStateChanged(ts=time.time(), old_state="speaking", new_state="listening"))
-    assert greeted.idle()  # the greeting spoke: no hold
+    assert not watch("thinking", "listening", "speaking").idle()
+    assert watch("thinking", "listening", "speaking", "listening").idle()  # it greeted
+    assert watch("listening").idle()  # no greeting in the making: no hold
+    assert watch("listening", "thinking", "listening").idle()  # a later reply is no opening
 
 
 # -- what a protocol peer can do wrong: a stand-in interpreter ------------------------------------

@@ -18,10 +18,12 @@ from lkmon.model.events import (
 )
 
 GREETING_WAIT = 30.0
-"""Seconds ``AgentWatcher.observe`` holds the agent busy at the start until it first speaks.
+"""Seconds at most ``AgentWatcher.observe`` holds the agent busy while its greeting is made.
 Over the session protocol nothing says a reply is being made before it plays (no
-``speech_created``), and the agent reports ``listening`` while it makes its greeting; an agent
-that never greets is taken as quiet after this."""
+``speech_created``), and LiveKit's session start reports ``listening`` over the ``thinking`` of a
+greeting begun in ``on_enter`` (livekit-agents 1.8.9: ``initializing``, ``thinking``,
+``listening``, then ``speaking`` 0.65 s later for ``agent_entry.py``; an agent that does not greet
+goes from ``initializing`` to ``listening``)."""
 
 
 class AgentWatcher:
@@ -117,14 +119,16 @@ class AgentWatcher:
         ``AgentStateChanged``, ``SpeechCreated`` / ``SpeechDone`` (a reply pending, then done),
         a user ``ChatMessageAdded`` and a final ``UserTranscribed``; other events are ignored.
 
-        From the first event on, the agent counts as busy (an opening ``thinking``) until its
-        first ``speaking`` state, or ``GREETING_WAIT`` seconds: its greeting is being made."""
-        if self._opening_until is None:
-            self._opening_until = time.monotonic() + GREETING_WAIT
+        An agent ``thinking`` before its first ``listening`` is making its greeting: it counts
+        as busy (the opening hold) until it first speaks, or for ``GREETING_WAIT`` seconds."""
         if isinstance(event, AgentStateChanged):
             self.state = event.new_state
             if event.new_state == "speaking":
-                self._opening_until = 0.0  # the greeting speaks: the hold is over
+                self._opening_until = 0.0  # the greeting speaks: no hold (or its end)
+            elif self._opening_until is None and event.new_state == "thinking":
+                self._opening_until = time.monotonic() + GREETING_WAIT
+            elif self._opening_until is None and event.new_state in ("listening", "idle"):
+                self._opening_until = 0.0  # listening first: no greeting in the making
         elif isinstance(event, SpeechCreated):
             self.pending += 1
         elif isinstance(event, SpeechDone):
