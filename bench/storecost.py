@@ -21,15 +21,18 @@ Figures (``storecost.*``), per arm, then per round for two pairs, the median ove
 with the spread:
     store: ``headless_db`` against ``headless_nodb`` (the store on vs off, headless);
     tui: ``tui_db`` against ``headless_db`` (the TUI vs headless, the store on in both);
-    aa: ``headless_nodb_aa`` against ``headless_nodb`` (the same arm twice: the noise floor).
+    aa: ``headless_nodb_aa`` against ``headless_nodb`` (the same arm twice: the noise floor);
+    with ``LKMON_BENCH_ARMS=tui_db,tui_nodb,tui_nodb_aa`` (``tui_nodb``: the TUI, ``--no-db``):
+    tui_store (``tui_db`` against ``tui_nodb``) and tui_aa (``tui_nodb_aa`` against it).
 For each pair ``PAIR``:
     PAIR.cpu_per_session_minute_ratio: process CPU (``time.process_time``, every thread, the
         store's writer thread included) per minute of conversation, A / B.
     PAIR.e2e_p50_ratio: e2e latency p50 (snapshot ``turns[].metrics.e2e_latency``, LiveKit's
         assistant ``ChatMessage.metrics['e2e_latency']``), A / B; also over the pooled turns.
     PAIR.loop_lag_p99_diff_ms: loop-lag p99 (the probe's 10 ms sleeps), A - B.
-and per arm: e2e p50, loop-lag p99, CPU per minute, and (store on) the session's rows in the
-scratch store (``turns``: checks that the store did write).
+and per arm: e2e p50, loop-lag p99 and max, CPU per minute, transcription delay p50, full (gen 2)
+collections and their longest pause, and (store on) the session's rows in the scratch store
+(``turns``: checks that the store did write).
 
 Sizes: 3 recordings x 3 rounds (12 sessions, ~13 min; ``LKMON_BENCH_PAIRS`` overrides the rounds);
 ``--quick``: 1 recording, 1 round. ``LKMON_BENCH_KEEP=DIR`` keeps every run's files in DIR.
@@ -51,9 +54,30 @@ from bench.overhead import session_args
 
 NAME = "storecost"
 RECORDINGS = ["goforward", "something", "forever_1"]
+ARMS: dict[str, tuple[bool, bool]] = {
+    "tui_db": (True, True), "headless_db": (False, True), "headless_nodb": (False, False),
+    "headless_nodb_aa": (False, False), "tui_nodb": (True, False), "tui_nodb_aa": (True, False)}
+"""Every arm: name -> (with the TUI, with the store)."""
+DEFAULT_ARMS = ("tui_db", "headless_db", "headless_nodb", "headless_nodb_aa")
+"""The arms run unless ``$LKMON_BENCH_ARMS`` (comma-separated names of ``ARMS``) names others,
+e.g. ``tui_db,tui_nodb,tui_nodb_aa`` for the store's cost with the TUI."""
 PAIRS = {"store": ("headless_db", "headless_nodb"), "tui": ("tui_db", "headless_db"),
-         "aa": ("headless_nodb_aa", "headless_nodb")}
-"""Each comparison: (A, B); ratios are A / B, differences A - B."""
+         "aa": ("headless_nodb_aa", "headless_nodb"), "tui_store": ("tui_db", "tui_nodb"),
+         "tui_aa": ("tui_nodb_aa", "tui_nodb")}
+"""Each comparison: (A, B); ratios are A / B, differences A - B; reported when both ran."""
+
+
+def chosen_arms() -> list[str]:
+    """``DEFAULT_ARMS``, or the arms ``$LKMON_BENCH_ARMS`` names.
+
+    Raises:
+        ValueError: it names an arm not in ``ARMS``.
+    """
+    names = [n.strip() for n in os.environ.get("LKMON_BENCH_ARMS", "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in ARMS]
+    if unknown:
+        raise ValueError(f"LKMON_BENCH_ARMS: no arm {unknown[0]!r}; choose from {', '.join(ARMS)}")
+    return names or list(DEFAULT_ARMS)
 
 
 def stored_turns(db: Path) -> int:
@@ -73,7 +97,8 @@ def run(quick: bool = False) -> None:
     recs = recordings(RECORDINGS[:1] if quick else RECORDINGS)
     rounds = 1 if quick else int(os.environ.get("LKMON_BENCH_PAIRS", "3"))
     timeout = 90 + 40 * len(recs)
-    rows: dict[str, list[int]] = {"tui_db": [], "headless_db": []}
+    names = chosen_arms()
+    rows: dict[str, list[int]] = {n: [] for n in names if ARMS[n][1]}
 
     def arm(name: str, *, tui: bool, store: bool) -> Any:
         def one(workdir: Path) -> Run:
@@ -92,11 +117,7 @@ def run(quick: bool = False) -> None:
 
     keep = os.environ.get("LKMON_BENCH_KEEP")
     with tempfile.TemporaryDirectory(prefix="lkmon-bench-storecost-") as scratch:
-        res = run_rounds(NAME, {"tui_db": arm("tui_db", tui=True, store=True),
-                                "headless_db": arm("headless_db", tui=False, store=True),
-                                "headless_nodb": arm("headless_nodb", tui=False, store=False),
-                                "headless_nodb_aa": arm("headless_nodb_aa", tui=False,
-                                                        store=False)},
+        res = run_rounds(NAME, {n: arm(n, tui=ARMS[n][0], store=ARMS[n][1]) for n in names},
                          rounds, Path(keep or scratch), expect_turns=len(recs))
     print(f"# {NAME}: {len(recs)} recordings x {rounds} rounds; tui_db in a 120x40 pty; "
           "the store a scratch SQLite file per run", flush=True)
@@ -117,7 +138,9 @@ def report(res: dict[str, list[dict[str, Any]]]) -> None:
         figure(NAME, f"loop_lag_max_ms_{arm}", col(arm, "lag_max_ms"), "ms")
         figure(NAME, f"cpu_per_session_minute_{arm}", col(arm, "cpu_per_min"), "CPU s/min")
         figure(NAME, f"stt_p50_{arm}", col(arm, "stt_p50"), "s")
-    for pair, (a, b) in PAIRS.items():
+        figure(NAME, f"gc_gen2_in_session_{arm}", col(arm, "gc2_count"), "collections")
+        figure(NAME, f"gc_gen2_max_pause_ms_{arm}", col(arm, "gc2_max_ms"), "ms")
+    for pair, (a, b) in ((p, ab) for p, ab in PAIRS.items() if set(ab) <= set(res)):
         figure(NAME, f"{pair}.cpu_per_session_minute_ratio",
                ratio_list(col(a, "cpu_per_min"), col(b, "cpu_per_min")), "x",
                "<= 1.15" if pair == "tui" else "")
