@@ -237,9 +237,12 @@ def test_the_local_agent_over_the_protocol_agrees_with_in_process(
     # the heard gap, on lkmon's two ends both ways (over the protocol: the agent's playback
     # start carried by its assistant message, HeardRelay). heard - e2e is the VAD's estimate
     # against the audio, the reply's head silence and the sink (docs/metrics.md): the same
-    # agent's both ways, plus the wire and the sink's tick over the protocol (60 ms measured
-    # here); it leaves out the STT's and the LLM's time, the noise of a busy machine, so it is
-    # checked first and within 0.1 s (FLAG_DIFFERENCE).
+    # agent's both ways, and it leaves out the STT's and the LLM's time (the noise of a busy
+    # machine: in-process Whisper took 0.4-3 s more EOU delay here), so it is checked first.
+    # Over the protocol it also holds the way from the agent's audio output to lkmon's sink
+    # (LiveKit's playback start is when the agent sends the first frame): +0.066 and +0.081 s
+    # over in-process in two runs under load. So: none less than in-process (within the 0.05 s
+    # of the VAD's and the loop's jitter), at most 0.2 s more.
     gaps, diffs = {}, {}
     for mode, snap in snaps.items():
         spoken = [t for t in snap["turns"] if t["user_text"]]
@@ -250,7 +253,8 @@ def test_the_local_agent_over_the_protocol_agrees_with_in_process(
                    for t in spoken), mode
     print(f"heard gap in-process {gaps['in']}, over the protocol {gaps['proc']}; heard - e2e "
           f"{diffs['in']} vs {diffs['proc']}")
-    assert abs(statistics.median(diffs["in"]) - statistics.median(diffs["proc"])) < 0.1, diffs
+    wire = statistics.median(diffs["proc"]) - statistics.median(diffs["in"])
+    assert -0.05 < wire < 0.2, diffs
     # the noise: on an idle machine both runs give EOU 0.50 s a turn and e2e 0.63-0.75 s; the
     # tolerance is what a busy 2-core machine adds to one run and not the other. The heard gap
     # is e2e plus the parts checked above, so it takes e2e's tolerance.
