@@ -26,6 +26,7 @@ from lkmon.agent.audio.callers import CALLER_SAMPLE_RATE
 from lkmon.model.events import AgentAudible, ChatMessageAdded
 from lkmon.sources.protocol import ProtocolSource
 from lkmon.sources.protocol_audio import RELAY_WINDOW, HeardRelay
+from lkmon.store.restore import load_session
 
 TESTS = Path(__file__).resolve().parent
 AGENTS = TESTS / "data" / "agents"
@@ -200,3 +201,6 @@ async def test_the_heard_gap_over_the_protocol_joins_its_turn(tmp_path: Path) ->
     assert all(isinstance(seen[i - 1], AgentAudible) for i in replies)
     types = [json.loads(line).get("type") for line in journal.read_text().splitlines()]
     assert types.count("agent_audible") == 2
+    replayed = load_session(journal)  # lkmon replay / watch of the journal: the same figures
+    assert [t.metrics.heard_gap for t in replayed.turns] == [t.metrics.heard_gap
+                                                             for t in model.turns]

@@ -301,3 +301,43 @@ async def test_the_agent_waits_for_the_speakers_over_the_wire(
     assert started.output == "speaker"
     assert any(type(e).__name__ == "AudioLevel" and e.source == "agent" and e.dbfs > -20
                for e in seen)  # the agent's level, from the sink, as in-process
+
+
+@pytest.mark.slow  # a real agent process (Silero VAD, scripted STT/LLM/TTS)
+@pytest.mark.models
+async def test_a_real_agent_interrupted_over_the_protocol_goes_on(tmp_path: Path) -> None:
+    """LiveKit's own ``TcpAudioOutput`` in the scripted agent's process: a typed turn sent while
+    the reply plays interrupts it; LiveKit sends ``audio_playback_clear``, lkmon stops the sink
+    without an answer, and the next reply is played and answered (the agent does not hang)."""
+    from lkmon.model.events import AgentStateChanged, ChatMessageAdded
+
+    source = ProtocolSource(AGENTS / "scripted_agent.py", python=sys.executable,
+                            log_path=tmp_path / "agent.log")
+    source.open()
+    seen: list = []
+    task = asyncio.create_task(source.run(seen.append))
+
+    async def until(check, timeout: float = 30.0) -> None:
+        t0 = time.monotonic()
+        while not check():
+            assert time.monotonic() - t0 < timeout and not task.done(), seen[-5:]
+            await asyncio.sleep(0.01)
+
+    def states(name: str) -> int:
+        return sum(isinstance(e, AgentStateChanged) and e.new_state == name for e in seen)
+
+    await until(lambda: states("listening") >= 1)
+    source.send_text("hello there")
+    await until(lambda: states("speaking") >= 1)
+    await asyncio.sleep(0.1)  # the reply plays for about 0.6 s
+    source.send_text("what time is it")
+    t0 = time.monotonic()
+    await until(lambda: any(isinstance(e, ChatMessageAdded) and e.role == "assistant"
+                            and "12:00" in e.text for e in seen))
+    replied = time.monotonic() - t0
+    await until(lambda: states("listening") >= 3)
+    source.stop()
+    await asyncio.wait_for(task, 15)
+    assert source.messages.get("audio_playback_clear", 0) >= 1, source.messages
+    assert source.messages["audio_playback_flush"] >= 2
+    assert replied < 5, replied  # a reply left waiting for an answer hangs ~39 s
