@@ -10,8 +10,10 @@ goes, so the count is the work the full (gen-2) collections of a live session wo
 lkmon's and Textual's garbage, and it does not depend on the machine's load.
 
 Figures (``uigarbage.*``): ``cyclic_garbage_objects`` per replay, the ``Strip`` and
-``FIFOCache`` objects among them, and ``frames`` (screen updates) in the replay. ``--quick``
-plays the session 8x faster (fewer frames).
+``FIFOCache`` objects among them, ``frames`` (screen updates) in the replay, and
+``tracked_objects_growth``: the objects the collector tracks that are alive at the end beyond
+those alive before the session (model and app together), which every full collection walks.
+``--quick`` plays the session 8x faster (fewer frames).
 
 Usage: ``python -m bench uigarbage``; ``garbage(speed)`` returns the counts.
 """
@@ -76,8 +78,9 @@ def garbage(speed: float = 1.0, size: tuple[int, int] = (120, 40)) -> dict[str, 
     """Replay the journal into the app and count the cyclic garbage it left.
 
     Returns:
-        ``{"objects": n, "by_type": Counter, "frames": n, "seconds": s}``: objects only the
-        cyclic collector would free, by type name; screen updates; wall seconds of the replay.
+        ``{"objects": n, "by_type": Counter, "frames": n, "seconds": s, "tracked": n}``:
+        objects only the cyclic collector would free, by type name; screen updates; wall
+        seconds of the replay; growth of the objects the collector tracks.
     """
     from lkmon.tui.app import LkmonApp
 
@@ -97,6 +100,7 @@ def garbage(speed: float = 1.0, size: tuple[int, int] = (120, 40)) -> dict[str, 
             app._display = display  # type: ignore[method-assign]
             await pilot.pause()
             gc.collect()
+            tracked0 = len(gc.get_objects())
             gc.disable()
             start = time.monotonic()
             while not app.session_over:
@@ -112,7 +116,10 @@ def garbage(speed: float = 1.0, size: tuple[int, int] = (120, 40)) -> dict[str, 
                 gc.set_debug(0)
                 gc.garbage.clear()
                 gc.enable()
-            return {"objects": n, "by_type": by_type, "frames": frames[0], "seconds": seconds}
+            gc.collect()
+            tracked = len(gc.get_objects()) - tracked0
+            return {"objects": n, "by_type": by_type, "frames": frames[0], "seconds": seconds,
+                    "tracked": tracked}
 
     return asyncio.run(play())
 
@@ -126,3 +133,5 @@ def run(quick: bool = False) -> None:
     figure(NAME, "cyclic_garbage_strips", res["by_type"].get("Strip", 0), "objects")
     figure(NAME, "cyclic_garbage_fifocaches", res["by_type"].get("FIFOCache", 0), "objects")
     figure(NAME, "frames", res["frames"], "screen updates")
+    figure(NAME, "tracked_objects_growth", res["tracked"], "objects",
+           "alive at the end, beyond those at the start: what a full collection walks")

@@ -26,8 +26,10 @@ from textual.strip import Strip
 from lkmon.tui.compat import crop_extend
 from lkmon.tui.widgets.common import guarded, report_widget_error
 
-STRIP_CACHE_ITEMS = 256
-"""Items whose rendered strips are kept (those drawn last); the others keep a line count."""
+STRIP_CACHE_ITEMS = 96
+"""Items whose rendered strips are kept (those drawn last); the others keep a line count. More
+than a full-height pane of one-line items at 200x60; each kept line costs about 1 KB (a Textual
+``Strip`` and its styled copy, seven small caches each), so 256 held ~0.8 MB more."""
 
 
 def text_to_strips(text: Text | tuple[Text, Text], width: int, console: Console) -> list[Strip]:

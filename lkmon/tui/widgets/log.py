@@ -57,8 +57,9 @@ class LogPane(ItemLines):
         return [r for r in self.model.logs if level_no(r.level) >= threshold]
 
     def item_key(self, item: Any) -> Hashable:
-        """Log records never change once made."""
-        return (id(item), item.ts, item.message)
+        """Log records never change once made: the record itself, held and compared by
+        identity in ``ItemLines``' caches, is all the key there is (nothing kept per record)."""
+        return None
 
     def render_item(self, item: Any) -> tuple[Text, Text]:
         """``HH:MM:SS LEVEL logger: message``, wrapped with a hanging indent."""

@@ -11,6 +11,7 @@ session with 10,000 turns costs the same per frame as one with ten. Figures come
 from __future__ import annotations
 
 import time
+from array import array
 from typing import Any
 
 from rich.style import Style
@@ -68,7 +69,10 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         self.scale = 1.0
         """Seconds that a full-width bar stands for (one scale for every turn)."""
         self.heard = HeardColumn()  # the heard-gap column, once lkmon measured the audio
-        self._lengths: list[tuple[Any, float]] = []
+        # per turn: the metrics object its bar length (seconds) was measured from, and the
+        # length, in an array of doubles (8 bytes a turn, not a tuple and a float object)
+        self._measured: list[Any] = []
+        self._lengths = array("d")
         self._row_cache: dict[int, tuple[Any, Any, tuple[Any, ...], Strip]] = {}
         self._base_style = Style()
         self._top = 0
@@ -76,18 +80,21 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
 
     # --- model -> view --------------------------------------------------------------------
     def _update_scale(self) -> None:
-        lengths = self._lengths
+        measured, lengths = self._measured, self._lengths
         turns = self.model.turns
+        del measured[len(turns):]
         del lengths[len(turns):]
         for i, turn in enumerate(turns):
             metrics = turn.metrics
-            if i < len(lengths):
-                if lengths[i][0] is metrics:
+            if i < len(measured):
+                if measured[i] is metrics:
                     continue
-                lengths[i] = (metrics, bar_length(turn))
+                measured[i] = metrics
+                lengths[i] = bar_length(turn)
             else:
-                lengths.append((metrics, bar_length(turn)))
-        longest = max((length for _, length in lengths if not is_absurd(length)), default=0.0)
+                measured.append(metrics)
+                lengths.append(bar_length(turn))
+        longest = max((length for length in lengths if not is_absurd(length)), default=0.0)
         self.scale = friendly_scale(longest)
 
     def update_view(self) -> None:
@@ -100,7 +107,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
             self.cursor = n - 1
         if self.cursor is not None and self.cursor >= n:
             self.cursor = n - 1 if n else None
-        if len(self._row_cache) > 4 * max(self.size.height, 50):
+        if len(self._row_cache) > 2 * max(self.size.height, 20):  # rows scrolled away
             self._row_cache.clear()
         self.scroll_to_cursor()
         self.refresh()
