@@ -205,3 +205,32 @@ def test_a_pane_that_is_not_running_logs_its_failure(caplog: pytest.LogCaptureFi
     with caplog.at_level("ERROR", logger="lkmon.ui"):
         pane.update_view()
     assert "error in usage.update_view: division by zero" in caplog.text
+
+
+async def test_a_long_session_keeps_the_views_caches_bounded_and_one_scale() -> None:
+    from synthetic import synthetic_session
+
+    from lkmon.model.vocab import is_absurd
+    from lkmon.tui.widgets.bars import bar_length
+    from lkmon.tui.widgets.lines import STRIP_CACHE_ITEMS
+    from lkmon.tui.widgets.log import level_no
+
+    events = synthetic_session(300)
+    app = LkmonApp(SessionModel(), clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        rows = app.turns_pane.list
+        for i in range(0, len(events), 400):
+            app.apply_events(events[i:i + 400])
+            await pilot.pause()
+            bound = 2 * max(rows.size.height, 20) + rows.size.height  # cleared, then drawn
+            assert len(rows._row_cache) <= bound
+            assert len(app.transcript_pane._strips) <= STRIP_CACHE_ITEMS
+            assert len(app.log_pane._strips) <= STRIP_CACHE_ITEMS
+        turns = app.model.turns
+        assert len(turns) == 300
+        longest = max(bar_length(t) for t in turns if not is_absurd(bar_length(t)))
+        assert rows.scale == friendly_scale(longest)
+        shown = [r for r in app.model.logs if level_no(r.level) >= level_no("INFO")]
+        assert shown and app.log_pane.line_count >= len(shown)
+        assert shown[-1].message[-20:].strip() in app.log_pane.rendered_text()
