@@ -5,8 +5,12 @@ their ``MetricsReport``), tool calls, session usage, errors, false interruptions
 speech (each given the reply under way). What it does not carry (VAD
 events, plugin-level metrics, ``speech_id``) has no event here: turns are joined from the chat
 messages alone: lkmon numbers the replies itself (``protocol_1``, ``protocol_2``...: a
-``SpeechCreated`` at a user message, or at a reply with none before it, and a ``SpeechDone`` when
-the agent listens again after the reply's message), so these ids are lkmon's, not LiveKit's.
+``SpeechCreated`` at a user message, or when the agent speaks or a reply's message or tool call
+comes with none before it, and a ``SpeechDone`` when the agent listens again after the reply's
+message), so these ids are lkmon's, not LiveKit's. A reply that adds no assistant message (the
+user cut in before any of its text was played: LiveKit then adds none) is closed by the next user
+message as its own turn, interrupted when the agent had thought or spoken for it, as in-process
+(its ``SpeechHandle`` done, interrupted, with no chat items).
 Text passes through ``lkmon.redact.redact``. No textual import here.
 """
 
@@ -76,11 +80,14 @@ class EventConverter:
         self._speech: str | None = None  # the reply under way (lkmon's id)
         self._items: list[str] = []  # its assistant items
         self._user_initiated = False
+        self._busy = False  # the agent thought or spoke since the reply opened
+        self._listened_at: float | None = None  # the agent's last listening since (epoch s)
 
     def _open_speech(self, ts: float, *, user: bool) -> str:
         if self._speech is None:
             self._replies += 1
             self._speech, self._items, self._user_initiated = f"protocol_{self._replies}", [], user
+            self._busy, self._listened_at = False, None
             self.emit(SpeechCreated(ts=ts, speech_id=self._speech, source="generate_reply",
                                     user_initiated=user))
         return self._speech
@@ -89,6 +96,16 @@ class EventConverter:
         if self._speech is not None and self._items:
             self.emit(SpeechDone(ts=ts, speech_id=self._speech, item_ids=list(self._items)))
             self._speech, self._items = None, []
+
+    def _close_unanswered(self, ts: float) -> None:
+        """At a user message: the reply under way added no assistant message (LiveKit adds none
+        when the user cut in before any of its text was played), so it ends here as its own
+        turn, done when the agent last listened (else ``ts``, epoch seconds), interrupted when
+        the agent had thought or spoken for it; the user message starts the next turn."""
+        if self._speech is not None and not self._items:
+            self.emit(SpeechDone(ts=self._listened_at or ts, speech_id=self._speech,
+                                 interrupted=self._busy))
+            self._speech = None
 
     def event(self, ev: Any) -> None:
         """One ``AgentSessionMessage.SessionEvent``."""
@@ -109,7 +126,12 @@ class EventConverter:
         enum = ev.DESCRIPTOR.fields_by_name["new_state"].enum_type
         new = _state(ev.new_state, enum)
         self.emit(AgentStateChanged(ts=ts, old_state=_state(ev.old_state, enum), new_state=new))
+        if new == "speaking":  # a reply without a user message (a greeting) starts here
+            self._open_speech(ts, user=False)
+        if new in ("thinking", "speaking") and self._speech is not None:
+            self._busy = True
         if new in ("listening", "idle"):
+            self._listened_at = ts
             self._close_speech(ts)
 
     def _on_agent_false_interruption(self, ev: Any, ts: float) -> None:
@@ -161,6 +183,7 @@ class EventConverter:
         speech_id = None
         if role == "user":
             self._close_speech(ts)
+            self._close_unanswered(ts)
             self._open_speech(ts, user=True)
         elif role == "assistant":
             speech_id = self._open_speech(ts, user=False)
