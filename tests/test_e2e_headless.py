@@ -135,3 +135,45 @@ def test_the_snapshot_holds_it_all(session) -> None:
     assert len(re.findall(r"^turn +\d+ ", stdout, re.M)) == len(snap["turns"])
     assert re.search(r"^ p50 ", stdout, re.M) and re.search(r"^ p95 ", stdout, re.M)
     assert (tmp / "session.journal.jsonl").stat().st_size > 0
+
+
+def test_the_store_rows_are_the_snapshots_figures(session) -> None:
+    """Issue 12's first "Done when": the rows ``lkmon run`` stored as the session went (the
+    default store, ``lkmon-sessions/lkmon.db`` of the current folder) are the exported snapshot's
+    figures for this real session (the local models on the recordings): per turn every stage
+    figure (seconds, NULL where the snapshot has null), per chat message LiveKit's
+    ``ChatMessage.metrics``, and the usage."""
+    from lkmon.store.db import Store
+    from lkmon.store.db.schema import MESSAGE_FIGURES, TURN_COUNTS, TURN_FIGURES
+
+    snap, stdout, tmp = session
+    sid = snap["session"]["session_id"]
+    assert f"lkmon: stored session {sid} ({len(snap['turns'])} turns)" in stdout
+    with Store(tmp / "lkmon-sessions" / "lkmon.db") as store:
+        (row,) = store.sessions()
+        turns = store.rows("turns", sid)
+        messages = {m["item_id"]: m for m in store.rows("messages", sid)}
+        usage = {(u["kind"], u["model"]): u for u in store.rows("usage", sid)}
+    assert row["session_id"] == sid and row["turn_count"] == len(snap["turns"])
+    assert row["close_reason"] == snap["session"]["close_reason"]
+    assert [t["speech_id"] for t in turns] == [t["speech_id"] for t in snap["turns"]]
+    spoken = 0
+    for got, want in zip(turns, snap["turns"], strict=True):
+        for name in TURN_FIGURES + TURN_COUNTS:
+            assert got[name] == want["metrics"].get(name), (want["speech_id"], name)
+        spoken += got["e2e_latency"] is not None and got["eou_delay"] is not None
+    assert spoken == len(CLIPS)  # every utterance's turn has its e2e and EOU delay stored
+    chat = [e for e in snap["events"] if e["type"] == "conversation_item_added"]
+    assert len(chat) >= 2 * len(CLIPS)
+    figures = 0
+    for ev in chat:
+        got = messages[ev["item_id"]]
+        assert (got["role"], got["text"]) == (ev["role"], ev["text"])
+        for name in MESSAGE_FIGURES:
+            assert got[name] == (ev.get("metrics") or {}).get(name), name
+            figures += got[name] is not None
+    assert figures >= 4 * len(CLIPS)  # e2e, TTFT, TTFB of each reply, the user's EOU...
+    for u in snap["usage"]:
+        got = usage[(u["kind"], u["model"])]
+        assert got["input_tokens"] == u.get("input_tokens")
+        assert got["audio_duration"] == u.get("audio_duration")
