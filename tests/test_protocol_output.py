@@ -308,14 +308,21 @@ async def test_the_agent_waits_for_the_speakers_over_the_wire(
 async def test_a_real_agent_interrupted_over_the_protocol_goes_on(tmp_path: Path) -> None:
     """LiveKit's own ``TcpAudioOutput`` in the scripted agent's process: a typed turn sent while
     the reply plays interrupts it; LiveKit sends ``audio_playback_clear``, lkmon stops the sink
-    without an answer, and the next reply is played and answered (the agent does not hang)."""
+    without an answer, and the next reply is played and answered (the agent does not hang).
+    The cut reply is its own turn, interrupted, and the next user message starts the next one
+    (as in-process), with or without an assistant message of what was played of it."""
     from lkmon.model.events import AgentStateChanged, ChatMessageAdded
 
     source = ProtocolSource(AGENTS / "scripted_agent.py", python=sys.executable,
                             log_path=tmp_path / "agent.log")
-    source.open()
+    model = source.open()
     seen: list = []
-    task = asyncio.create_task(source.run(seen.append))
+
+    def emit(event: object) -> None:
+        seen.append(event)
+        model.apply(event)
+
+    task = asyncio.create_task(source.run(emit))
 
     async def until(check, timeout: float = 30.0) -> None:
         t0 = time.monotonic()
@@ -341,3 +348,9 @@ async def test_a_real_agent_interrupted_over_the_protocol_goes_on(tmp_path: Path
     assert source.messages.get("audio_playback_clear", 0) >= 1, source.messages
     assert source.messages["audio_playback_flush"] >= 2
     assert replied < 5, replied  # a reply left waiting for an answer hangs ~39 s
+    first, second = [t for t in model.turns if t.user_text]
+    assert (first.speech_id, first.user_text, first.interrupted, first.done) == (
+        "protocol_1", "hello there", True, True), first
+    assert "12:00" not in (first.agent_text or "")
+    assert (second.speech_id, second.user_text) == ("protocol_2", "what time is it")
+    assert "12:00" in (second.agent_text or ""), second
