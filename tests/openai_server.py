@@ -102,7 +102,7 @@ class Models:
         from lkmon.local import PiperTTS, SmolLLM, WhisperSTT
 
         t0 = time.perf_counter()
-        self.stt = WhisperSTT(cpu_threads=2)
+        self.stt = WhisperSTT()  # one CTranslate2 thread, as lkmon.local does (see WhisperSTT)
         self.llm = SmolLLM(n_threads=1, max_tokens=MAX_TOKENS, max_sentences=1)
         self.tts = PiperTTS(intra_op_threads=2)
         self.stt.warm_up()
