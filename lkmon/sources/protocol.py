@@ -46,7 +46,7 @@ from lkmon.model.events import (
     SessionStarted,
 )
 from lkmon.sources.base import Capabilities, Emit, SessionSource, SourceError
-from lkmon.sources.protocol_audio import LAST_USAGE_WAIT, ConsoleAudio, HeardRelay, make_caller
+from lkmon.sources.protocol_audio import LAST_USAGE_WAIT, ConsoleAudio, HeardRelay
 
 if TYPE_CHECKING:
     from lkmon.agent.audio.callers import WavCaller
@@ -164,8 +164,10 @@ class ProtocolSource(SessionSource):
         if shutil.which(self.python) is None:
             raise SourceError(f"{self.python}: no such Python interpreter")
         if self.inputs is not None and self.caller is None:
-            self.caller = make_caller(self.inputs, self._level, mic_device=self._mic_device,
-                                      gap=self._gap, reply_timeout=self._reply_timeout)
+            from lkmon.agent.audio.callers import audio_caller
+
+            self.caller = audio_caller(self.inputs, self._level, mic_device=self._mic_device,
+                                       gap=self._gap, reply_timeout=self._reply_timeout)
         if self.sink is None:
             from lkmon.agent.audio.sinks import make_sink
 

@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-from lkmon.errors import UsageError
 
 if TYPE_CHECKING:
     from livekit import rtc
@@ -43,25 +41,6 @@ WIRE_SAMPLE_RATE = 48000
 LAST_USAGE_WAIT = 0.5
 """Seconds between a WAV caller's last reply and the end of the session (the last usage
 update arrives in that time)."""
-
-
-def make_caller(inputs: Sequence[str], emit: Emit, *, mic_device: int | str | None = None,
-                gap: float | None = None, reply_timeout: float | None = None
-                ) -> WavCaller | MicInput:
-    """The audio caller ``inputs`` asks for: ``["mic"]`` or WAV files and folders.
-
-    Raises:
-        UsageError: a mix of inputs, a bad recording, or no input device.
-    """
-    from lkmon.agent.audio.callers import WavCaller
-    from lkmon.agent.audio.mic import MicInput
-
-    if list(inputs) == ["mic"]:
-        return MicInput(emit, device=mic_device)
-    if "mic" in inputs or "text" in inputs or not inputs:
-        raise UsageError("--input takes 'mic', 'text', or WAV files and folders, not a mix")
-    timing = {k: v for k, v in (("gap", gap), ("reply_timeout", reply_timeout)) if v is not None}
-    return WavCaller(inputs, emit, **timing)
 
 
 class ConsoleAudio:

@@ -274,6 +274,26 @@ class TextCaller:
             await asyncio.sleep(0.05)
 
 
+def audio_caller(
+    inputs: Sequence[str], emit: Emit, *, mic_device: int | str | None = None,
+    gap: float | None = None, reply_timeout: float | None = None,
+) -> WavCaller | MicInput:
+    """The audio caller ``inputs`` asks for: ``["mic"]`` or WAV files and folders. ``gap`` and
+    ``reply_timeout`` are seconds; ``None`` keeps ``WavCaller``'s own defaults.
+
+    Raises:
+        UsageError: a mix of inputs (or ``text``), no input, a bad recording, or no input device.
+    """
+    from lkmon.agent.audio.mic import MicInput
+
+    if list(inputs) == ["mic"]:
+        return MicInput(emit, device=mic_device)
+    if "mic" in inputs or "text" in inputs or not inputs:
+        raise UsageError("--input takes 'mic', 'text', or WAV files and folders, not a mix")
+    return WavCaller(inputs, emit, gap=GAP if gap is None else gap,
+                     reply_timeout=REPLY_TIMEOUT if reply_timeout is None else reply_timeout)
+
+
 def make_caller(
     options: RunOptions, emit: Emit, send_text: Callable[[str], None]
 ) -> WavCaller | MicInput | TextCaller | None:
@@ -283,17 +303,11 @@ def make_caller(
     Raises:
         UsageError: a mix of inputs, a bad recording, or no input device.
     """
-    from lkmon.agent.audio.mic import MicInput
-
-    inputs = list(options.inputs)
-    if inputs == ["mic"]:
-        return MicInput(emit, device=options.mic_device)
-    if inputs == ["text"]:
+    if list(options.inputs) == ["text"]:
         if options.text_lines is None:
             return None
         return TextCaller(
             options.text_lines, send_text, gap=options.gap, reply_timeout=options.reply_timeout
         )
-    if "mic" in inputs or "text" in inputs or not inputs:
-        raise UsageError("--input takes 'mic', 'text', or WAV files and folders, not a mix")
-    return WavCaller(inputs, emit, gap=options.gap, reply_timeout=options.reply_timeout)
+    return audio_caller(options.inputs, emit, mic_device=options.mic_device, gap=options.gap,
+                        reply_timeout=options.reply_timeout)
