@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 log = logging.getLogger("lkmon.paths")
@@ -73,9 +73,12 @@ def stamp(now: float | None = None) -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
 
 
-def _candidates(directory: Path, stem: str, suffix: str) -> list[Path]:
-    return [directory / (f"{stem}{suffix}" if n == 0 else f"{stem}-{n}{suffix}")
-            for n in range(MAX_TRIES)]
+def _candidates(directory: Path, stem: str, suffix: str) -> Iterator[Path]:
+    # one at a time: a list of all MAX_TRIES paths was ~30,000 tracked objects made on every
+    # save, enough to set off a full (gen-2) collection that then walked them all (9-11 ms with
+    # the TUI at session end; bench/uicost's gen-2 pause)
+    for n in range(MAX_TRIES):
+        yield directory / (f"{stem}{suffix}" if n == 0 else f"{stem}-{n}{suffix}")
 
 
 def next_free(directory: str | Path, stem: str, suffix: str) -> Path:

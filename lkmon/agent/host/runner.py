@@ -163,7 +163,7 @@ class SessionRunner:
         self.prepare()
         assert self._router is not None and self.agent is not None
         self._router.bind(self._loop)
-        from livekit.agents import testing
+        from livekit.agents import testing, tokenize
         from livekit.agents.utils import http_context
 
         listener = self._progress_listener()
@@ -175,9 +175,11 @@ class SessionRunner:
                     # the job ends when the agent calls ctx.shutdown(), as under a worker
                     compat.on_job_shutdown(ctx, lambda reason: self.stop(f"job shutdown: {reason}"))
                     await self._prewarm(ctx)
-                    # the long full collection (the models, the imports: 100-250 ms) happens
-                    # here, before the session exists; the one after start only walks what the
-                    # entrypoint made since (bench: docs/benchmarks.md, loop lag)
+                    # built now to be frozen: the transcript synchronizer's hyphenation trie
+                    # (13,000 dicts and lists that every full collection walked: +5 ms a pause)
+                    tokenize.basic.hyphenate_word("warm")
+                    # the long full collection (models, imports: 100-250 ms) before the session;
+                    # the one after start walks only what the entrypoint made since (benchmarks)
                     gc.collect()
                     gc.freeze()
                     if not self._end.is_set():
