@@ -30,6 +30,9 @@ MODEL_FIXTURES = frozenset({"openai_server"})
 def _run_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LKMON_SESSIONS", raising=False)  # lkmon-sessions/ in the test's folder
+    # tables fit $COLUMNS when set (pytest-xdist's workers have COLUMNS=80): tests set their own
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection sees the markers
@@ -39,6 +42,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.models)
+        # pytest-xdist (--dist loadgroup): every model test on one worker, one at a time, so two
+        # never share the 2 cores (nor load the models twice); the others go a module at a time,
+        # so a module-scoped fixture is built once
+        models = item.get_closest_marker("models") is not None
+        item.add_marker(pytest.mark.xdist_group("models" if models else item.path.name))
     if "slow" in (config.option.markexpr or ""):
         return
     slow = [item for item in items if item.get_closest_marker("slow") is not None]

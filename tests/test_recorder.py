@@ -172,6 +172,8 @@ async def test_recorder_tags_reach_the_store(tmp_path: Path,
     from lkmon.store.db import Store
 
     monkeypatch.setenv("LKMON_TEST_SECRET_TOKEN", "tok-5e4d3c2b1a")  # record() reads it
+    # the agent file is __main__'s: this file stands in (pytest-xdist's workers run `python -c`)
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", __file__, raising=False)
     db = tmp_path / "s.db"
     tags = {"build": "42", "branch": "main", "key": "tok-5e4d3c2b1a"}
     rec = record(AgentSession(), journal=tmp_path / "j" / "", db=db, tags=tags)

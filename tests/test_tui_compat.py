@@ -98,8 +98,8 @@ async def strips_left_to_the_collector() -> int:
         gc.collect()
         gc.disable()
         try:
-            for i in range(0, len(events), 25):
-                app.apply_events(events[i:i + 25])
+            for i in range(0, len(events), 100):  # 21 frames
+                app.apply_events(events[i:i + 100])
                 await pilot.pause()
             gc.set_debug(gc.DEBUG_SAVEALL)
             gc.collect()

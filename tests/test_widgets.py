@@ -215,7 +215,7 @@ async def test_a_long_session_keeps_the_views_caches_bounded_and_one_scale() -> 
     from lkmon.tui.widgets.lines import STRIP_CACHE_ITEMS
     from lkmon.tui.widgets.log import level_no
 
-    events = synthetic_session(300)
+    events = synthetic_session(150)
     app = LkmonApp(SessionModel(), clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
@@ -228,7 +228,7 @@ async def test_a_long_session_keeps_the_views_caches_bounded_and_one_scale() -> 
             assert len(app.transcript_pane._strips) <= STRIP_CACHE_ITEMS
             assert len(app.log_pane._strips) <= STRIP_CACHE_ITEMS
         turns = app.model.turns
-        assert len(turns) == 300
+        assert len(turns) == 150
         longest = max(bar_length(t) for t in turns if not is_absurd(bar_length(t)))
         assert rows.scale == friendly_scale(longest)
         shown = [r for r in app.model.logs if level_no(r.level) >= level_no("INFO")]
