@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from lkmon import paths
-from lkmon.errors import UsageError
+from lkmon.errors import EXIT_USAGE, UsageError
 
 if TYPE_CHECKING:
     from lkmon.store.db import Store
@@ -234,22 +234,42 @@ def run_hooks(args: argparse.Namespace, agent_file: Path, *, out: TextIO | None 
 
 def cmd_import(args: argparse.Namespace) -> int:
     """``lkmon import``: store every file's session (idempotent: keyed by ``session_id``).
-    Every file is checked first: one that is not an lkmon snapshot or journal stores nothing."""
+
+    As ``cp`` does with many files, a file that is missing or is not an lkmon snapshot or journal
+    gets one ``lkmon: error:`` line on stderr and stores nothing, and the others are still stored;
+    the exit code is then 2 (``EXIT_USAGE``), else 0. When no file exists, no store is created.
+
+    Raises:
+        UsageError: the store cannot be created, opened or written (nothing more is tried).
+    """
+    from lkmon.model.vocab import printable
     from lkmon.store.db import StoreError, import_file
     from lkmon.store.restore import SnapshotError
 
-    for p in args.paths:
-        if not Path(p).is_file():
-            raise UsageError(f"{p}: no such file")
+    def refuse(message: str) -> None:
+        print(printable(f"lkmon: error: {message}"), file=sys.stderr)
+
+    missing = [p for p in args.paths if not Path(p).is_file()]
+    for p in missing:
+        refuse(f"{p}: no such file")
+    if len(missing) == len(args.paths):
+        return EXIT_USAGE
+    refused = len(missing)
     with _open(args.db, create=True) as store:
         for p in args.paths:
+            if p in missing:
+                continue
             try:
                 done = import_file(store, p, tags=tags_of(args))
-            except (SnapshotError, StoreError) as e:
+            except SnapshotError as e:
+                refuse(str(e))
+                refused += 1
+                continue
+            except StoreError as e:
                 raise UsageError(str(e)) from None
             print(f"lkmon: {p}: session {done.session_id}, {done.turns} turns, "
                   f"{done.messages} messages -> {store.path or store.url}")
-    return 0
+    return EXIT_USAGE if refused else 0
 
 
 def session_summaries(store: Any, last: int | None,

@@ -273,3 +273,21 @@ def test_replay_stores_only_with_db_or_tag(tmp_path: Path, monkeypatch: pytest.M
     assert f"stored session {REAL_ID} (2 turns) in {db}" in out
     code, out, _ = lkmon("sessions", "--db", db, "--json", "--tag", "env=ci")
     assert [r["session_id"] for r in json.loads(out)["sessions"]] == [REAL_ID]
+
+
+def test_import_stores_every_good_file_and_names_each_bad_one(tmp_path: Path) -> None:
+    # as cp does: a missing or foreign file is one error line, the others are still stored
+    notes = _text_file(tmp_path)
+    db = tmp_path / "s.db"
+    code, out, err = lkmon("import", "--db", str(db), str(tmp_path / "gone.json"), str(REAL),
+                           str(notes), str(AGENTS))
+    assert code == 2
+    lines = err.splitlines()
+    assert len(lines) == 2 and all(line.startswith("lkmon: error: ") for line in lines), err
+    assert "gone.json: no such file" in lines[0] and "not an lkmon snapshot or journal" in lines[1]
+    assert f"session {REAL_ID}" in out and out.count("-> ") == 2
+    code, out, _ = lkmon("sessions", "--db", str(db), "--json")
+    assert code == 0 and len(json.loads(out)["sessions"]) == 2
+    # nothing to import: no store is made for it
+    code, _, err = lkmon("import", "--db", str(tmp_path / "new.db"), str(tmp_path / "gone.json"))
+    assert code == 2 and err.count("\n") == 1 and not (tmp_path / "new.db").exists()
