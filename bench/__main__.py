@@ -11,7 +11,7 @@ import time
 from bench import common
 
 NAMES = ["overhead", "ingest", "long", "store", "dbwrites", "startup", "pipeline", "peer", "uicost",
-         "uigarbage", "turndet", "recorder", "process", "storecost", "piperthreads"]
+         "uigarbage", "turndet", "recorder", "process", "storecost", "piperthreads", "stripcaches"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -131,6 +131,14 @@ def test_bench_uigarbage_quick(tmp_path: Path) -> None:
     assert finite(figures, "uigarbage.cyclic_garbage_strips") == 0
 
 
+@pytest.mark.slow  # two fresh app processes, ~10 s: kept out of the 2-minute fast lane
+def test_bench_stripcaches_quick(tmp_path: Path) -> None:
+    figures = run_bench("stripcaches", tmp_path, timeout=300)
+    # tui/compat.py's lazy_strip_caches: fewer objects for the collector, with the same app
+    assert finite(figures, "stripcaches.tracked_ratio") < 1
+    assert finite(figures, "stripcaches.frame_lazy") > 0
+
+
 def test_bench_store_quick(tmp_path: Path) -> None:
     figures = run_bench("store", tmp_path, timeout=300)
     assert finite(figures, "store.snapshot_load") > 0

@@ -121,3 +121,42 @@ async def test_frames_leave_no_strip_to_the_cyclic_collector(
     unpatched = await strips_left_to_the_collector()
     assert unpatched > 100, broken("uncached_whole_divide",
                                    f"left {unpatched} strips without it: the cycle is gone")
+
+
+def test_lazy_strip_caches_build_what_textuals_init_builds() -> None:
+    from textual.cache import FIFOCache
+
+    compat.lazy_strip_caches()
+    assert Strip.__init__ is not compat.TEXTUAL_STRIP_INIT
+    others = {"_segments", "_cell_length", "_render_cache", "_link_ids", "_cell_count"}
+    assert set(Strip.__slots__) == {*compat.STRIP_CACHES, *others}, broken(
+        "lazy_strip_caches", f"Strip's slots are {sorted(Strip.__slots__)}")
+    segments = [Segment("ab"), Segment("c", Style(bold=True))]
+    theirs = Strip.__new__(Strip)
+    compat.TEXTUAL_STRIP_INIT(theirs, segments, 3)  # Textual's own, through the properties
+    ours = Strip(segments, 3)
+    for name, size in compat.STRIP_CACHES.items():
+        slot = compat.STRIP_SLOTS[name]
+        made = slot.__get__(theirs, Strip)
+        assert type(made) is FIFOCache and made._maxsize == size, broken(
+            "lazy_strip_caches", f"Strip.__init__ sets {name} to {made!r}, not FIFOCache({size})")
+        with pytest.raises(AttributeError):
+            slot.__get__(ours, Strip)  # not made until first used
+    for name in others:
+        assert getattr(ours, name) == getattr(theirs, name), broken(
+            "lazy_strip_caches", f"Strip.__init__ sets {name} differently")
+    # made when first used, of Textual's size, and then used as Textual uses it
+    italic = Style(italic=True)
+    styled = ours.apply_style(italic)
+    assert ours.apply_style(italic) is styled and ours._style_cache._maxsize == 16
+    assert (ours.crop(1, 3).text, ours.crop(1, 3)) == ("bc", theirs.crop(1, 3))
+    assert compat.lazy_strip_caches() is False, "installed once"
+
+
+def test_a_strip_is_two_tracked_objects_not_nine() -> None:
+    compat.lazy_strip_caches()
+    gc.collect()
+    before = len(gc.get_objects())
+    kept = [Strip([Segment("x")], 1) for _ in range(1000)]
+    grown = len(gc.get_objects()) - before
+    assert len(kept) == 1000 and grown < 3500, f"{grown} objects tracked for 1,000 strips"

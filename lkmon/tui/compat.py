@@ -11,6 +11,8 @@ The workarounds (checked on Textual 8.2.8):
                               strip) is not stored in the strip's own ``_divide_cache``
 ``crop_extend``               ``Strip.crop_extend`` as lkmon's panes call it, without storing a
                               strip that needs no cut and no padding in its own cache
+``lazy_strip_caches``         ``Strip.__init__`` replaced: a strip's seven ``FIFOCache`` are made
+                              when first used, not all seven for every strip
 ============================  ==================================================================
 
 Why: a Textual ``Strip`` caches the results of ``divide`` and ``crop_extend`` on itself, and
@@ -23,6 +25,12 @@ of ``tests/data/real_session_0870.journal.jsonl`` (``python -m bench uigarbage``
 TUI's full collections the longest pauses of a session (docs/benchmarks.md, "The UI's cost").
 Returning the strip without caching it gives the same result (a cached ``[self]`` saves nothing:
 building it is cheaper than the cache lookup).
+
+Why the lazy caches: most strips use one of their seven caches or none, and each ``FIFOCache``
+is a tracked object (~130 bytes with its dict). The strips alive with the TUI (~500 at 120x40,
+~1,600 after 10,000 turns) were most of what a full collection walked in a session (3,576 of
+13,800 objects) and 1.5 MB of the app's RSS. Textual's own ``Content`` makes its divide cache
+the same way, when first needed.
 """
 
 from __future__ import annotations
@@ -31,7 +39,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 
+from rich.segment import Segment
 from rich.style import Style
+from textual.cache import FIFOCache
 from textual.strip import Strip
 
 logger = logging.getLogger("lkmon.tui.compat")
@@ -41,6 +51,16 @@ CHECKED_ON = "8.2.8"
 
 TEXTUAL_DIVIDE = Strip.divide
 """Textual's own ``Strip.divide``, as it was before ``uncached_whole_divide``."""
+
+TEXTUAL_STRIP_INIT = Strip.__init__
+"""Textual's own ``Strip.__init__``, as it was before ``lazy_strip_caches``."""
+
+STRIP_CACHES = {"_divide_cache": 4, "_crop_cache": 16, "_style_cache": 16, "_filter_cache": 4,
+                "_line_length_cache": 4, "_crop_extend_cache": 4, "_offsets_cache": 4}
+"""Each ``FIFOCache`` slot of a Textual 8.2.8 ``Strip``, with the size its ``__init__`` gives it."""
+
+STRIP_SLOTS = {name: Strip.__dict__[name] for name in STRIP_CACHES}
+"""The slots' own member descriptors, where the caches are kept once made."""
 
 _warned: list[str] = []
 
@@ -104,3 +124,52 @@ def crop_extend(strip: Strip, start: int, end: int, style: Style | None) -> Stri
     if start <= 0 and end == strip.cell_length:
         return strip
     return strip.crop_extend(start, end, style)
+
+
+def _lazy_cache(name: str, size: int) -> property:
+    slot = STRIP_SLOTS[name]
+
+    def get(self: Strip) -> FIFOCache:  # any key and value
+        try:
+            return slot.__get__(self, Strip)  # type: ignore[no-any-return]  # a member descriptor
+        except AttributeError:
+            cache: FIFOCache = FIFOCache(size)
+            slot.__set__(self, cache)
+            return cache
+
+    def put(self: Strip, cache: FIFOCache) -> None:
+        slot.__set__(self, cache)
+
+    return property(get, put, doc=f"Textual's {name}, made when first used (tui/compat.py)")
+
+
+def _strip_init(self: Strip, segments: Iterable[Segment], cell_length: int | None = None) -> None:
+    # Textual 8.2.8's Strip.__init__ without its seven FIFOCache (made when first used)
+    self._segments = list(segments)
+    self._cell_length = cell_length
+    self._render_cache = None
+    self._link_ids = None
+    self._cell_count = None
+
+
+def lazy_strip_caches() -> bool:
+    """Make every ``Strip``'s caches when first used (process-wide, once): ``Strip.__init__`` no
+    longer builds seven ``FIFOCache``, and each cache slot becomes a property that builds its
+    cache, of Textual's size (``STRIP_CACHES``), on first access.
+
+    Checked on Textual 8.2.8: ``Strip.__init__(segments, cell_length=None)`` sets
+    ``_segments``, ``_cell_length``, the seven caches, ``_render_cache``, ``_link_ids`` and
+    ``_cell_count``, and Textual reads and writes the caches only as ``strip._X_cache``.
+    ``tests/test_tui_compat.py`` compares a strip built by each ``__init__`` slot by slot and
+    fails first when Textual adds, drops or resizes one.
+
+    Returns:
+        True when it was installed now, False when it already was.
+    """
+    if Strip.__init__ is _strip_init:
+        return False
+    check_version()
+    for name, size in STRIP_CACHES.items():
+        setattr(Strip, name, _lazy_cache(name, size))
+    Strip.__init__ = _strip_init  # type: ignore[method-assign]  # the workaround itself
+    return True
