@@ -131,8 +131,7 @@ class SessionRunner:
             if opts.models not in ("auto", "local", "cloud"):
                 raise UsageError(f"--models must be auto, local or cloud, not {opts.models!r}")
             os.environ[MODELS_ENV] = opts.models
-            # secrets of the environment and of the .env files the agent loads are hidden in
-            # everything lkmon writes (the CLI does it too; embedding the runner gets it here)
+            # .env and environment secrets hidden in all lkmon writes (as the CLI; for embedders)
             install_from_env(Path(opts.agent_file).parent / ".env")
             install_from_env(Path.cwd() / ".env")
             self.agent = load_agent_file(opts.agent_file)
