@@ -328,9 +328,8 @@ class SessionModel(JoinQueries):
         if ev.kind == "vad":
             self.vad.apply_metrics(ev)
             return (Area.VAD,)
-        # kept with the turn for the whole session: share the label strings (journal replays
-        # and some bridges make a new string per event). The event itself is never changed
-        # (the journal thread may be serialising it): a copy holds the shared strings.
+        # kept all session: share the label strings (replays and some bridges make one per
+        # event) in a copy; the event itself is never changed (the journal may be writing it)
         label, provider, model = intern(ev.label), intern(ev.provider), intern(ev.model)
         if label is not ev.label or provider is not ev.provider or model is not ev.model:
             ev = replace(ev, label=label, provider=provider, model=model)
