@@ -249,16 +249,17 @@ def cmd_import(args: argparse.Namespace) -> int:
     def refuse(message: str) -> None:
         print(printable(f"lkmon: error: {message}"), file=sys.stderr)
 
-    missing = [p for p in args.paths if not Path(p).is_file()]
-    for p in missing:
-        refuse(f"{p}: no such file")
-    if len(missing) == len(args.paths):
+    files = []
+    for p in args.paths:
+        if Path(p).is_file():
+            files.append(p)
+        else:
+            refuse(f"{p}: no such file")
+    if not files:
         return EXIT_USAGE
-    refused = len(missing)
+    refused = len(args.paths) - len(files)
     with _open(args.db, create=True) as store:
-        for p in args.paths:
-            if p in missing:
-                continue
+        for p in files:
             try:
                 done = import_file(store, p, tags=tags_of(args))
             except SnapshotError as e:
