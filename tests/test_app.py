@@ -16,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Input
 
 from lkmon.model.events import AudioLevel, LogRecord
+from lkmon.model.measurements import VadActivity
 from lkmon.model.state import SessionModel
 from lkmon.sources import Capabilities, Emit, SessionSource
 from lkmon.tui.app import LkmonApp
@@ -398,6 +399,30 @@ async def test_live_events_are_drained_and_levels_coalesced() -> None:
         await settle(pilot)
         assert model.levels.mic_dbfs == -11.0
         assert "careful" in app.log_pane.rendered_text()
+
+
+async def test_status_and_vad_redraw_only_the_rows_that_changed() -> None:
+    """A level or a duration update redraws its own row, not the pane (tui/widgets/rows.py),
+    and the screen shows it."""
+    model = SessionModel()
+    app = LkmonApp(model, RecordingSource(), clock=lambda: T0 + 100.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for i in range(40):  # 4 s of speech, one VAD event every 0.1 s
+            model.vad.apply_activity(VadActivity(ts=T0 + 96 + i * 0.1, event="inference",
+                                                 probability=0.9, speaking=True,
+                                                 speech_duration=i * 0.1))
+        vad, status = app.vad_pane, app.status_strip
+        assert vad.show_rows(vad.build()) >= 5  # the state, the plot's 4 rows, the durations
+        assert vad.show_rows(vad.build()) == 0  # nothing changed: nothing drawn
+        model.vad.apply_activity(VadActivity(ts=T0 + 99.9, event="inference", probability=0.9,
+                                             speaking=True, speech_duration=7.5))
+        assert vad.show_rows(vad.build()) == 1  # the same plot column: only the durations
+        status.show_rows(status.build())
+        assert status.show_rows(status.build()) == 0
+        model.apply(AudioLevel(ts=T0 + 100, source="mic", dbfs=-20.0))
+        assert status.show_rows(status.build()) == 1  # the meters' row
+        await pilot.pause()
+        assert "speech 7.5 s" in text_of(vad) and "█████▎" in text_of(status).split("\n")[1]
 
 
 async def test_sizes_80x24_switches_panes_with_number_keys() -> None:

@@ -282,10 +282,11 @@ async def test_what_the_protocol_does_not_carry_is_marked_not_zero() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         pane = app.query_one("#vad")
-        vad = pane.build().plain
-        status = app.status_strip.build().plain
+        vad = pane.rendered_text()
+        status = app.status_strip.rendered_text()
         assert "agent runs in another process" in vad and "segments" not in vad, vad
         assert "health" not in vad
         assert "llm SmolLM2-135M" in status and "waiting" not in status, status
         model.session.vad_events = True  # an in-process session with no VAD events yet
-        assert "No VAD events yet" in pane.build().plain
+        pane.update_view()
+        assert "No VAD events yet" in pane.rendered_text()

@@ -55,8 +55,7 @@ def test_vad_trace_binning_and_plot() -> None:
     assert len(bins) == 30
     assert bins[0] == pytest.approx(0.05) and bins[15] == pytest.approx(0.9)
     assert bin_trace([], T0, T0 + 30, 10) == [None] * 10
-    text = plot(bins, rows=4)
-    rows = text.plain.split("\n")
+    rows = [text.plain for text in plot(bins, rows=4)]
     assert len(rows) == 4 and all(len(r) == 30 for r in rows)
     assert rows[0][15] != " " and rows[0][0] == " "  # speech reaches the top row, silence not
 

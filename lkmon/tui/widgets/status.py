@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from rich.text import Text
 from textual.message import Message
-from textual.widgets import Static
 
 from lkmon.model.areas import Area
 from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_duration, printable
 from lkmon.tui.widgets.common import ACCENT, BAD, DIM, GOOD, WARN, guarded, level_bar
+from lkmon.tui.widgets.rows import RowsPane
 
 AGENT_STATE_STYLES = {
     "initializing": DIM,
@@ -31,7 +30,7 @@ AGENT_STATE_STYLES = {
 USER_STATE_STYLES = {"speaking": GOOD, "listening": DIM, "away": WARN}
 
 
-class StatusStrip(Static):
+class StatusStrip(RowsPane):
     """Two lines at the top: states, levels and elapsed time; the models in use."""
 
     AREAS = frozenset({Area.STATUS, Area.SESSION})
@@ -56,7 +55,6 @@ class StatusStrip(Static):
         """The session has ended (the app's runner returned); set with ``show_state``."""
         self.mic_muted = False
         """The microphone is muted (``m``); set with ``show_state``."""
-        self._shown: tuple[str, list[Any]] | None = None
 
     def show_state(self, *, session_over: bool | None = None,
                    mic_muted: bool | None = None) -> None:
@@ -83,17 +81,12 @@ class StatusStrip(Static):
     def render_now(self) -> None:
         """Re-render from the model and ``show_state``'s state (muted, live, session over).
 
-        Nothing is drawn when the strip would look the same (most level updates change no bar).
+        Only a row that changed is drawn (most level updates change no bar).
         """
-        text = self.build()
-        shown = (text.plain, text.spans)
-        if shown == self._shown:
-            return
-        self._shown = shown
-        self.update(text, layout=False)
+        self.show_rows(self.build())
 
-    def build(self) -> Text:
-        """The two lines of the strip."""
+    def build(self) -> list[Text]:
+        """The two rows of the strip."""
         model = self.model
         text = Text(no_wrap=True, overflow="ellipsis")
         live = self.live
@@ -123,8 +116,8 @@ class StatusStrip(Static):
             text.append(f"  · closed: {printable(model.session.close_reason)}", style=DIM)
             if model.session.close_error:
                 text.append(f" ({printable(model.session.close_error)})", style=BAD)
-        text.append("\n")
         levels = model.levels
+        first, text = text, Text(no_wrap=True, overflow="ellipsis")
         text.append(" mic ", style=DIM)
         if self.mic_muted:
             text.append("MUTED   ", style=f"bold {BAD}")
@@ -147,4 +140,4 @@ class StatusStrip(Static):
                 text.append(label.split("/", 1)[1] if "/" in label else label)
         else:
             text.append(" models: waiting for the session to start", style=DIM)
-        return text
+        return [first, text]

@@ -8,15 +8,16 @@ events that the bridge sees by wrapping the VAD stream (``vad.VADEvent.probabili
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 from rich.text import Text
-from textual.widgets import Static
 
 from lkmon.model.areas import Area
 from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_count, fmt_s
 from lkmon.tui.widgets.common import ACCENT, DIM, GOOD, WARN, guarded
+from lkmon.tui.widgets.rows import RowsPane
 
 WINDOW = 30.0
 """Seconds of speech probability shown."""
@@ -44,11 +45,13 @@ def bin_trace(trace: Iterable[tuple[float, float]], start: float, end: float,
     return bins
 
 
-def plot(bins: list[float | None], rows: int = PLOT_ROWS) -> Text:
-    """Bar plot of probabilities 0..1, ``rows`` high, speech columns (≥ 0.5) in green."""
-    text = Text(no_wrap=True)
+def plot(bins: list[float | None], rows: int = PLOT_ROWS) -> list[Text]:
+    """Bar plot of probabilities 0..1, ``rows`` high (top row first), speech columns (>= 0.5)
+    in green."""
+    out = []
     styles = [DIM if p is None else (GOOD if p >= THRESHOLD else ACCENT) for p in bins]
     for r in range(rows - 1, -1, -1):
+        text = Text(no_wrap=True)
         chars = []
         for p in bins:
             if p is None:
@@ -62,13 +65,17 @@ def plot(bins: list[float | None], rows: int = PLOT_ROWS) -> Text:
             if i == len(chars) or styles[i] != styles[start]:
                 text.append("".join(chars[start:i]), style=styles[start])
                 start = i
-        if r:
-            text.append("\n")
-    return text
+        out.append(text)
+    return out
 
 
-class VadPane(Static):
-    """Speaking state, the probability trace over the last 30 s, durations and VAD health."""
+class VadPane(RowsPane):
+    """Speaking state, the probability trace over the last 30 s, durations and VAD health.
+
+    The plot's columns are fixed in time (each ``WINDOW / width`` seconds, ending at the next
+    multiple of that after now), so that a column changes only when a VAD event lands in it
+    or the window moves on by a column, and an update redraws only the rows that changed.
+    """
 
     AREAS = frozenset({Area.VAD})
     MIN_INTERVAL = 0.3  # seconds between re-renders: the plot moves one column every ~0.5 s
@@ -80,61 +87,79 @@ class VadPane(Static):
         self.border_title = "3 VAD"
         self.border_subtitle = f"speech probability, last {WINDOW:.0f} s"
         self.can_focus = True
+        self._plot: tuple[tuple[float | None, ...], int, list[Text]] | None = None
 
     def on_resize(self) -> None:
-        """The plot is as wide as the pane."""
+        """The plot is as wide, and as high, as the pane."""
         self.update_view()
 
     @guarded("vad.update_view")
     def update_view(self) -> None:
-        """Re-render from the model."""
-        self.update(self.build(), layout=False)
+        """Re-render from the model (only the rows that changed are drawn)."""
+        self.show_rows(self.build())
 
-    def build(self) -> Text:
-        """The pane's text at the current width."""
+    def _plot_rows(self, width: int, rows: int) -> list[Text]:
+        """The plot, from the trace binned into ``width`` columns (built again only when a
+        column changed)."""
+        column = WINDOW / width
+        end = math.ceil(self.clock() / column) * column
+        bins = tuple(bin_trace(self.model.vad.trace, end - WINDOW, end, width))
+        cached = self._plot
+        if cached is not None and cached[0] == bins and cached[1] == rows:
+            return cached[2]
+        texts = plot(list(bins), rows)
+        self._plot = (bins, rows, texts)
+        return texts
+
+    def build(self) -> list[Text]:
+        """The pane's rows at the current width and height."""
         vad = self.model.vad
         width = max(self.content_region.width or (self.size.width - 2), 20)
+        out: list[Text] = []
         text = Text(no_wrap=True, overflow="ellipsis")
         speaking = vad.speaking
         text.append("● speaking" if speaking else "○ silent  ",
                     style=f"bold {GOOD}" if speaking else DIM)
         text.append(f"  p={vad.probability:.2f}", style=DIM)
         text.append(f"   user: {self.model.user_state}", style=DIM)
-        text.append("\n")
-        now = self.clock()
+        out.append(text)
         rows = max(PLOT_ROWS, min(12, (self.content_region.height or 0) - 5))
         if not vad.trace and not self.model.session.vad_events:
-            text.append("No VAD events: the agent runs in another process, and LiveKit's\n"
-                        "session protocol and the recorder do not carry them.", style=DIM)
-            return text  # no silence, segments or health: unknown, not zero
+            out.append(Text("No VAD events: the agent runs in another process, and LiveKit's",
+                            style=DIM))
+            out.append(Text("session protocol and the recorder do not carry them.", style=DIM))
+            return out  # no silence, segments or health: unknown, not zero
         if not vad.trace:
-            text.append("No VAD events yet.\n" + "\n" * (rows - 1), style=DIM)
+            out.append(Text("No VAD events yet.", style=DIM))
+            out.extend(Text() for _ in range(rows - 1))
         else:
-            bins = bin_trace(vad.trace, now - WINDOW, now, width)
-            text.append_text(plot(bins, rows))
-            text.append("\n")
+            out.extend(self._plot_rows(width, rows))
         axis = [" "] * width
         for label, pos in ((f"-{WINDOW:.0f}s", 0), (f"-{WINDOW / 2:.0f}s", width // 2 - 2),
                            ("now", width - 3)):
             for j, ch in enumerate(label):
                 if 0 <= pos + j < width:
                     axis[pos + j] = ch
-        text.append("".join(axis) + "\n", style=DIM)
+        out.append(Text("".join(axis), style=DIM))
+        text = Text(no_wrap=True, overflow="ellipsis")
         text.append("speech " if vad.speaking else "silence ", style=DIM)
         text.append(fmt_s(vad.speech_duration if vad.speaking else vad.silence_duration,
                           digits=1))
         text.append(f" · {vad.speech_count} segments · ", style=DIM)
         text.append(fmt_s(vad.speech_total, digits=1))
         text.append(" speech", style=DIM)
-        text.append("\n")
+        out.append(text)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        out.append(text)
         text.append("health ", style=DIM)
         if vad.metrics_count == 0:
             text.append("no VADMetrics yet", style=DIM)
-            return text
+            return out
         text.append(f"{fmt_count(vad.inference_count)} inferences")
         text.append("  idle ", style=DIM)
         text.append(fmt_s(vad.idle_time, digits=1))
-        text.append("\n       ")
+        text = Text("       ", no_wrap=True, overflow="ellipsis")
+        out.append(text)
         ips = vad.inference_per_audio_second
         text.append("-" if ips is None else f"{ips * 1000:.1f} ms",
                     style=WARN if ips is not None and ips > 0.5 else "")
@@ -143,4 +168,4 @@ class VadPane(Static):
         rtf = vad.realtime_factor
         text.append("-" if rtf is None else f"{rtf:.3f}",
                     style=WARN if rtf is not None and rtf > 0.5 else "")
-        return text
+        return out
