@@ -11,9 +11,12 @@ import gc
 from collections.abc import Iterator
 
 import pytest
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from synthetic import synthetic_session
+from textual._compositor import ChopsUpdate, LayoutUpdate
+from textual.geometry import Region
 from textual.strip import Strip
 
 from lkmon.model.state import SessionModel
@@ -121,6 +124,66 @@ async def test_frames_leave_no_strip_to_the_cyclic_collector(
     unpatched = await strips_left_to_the_collector()
     assert unpatched > 100, broken("uncached_whole_divide",
                                    f"left {unpatched} strips without it: the cycle is gone")
+
+
+Cells = list[list[tuple[str, object]]]
+
+
+def cells_of(strip: Strip) -> list[tuple[str, object]]:
+    """A line as (character, style) per cell; the second cell of a wide character is ``""``."""
+    out: list[tuple[str, object]] = []
+    for segment in strip:
+        for char in segment.text:
+            out.append((char, segment.style))
+            out.extend(("", segment.style) for _ in range(cell_len(char) - 1))
+    return out
+
+
+def apply_update(screen: Cells, update: object) -> None:
+    """Draw one compositor update on ``screen`` as a terminal would."""
+    if isinstance(update, LayoutUpdate):
+        for y, line in enumerate(update.strips, update.region.y):
+            screen[y] = [cell for strip in line for cell in cells_of(strip)]
+    elif isinstance(update, ChopsUpdate):
+        for y in {y for y, _, _ in update.spans}:
+            for x, strip in update.chops[y].items():
+                if strip is not None:
+                    line = cells_of(strip)
+                    screen[y][x:x + len(line)] = line
+
+
+async def test_partial_updates_draw_what_a_full_repaint_draws() -> None:
+    """cropped_renders: the screen that every partial update of a growing session leaves is the
+    one a full repaint draws, and a two-row update renders only those two rows."""
+    events = synthetic_session(12, background=True)
+    app = LkmonApp(SessionModel())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        compositor = app.screen._compositor
+        screen = [cells_of(strip) for strip in compositor.render_strips()]
+        display = app._display
+        updates: list[str] = []
+
+        def capture(on: object, renderable: object) -> None:
+            updates.append(type(renderable).__name__)
+            apply_update(screen, renderable)
+            display(on, renderable)  # type: ignore[arg-type]
+
+        app._display = capture  # type: ignore[method-assign]
+        for i in range(0, len(events), 25):
+            app.apply_events(events[i:i + 25])
+            await pilot.pause()
+        assert updates.count("ChopsUpdate") > 20, updates
+        full = [cells_of(strip) for strip in compositor.render_strips()]
+        for y, (drawn, want) in enumerate(zip(screen, full, strict=True)):
+            assert drawn == want, broken("cropped_renders", f"drew row {y} wrong: "
+                                         f"{''.join(c for c, _ in drawn)!r}")
+        status = Region(0, 0, 120, 2)
+        rows = [(region, len(lines)) for region, _, lines in compositor._get_renders(status)]
+        assert rows and all(r.y >= 0 and r.bottom <= 2 and n == r.height for r, n in rows)
+        theirs = sum(len(lines) for _, _, lines in compat.TEXTUAL_GET_RENDERS(compositor, status))
+        assert theirs > 10 * len(rows), broken(
+            "cropped_renders", f"renders {theirs} lines for a 2-row update: Textual crops now")
 
 
 def test_lazy_strip_caches_build_what_textuals_init_builds() -> None:

@@ -105,6 +105,7 @@ class LkmonApp(SessionApp):
         self._ticked_at = 0.0
         compat.uncached_whole_divide()  # Textual's strips must not be cycles (tui/compat.py)
         compat.lazy_strip_caches()  # nor carry seven empty caches each
+        compat.cropped_renders()  # a partial update renders only the rows it draws
 
     def refresh_areas(self, changed: set[Area], *, force: bool = False) -> None:
         """Re-render the panes that show any of the ``changed`` areas.

@@ -13,6 +13,9 @@ The workarounds (checked on Textual 8.2.8):
                               strip that needs no cut and no padding in its own cache
 ``lazy_strip_caches``         ``Strip.__init__`` replaced: a strip's seven ``FIFOCache`` are made
                               when first used, not all seven for every strip
+``cropped_renders``           ``Compositor._get_renders`` replaced: in a partial update a widget
+                              renders only its rows inside the update's crop, and a widget with
+                              none is skipped
 ============================  ==================================================================
 
 Why: a Textual ``Strip`` caches the results of ``divide`` and ``crop_extend`` on itself, and
@@ -41,7 +44,9 @@ from importlib import metadata
 
 from rich.segment import Segment
 from rich.style import Style
+from textual._compositor import Compositor
 from textual.cache import FIFOCache
+from textual.geometry import Region
 from textual.strip import Strip
 
 logger = logging.getLogger("lkmon.tui.compat")
@@ -51,6 +56,9 @@ CHECKED_ON = "8.2.8"
 
 TEXTUAL_DIVIDE = Strip.divide
 """Textual's own ``Strip.divide``, as it was before ``uncached_whole_divide``."""
+
+TEXTUAL_GET_RENDERS = Compositor._get_renders
+"""Textual's own ``Compositor._get_renders``, as it was before ``cropped_renders``."""
 
 TEXTUAL_STRIP_INIT = Strip.__init__
 """Textual's own ``Strip.__init__``, as it was before ``lazy_strip_caches``."""
@@ -172,4 +180,45 @@ def lazy_strip_caches() -> bool:
     for name, size in STRIP_CACHES.items():
         setattr(Strip, name, _lazy_cache(name, size))
     Strip.__init__ = _strip_init  # type: ignore[method-assign]  # the workaround itself
+    return True
+
+
+def _get_renders(self: Compositor, crop: Region | None = None) -> Iterable[
+        tuple[Region, Region, list[Strip]]]:
+    # Textual 8.2.8's _get_renders, each widget rendered only for the crop's rows
+    if not crop:
+        yield from TEXTUAL_GET_RENDERS(self, crop)
+        return
+    top, bottom = crop.y, crop.bottom
+    for widget, (region, clip) in self.visible_widgets.items():
+        x, y, width, height = region.intersection(clip)
+        first, last = max(y, top), min(y + height, bottom)
+        if not width or last <= first:
+            continue  # nothing of the widget in the crop's rows
+        rows = Region(region.x, first, region.width, last - first)
+        yield rows, clip, widget.render_lines(
+            Region(x - region.x, first - region.y, width, last - first))
+
+
+def cropped_renders() -> bool:
+    """Replace ``Compositor._get_renders`` (process-wide, once) with one that renders, for a
+    partial update, only each widget's rows inside the update's crop, and skips the widgets
+    with no row there; a full update (no crop) goes to Textual's own, unchanged.
+
+    Checked on Textual 8.2.8: ``Compositor.render_partial_update`` crops to the box around
+    every dirty region and ``_render_chops`` draws only the dirty lines, but ``_get_renders``
+    has every widget whose clip overlaps the box render all its visible lines (a 2-row status
+    update rendered all 40 rows of the screen, its three containers and every pane), and
+    ``_render_chops`` pairs each yielded strip with the rows of ``region & clip`` from its
+    top. Here each widget yields the rows of ``region & clip & crop`` (the region trimmed to
+    those rows, so the pairing holds). ``tests/test_tui_compat.py`` checks that a partial
+    update draws what a full repaint draws, and fails first when Textual changes either.
+
+    Returns:
+        True when it was installed now, False when it already was.
+    """
+    if Compositor._get_renders is _get_renders:
+        return False
+    check_version()
+    Compositor._get_renders = _get_renders  # type: ignore[method-assign]  # the workaround
     return True
