@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Hashable, Sequence
+from operator import is_, is_not
 from typing import Any
 
 from rich.console import Console
@@ -147,9 +148,12 @@ class ItemLines(ScrollView, can_focus=True):
     def update_view(self) -> None:
         """Re-wrap changed items and refresh the view, following the end if it was there.
 
-        Items older than the last ``mutable_tail`` are taken as settled: they are reused by
-        identity without computing their key (the cache holds a reference to each item, so an
-        id cannot be reused by another object while it is cached).
+        Items older than the last ``mutable_tail`` are taken as settled: a prefix of them in
+        the same places as last time keeps its keys and line counts without being looked at
+        again, and any other is reused by identity without computing its key (the cache holds
+        a reference to each item, so an id cannot be reused by another object while it is
+        cached). When only items changed in place, with the same line count, only their lines
+        are redrawn.
         """
         width = self._content_width()
         if width < 8:  # not laid out yet (or hidden): wrapping now would be wasted work
@@ -159,16 +163,28 @@ class ItemLines(ScrollView, can_focus=True):
         if width != self._wrap_width:
             self._strips.clear()
         self._wrap_width = width
-        old = self._item_cache if width == self._cache_width else {}
-        cache: dict[int, tuple[Any, Hashable, int]] = {}
         items = list(self.items())
-        keys: list[Hashable] = []
-        starts: list[int] = []
-        total = 0
-        changed = False
+        old_items = self._items
         settled = len(items) - self.mutable_tail if self.mutable_tail is not None else 0
+        same_width = width == self._cache_width
+        kept = max(0, min(settled, len(old_items))) if same_width else 0
+        if kept > 0 and not all(map(is_, items[:kept], old_items[:kept])):
+            kept = 0
+        if kept:
+            cache = self._item_cache  # the kept prefix's entries stay; the rest are redone
+            old = {id(item): entry for item in old_items[kept:]
+                   if (entry := cache.pop(id(item), None)) is not None}
+            keys, starts = self._keys[:kept], self._starts[:kept]
+            total = self._starts[kept] if kept < len(old_items) else self._line_total
+        else:
+            old = self._item_cache if same_width else {}
+            cache = {}
+            keys, starts, total = [], [], 0
+        changed = False
+        redrawn: list[tuple[int, int]] = []  # (first line, line count) of items wrapped again
         item_key = self.item_key
-        for i, item in enumerate(items):
+        for i in range(kept, len(items)):
+            item = items[i]
             cached = old.get(id(item))
             if cached is not None and cached[0] is item and i < settled:
                 key, n = cached[1], cached[2]
@@ -184,23 +200,27 @@ class ItemLines(ScrollView, can_focus=True):
                     self._strips[id(item)] = (item, key, strips)
                     n = len(strips)
                     changed = True
+                    redrawn.append((total, n))
             cache[id(item)] = (item, key, n)
             keys.append(key)
             starts.append(total)
             total += n
-        changed = changed or len(items) != len(self._items) or any(
-            a is not b for a, b in zip(items, self._items, strict=True))
-        was_empty = not self._items
+        moved = len(items) != len(old_items) or total != self._line_total or any(
+            map(is_not, items[kept:], old_items[kept:]))
+        was_empty = not old_items
         self._item_cache = cache
         self._cache_width = width
         self._items, self._keys, self._starts, self._line_total = items, keys, starts, total
         if not items:
             empty = text_to_strips(self.empty_text(), width, self.app.console)
-            changed = changed or not was_empty or [s.text for s in empty] != [
+            moved = moved or not was_empty or [s.text for s in empty] != [
                 s.text for s in self._empty]
             self._empty = empty
-        if not changed:
-            return
+        if not moved:  # the same lines in the same places: redraw the ones wrapped again
+            for first, count in redrawn if same_width else ():
+                self.refresh_lines(first, count)
+            if not changed or same_width:
+                return
         self.virtual_size = Size(width, self.line_count)
         if self.auto_scroll and at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region
 from textual.strip import Strip
@@ -30,6 +31,7 @@ class RowsPane(Widget):
         self._strips: list[Strip] = []
         self._texts: list[Text] = []
         self._width = -1
+        self._pass: tuple[int, Style] = (0, Style())
 
     def show_rows(self, rows: Sequence[Text]) -> int:
         """Show ``rows`` (one ``Text`` each, no newline); redraw only the rows whose text or
@@ -73,12 +75,17 @@ class RowsPane(Widget):
         """The plain text of every row, as last shown (for tests and exports)."""
         return "\n".join(text.plain for text in self._texts)
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Render the rows in ``crop``; the width and the widget's style are looked up once
+        per pass, not per row."""
+        self._pass = (self.content_region.width, self.rich_style)
+        return super().render_lines(crop)
+
     @guarded("rows.render_line", fallback=lambda self, y: Strip.blank(self.size.width))
     def render_line(self, y: int) -> Strip:
         """Row ``y`` in the widget's style (Textual Line API; Textual pads it to the content's
         width with the background)."""
-        width = self.content_region.width
-        style = self.rich_style
+        width, style = self._pass
         if width != self._width:  # resized since the rows were rendered: this pass draws all
             self._render_rows(self._texts, width)
         if y >= len(self._strips):

@@ -47,6 +47,7 @@ class TranscriptPane(ItemLines):
         self.redact = redact
         self.border_title = "2 Transcript"
         self.border_subtitle = "[i]dim: interim[/] · ⚡ interrupted, [strike]unheard[/]"
+        self._interim: InterimUser | None = None  # one item while the user speaks
 
     def _text(self, text: str | None) -> str:
         """Secrets hidden (a secret streamed in pieces is whole here), and with ``--redact``
@@ -54,11 +55,17 @@ class TranscriptPane(ItemLines):
         return printable(shown(text, mask=self.redact)) if text else ""
 
     def items(self) -> Sequence[Any]:
-        """Transcript entries, then the interim user text if any."""
+        """Transcript entries, then the interim user text if any (the same item while the user
+        speaks, so that a new guess redraws only its own lines)."""
         entries: list[Any] = list(self.model.transcript)
         interim = self.model.interim_user_text
-        if interim:
-            entries.append(InterimUser(interim))
+        if not interim:
+            self._interim = None
+            return entries
+        if self._interim is None:
+            self._interim = InterimUser(interim)
+        self._interim.text = interim
+        entries.append(self._interim)
         return entries
 
     def item_key(self, item: Any) -> Hashable:
