@@ -97,19 +97,22 @@ async def test_interim_user_text_is_shown_dimmed_then_replaced() -> None:
         assert styles and styles[0].italic and styles[0].dim is not True  # italic, dim colour
 
 
-async def test_transcript_redraws_only_what_changed_and_wraps_as_from_scratch() -> None:
+@pytest.mark.parametrize("kept", [2000, 80])
+async def test_transcript_redraws_only_what_changed_and_wraps_as_from_scratch(kept: int) -> None:
     """An entry changed in place with the same line count redraws only its lines (on screen
-    at once); a long session's kept lines are those a wrap from scratch gives."""
+    at once); a long session's kept lines are those a wrap from scratch gives, also once the
+    oldest entries leave the bounded transcript (``kept`` entries)."""
     from synthetic import synthetic_session
     from textual.geometry import Region
 
     events = synthetic_session(60)
-    app = LkmonApp(SessionModel(), RecordingSource(), clock=lambda: CLOCK)
+    app = LkmonApp(SessionModel(max_transcript=kept), RecordingSource(), clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         for i in range(0, len(events), 50):
             app.apply_events(events[i:i + 50])
             await pilot.pause()
         pane = app.transcript_pane
+        assert (len(app.model.transcript) == kept) == (kept < 100)  # 80: full, oldest gone
         ts = events[-1].ts + 1
         app.post_event(UserTranscribed(ts=ts, text="what is the", is_final=False))
         await settle(pilot)
@@ -121,10 +124,10 @@ async def test_transcript_redraws_only_what_changed_and_wraps_as_from_scratch() 
         assert [tuple(r.height for r in call) for call in regions] == [(1,)], regions
         screen = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
         assert "what is thy" in screen and "what is the" not in screen
-        kept = pane.rendered_text()
+        shown = pane.rendered_text()
         pane._cache_width = 0  # forget every kept line count: wrap it all again
         pane.update_view()
-        assert pane.rendered_text() == kept and len(pane._items) > 100
+        assert pane.rendered_text() == shown and len(pane._items) > 80
 
 
 async def test_usage_pane_costs_a_priced_model() -> None:

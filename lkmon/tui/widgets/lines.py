@@ -55,6 +55,19 @@ def text_to_strips(text: Text | tuple[Text, Text], width: int, console: Console)
     return strips or [Strip.blank(0)]
 
 
+def _dropped(items: Sequence[Any], old_items: Sequence[Any], most: int = 256) -> int | None:
+    """How many of ``old_items`` left the front of the list (``items`` is ``old_items`` less
+    its first n, plus new ones): the position of ``items[0]`` among the first ``most`` old
+    items, by identity; None when it is not there."""
+    if not items or not old_items:
+        return 0
+    first = items[0]
+    for n, item in enumerate(old_items[:most]):
+        if item is first:
+            return n
+    return None
+
+
 class ItemLines(ScrollView, can_focus=True):
     """A scrolling list of items, each rendered to one or more lines.
 
@@ -167,15 +180,24 @@ class ItemLines(ScrollView, can_focus=True):
         old_items = self._items
         settled = len(items) - self.mutable_tail if self.mutable_tail is not None else 0
         same_width = width == self._cache_width
-        kept = max(0, min(settled, len(old_items))) if same_width else 0
-        if kept > 0 and not all(map(is_, items[:kept], old_items[:kept])):
+        # the oldest items may have left a bounded list: find where the old first item went
+        found = _dropped(items, old_items) if same_width and settled > 0 else 0
+        shift = found or 0
+        kept = max(0, min(settled, len(old_items) - shift)) if found is not None else 0
+        if kept > 0 and not all(map(is_, items[:kept], old_items[shift:shift + kept])):
             kept = 0
         if kept:
             cache = self._item_cache  # the kept prefix's entries stay; the rest are redone
-            old = {id(item): entry for item in old_items[kept:]
+            for item in old_items[:shift]:
+                cache.pop(id(item), None)
+            old = {id(item): entry for item in old_items[shift + kept:]
                    if (entry := cache.pop(id(item), None)) is not None}
-            keys, starts = self._keys[:kept], self._starts[:kept]
-            total = self._starts[kept] if kept < len(old_items) else self._line_total
+            base = self._starts[shift] if shift else 0
+            keys = self._keys[shift:shift + kept]
+            starts = [start - base for start in self._starts[shift:shift + kept]] if shift else \
+                self._starts[:kept]
+            end = shift + kept
+            total = (self._starts[end] if end < len(old_items) else self._line_total) - base
         else:
             old = self._item_cache if same_width else {}
             cache = {}
@@ -205,7 +227,7 @@ class ItemLines(ScrollView, can_focus=True):
             keys.append(key)
             starts.append(total)
             total += n
-        moved = len(items) != len(old_items) or total != self._line_total or any(
+        moved = bool(shift) or len(items) != len(old_items) or total != self._line_total or any(
             map(is_not, items[kept:], old_items[kept:]))
         was_empty = not old_items
         self._item_cache = cache
