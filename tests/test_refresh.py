@@ -49,3 +49,34 @@ def test_a_failing_pane_is_reported_and_not_retried() -> None:
     refresh.flush()
     assert errors == ["Pane.update_view"]
     assert refresh.pending == 0
+
+
+def test_pending_panes_past_half_their_interval_join_a_frame() -> None:
+    """Once one pane draws, the pending ones past half their interval draw in the same flush;
+    those under half wait for their own interval."""
+    now = [100.0]
+    refresh = PaneRefresh(lambda where, e: None, clock=lambda: now[0])
+    status, vad, late = Pane(), Pane(), Pane()
+    vad.MIN_INTERVAL = 0.3  # type: ignore[misc]
+    for pane in (status, vad, late):
+        refresh.pane(pane, force=False)
+    now[0] = 100.2
+    refresh.flush()  # a flush with nothing drawn since the last: nothing joins
+    refresh.pane(vad, force=False)  # 0.2 s: past half of 0.3, pending
+    refresh.pane(status, force=False)  # 0.2 s of 0.25: pending
+    refresh.flush()  # nothing due, nothing drawn: all wait
+    assert (status.renders, vad.renders) == (1, 1)
+    now[0] = 100.26
+    refresh.flush()  # status is due; vad (0.26 of 0.3) joins it in the same flush
+    assert (status.renders, vad.renders, refresh.pending) == (2, 2, 0)
+    now[0] = 100.3
+    refresh.pane(late, force=False)  # 0.3 s: due, drawn at once
+    refresh.pane(vad, force=False)  # 0.04 s of 0.3: pending, under half
+    refresh.flush()
+    assert (late.renders, vad.renders, refresh.pending) == (2, 2, 1)
+    now[0] = 100.41
+    refresh.flush()  # 0.15 s of 0.3 and nothing drew: still waits
+    assert vad.renders == 2
+    now[0] = 100.56
+    refresh.flush()
+    assert (vad.renders, refresh.pending) == (3, 0)
