@@ -13,6 +13,7 @@ re-renders the pending panes past half their interval: the status strip (0.25 s)
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -45,9 +46,8 @@ class PaneRefresh:
     def pane(self, pane: Any, *, force: bool = True) -> None:
         """Re-render ``pane`` now, or mark it for the first ``flush`` after its ``MIN_INTERVAL``
         (unless ``force``)."""
-        interval = getattr(pane, "MIN_INTERVAL", 0.0)
         now = self._clock()
-        if interval and not force and now < self._refreshed_at.get(pane, -interval) + interval:
+        if not force and not self._due(pane, now):
             self._pending[pane] = None
             return
         self._pending.pop(pane, None)
@@ -58,19 +58,17 @@ class PaneRefresh:
         except Exception as e:  # shown, never fatal
             self._on_error(f"{type(pane).__name__}.update_view", e)
 
+    def _due(self, pane: Any, now: float, part: float = 1.0) -> bool:
+        """``pane`` last drew at least ``part`` of its ``MIN_INTERVAL`` ago (or never)."""
+        interval = getattr(pane, "MIN_INTERVAL", 0.0)
+        return now >= self._refreshed_at.get(pane, -math.inf) + interval * part
+
     def flush(self) -> None:
         """Re-render the pending panes whose interval has ended, and, when any pane re-rendered
         since the last flush, those past half their interval (they join the same frame)."""
         if self._pending:
             now = self._clock()
-            due = []
-            for pane in self._pending:
-                interval = getattr(pane, "MIN_INTERVAL", 0.0)
-                if now >= self._refreshed_at.get(pane, -interval) + interval:
-                    due.append(pane)
-            if due or self._drew:
-                for pane in list(self._pending):
-                    interval = getattr(pane, "MIN_INTERVAL", 0.0)
-                    if pane in due or now >= self._refreshed_at.get(pane, 0.0) + interval / 2:
-                        self.pane(pane)
+            if self._drew or any(self._due(pane, now) for pane in self._pending):
+                for pane in [p for p in self._pending if self._due(p, now, 0.5)]:
+                    self.pane(pane)
         self._drew = False

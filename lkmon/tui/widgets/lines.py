@@ -202,7 +202,6 @@ class ItemLines(ScrollView, can_focus=True):
             old = self._item_cache if same_width else {}
             cache = {}
             keys, starts, total = [], [], 0
-        changed = False
         redrawn: list[tuple[int, int]] = []  # (first line, line count) of items wrapped again
         item_key = self.item_key
         for i in range(kept, len(items)):
@@ -221,7 +220,6 @@ class ItemLines(ScrollView, can_focus=True):
                     strips = self._render_strips(item, width)
                     self._strips[id(item)] = (item, key, strips)
                     n = len(strips)
-                    changed = True
                     redrawn.append((total, n))
             cache[id(item)] = (item, key, n)
             keys.append(key)
@@ -238,11 +236,10 @@ class ItemLines(ScrollView, can_focus=True):
             moved = moved or not was_empty or [s.text for s in empty] != [
                 s.text for s in self._empty]
             self._empty = empty
-        if not moved:  # the same lines in the same places: redraw the ones wrapped again
-            for first, count in redrawn if same_width else ():
+        if not moved and same_width:  # the same lines in the same places: redraw the ones
+            for first, count in redrawn:  # wrapped again
                 self.refresh_lines(first, count)
-            if not changed or same_width:
-                return
+            return
         self.virtual_size = Size(width, self.line_count)
         if self.auto_scroll and at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)

@@ -117,7 +117,7 @@ class StatusStrip(RowsPane):
             if model.session.close_error:
                 text.append(f" ({printable(model.session.close_error)})", style=BAD)
         levels = model.levels
-        first, text = text, Text(no_wrap=True, overflow="ellipsis")
+        states, text = text, Text(no_wrap=True, overflow="ellipsis")  # the second row
         text.append(" mic ", style=DIM)
         if self.mic_muted:
             text.append("MUTED   ", style=f"bold {BAD}")
@@ -140,4 +140,4 @@ class StatusStrip(RowsPane):
                 text.append(label.split("/", 1)[1] if "/" in label else label)
         else:
             text.append(" models: waiting for the session to start", style=DIM)
-        return [first, text]
+        return [states, text]
