@@ -8,6 +8,7 @@ screen is drawn the same with the workarounds installed.
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +19,7 @@ from synthetic import synthetic_session
 from textual._compositor import ChopsUpdate, LayoutUpdate
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.widget import Widget
 
 from lkmon.model.state import SessionModel
 from lkmon.tui import compat
@@ -144,18 +146,31 @@ def apply_update(screen: Cells, update: object) -> None:
     if isinstance(update, LayoutUpdate):
         for y, line in enumerate(update.strips, update.region.y):
             screen[y] = [cell for strip in line for cell in cells_of(strip)]
-    elif isinstance(update, ChopsUpdate):
-        for y in {y for y, _, _ in update.spans}:
+    elif isinstance(update, ChopsUpdate):  # only the cells of its spans, as it writes them
+        for y, x1, x2 in update.spans:
             for x, strip in update.chops[y].items():
                 if strip is not None:
-                    line = cells_of(strip)
-                    screen[y][x:x + len(line)] = line
+                    for i, cell in enumerate(cells_of(strip), x):
+                        if x1 <= i < x2:
+                            screen[y][i] = cell
+
+
+async def repainted(app: LkmonApp, pilot: object) -> Cells:
+    """The screen after a layout of the whole screen and a repaint of every widget on it (the
+    scrollbars too) with Textual's own ``Widget.refresh``, which no workaround can skip."""
+    app.screen.refresh(layout=True)
+    await pilot.pause()  # type: ignore[attr-defined]
+    for widget in list(app.screen._compositor.visible_widgets):
+        Widget.refresh(widget)
+    await pilot.pause()  # type: ignore[attr-defined]
+    return [cells_of(strip) for strip in app.screen._compositor.render_strips()]
 
 
 async def test_partial_updates_draw_what_a_full_repaint_draws() -> None:
-    """cropped_renders: the screen that every partial update of a growing session leaves is the
-    one a full repaint draws, and a two-row update renders only those two rows."""
-    events = synthetic_session(12, background=True)
+    """cropped_renders, quiet_scrollbars and the turn list and transcript growing without a
+    layout: the screen that every partial update of a growing session leaves is the one a full
+    repaint draws (both lists scroll), and a two-row update renders only those two rows."""
+    events = synthetic_session(30, background=True)
     app = LkmonApp(SessionModel())
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
@@ -173,17 +188,57 @@ async def test_partial_updates_draw_what_a_full_repaint_draws() -> None:
         for i in range(0, len(events), 25):
             app.apply_events(events[i:i + 25])
             await pilot.pause()
+        await pilot.pause(0.6)  # the panes' rate limits (at most 0.5 s) end and they draw
+        app._display = display  # type: ignore[method-assign]
         assert updates.count("ChopsUpdate") > 20, updates
-        full = [cells_of(strip) for strip in compositor.render_strips()]
+        for name in ("#turns-list", "#transcript"):
+            pane = app.screen.query_one(name)
+            assert pane.show_vertical_scrollbar and pane.scroll_y > 0, f"{name} does not scroll"
+        full = await repainted(app, pilot)
         for y, (drawn, want) in enumerate(zip(screen, full, strict=True)):
-            assert drawn == want, broken("cropped_renders", f"drew row {y} wrong: "
-                                         f"{''.join(c for c, _ in drawn)!r}")
+            assert drawn == want, broken("cropped_renders or quiet_scrollbars",
+                                         f"drew row {y} wrong: {''.join(c for c, _ in drawn)!r}")
         status = Region(0, 0, 120, 2)
         rows = [(region, len(lines)) for region, _, lines in compositor._get_renders(status)]
         assert rows and all(r.y >= 0 and r.bottom <= 2 and n == r.height for r, n in rows)
         theirs = sum(len(lines) for _, _, lines in compat.TEXTUAL_GET_RENDERS(compositor, status))
         assert theirs > 10 * len(rows), broken(
             "cropped_renders", f"renders {theirs} lines for a 2-row update: Textual crops now")
+
+
+async def test_a_scrollbar_repaints_only_when_it_looks_different(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """quiet_scrollbars: the transcript's scrollbar moves at every new turn of a long session,
+    but its thumb moves a cell's eighth only every few turns; it repaints only then."""
+    repaints: Counter[int] = Counter()
+
+    def counted(bar: Widget, *regions: Region, **kw: bool) -> Widget:
+        repaints[id(bar)] += 1
+        return Widget.refresh(bar, *regions, **kw)
+
+    monkeypatch.setattr(compat, "TEXTUAL_SCROLLBAR_REFRESH", counted)
+    events = synthetic_session(150, background=False)
+    app = LkmonApp(SessionModel())
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.apply_events(events[:2000])
+        await pilot.pause()
+        bar = app.screen.query_one("#transcript").vertical_scrollbar
+        assert compat.scrollbar_look(bar) is not None, broken(
+            "quiet_scrollbars", "cannot tell what a scrollbar draws")
+        repaints.clear()
+        moves = looks = 0
+        position, look = bar.position, compat.scrollbar_look(bar)
+        for i in range(2000, len(events), 12):
+            app.apply_events(events[i:i + 12])
+            await pilot.pause()
+            moves += bar.position != position
+            looks += compat.scrollbar_look(bar) != look
+            position, look = bar.position, compat.scrollbar_look(bar)
+        assert moves > 50, moves
+        assert looks <= repaints[id(bar)] < moves / 2, broken(
+            "quiet_scrollbars", f"repainted {repaints[id(bar)]} times for {moves} moves and "
+            f"{looks} changes of look")
 
 
 def test_lazy_strip_caches_build_what_textuals_init_builds() -> None:

@@ -106,6 +106,7 @@ class LkmonApp(SessionApp):
         compat.uncached_whole_divide()  # Textual's strips must not be cycles (tui/compat.py)
         compat.lazy_strip_caches()  # nor carry seven empty caches each
         compat.cropped_renders()  # a partial update renders only the rows it draws
+        compat.quiet_scrollbars()  # a scrollbar repaints only when its look changes
 
     def refresh_areas(self, changed: set[Area], *, force: bool = False) -> None:
         """Re-render the panes that show any of the ``changed`` areas.

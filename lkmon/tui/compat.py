@@ -14,8 +14,10 @@ The workarounds (checked on Textual 8.2.8):
 ``lazy_strip_caches``         ``Strip.__init__`` replaced: a strip's seven ``FIFOCache`` are made
                               when first used, not all seven for every strip
 ``cropped_renders``           ``Compositor._get_renders`` replaced: in a partial update a widget
-                              renders only its rows inside the update's crop, and a widget with
-                              none is skipped
+                              renders only its rows that a dirty region overlaps, and a widget
+                              with none is skipped
+``quiet_scrollbars``          ``ScrollBar.refresh`` replaced: a scrollbar repaints only when it
+                              would draw something other than what it drew last
 ============================  ==================================================================
 
 Why: a Textual ``Strip`` caches the results of ``divide`` and ``crop_extend`` on itself, and
@@ -42,11 +44,13 @@ import logging
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 
+from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual._compositor import Compositor
 from textual.cache import FIFOCache
 from textual.geometry import Region
+from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
 
 logger = logging.getLogger("lkmon.tui.compat")
@@ -59,6 +63,15 @@ TEXTUAL_DIVIDE = Strip.divide
 
 TEXTUAL_GET_RENDERS = Compositor._get_renders
 """Textual's own ``Compositor._get_renders``, as it was before ``cropped_renders``."""
+
+TEXTUAL_RENDER_PARTIAL_UPDATE = Compositor.render_partial_update
+"""Textual's own ``Compositor.render_partial_update``, as it was before ``cropped_renders``."""
+
+TEXTUAL_SCROLLBAR_REFRESH = ScrollBar.refresh
+"""Textual's own ``ScrollBar.refresh`` (``Widget.refresh``), as before ``quiet_scrollbars``."""
+
+TEXTUAL_SCROLLBAR_RENDER_LINES = ScrollBar.render_lines
+"""Textual's own ``ScrollBar.render_lines``, as before ``quiet_scrollbars``."""
 
 TEXTUAL_STRIP_INIT = Strip.__init__
 """Textual's own ``Strip.__init__``, as it was before ``lazy_strip_caches``."""
@@ -183,36 +196,61 @@ def lazy_strip_caches() -> bool:
     return True
 
 
+_updating: list[set[Region]] = []
+"""The dirty regions of the partial update being rendered (``_render_partial_update``)."""
+
+
+def _render_partial_update(self: Compositor) -> object:
+    # Textual 8.2.8's render_partial_update, its dirty regions kept for _get_renders
+    _updating.append(set(self._dirty_regions))
+    try:
+        return TEXTUAL_RENDER_PARTIAL_UPDATE(self)
+    finally:
+        _updating.pop()
+
+
 def _get_renders(self: Compositor, crop: Region | None = None) -> Iterable[
         tuple[Region, Region, list[Strip]]]:
-    # Textual 8.2.8's _get_renders, each widget rendered only for the crop's rows
+    # Textual 8.2.8's _get_renders, each widget rendered only for its rows in a dirty region
     if not crop:
         yield from TEXTUAL_GET_RENDERS(self, crop)
         return
-    top, bottom = crop.y, crop.bottom
+    dirty = _updating[-1] if _updating else (crop,)
     for widget, (region, clip) in self.visible_widgets.items():
-        x, y, width, height = region.intersection(clip)
-        first, last = max(y, top), min(y + height, bottom)
-        if not width or last <= first:
-            continue  # nothing of the widget in the crop's rows
+        x, y, width, height = visible = region.intersection(clip)
+        if not width:
+            continue
+        right, bottom = x + width, y + height
+        first, last = crop.bottom, crop.y
+        for dx, dy, dw, dh in dirty:  # the rows where a dirty region overlaps the widget
+            if dx < right and dx + dw > x and dy < bottom and dy + dh > y:
+                first, last = min(first, max(dy, y)), max(last, min(dy + dh, bottom))
+        first, last = max(first, crop.y), min(last, crop.bottom)
+        if last <= first:
+            continue  # nothing of the widget is drawn in this update
         rows = Region(region.x, first, region.width, last - first)
         yield rows, clip, widget.render_lines(
-            Region(x - region.x, first - region.y, width, last - first))
+            Region(x - region.x, first - region.y, visible.width, last - first))
 
 
 def cropped_renders() -> bool:
     """Replace ``Compositor._get_renders`` (process-wide, once) with one that renders, for a
-    partial update, only each widget's rows inside the update's crop, and skips the widgets
-    with no row there; a full update (no crop) goes to Textual's own, unchanged.
+    partial update, only each widget's rows where a dirty region overlaps it, and skips the
+    widgets that no dirty region overlaps; a full update (no crop) goes to Textual's own.
+    ``Compositor.render_partial_update`` is wrapped to hand it the update's dirty regions.
 
-    Checked on Textual 8.2.8: ``Compositor.render_partial_update`` crops to the box around
-    every dirty region and ``_render_chops`` draws only the dirty lines, but ``_get_renders``
-    has every widget whose clip overlaps the box render all its visible lines (a 2-row status
-    update rendered all 40 rows of the screen, its three containers and every pane), and
+    Checked on Textual 8.2.8: ``Compositor.render_partial_update`` takes the dirty regions,
+    crops to the box around them, and ``_render_chops`` keeps the chops of the dirty lines;
+    ``ChopsUpdate`` writes only the spans of the dirty regions. But ``_get_renders`` has every
+    widget whose clip overlaps the box render all its visible lines (a 2-row status update
+    rendered all 40 rows of the screen, its three containers and every pane; a new turn at
+    200x60 rendered the log pane and the right-hand column that did not change), and
     ``_render_chops`` pairs each yielded strip with the rows of ``region & clip`` from its
-    top. Here each widget yields the rows of ``region & clip & crop`` (the region trimmed to
-    those rows, so the pairing holds). ``tests/test_tui_compat.py`` checks that a partial
-    update draws what a full repaint draws, and fails first when Textual changes either.
+    top. Here each widget yields the rows from the first to the last where a dirty region
+    overlaps ``region & clip`` (the region trimmed to those rows, so the pairing holds). A cell
+    of a dirty span is drawn by the front widget there, which overlaps that dirty region, so
+    it is rendered. ``tests/test_tui_compat.py`` checks that the partial updates draw what a
+    full repaint draws, and fails first when Textual changes either.
 
     Returns:
         True when it was installed now, False when it already was.
@@ -221,4 +259,74 @@ def cropped_renders() -> bool:
         return False
     check_version()
     Compositor._get_renders = _get_renders  # type: ignore[method-assign]  # the workaround
+    Compositor.render_partial_update = _render_partial_update  # type: ignore[assignment]
+    return True
+
+
+_BAR_BACK, _BAR_COLOR = Color.parse("#555555"), Color.parse("bright_magenta")
+"""``ScrollBarRender``'s colours when its style has none (Textual 8.2.8)."""
+
+
+def scrollbar_look(bar: ScrollBar) -> tuple[object, ...] | None:
+    """What ``bar`` draws, as Textual 8.2.8's ``ScrollBarRender`` would: its size, style and
+    the bar's segments; ``None`` when it cannot be known (not mounted, no size)."""
+    width, height = bar.size
+    if not (bar.is_mounted and width and height and bar.parent is not None):
+        return None
+    render = bar.render()
+    if not isinstance(render, ScrollBarRender):
+        return None
+    style = render.style if isinstance(render.style, Style) else None
+    if style is None:
+        return None
+    if not render.window_size:  # no thumb: the background alone
+        return (width, height, style, render.vertical)
+    bar_segments = render.render_bar(
+        size=height if render.vertical else width,
+        virtual_size=render.virtual_size, window_size=render.window_size,
+        position=render.position, thickness=width if render.vertical else height,
+        vertical=render.vertical, back_color=style.bgcolor or _BAR_BACK,
+        bar_color=style.color or _BAR_COLOR)
+    return (width, height, style, render.vertical, tuple(bar_segments.segments))
+
+
+def _scrollbar_refresh(self: ScrollBar, *regions: Region, repaint: bool = True,
+                       layout: bool = False, recompose: bool = False) -> ScrollBar:
+    # Textual 8.2.8's Widget.refresh, skipped for a bar that would draw what it drew last
+    if repaint and not (regions or layout or recompose):
+        drawn = self.__dict__.get("_lkmon_drawn")
+        if drawn is not None and drawn == scrollbar_look(self):
+            return self
+    return TEXTUAL_SCROLLBAR_REFRESH(self, *regions, repaint=repaint, layout=layout,
+                                     recompose=recompose)
+
+
+def _scrollbar_render_lines(self: ScrollBar, crop: Region) -> list[Strip]:
+    # Textual 8.2.8's Widget.render_lines, remembering what the bar draws
+    self.__dict__["_lkmon_drawn"] = scrollbar_look(self)
+    return TEXTUAL_SCROLLBAR_RENDER_LINES(self, crop)
+
+
+def quiet_scrollbars() -> bool:
+    """Replace ``ScrollBar.refresh`` (process-wide, once) with one that skips a repaint that
+    would draw what the bar drew last (``scrollbar_look``, kept by ``ScrollBar.render_lines``,
+    wrapped); any other refresh (of regions, a layout) goes to Textual's own.
+
+    Checked on Textual 8.2.8: a ``ScrollBar`` repaints (``Widget.refresh``) whenever its
+    ``position``, ``window_size`` or ``window_virtual_size`` reactive changes, and
+    ``ScrollBar.render`` gives a ``ScrollBarRender`` whose ``render_bar`` draws its thumb in
+    eighths of a cell. A list that follows its end moves its scroll position at every new
+    line, so both scrollbars of a new turn repainted all their rows (46 at 200x60, a quarter
+    of the frame's rendering), while over a thousand turns the thumb moves by an eighth of a
+    cell only every few turns. ``tests/test_tui_compat.py`` checks that the bar is drawn as
+    Textual draws it after every update, and fails first when Textual changes what it reads.
+
+    Returns:
+        True when it was installed now, False when it already was.
+    """
+    if ScrollBar.refresh is _scrollbar_refresh:
+        return False
+    check_version()
+    ScrollBar.refresh = _scrollbar_refresh  # type: ignore[method-assign,assignment]  # the fix
+    ScrollBar.render_lines = _scrollbar_render_lines  # type: ignore[method-assign,assignment]
     return True
