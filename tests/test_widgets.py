@@ -266,3 +266,43 @@ async def test_a_long_session_keeps_the_views_caches_bounded_and_one_scale() -> 
         shown = [r for r in app.model.logs if level_no(r.level) >= level_no("INFO")]
         assert shown and app.log_pane.line_count >= len(shown)
         assert shown[-1].message[-20:].strip() in app.log_pane.rendered_text()
+
+
+async def test_a_new_turn_in_a_long_session_lays_nothing_out_and_shows_the_newest_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """set_virtual_size: the turn list and the transcript grow by a turn without a layout of
+    the screen (Textual lays it all out on every change of ``virtual_size``); the list has no
+    horizontal scrollbar, which hid its last row, the newest turn."""
+    from collections import Counter
+
+    from synthetic import synthetic_session
+    from textual.geometry import Region
+    from textual.widget import Widget
+
+    layouts: Counter[str | None] = Counter()
+    refresh = Widget.refresh
+
+    def counted(widget: Widget, *regions: Region, layout: bool = False, **kw: bool) -> Widget:
+        layouts[widget.id] += layout
+        return refresh(widget, *regions, layout=layout, **kw)
+
+    monkeypatch.setattr(Widget, "refresh", counted)
+    events = synthetic_session(60)
+    app = LkmonApp(SessionModel(), clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.apply_events(events[:len(events) // 2])
+        await pilot.pause()
+        rows = app.turns_pane.list
+        assert rows.show_vertical_scrollbar and app.transcript_pane.show_vertical_scrollbar
+        layouts.clear()
+        for i in range(len(events) // 2, len(events), 15):
+            app.apply_events(events[i:i + 15])
+            await pilot.pause()
+        assert layouts["turns-list"] == 0 and layouts["transcript"] == 0, layouts
+        assert len(app.model.turns) == 60 and rows.cursor == 59
+        assert not rows.show_horizontal_scrollbar
+        height = rows.scrollable_content_region.height
+        assert rows.scroll_y <= rows.cursor < rows.scroll_y + height
+        assert rows.virtual_size.height == 60 and rows.max_scroll_y == 60 - height
+        assert "60 " in text_of(rows).splitlines()[-1]

@@ -16,7 +16,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.message_pump import MessagePump
+from textual.scrollbar import ScrollBar
+from textual.widget import Widget
 
 from lkmon.model.vocab import RATING_COLOURS, STAGES, rate_e2e
 from lkmon.tui.widgets.messages import WidgetError
@@ -135,3 +138,31 @@ def guarded(where: str, fallback: Any = None) -> Callable[[F], F]:
         return cast(F, wrapper)  # as above
 
     return deco
+
+
+def scrolls_in_place(widget: Widget, size: Size) -> bool:
+    """Whether ``widget`` (a ``ScrollView``) can take the virtual ``size`` (cells) without a
+    layout: only its height changes, and its vertical scrollbar is shown before and after (so
+    no scrollbar appears or goes, and no region moves)."""
+    old, box = widget.virtual_size, widget.container_size
+    return (bool(box) and size.width == old.width and widget.show_vertical_scrollbar
+            and not widget.show_horizontal_scrollbar and widget.styles.overflow_y == "auto"
+            and old.height > box.height and size.height > box.height)
+
+
+def set_virtual_size(widget: Widget, size: Size) -> None:
+    """Set ``widget.virtual_size`` to ``size`` (cells). Textual lays the whole screen out again
+    on every change of it (``virtual_size`` is a layout reactive); a list that only grows longer
+    while it scrolls (``scrolls_in_place``) is repainted instead, and its vertical scrollbar
+    given its new length (``ScrollBar.window_virtual_size``), which is what that layout did.
+    The bar is not repainted here: the caller scrolls, then calls ``widget.vertical_scrollbar
+    .refresh()``, so that the bar is drawn once, at its new position (and not at all when it
+    looks the same, ``tui.compat.quiet_scrollbars``)."""
+    if size == widget.virtual_size:
+        return
+    if scrolls_in_place(widget, size):
+        widget.set_reactive(Widget.virtual_size, size)
+        widget.vertical_scrollbar.set_reactive(ScrollBar.window_virtual_size, size.height)
+        widget.refresh()
+    else:
+        widget.virtual_size = size

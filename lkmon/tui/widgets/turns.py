@@ -39,7 +39,14 @@ from lkmon.tui.widgets.bars import (
     split_bar_segments,
     turn_flag,
 )
-from lkmon.tui.widgets.common import DIM, WARN, e2e_style, guarded, stage_style
+from lkmon.tui.widgets.common import (
+    DIM,
+    WARN,
+    e2e_style,
+    guarded,
+    set_virtual_size,
+    stage_style,
+)
 from lkmon.tui.widgets.eou_timeline import PART_SHORT, eou_part_p95
 from lkmon.tui.widgets.heard import HeardColumn, heard_cell, heard_line
 from lkmon.tui.widgets.interrupts import counts_line
@@ -102,7 +109,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         self._update_scale()
         self.heard.update(self.model.turns)
         n = len(self.model.turns)
-        self.virtual_size = Size(self.size.width, n)
+        set_virtual_size(self, Size(self.size.width, n))
         if n and (self.follow or self.cursor is None):
             self.cursor = n - 1
         if self.cursor is not None and self.cursor >= n:
@@ -110,6 +117,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         if len(self._row_cache) > 2 * max(self.size.height, 20):  # rows scrolled away
             self._row_cache.clear()
         self.scroll_to_cursor()
+        self.vertical_scrollbar.refresh()  # once scrolled (set_virtual_size)
         self.refresh()
 
     def scroll_to_cursor(self) -> None:
