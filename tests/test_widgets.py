@@ -306,3 +306,32 @@ async def test_a_new_turn_in_a_long_session_lays_nothing_out_and_shows_the_newes
         assert rows.scroll_y <= rows.cursor < rows.scroll_y + height
         assert rows.virtual_size.height == 60 and rows.max_scroll_y == 60 - height
         assert "60 " in text_of(rows).splitlines()[-1]
+
+
+def test_bar_lengths_find_the_longest_again_only_when_it_shrank() -> None:
+    """BarLengths: the longest bar follows new turns, a turn re-measured when its metrics object
+    changes (shorter, longer, absurd), and a shorter list."""
+    import dataclasses
+
+    from lkmon.tui.widgets.bars import BarLengths, bar_length
+
+    turns = list(demo_model().turns)
+    lengths = BarLengths()
+    want = max(bar_length(t) for t in turns)
+    assert lengths.update(turns) == pytest.approx(want) and want > 0
+    top = max(range(len(turns)), key=lambda i: bar_length(turns[i]))
+    rest = max(bar_length(t) for i, t in enumerate(turns) if i != top)
+
+    def with_e2e(seconds: float) -> None:
+        turns[top].metrics = dataclasses.replace(
+            turns[top].metrics, e2e_latency=seconds, eou_delay=None, llm_ttft=None,
+            tts_ttfb=None)
+
+    with_e2e(0.01)  # the longest shrank: found again among the others
+    assert lengths.update(turns) == pytest.approx(rest)
+    with_e2e(want + 1.0)  # grew past the old longest
+    assert lengths.update(turns) == pytest.approx(want + 1.0)
+    with_e2e(float("inf"))  # absurd: not drawn, not the scale
+    assert lengths.update(turns) == pytest.approx(rest)
+    assert lengths.update(turns[:1]) == pytest.approx(bar_length(turns[0]))
+    assert lengths.update([]) == 0.0

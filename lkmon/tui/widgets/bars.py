@@ -6,6 +6,9 @@ detail; the segments are ``lkmon.model.vocab.bar_segments`` (the HTML report dra
 from __future__ import annotations
 
 import math
+from array import array
+from collections.abc import Sequence
+from typing import Any
 
 from rich.text import Text
 
@@ -149,3 +152,47 @@ def turn_flag(turn: Turn) -> tuple[str, str]:
     if turn.agent_initiated:
         return "agent", DIM
     return "", ""
+
+
+class BarLengths:
+    """Each turn's bar length (``bar_length``, seconds), kept as the turns arrive, and the
+    longest one that is not absurd (``is_absurd``), which sets the list's one scale.
+
+    A turn is measured again only when its ``metrics`` object is another one (the model
+    replaces it when a figure arrives). The longest is found again over every turn only when
+    a turn that was the longest shrank or the list shortened, so a new turn costs one
+    identity check per turn, not a bar length per turn.
+    """
+
+    def __init__(self) -> None:
+        self._measured: list[Any] = []  # per turn: the metrics object its length is from
+        self._lengths = array("d")  # per turn, seconds: 8 bytes a turn, not a float object
+        self.longest = 0.0
+        """Seconds: the longest bar length that is not absurd (0.0 with none)."""
+
+    def update(self, turns: Sequence[Turn]) -> float:
+        """Measure the turns whose metrics changed; returns ``longest`` (seconds)."""
+        measured, lengths = self._measured, self._lengths
+        longest, again = self.longest, len(turns) < len(measured)
+        del measured[len(turns):]
+        del lengths[len(turns):]
+        for i, turn in enumerate(turns):
+            metrics = turn.metrics
+            if i < len(measured):
+                if measured[i] is metrics:
+                    continue
+                measured[i] = metrics
+                old, length = lengths[i], bar_length(turn)
+                lengths[i] = length
+                again = again or (old >= longest and not is_absurd(old)
+                                  and (length < old or is_absurd(length)))
+            else:
+                measured.append(metrics)
+                length = bar_length(turn)
+                lengths.append(length)
+            if not is_absurd(length):
+                longest = max(longest, length)
+        if again:
+            longest = max((n for n in lengths if not is_absurd(n)), default=0.0)
+        self.longest = longest
+        return longest

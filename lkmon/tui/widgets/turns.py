@@ -11,7 +11,6 @@ session with 10,000 turns costs the same per frame as one with ten. Figures come
 from __future__ import annotations
 
 import time
-from array import array
 from typing import Any
 
 from rich.style import Style
@@ -29,24 +28,17 @@ from lkmon.model.areas import Area
 from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_clock, fmt_s
 from lkmon.tui.compat import crop_extend
+from lkmon.tui.widgets import common
 from lkmon.tui.widgets.bars import (
     BAR_STAGES,
-    bar_length,
+    BarLengths,
     friendly_scale,
-    is_absurd,
     render_bar,
     ruler_ticks,
     split_bar_segments,
     turn_flag,
 )
-from lkmon.tui.widgets.common import (
-    DIM,
-    WARN,
-    e2e_style,
-    guarded,
-    set_virtual_size,
-    stage_style,
-)
+from lkmon.tui.widgets.common import DIM, WARN, e2e_style, guarded, stage_style
 from lkmon.tui.widgets.eou_timeline import PART_SHORT, eou_part_p95
 from lkmon.tui.widgets.heard import HeardColumn, heard_cell, heard_line
 from lkmon.tui.widgets.interrupts import counts_line
@@ -76,10 +68,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         self.scale = 1.0
         """Seconds that a full-width bar stands for (one scale for every turn)."""
         self.heard = HeardColumn()  # the heard-gap column, once lkmon measured the audio
-        # per turn: the metrics object its bar length (seconds) was measured from, and the
-        # length, in an array of doubles (8 bytes a turn, not a tuple and a float object)
-        self._measured: list[Any] = []
-        self._lengths = array("d")
+        self._lengths = BarLengths()  # each turn's bar length, and the longest
         self._row_cache: dict[int, tuple[Any, Any, tuple[Any, ...], Strip]] = {}
         self._base_style = Style()
         self._top = 0
@@ -87,29 +76,14 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
 
     # --- model -> view --------------------------------------------------------------------
     def _update_scale(self) -> None:
-        measured, lengths = self._measured, self._lengths
-        turns = self.model.turns
-        del measured[len(turns):]
-        del lengths[len(turns):]
-        for i, turn in enumerate(turns):
-            metrics = turn.metrics
-            if i < len(measured):
-                if measured[i] is metrics:
-                    continue
-                measured[i] = metrics
-                lengths[i] = bar_length(turn)
-            else:
-                measured.append(metrics)
-                lengths.append(bar_length(turn))
-        longest = max((length for length in lengths if not is_absurd(length)), default=0.0)
-        self.scale = friendly_scale(longest)
+        self.scale = friendly_scale(self._lengths.update(self.model.turns))
 
     def update_view(self) -> None:
         """Re-read the turns: scale, virtual size, cursor (when following)."""
         self._update_scale()
         self.heard.update(self.model.turns)
         n = len(self.model.turns)
-        set_virtual_size(self, Size(self.size.width, n))
+        common.set_virtual_size(self, Size(self.size.width, n))
         if n and (self.follow or self.cursor is None):
             self.cursor = n - 1
         if self.cursor is not None and self.cursor >= n:
