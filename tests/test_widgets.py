@@ -272,8 +272,9 @@ async def test_a_new_turn_in_a_long_session_lays_nothing_out_and_shows_the_newes
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """set_virtual_size: the turn list and the transcript grow by a turn without a layout of
-    the screen (Textual lays it all out on every change of ``virtual_size``); the list has no
-    horizontal scrollbar, which hid its last row, the newest turn."""
+    the screen (Textual lays it all out on every change of ``virtual_size``), while they fit
+    and once they scroll; the list has no horizontal scrollbar, which hid its last row, the
+    newest turn."""
     from collections import Counter
 
     from synthetic import synthetic_session
@@ -288,6 +289,18 @@ async def test_a_new_turn_in_a_long_session_lays_nothing_out_and_shows_the_newes
         return refresh(widget, *regions, layout=layout, **kw)
 
     monkeypatch.setattr(Widget, "refresh", counted)
+    short = synthetic_session(4)  # every turn fits: no scrollbar, before or after
+    app = LkmonApp(SessionModel(), clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        layouts.clear()
+        for i in range(0, len(short), 15):
+            app.apply_events(short[i:i + 15])
+            await pilot.pause()
+        rows = app.turns_pane.list
+        assert layouts["turns-list"] == 0, layouts
+        assert not rows.show_vertical_scrollbar and rows.virtual_size.height == 4
+        assert [line.split()[0] for line in text_of(rows).splitlines()[:4]] == ["1", "2", "3", "▶"]
     events = synthetic_session(60)
     app = LkmonApp(SessionModel(), clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:

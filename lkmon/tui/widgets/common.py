@@ -140,29 +140,41 @@ def guarded(where: str, fallback: Any = None) -> Callable[[F], F]:
     return deco
 
 
-def scrolls_in_place(widget: Widget, size: Size) -> bool:
+def grows_in_place(widget: Widget, size: Size) -> bool:
     """Whether ``widget`` (a ``ScrollView``) can take the virtual ``size`` (cells) without a
-    layout: only its height changes, and its vertical scrollbar is shown before and after (so
-    no scrollbar appears or goes, and no region moves)."""
+    layout: only its height changes, and its vertical scrollbar stays as it is, shown (the
+    content was and is taller than the view) or hidden (it fits, before and after), so no
+    scrollbar appears or goes and no region moves."""
     old, box = widget.virtual_size, widget.container_size
-    return (bool(box) and size.width == old.width and widget.show_vertical_scrollbar
-            and not widget.show_horizontal_scrollbar and widget.styles.overflow_y == "auto"
-            and old.height > box.height and size.height > box.height)
+    if not box or size.width != old.width or widget.show_horizontal_scrollbar \
+            or widget.styles.overflow_y != "auto":
+        return False
+    if widget.show_vertical_scrollbar:
+        return old.height > box.height and size.height > box.height
+    return old.height <= box.height and size.height <= box.height
 
 
 def set_virtual_size(widget: Widget, size: Size) -> None:
     """Set ``widget.virtual_size`` to ``size`` (cells). Textual lays the whole screen out again
-    on every change of it (``virtual_size`` is a layout reactive); a list that only grows longer
-    while it scrolls (``scrolls_in_place``) is repainted instead, and its vertical scrollbar
+    on every change of it (``virtual_size`` is a layout reactive); a list whose scrollbars stay
+    as they are (``grows_in_place``) is repainted instead, and a shown vertical scrollbar is
     given its new length (``ScrollBar.window_virtual_size``), which is what that layout did.
-    The bar is not repainted here: the caller scrolls, then calls ``widget.vertical_scrollbar
-    .refresh()``, so that the bar is drawn once, at its new position (and not at all when it
-    looks the same, ``tui.compat.quiet_scrollbars``)."""
+    The bar is not repainted here: the caller scrolls, then calls ``refresh_scrollbar``, so
+    that the bar is drawn once, at its new position (and not at all when it looks the same,
+    ``tui.compat.quiet_scrollbars``)."""
     if size == widget.virtual_size:
         return
-    if scrolls_in_place(widget, size):
+    if grows_in_place(widget, size):
         widget.set_reactive(Widget.virtual_size, size)
-        widget.vertical_scrollbar.set_reactive(ScrollBar.window_virtual_size, size.height)
+        if widget.show_vertical_scrollbar:
+            widget.vertical_scrollbar.set_reactive(ScrollBar.window_virtual_size, size.height)
         widget.refresh()
     else:
         widget.virtual_size = size
+
+
+def refresh_scrollbar(widget: Widget) -> None:
+    """Repaint ``widget``'s vertical scrollbar, when shown (after ``set_virtual_size`` and a
+    scroll; a bar that looks the same is not drawn again)."""
+    if widget.show_vertical_scrollbar:
+        widget.vertical_scrollbar.refresh()

@@ -25,7 +25,12 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from lkmon.tui.compat import crop_extend
-from lkmon.tui.widgets.common import guarded, report_widget_error, set_virtual_size
+from lkmon.tui.widgets.common import (
+    guarded,
+    refresh_scrollbar,
+    report_widget_error,
+    set_virtual_size,
+)
 
 STRIP_CACHE_ITEMS = 96
 """Items whose rendered strips are kept (those drawn last); the others keep a line count. More
@@ -243,7 +248,7 @@ class ItemLines(ScrollView, can_focus=True):
         set_virtual_size(self, Size(width, self.line_count))
         if self.auto_scroll and at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
-        self.vertical_scrollbar.refresh()  # once scrolled (set_virtual_size)
+        refresh_scrollbar(self)  # once scrolled (set_virtual_size)
         self.refresh()
 
     def on_resize(self) -> None:

@@ -91,7 +91,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         if len(self._row_cache) > 2 * max(self.size.height, 20):  # rows scrolled away
             self._row_cache.clear()
         self.scroll_to_cursor()
-        self.vertical_scrollbar.refresh()  # once scrolled (set_virtual_size)
+        common.refresh_scrollbar(self)  # once scrolled (set_virtual_size)
         self.refresh()
 
     def scroll_to_cursor(self) -> None:
