@@ -278,3 +278,36 @@ def test_a_strip_is_two_tracked_objects_not_nine() -> None:
     kept = [Strip([Segment("x")], 1) for _ in range(1000)]
     grown = len(gc.get_objects()) - before
     assert len(kept) == 1000 and grown < 3500, f"{grown} objects tracked for 1,000 strips"
+
+
+async def test_a_scrolled_transcript_renders_only_the_lines_that_came_into_view() -> None:
+    """rendered_rows and keep_rendered_rows: when a new turn scrolls the transcript, the lines
+    of settled entries still on screen are moved, not rendered again (the partial-vs-full test
+    above checks what is drawn)."""
+    events = synthetic_session(40, background=False)
+    app = LkmonApp(SessionModel())
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.apply_events(events[:len(events) // 2])
+        await pilot.pause()
+        pane = app.transcript_pane
+        rendered: list[int] = []
+        render_line = pane.render_line
+
+        def counted(y: int) -> Strip:
+            rendered.append(y)
+            return render_line(y)
+
+        pane.render_line = counted  # type: ignore[method-assign]
+        height = pane.scrollable_content_region.height
+        scrolls, lines = 0, []
+        for i in range(len(events) // 2, len(events), 40):
+            top = pane.scroll_y
+            rendered.clear()
+            app.apply_events(events[i:i + 40])
+            await pilot.pause()
+            if pane.scroll_y > top:
+                scrolls += 1
+                lines.append(len(rendered))
+        assert scrolls > 5, scrolls
+        assert max(lines) < height and sum(lines) < scrolls * height / 2, broken(
+            "keep_rendered_rows", f"rendered {lines} lines of {height} when scrolled")

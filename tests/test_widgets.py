@@ -348,3 +348,36 @@ def test_bar_lengths_find_the_longest_again_only_when_it_shrank() -> None:
     assert lengths.update(turns) == pytest.approx(rest)
     assert lengths.update(turns[:1]) == pytest.approx(bar_length(turns[0]))
     assert lengths.update([]) == 0.0
+
+
+async def test_a_scrolled_list_that_loses_an_entry_draws_again_the_lines_that_moved() -> None:
+    """ItemLines keeps the rows of unchanged lines when its view scrolls (tui.compat
+    .keep_rendered_rows), but not those of entries that moved up: an entry leaves the middle of
+    the view, and every line after it is drawn at its new place."""
+    from textual.app import App, ComposeResult
+
+    from lkmon.tui.widgets.lines import ItemLines
+
+    class Entries(ItemLines):
+        def __init__(self) -> None:
+            super().__init__()
+            self.entries = [f"entry {i}" for i in range(60)]
+
+        def items(self) -> list[str]:
+            return self.entries
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Entries()
+
+    app = Host()
+    async with app.run_test(size=(40, 12)) as pilot:
+        pane = app.query_one(Entries)
+        await pilot.pause()
+        assert pane.scroll_y == 48 and "entry 59" in text_of(pane)
+        del pane.entries[55]  # on screen, mid view: entries 56-59 move up a line
+        pane.entries.append("entry 60")
+        pane.update_view()
+        await pilot.pause()
+        shown = [" ".join(s.text.split()[:2]) for s in app.screen._compositor.render_strips()]
+        assert shown == [f"entry {i}" for i in range(48, 61) if i != 55], shown

@@ -18,6 +18,8 @@ The workarounds (checked on Textual 8.2.8):
                               with none is skipped
 ``quiet_scrollbars``          ``ScrollBar.refresh`` replaced: a scrollbar repaints only when it
                               would draw something other than what it drew last
+``rendered_rows``,            a widget's rendered lines read from, and put back into, its
+``keep_rendered_rows``        ``StylesCache``: a scrolled list moves the lines it keeps
 ============================  ==================================================================
 
 Why: a Textual ``Strip`` caches the results of ``divide`` and ``crop_extend`` on itself, and
@@ -52,6 +54,7 @@ from textual.cache import FIFOCache
 from textual.geometry import Region
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
+from textual.widget import Widget
 
 logger = logging.getLogger("lkmon.tui.compat")
 
@@ -330,3 +333,23 @@ def quiet_scrollbars() -> bool:
     ScrollBar.refresh = _scrollbar_refresh  # type: ignore[method-assign,assignment]  # the fix
     ScrollBar.render_lines = _scrollbar_render_lines  # type: ignore[method-assign,assignment]
     return True
+
+
+def rendered_rows(widget: Widget) -> dict[int, Strip]:
+    """The lines of ``widget`` rendered and still valid (Textual's ``StylesCache`` of the
+    widget, less its dirty lines), by widget row: what the screen shows of it now, borders and
+    padding included. Checked on Textual 8.2.8 (``Widget._styles_cache``, its ``_cache`` by
+    row and ``_dirty_lines``); ``tests/test_tui_compat.py`` checks it and fails first."""
+    cache = widget._styles_cache
+    dirty = cache._dirty_lines
+    return {y: strip for y, strip in cache._cache.items() if y not in dirty}
+
+
+def keep_rendered_rows(widget: Widget, rows: dict[int, Strip]) -> None:
+    """After ``widget.refresh()``, take ``rows`` (widget row -> rendered line, from
+    ``rendered_rows``) as rendered: they are not rendered again, and the compositor still
+    draws the whole widget (so a view scrolled by a few lines renders only the lines that
+    came into view). Checked on Textual 8.2.8, as ``rendered_rows``."""
+    cache = widget._styles_cache
+    cache._cache.update(rows)
+    cache._dirty_lines.difference_update(rows)

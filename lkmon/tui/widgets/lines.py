@@ -24,6 +24,7 @@ from textual.geometry import Offset, Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from lkmon.tui import compat
 from lkmon.tui.compat import crop_extend
 from lkmon.tui.widgets.common import (
     guarded,
@@ -206,11 +207,18 @@ class ItemLines(ScrollView, can_focus=True):
         else:
             old = self._item_cache if same_width else {}
             cache = {}
-            keys, starts, total = [], [], 0
+            keys, starts, total, base = [], [], 0, 0
+        drawn = compat.rendered_rows(self) if same_width else {}  # to keep if they move
+        top = int(self.scroll_y) - base  # the line drawn first, in the new numbering
+        same_end: int | None = None  # lines before it are the same strips as last drawn
+        old_starts, old_count = self._starts, len(old_items)
         redrawn: list[tuple[int, int]] = []  # (first line, line count) of items wrapped again
         item_key = self.item_key
         for i in range(kept, len(items)):
             item = items[i]
+            if same_end is None and not (shift + i < old_count and old_items[shift + i] is item
+                                         and old_starts[shift + i] - base == total):
+                same_end = total  # an item moved, or a new one
             cached = old.get(id(item))
             if cached is not None and cached[0] is item and i < settled:
                 key, n = cached[1], cached[2]
@@ -226,6 +234,8 @@ class ItemLines(ScrollView, can_focus=True):
                     self._strips[id(item)] = (item, key, strips)
                     n = len(strips)
                     redrawn.append((total, n))
+                    if same_end is None:
+                        same_end = total  # wrapped again: its lines may differ
             cache[id(item)] = (item, key, n)
             keys.append(key)
             starts.append(total)
@@ -250,6 +260,24 @@ class ItemLines(ScrollView, can_focus=True):
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         refresh_scrollbar(self)  # once scrolled (set_virtual_size)
         self.refresh()
+        if drawn:  # the unchanged lines still on screen are moved, not drawn again
+            self._keep_drawn(drawn, top, total if same_end is None else same_end)
+
+    def _keep_drawn(self, drawn: dict[int, Strip], top: int, same_end: int) -> None:
+        """Give the rows that now show line ``j < same_end`` the strip that the row showing
+        line ``j`` had (``drawn``, by widget row, the first content row showing line ``top``)."""
+        first = self.styles.gutter.top  # the first content row of the widget
+        height = self.scrollable_content_region.height
+        new_top = int(self.scroll_y)
+        moved = {}
+        for row in range(first, first + height):
+            line = new_top + row - first
+            if line >= same_end:
+                break
+            source = line - top + first
+            if first <= source < first + height and (strip := drawn.get(source)) is not None:
+                moved[row] = strip
+        compat.keep_rendered_rows(self, moved)
 
     def on_resize(self) -> None:
         """Re-wrap for the new width; stay at the end if the view was following it."""
