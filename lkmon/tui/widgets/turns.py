@@ -26,7 +26,9 @@ from textual.widgets import Static
 from lkmon.model import vocab
 from lkmon.model.areas import Area
 from lkmon.model.state import SessionModel
+from lkmon.model.turns import Turn
 from lkmon.model.vocab import fmt_clock, fmt_s
+from lkmon.tui import compat
 from lkmon.tui.compat import crop_extend
 from lkmon.tui.widgets import common
 from lkmon.tui.widgets.bars import (
@@ -79,7 +81,9 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         self.scale = friendly_scale(self._lengths.update(self.model.turns))
 
     def update_view(self) -> None:
-        """Re-read the turns: scale, virtual size, cursor (when following)."""
+        """Re-read the turns: scale, virtual size, cursor (when following); rows that look
+        as they did keep their drawn lines (``tui.compat.keep_rendered_rows``)."""
+        drawn, top = compat.rendered_rows(self), int(self.scroll_y)
         self._update_scale()
         self.heard.update(self.model.turns)
         n = len(self.model.turns)
@@ -93,6 +97,8 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         self.scroll_to_cursor()
         common.refresh_scrollbar(self)  # once scrolled (set_virtual_size)
         self.refresh()
+        if drawn:
+            self._keep_drawn(drawn, top)
 
     def scroll_to_cursor(self) -> None:
         """Scroll so the cursor row is visible."""
@@ -170,9 +176,7 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         # A row is re-rendered when anything it shows may have changed: the cache entry holds
         # the turn and its metrics object (replaced on every recompute) and is checked by
         # identity, so a freed object's id can never alias a new one.
-        state = (turn.complete, turn.failed, turn.interrupted, turn.user_text is None,
-                 turn.eou_parts is None, turn.interruption, self.heard.shown,
-                 is_cursor, width, self.scale, self.has_focus, self._base_style)
+        state = self._row_state(turn, is_cursor, width)
         cached = self._row_cache.get(position)
         if (cached is not None and cached[0] is turn and cached[1] is turn.metrics
                 and cached[2] == state):
@@ -187,6 +191,24 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         strip = crop_extend(strip.apply_style(base), 0, width, base)
         self._row_cache[position] = (turn, turn.metrics, state, strip)
         return strip
+
+    def _row_state(self, turn: Turn, is_cursor: bool, width: int) -> tuple[Any, ...]:
+        return (turn.complete, turn.failed, turn.interrupted, turn.user_text is None,
+                turn.eou_parts is None, turn.interruption, self.heard.shown,
+                is_cursor, width, self.scale, self.has_focus, self._base_style)
+
+    def _keep_drawn(self, drawn: dict[int, Strip], top: int) -> None:
+        """Rows whose turn would be drawn as it was (``_row_cache``) keep the line drawn for
+        it (``drawn``, by row, with turn ``top`` first), moved with the scroll."""
+        turns, new_top, width = self.model.turns, int(self.scroll_y), self._pass_width
+        moved = {}
+        for row in range(min(self.scrollable_content_region.height, len(turns) - new_top)):
+            at, turn = new_top + row, turns[new_top + row]
+            strip, cached = drawn.get(at - top), self._row_cache.get(at, (None,) * 3)
+            if strip is not None and cached[:3] == (turn, turn.metrics, self._row_state(
+                    turn, at == self.cursor, width)) and cached[0] is turn:
+                moved[row] = strip
+        compat.keep_rendered_rows(self, moved)
 
     def on_focus(self) -> None:
         """The cursor row is brighter while the list has focus."""
