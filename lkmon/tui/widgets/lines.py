@@ -208,8 +208,6 @@ class ItemLines(ScrollView, can_focus=True):
             old = self._item_cache if same_width else {}
             cache = {}
             keys, starts, total, base = [], [], 0, 0
-        drawn = compat.rendered_rows(self) if same_width else {}  # to keep if they move
-        top = int(self.scroll_y) - base  # the line drawn first, in the new numbering
         same_end: int | None = None  # lines before it are the same strips as last drawn
         old_starts, old_count = self._starts, len(old_items)
         redrawn: list[tuple[int, int]] = []  # (first line, line count) of items wrapped again
@@ -255,6 +253,8 @@ class ItemLines(ScrollView, can_focus=True):
             for first, count in redrawn:  # wrapped again
                 self.refresh_lines(first, count)
             return
+        drawn = compat.rendered_rows(self) if same_width else {}  # to keep if they move
+        top = int(self.scroll_y) - base  # the line drawn first, in the new numbering
         set_virtual_size(self, Size(width, self.line_count))
         if self.auto_scroll and at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)

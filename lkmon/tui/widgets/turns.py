@@ -173,14 +173,9 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
             return Strip.blank(width, self._base_style)
         is_cursor = position == self.cursor
         turn = turns[position]
-        # A row is re-rendered when anything it shows may have changed: the cache entry holds
-        # the turn and its metrics object (replaced on every recompute) and is checked by
-        # identity, so a freed object's id can never alias a new one.
         state = self._row_state(turn, is_cursor, width)
-        cached = self._row_cache.get(position)
-        if (cached is not None and cached[0] is turn and cached[1] is turn.metrics
-                and cached[2] == state):
-            return cached[3]
+        if (strip := self._cached_row(position, turn, state)) is not None:
+            return strip
         text = Text(no_wrap=True)
         text.append("▶" if is_cursor else " ", style=f"bold {WARN}")
         text.append_text(self.row_text(position))
@@ -197,6 +192,15 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
                 turn.eou_parts is None, turn.interruption, self.heard.shown,
                 is_cursor, width, self.scale, self.has_focus, self._base_style)
 
+    def _cached_row(self, position: int, turn: Turn, state: tuple[Any, ...]) -> Strip | None:
+        """The row drawn last for ``position``, if it shows ``turn`` as it is now: the entry
+        holds the turn and its metrics object (replaced on every recompute), checked by
+        identity (a freed object's id can never alias a new one), and the row's state."""
+        cached = self._row_cache.get(position)
+        if cached is None or cached[0] is not turn or cached[1] is not turn.metrics:
+            return None
+        return cached[3] if cached[2] == state else None
+
     def _keep_drawn(self, drawn: dict[int, Strip], top: int) -> None:
         """Rows whose turn would be drawn as it was (``_row_cache``) keep the line drawn for
         it (``drawn``, by row, with turn ``top`` first), moved with the scroll."""
@@ -204,21 +208,17 @@ class TurnsList(ScrollView, can_focus=True, inherit_bindings=False):
         moved = {}
         for row in range(min(self.scrollable_content_region.height, len(turns) - new_top)):
             at, turn = new_top + row, turns[new_top + row]
-            strip, cached = drawn.get(at - top), self._row_cache.get(at, (None,) * 3)
-            if strip is not None and cached[:3] == (turn, turn.metrics, self._row_state(
-                    turn, at == self.cursor, width)) and cached[0] is turn:
+            if (strip := drawn.get(at - top)) is not None and self._cached_row(
+                    at, turn, self._row_state(turn, at == self.cursor, width)) is not None:
                 moved[row] = strip
         compat.keep_rendered_rows(self, moved)
 
     def on_focus(self) -> None:
-        """The cursor row is brighter while the list has focus."""
+        """The cursor row is brighter while the list has focus (and dimmer on blur)."""
         self._row_cache.clear()
         self.refresh()
 
-    def on_blur(self) -> None:
-        """See ``on_focus``."""
-        self._row_cache.clear()
-        self.refresh()
+    on_blur = on_focus
 
 
 class TurnsPane(Vertical):
