@@ -289,7 +289,7 @@ async def test_a_new_turn_in_a_long_session_lays_nothing_out_and_shows_the_newes
         return refresh(widget, *regions, layout=layout, **kw)
 
     monkeypatch.setattr(Widget, "refresh", counted)
-    short = synthetic_session(4)  # every turn fits: no scrollbar, before or after
+    short = synthetic_session(4)  # every turn fits: the scrollbar's track is empty
     app = LkmonApp(SessionModel(), clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
@@ -299,7 +299,7 @@ async def test_a_new_turn_in_a_long_session_lays_nothing_out_and_shows_the_newes
             await pilot.pause()
         rows = app.turns_pane.list
         assert layouts["turns-list"] == 0, layouts
-        assert not rows.show_vertical_scrollbar and rows.virtual_size.height == 4
+        assert rows.max_scroll_y == 0 and rows.virtual_size.height == 4
         assert [line.split()[0] for line in text_of(rows).splitlines()[:4]] == ["1", "2", "3", "▶"]
     events = synthetic_session(60)
     app = LkmonApp(SessionModel(), clock=lambda: CLOCK)
@@ -381,3 +381,56 @@ async def test_a_scrolled_list_that_loses_an_entry_draws_again_the_lines_that_mo
         await pilot.pause()
         shown = [" ".join(s.text.split()[:2]) for s in app.screen._compositor.render_strips()]
         assert shown == [f"entry {i}" for i in range(48, 61) if i != 55], shown
+
+
+async def test_a_growing_session_lays_the_screen_out_only_at_the_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From the first event to 60 turns, the usage pane gains its models' rows, the summary its
+    table, and the turn list, the transcript and the log fill their panes and scroll: none of it
+    lays the screen out (20-70 ms each, live). The summary and usage heights are fixed and the
+    lists' scrollbars always shown (lkmon.tcss)."""
+    from synthetic import synthetic_session
+    from textual.screen import Screen
+
+    layouts: list[str] = []
+    relayout = Screen._refresh_layout
+
+    def counted(screen: Screen, *a: object, **kw: object) -> None:
+        layouts.append(",".join(sorted(str(w.id) for w in screen._layout_widgets)))
+        relayout(screen, *a, **kw)
+
+    from lkmon.model.events import LoadProgress, LogRecord
+    from lkmon.tui.widgets.turns import SUMMARY_EVERY
+
+    events = []
+    for i, ev in enumerate(synthetic_session(60)):  # and a log line every 100 events
+        events.append(ev)
+        if i % 100 == 99:
+            events.append(LogRecord(ts=ev.ts, level="WARNING", logger="livekit.agents",
+                                    message=f"warning {i}"))
+    app = LkmonApp(SessionModel(), clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 40)) as pilot:
+        # the session starts and its models load (the loading line goes: a layout, which a
+        # live session has before SessionStarted)
+        loaded = 1 + max(i for i, ev in enumerate(events) if isinstance(ev, LoadProgress))
+        app.apply_events(events[:loaded])
+        await pilot.pause()
+        start = app.model.session.started_at
+        assert start is not None and not app.model.turns and not app.model.costs()
+        monkeypatch.setattr(Screen, "_refresh_layout", counted)
+        lists = [app.turns_pane.list, app.transcript_pane, app.log_pane]
+        fitted = [w.max_scroll_y == 0 for w in lists]
+        for i in range(loaded, len(events), 150):
+            app.apply_events(events[i:i + 150])
+            await pilot.pause()
+        await pilot.pause(SUMMARY_EVERY + 0.1)  # the summary's throttle
+        await pilot.pause()
+        assert len(app.model.turns) == 60 and app.model.costs()
+        assert fitted == [True] * 3 and [w.max_scroll_y > 0 for w in lists] == [True] * 3, layouts
+        usage = app.query_one("#usage")
+        assert "total" in text_of(usage)
+        table = app.turns_pane.summary_table().plain.splitlines()
+        shown = text_of(app.query_one("#turns-summary"))
+        assert len(table) >= 6 and all(row.rstrip() in shown for row in table), shown
+        assert layouts == []

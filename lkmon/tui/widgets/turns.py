@@ -235,7 +235,6 @@ class TurnsPane(Vertical):
         self.list = TurnsList(model, thresholds=thresholds, id="turns-list")
         self._summary_at = 0.0
         self._summary_pending = False
-        self._summary_rows = -1
         self._summary_shown: Any = None
         self._ruler_key: tuple[int, float] | None = None
         self._legend_split = False
@@ -306,11 +305,8 @@ class TurnsPane(Vertical):
         if summary is self._summary_shown:  # the model caches it until turns change
             return
         self._summary_shown = summary
-        text = self.summary_table()
-        rows = text.plain.count("\n") + 1
-        # a new layout only when the summary's height changes
-        self.query_one("#turns-summary", Static).update(text, layout=rows != self._summary_rows)
-        self._summary_rows = rows
+        # no layout: the summary's height is fixed (lkmon.tcss), for its rows come and go
+        self.query_one("#turns-summary", Static).update(self.summary_table(), layout=False)
 
     def summary_table(self) -> Text:
         """p50/p95/max of each stage and of e2e latency (a row each), and the worst turn with

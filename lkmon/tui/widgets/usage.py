@@ -27,6 +27,10 @@ def _cost_text(cost: float | None, local: bool) -> Text:
     return Text(fmt_cost(cost) + (" local" if local else ""), style=DIM if local else "")
 
 
+RESERVED_ROWS = 8  # STT, LLM and TTS (two rows each), the total, the prices line: lkmon.tcss
+MAX_ROWS = 10  # lkmon.tcss #usage max-height, without the border
+
+
 class UsagePane(Static):
     """A row per provider/model with its usage and estimated cost, then the total."""
 
@@ -37,7 +41,7 @@ class UsagePane(Static):
         super().__init__(id="usage", classes="pane")
         self.model = model
         self.clock = clock
-        self._lines_shown = -1
+        self._rows_shown = -1
         self.border_title = "4 Usage"
         self.can_focus = True
 
@@ -45,10 +49,11 @@ class UsagePane(Static):
     def update_view(self) -> None:
         """Re-render from the model."""
         text = self.build()
-        lines = text.plain.count("\n")
-        # a new layout only when the pane's height changes
-        self.update(text, layout=lines != self._lines_shown)
-        self._lines_shown = lines
+        # a layout of the screen only when the pane's height changes: it has room for
+        # RESERVED_ROWS from the start (lkmon.tcss), and grows to at most MAX_ROWS
+        rows = min(max(text.plain.count("\n") + 1, RESERVED_ROWS), MAX_ROWS)
+        self.update(text, layout=rows != self._rows_shown)
+        self._rows_shown = rows
 
     def build(self) -> Text:
         """A block per provider/model (usage, cost), the total and the session duration."""
