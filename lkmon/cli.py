@@ -15,6 +15,7 @@ Every bad input is one line on stderr (``lkmon: error: ...``) and exit code 2, w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -273,10 +274,13 @@ def _run_tui(source: SessionSource, export: Path, prices: PriceTable | None, red
     with deferred_signals():  # the store's write is not cut short by a late signal
         if on_end is not None:  # the app's loop has ended: not on it
             on_end(model)
-    if saved is not None:
-        print(f"lkmon: snapshot {saved}", file=sys.stderr)
-    for note in source.journal_notes:  # shown in the log pane while it ran
-        print(f"lkmon: warning: {note}", file=sys.stderr)
+    # the terminal may be gone (SIGHUP ended the app): these lines are then dropped, and the
+    # run still ends with the session's own outcome
+    with contextlib.suppress(OSError):
+        if saved is not None:
+            print(f"lkmon: snapshot {saved}", file=sys.stderr, flush=True)
+        for note in source.journal_notes:  # shown in the log pane while it ran
+            print(f"lkmon: warning: {note}", file=sys.stderr, flush=True)
     if source.error is not None:
         raise source.error
     if app.save_failure is not None:

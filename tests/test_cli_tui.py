@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import sys
 import time
 from pathlib import Path
@@ -77,6 +78,45 @@ def test_tui_quit_prints_the_snapshot_path_and_writes_the_export_file(tmp_path: 
     snap = json.loads(target.read_text())
     assert snap["turns"] and snap["turns"][0]["user_text"] == "hello number 1"
     assert target.stat().st_mode & 0o077 == 0
+
+
+def test_a_terminal_that_goes_away_ends_the_session_and_keeps_its_snapshot(
+    tmp_path: Path,
+) -> None:
+    """The terminal closes under a running ``lkmon run`` (tmux killed, ssh lost): SIGHUP quits
+    as ``q`` would, the snapshot is written and the process ends with 0 (it hung for good when
+    Textual's writer thread died on the first failed write: tui/compat.py)."""
+    ptyprocess = pytest.importorskip("ptyprocess")
+    target, journal = tmp_path / "mine.json", tmp_path / "session.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
+    proc = ptyprocess.PtyProcess.spawn(
+        [LKMON, "run", str(SCRIPTED), "--input", str(WAV), "--output", "null", "--no-db",
+         "--export", str(target), "--journal", str(journal)], cwd=str(tmp_path), env=env,
+        dimensions=(40, 120))
+    out: list[str] = []
+    status = None
+    try:
+        deadline = time.monotonic() + 60
+        while '"type":"session_started"' not in (
+                journal.read_text() if journal.exists() else ""):
+            assert time.monotonic() < deadline and proc.isalive(), "".join(out)[-3000:]
+            if select.select([proc.fd], [], [], 0.1)[0]:  # the screen, drawn as it comes
+                out.append(proc.read(65536).decode("utf-8", errors="replace"))
+        os.close(proc.fd)  # the terminal goes away, the session running
+        deadline = time.monotonic() + 30
+        while status is None and time.monotonic() < deadline:
+            pid, code = os.waitpid(proc.pid, os.WNOHANG)
+            status = code if pid else None
+            time.sleep(0.1)
+        assert status is not None, "lkmon run hung after its terminal went away"
+    finally:
+        if status is None:
+            os.kill(proc.pid, 9)
+            os.waitpid(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    snap = json.loads(target.read_text())
+    assert snap["session"]["agent_file"].endswith("scripted_agent.py"), snap["session"]
 
 
 class _FakeRunner:

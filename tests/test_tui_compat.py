@@ -314,3 +314,44 @@ async def test_a_scrolled_list_renders_only_the_lines_that_came_into_view(name: 
         median = sorted(lines)[len(lines) // 2]
         assert median < height / 3 and sum(lines) < scrolls * height / 2, broken(
             "keep_rendered_rows", f"rendered {lines} lines of {height} when scrolled")
+
+
+def _write_to_a_closed_terminal(writer_run: object) -> bool:
+    """Whether 100 writes and a stop go through a ``WriterThread`` (with ``run`` as given)
+    on a pseudo-terminal whose other end was closed; False when they block for 5 s."""
+    import os
+    import pty
+    import threading
+
+    from textual.drivers._writer_thread import WriterThread
+
+    master, slave = pty.openpty()
+    os.close(master)  # the terminal goes away: writes to the slave now fail with EIO
+    with os.fdopen(slave, "w") as terminal:
+        writer = type("Writer", (WriterThread,), {"run": writer_run})(terminal)
+        writer.start()
+        done = threading.Event()
+
+        def write() -> None:
+            for i in range(100):  # more than the queue's 30
+                writer.write(f"frame {i}\n" * 20)
+            writer.stop()
+            done.set()
+
+        threading.Thread(target=write, daemon=True).start()
+        return done.wait(5)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # Textual's
+def test_the_driver_writes_on_after_the_terminal_went_away() -> None:
+    """writes_survive_a_lost_terminal: Textual's writer thread ends at the first failed write
+    to a terminal that went away, and its queue then blocks the app for good (the quit that
+    SIGHUP starts never ran); lkmon's goes on and drops the writes."""
+    from textual.drivers._writer_thread import WriterThread
+
+    assert not _write_to_a_closed_terminal(compat.TEXTUAL_WRITER_RUN), (
+        f"Textual {compat.installed_version()}'s WriterThread no longer blocks once the "
+        "terminal is gone: writes_survive_a_lost_terminal may be dropped (tui/compat.py)")
+    assert _write_to_a_closed_terminal(compat._writer_run)
+    compat.writes_survive_a_lost_terminal()
+    assert WriterThread.run is compat._writer_run

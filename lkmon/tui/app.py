@@ -107,6 +107,7 @@ class LkmonApp(SessionApp):
         compat.lazy_strip_caches()  # nor carry seven empty caches each
         compat.cropped_renders()  # a partial update renders only the rows it draws
         compat.quiet_scrollbars()  # a scrollbar repaints only when its look changes
+        compat.writes_survive_a_lost_terminal()  # a closed terminal must not hang the quit
 
     def refresh_areas(self, changed: set[Area], *, force: bool = False) -> None:
         """Re-render the panes that show any of the ``changed`` areas.

@@ -20,6 +20,8 @@ The workarounds (checked on Textual 8.2.8):
                               would draw something other than what it drew last
 ``rendered_rows``,            a widget's rendered lines read from, and put back into, its
 ``keep_rendered_rows``        ``StylesCache``: a scrolled list moves the lines it keeps
+``writes_survive_a_lost_``    ``WriterThread.run`` replaced: once the terminal is gone, the
+``terminal``                  driver's writes are dropped instead of blocking the event loop
 ============================  ==================================================================
 
 Why: a Textual ``Strip`` caches the results of ``divide`` and ``crop_extend`` on itself, and
@@ -42,6 +44,7 @@ the same way, when first needed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from importlib import metadata
@@ -51,6 +54,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual._compositor import Compositor
 from textual.cache import FIFOCache
+from textual.drivers._writer_thread import WriterThread
 from textual.geometry import Region
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
@@ -75,6 +79,9 @@ TEXTUAL_SCROLLBAR_REFRESH = ScrollBar.refresh
 
 TEXTUAL_SCROLLBAR_RENDER_LINES = ScrollBar.render_lines
 """Textual's own ``ScrollBar.render_lines``, as before ``quiet_scrollbars``."""
+
+TEXTUAL_WRITER_RUN = WriterThread.run
+"""Textual's own ``WriterThread.run``, as before ``writes_survive_a_lost_terminal``."""
 
 TEXTUAL_STRIP_INIT = Strip.__init__
 """Textual's own ``Strip.__init__``, as it was before ``lazy_strip_caches``."""
@@ -353,3 +360,41 @@ def keep_rendered_rows(widget: Widget, rows: dict[int, Strip]) -> None:
     cache = widget._styles_cache
     cache._cache.update(rows)
     cache._dirty_lines.difference_update(rows)
+
+
+def _writer_run(self: WriterThread) -> None:
+    """``WriterThread.run`` that outlives its terminal: once a write fails it drops the rest."""
+    write, flush, get, qsize = self._file.write, self._file.flush, self._queue.get, \
+        self._queue.qsize
+    broken = False
+    while (text := get()) is not None:
+        if broken:
+            continue
+        try:
+            write(text)
+            if qsize() == 0:
+                flush()
+        except (OSError, ValueError):  # EIO, EPIPE: the terminal went; or the file closed
+            broken = True
+    if not broken:
+        with contextlib.suppress(OSError, ValueError):
+            flush()
+
+
+def writes_survive_a_lost_terminal() -> bool:
+    """Replace ``WriterThread.run`` (process-wide, once) with one that, when a write to the
+    terminal fails, goes on taking writes from its queue and drops them.
+
+    Checked on Textual 8.2.8: the driver's writer thread writes to the terminal from a queue of
+    at most 30 writes. When the terminal goes away (tmux killed, the ssh link lost), a write
+    raises ``OSError`` (EIO) and the thread ends; the app's 31st write then blocks the event
+    loop for good: the quit SIGHUP starts never ends, SIGTERM is not handled, the snapshot may
+    never be written. ``tests/test_tui_compat.py`` checks it on a closed pseudo-terminal.
+
+    Returns:
+        True when it was installed now, False when it already was.
+    """
+    if WriterThread.run is _writer_run:
+        return False
+    WriterThread.run = _writer_run  # type: ignore[method-assign]  # the fix
+    return True
