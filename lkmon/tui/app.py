@@ -12,6 +12,7 @@ session side (the queue, running the source, typing, muting, quitting, exports) 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,11 @@ DRAIN_HZ = 5
 """How often the event queue is drained into the model and the screen updated (per second).
 Each update costs Textual a redraw of the region around every dirty pane (a few ms), so the
 rate, not the panes' own work, is the TUI's CPU cost (docs/benchmarks.md, "The UI's cost")."""
+PAINT_AFTER = 0.001
+"""Seconds from the end of a drain to the start of its screen update. The two are separate
+turns of the event loop with a timer between them, so that the agent's own callbacks that came
+due during the drain (audio frames, the VAD) run before the screen is drawn: the loop is held
+for the longer of the two, not for both back to back."""
 TICK = 1.0
 """Seconds between re-renders of the clock-driven panes (elapsed time, the sliding VAD
 window) when nothing else changed them."""
@@ -170,8 +176,10 @@ class LkmonApp(SessionApp):
 
     def _frame(self) -> None:
         """The drain timer: fold the queue, re-render what changed and the throttled panes now
-        due, and once a ``TICK`` (live only) the clock-driven panes; one screen update."""
-        with self.batch_update():
+        due, and once a ``TICK`` (live only) the clock-driven panes; one screen update,
+        ``PAINT_AFTER`` seconds later (a timer on the loop)."""
+        self._begin_batch()
+        try:
             self.drain()
             if self.live:
                 now = time.monotonic()
@@ -180,6 +188,14 @@ class LkmonApp(SessionApp):
                     self._refresh_pane(self.status_strip, force=False)
                     self._refresh_pane(self.vad_pane, force=False)
             self._refresh.flush()
+        finally:
+            asyncio.get_running_loop().call_later(PAINT_AFTER, self._paint)
+
+    def _paint(self) -> None:
+        """End the drain's batch; the screen, whose idle handler ran during the batch and so
+        did not start its update, is prompted again (else it would wait for its next event)."""
+        self._end_batch()
+        self.screen.check_idle()
 
     def on_resize(self, event: Resize) -> None:
         """Switch between the full and the one-pane layout, or show the too-small notice."""
