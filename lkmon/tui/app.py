@@ -44,10 +44,11 @@ from lkmon.tui.widgets.say import SayBox
 from lkmon.tui.widgets.status import StatusStrip
 from lkmon.tui.widgets.whatif import WhatIfScreen
 
-DRAIN_HZ = 5
+DRAIN_HZ = 4
 """How often the event queue is drained into the model and the screen updated (per second).
 Each update costs Textual a redraw of the region around every dirty pane (a few ms), so the
-rate, not the panes' own work, is the TUI's CPU cost (docs/benchmarks.md, "The UI's cost")."""
+rate, not the panes' own work, is the TUI's CPU cost and most of its loop lag (docs/benchmarks.md,
+"The UI's cost": 5 before run P; at 4 a change shows within 250 ms)."""
 PAINT_AFTER = 0.001
 """Seconds from the end of a drain to the start of its screen update. The two are separate
 turns of the event loop with a timer between them, so that the agent's own callbacks that came
