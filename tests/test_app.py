@@ -564,7 +564,8 @@ async def test_what_came_due_during_a_drain_runs_before_the_screen_is_drawn(
             await asyncio.sleep(0.15)
         await pilot.pause(0.3)
     kinds = [k for k, _ in order]
-    drawn = [i for i, k in enumerate(kinds[:-2]) if k == "drained" and "paint" in kinds[i + 1:i + 3]]
+    drawn = [i for i, k in enumerate(kinds[:-2])
+             if k == "drained" and "paint" in kinds[i + 1:i + 3]]
     assert len(drawn) >= 5, " ".join(kinds)
     # (a paint some other refresh had already asked for may still come first, now and then)
     first = [kinds[i + 1] == "agent" for i in drawn]
