@@ -196,7 +196,8 @@ class LkmonApp(SessionApp):
         """End the drain's batch; the screen, whose idle handler ran during the batch and so
         did not start its update, is prompted again (else it would wait for its next event)."""
         self._end_batch()
-        self.screen.check_idle()
+        if self.screen_stack:  # not once the app has closed its screens (quitting)
+            self.screen.check_idle()
 
     def on_resize(self, event: Resize) -> None:
         """Switch between the full and the one-pane layout, or show the too-small notice."""
