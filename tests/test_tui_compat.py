@@ -355,3 +355,19 @@ def test_the_driver_writes_on_after_the_terminal_went_away() -> None:
     assert _write_to_a_closed_terminal(compat._writer_run)
     compat.writes_survive_a_lost_terminal()
     assert WriterThread.run is compat._writer_run
+
+
+def test_the_batch_that_paint_after_holds_is_textuals_own() -> None:
+    """paint_after: ``App.batch_update`` is ``_begin_batch`` and ``_end_batch`` around the
+    block, and the batch counter is what the screen's update waits on."""
+    import inspect
+
+    from textual.app import App
+    from textual.screen import Screen
+
+    assert "_begin_batch()" in inspect.getsource(App.batch_update), broken(
+        "paint_after", "App.batch_update no longer calls _begin_batch")
+    assert "_end_batch()" in inspect.getsource(App.batch_update), broken(
+        "paint_after", "App.batch_update no longer calls _end_batch")
+    assert "_batch_count" in inspect.getsource(Screen._on_idle), broken(
+        "paint_after", "the screen's idle handler no longer waits for the batch")

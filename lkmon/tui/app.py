@@ -12,7 +12,6 @@ session side (the queue, running the source, typing, muting, quitting, exports) 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -178,9 +177,8 @@ class LkmonApp(SessionApp):
     def _frame(self) -> None:
         """The drain timer: fold the queue, re-render what changed and the throttled panes now
         due, and once a ``TICK`` (live only) the clock-driven panes; one screen update,
-        ``PAINT_AFTER`` seconds later (a timer on the loop)."""
-        self._begin_batch()
-        try:
+        ``PAINT_AFTER`` seconds later (``tui.compat.paint_after``)."""
+        with compat.paint_after(self, PAINT_AFTER):
             self.drain()
             if self.live:
                 now = time.monotonic()
@@ -189,15 +187,6 @@ class LkmonApp(SessionApp):
                     self._refresh_pane(self.status_strip, force=False)
                     self._refresh_pane(self.vad_pane, force=False)
             self._refresh.flush()
-        finally:
-            asyncio.get_running_loop().call_later(PAINT_AFTER, self._paint)
-
-    def _paint(self) -> None:
-        """End the drain's batch; the screen, whose idle handler ran during the batch and so
-        did not start its update, is prompted again (else it would wait for its next event)."""
-        self._end_batch()
-        if self.screen_stack:  # not once the app has closed its screens (quitting)
-            self.screen.check_idle()
 
     def on_resize(self, event: Resize) -> None:
         """Switch between the full and the one-pane layout, or show the too-small notice."""

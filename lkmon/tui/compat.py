@@ -11,48 +11,39 @@ The workarounds (checked on Textual 8.2.8):
                               strip) is not stored in the strip's own ``_divide_cache``
 ``crop_extend``               ``Strip.crop_extend`` as lkmon's panes call it, without storing a
                               strip that needs no cut and no padding in its own cache
-``lazy_strip_caches``         ``Strip.__init__`` replaced: a strip's seven ``FIFOCache`` are made
-                              when first used, not all seven for every strip
+``lazy_strip_caches``         ``Strip.__init__`` replaced: a strip's caches are made when used
 ``cropped_renders``           ``Compositor._get_renders`` replaced: in a partial update a widget
-                              renders only its rows that a dirty region overlaps, and a widget
-                              with none is skipped
+                              renders only its rows that a dirty region overlaps
 ``quiet_scrollbars``          ``ScrollBar.refresh`` replaced: a scrollbar repaints only when it
                               would draw something other than what it drew last
 ``rendered_rows``,            a widget's rendered lines read from, and put back into, its
 ``keep_rendered_rows``        ``StylesCache``: a scrolled list moves the lines it keeps
 ``writes_survive_a_lost_``    ``WriterThread.run`` replaced: once the terminal is gone, the
 ``terminal``                  driver's writes are dropped instead of blocking the event loop
+``paint_after``               ``App.batch_update`` whose screen update waits for a loop timer
 ============================  ==================================================================
 
-Why: a Textual ``Strip`` caches the results of ``divide`` and ``crop_extend`` on itself, and
-when nothing is cut the result is the strip itself (``[self]``, ``self``), so the strip holds
-itself through its cache. Such a strip is a reference cycle: when it is dropped, only the cyclic
-collector frees it, with the seven ``FIFOCache`` and the segments it carries. The compositor
-divides every line of every widget it draws (``Compositor._render_chops``), and most lines are
-one chop, so nearly every strip of every frame became cyclic garbage: 37,380 objects per replay
-of ``tests/data/real_session_0870.journal.jsonl`` (``python -m bench uigarbage``), which made the
-TUI's full collections the longest pauses of a session (docs/benchmarks.md, "The UI's cost").
-Returning the strip without caching it gives the same result (a cached ``[self]`` saves nothing:
-building it is cheaper than the cache lookup).
-
-Why the lazy caches: most strips use one of their seven caches or none, and each ``FIFOCache``
-is a tracked object (~130 bytes with its dict). The strips alive with the TUI (~500 at 120x40,
-~1,600 after 10,000 turns) were most of what a full collection walked in a session (3,576 of
-13,800 objects) and 1.5 MB of the app's RSS. Textual's own ``Content`` makes its divide cache
-the same way, when first needed.
+Why the strips: a ``Strip`` caches ``divide`` and ``crop_extend`` on itself, and when nothing
+is cut the result is the strip itself: a reference cycle, with seven ``FIFOCache``, for nearly
+every strip of every frame (37,380 objects per replay, ``python -m bench uigarbage``), which
+made the TUI's full collections a session's longest pauses; and the strips' empty caches were
+most of what a full collection walked (docs/benchmarks.md, "The UI's cost", runs H and K).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import metadata
+from typing import Any
 
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual._compositor import Compositor
+from textual.app import App
 from textual.cache import FIFOCache
 from textual.drivers._writer_thread import WriterThread
 from textual.geometry import Region
@@ -133,9 +124,7 @@ def uncached_whole_divide() -> bool:
 
     Checked on Textual 8.2.8: ``Strip.divide(cuts)`` drops the cuts beyond the strip's cell
     length, and when one cut remains at its end returns ``[self]``, cached in
-    ``self._divide_cache``. If Textual changes ``divide``'s signature or meaning the
-    replacement would hide it; ``tests/test_tui_compat.py`` compares the two on every kind of
-    cut and fails first.
+    ``self._divide_cache``. ``tests/test_tui_compat.py`` compares the two on every kind of cut.
 
     Returns:
         True when it was installed now, False when it already was.
@@ -190,9 +179,8 @@ def lazy_strip_caches() -> bool:
 
     Checked on Textual 8.2.8: ``Strip.__init__(segments, cell_length=None)`` sets
     ``_segments``, ``_cell_length``, the seven caches, ``_render_cache``, ``_link_ids`` and
-    ``_cell_count``, and Textual reads and writes the caches only as ``strip._X_cache``.
-    ``tests/test_tui_compat.py`` compares a strip built by each ``__init__`` slot by slot and
-    fails first when Textual adds, drops or resizes one.
+    ``_cell_count``; the caches are used only as ``strip._X_cache``. ``tests/test_tui_compat.py``
+    compares a strip built by each ``__init__`` slot by slot.
 
     Returns:
         True when it was installed now, False when it already was.
@@ -249,18 +237,14 @@ def cropped_renders() -> bool:
     widgets that no dirty region overlaps; a full update (no crop) goes to Textual's own.
     ``Compositor.render_partial_update`` is wrapped to hand it the update's dirty regions.
 
-    Checked on Textual 8.2.8: ``Compositor.render_partial_update`` takes the dirty regions,
-    crops to the box around them, and ``_render_chops`` keeps the chops of the dirty lines;
-    ``ChopsUpdate`` writes only the spans of the dirty regions. But ``_get_renders`` has every
-    widget whose clip overlaps the box render all its visible lines (a 2-row status update
-    rendered all 40 rows of the screen, its three containers and every pane; a new turn at
-    200x60 rendered the log pane and the right-hand column that did not change), and
-    ``_render_chops`` pairs each yielded strip with the rows of ``region & clip`` from its
-    top. Here each widget yields the rows from the first to the last where a dirty region
-    overlaps ``region & clip`` (the region trimmed to those rows, so the pairing holds). A cell
-    of a dirty span is drawn by the front widget there, which overlaps that dirty region, so
-    it is rendered. ``tests/test_tui_compat.py`` checks that the partial updates draw what a
-    full repaint draws, and fails first when Textual changes either.
+    Checked on Textual 8.2.8: ``render_partial_update`` crops to the box around the dirty
+    regions and ``ChopsUpdate`` writes only their spans, but ``_get_renders`` had every widget
+    overlapping the box render all its visible lines (a 2-row status update rendered all 40
+    rows of the screen), and ``_render_chops`` pairs each strip with the rows of ``region &
+    clip`` from its top. Here a widget yields its rows from the first to the last a dirty
+    region overlaps (its region trimmed to them, so the pairing holds); a dirty cell's front
+    widget overlaps that region, so it is rendered. ``tests/test_tui_compat.py`` checks that
+    the partial updates draw what a full repaint draws.
 
     Returns:
         True when it was installed now, False when it already was.
@@ -322,14 +306,11 @@ def quiet_scrollbars() -> bool:
     would draw what the bar drew last (``scrollbar_look``, kept by ``ScrollBar.render_lines``,
     wrapped); any other refresh (of regions, a layout) goes to Textual's own.
 
-    Checked on Textual 8.2.8: a ``ScrollBar`` repaints (``Widget.refresh``) whenever its
-    ``position``, ``window_size`` or ``window_virtual_size`` reactive changes, and
-    ``ScrollBar.render`` gives a ``ScrollBarRender`` whose ``render_bar`` draws its thumb in
-    eighths of a cell. A list that follows its end moves its scroll position at every new
-    line, so both scrollbars of a new turn repainted all their rows (46 at 200x60, a quarter
-    of the frame's rendering), while over a thousand turns the thumb moves by an eighth of a
-    cell only every few turns. ``tests/test_tui_compat.py`` checks that the bar is drawn as
-    Textual draws it after every update, and fails first when Textual changes what it reads.
+    Checked on Textual 8.2.8: a ``ScrollBar`` repaints whenever its ``position``,
+    ``window_size`` or ``window_virtual_size`` changes, and its ``ScrollBarRender`` draws the
+    thumb in eighths of a cell: a list following its end repainted both bars at every new
+    turn (46 rows at 200x60) while the thumb moved an eighth of a cell every few turns.
+    ``tests/test_tui_compat.py`` checks the bar is drawn as Textual draws it after every update.
 
     Returns:
         True when it was installed now, False when it already was.
@@ -343,10 +324,9 @@ def quiet_scrollbars() -> bool:
 
 
 def rendered_rows(widget: Widget) -> dict[int, Strip]:
-    """The lines of ``widget`` rendered and still valid (Textual's ``StylesCache`` of the
-    widget, less its dirty lines), by widget row: what the screen shows of it now, borders and
-    padding included. Checked on Textual 8.2.8 (``Widget._styles_cache``, its ``_cache`` by
-    row and ``_dirty_lines``); ``tests/test_tui_compat.py`` checks it and fails first."""
+    """The lines of ``widget`` rendered and still valid (its ``StylesCache`` less its dirty
+    lines), by widget row, borders and padding included: what the screen shows of it. Checked
+    on Textual 8.2.8 (``_styles_cache._cache``, ``_dirty_lines``; tests/test_tui_compat.py)."""
     cache = widget._styles_cache
     dirty = cache._dirty_lines
     return {y: strip for y, strip in cache._cache.items() if y not in dirty}
@@ -364,15 +344,14 @@ def keep_rendered_rows(widget: Widget, rows: dict[int, Strip]) -> None:
 
 def _writer_run(self: WriterThread) -> None:
     """``WriterThread.run`` that outlives its terminal: once a write fails it drops the rest."""
-    write, flush, get, qsize = self._file.write, self._file.flush, self._queue.get, \
-        self._queue.qsize
+    write, flush, queue = self._file.write, self._file.flush, self._queue
     broken = False
-    while (text := get()) is not None:
+    while (text := queue.get()) is not None:
         if broken:
             continue
         try:
             write(text)
-            if qsize() == 0:
+            if queue.qsize() == 0:
                 flush()
         except (OSError, ValueError):  # EIO, EPIPE: the terminal went; or the file closed
             broken = True
@@ -385,11 +364,10 @@ def writes_survive_a_lost_terminal() -> bool:
     """Replace ``WriterThread.run`` (process-wide, once) with one that, when a write to the
     terminal fails, goes on taking writes from its queue and drops them.
 
-    Checked on Textual 8.2.8: the driver's writer thread writes to the terminal from a queue of
-    at most 30 writes. When the terminal goes away (tmux killed, the ssh link lost), a write
-    raises ``OSError`` (EIO) and the thread ends; the app's 31st write then blocks the event
-    loop for good: the quit SIGHUP starts never ends, SIGTERM is not handled, the snapshot may
-    never be written. ``tests/test_tui_compat.py`` checks it on a closed pseudo-terminal.
+    Checked on Textual 8.2.8: the driver's writer thread writes from a queue of at most 30.
+    When the terminal goes away (tmux killed, ssh lost) a write raises ``OSError`` (EIO), the
+    thread ends, and the app's 31st write blocks the event loop for good: SIGHUP's quit never
+    ends, SIGTERM is not handled. ``tests/test_tui_compat.py`` checks it on a closed pty.
 
     Returns:
         True when it was installed now, False when it already was.
@@ -398,3 +376,25 @@ def writes_survive_a_lost_terminal() -> bool:
         return False
     WriterThread.run = _writer_run  # type: ignore[method-assign]  # the fix
     return True
+
+
+@contextlib.contextmanager
+def paint_after(app: App[Any], delay: float) -> Iterator[None]:
+    """``app.batch_update()``, whose screen update comes ``delay`` seconds after the block, on
+    an event-loop timer: the callbacks that came due meanwhile run first.
+
+    Checked on Textual 8.2.8: ``App.delay_update`` does it with ``_begin_batch``/``_end_batch``
+    but repaints the whole screen after; here the screen, whose idle handler ran during the
+    batch, is prompted again. ``tests/test_app.py`` checks the order and that it follows.
+    """
+    app._begin_batch()
+
+    def end() -> None:
+        app._end_batch()
+        if app.screen_stack:  # not once the app has closed its screens (quitting)
+            app.screen.check_idle()
+
+    try:
+        yield
+    finally:
+        asyncio.get_running_loop().call_later(delay, end)

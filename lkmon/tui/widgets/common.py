@@ -142,20 +142,12 @@ def guarded(where: str, fallback: Any = None) -> Callable[[F], F]:
 
 def grows_in_place(widget: Widget, size: Size) -> bool:
     """Whether ``widget`` (a ``ScrollView``) can take the virtual ``size`` (cells) without a
-    layout: only its height changes, and its vertical scrollbar stays as it is: always shown
-    (``overflow-y: scroll``, lkmon's lists), or with ``auto`` shown (the content was and is
-    taller than the view) or hidden (it fits, before and after), so no scrollbar appears or
-    goes and no region moves."""
+    layout: only its height changes, and its vertical scrollbar is always shown
+    (``overflow-y: scroll``, lkmon's lists), so no scrollbar appears or goes and no region
+    moves."""
     old, box = widget.virtual_size, widget.container_size
-    if not box or size.width != old.width or widget.show_horizontal_scrollbar:
-        return False
-    if widget.styles.overflow_y == "scroll":  # always shown: only the thumb changes
-        return widget.show_vertical_scrollbar
-    if widget.styles.overflow_y != "auto":
-        return False
-    if widget.show_vertical_scrollbar:
-        return old.height > box.height and size.height > box.height
-    return old.height <= box.height and size.height <= box.height
+    return bool(box) and size.width == old.width and not widget.show_horizontal_scrollbar \
+        and widget.styles.overflow_y == "scroll" and widget.show_vertical_scrollbar
 
 
 def set_virtual_size(widget: Widget, size: Size) -> None:
