@@ -534,20 +534,23 @@ async def test_what_came_due_during_a_drain_runs_before_the_screen_is_drawn(
 
     order: list[tuple[str, float]] = []
     paint, drain = Screen._on_timer_update, LkmonApp.drain
-    tasks: list[asyncio.Task[None]] = []
+    wake: list[asyncio.Future[None]] = []
 
     def painted(screen: Screen) -> None:
         order.append(("paint", time.perf_counter()))
         paint(screen)
 
-    async def agent() -> None:
-        await asyncio.sleep(0.001)
-        order.append(("agent", time.perf_counter()))
+    async def agent() -> None:  # a task of the agent's, waiting as for its next audio frame
+        while True:
+            wake.append(asyncio.get_running_loop().create_future())
+            await wake[-1]
+            order.append(("agent", time.perf_counter()))
 
     def slow_drain(app: LkmonApp) -> object:
-        tasks.append(asyncio.get_running_loop().create_task(agent()))
+        if wake and not wake[-1].done():  # the frame's timer comes due during the drain
+            asyncio.get_running_loop().call_later(0.001, wake[-1].set_result, None)
         out = drain(app)
-        time.sleep(0.005)  # the agent's task comes due meanwhile
+        time.sleep(0.005)
         order.append(("drained", time.perf_counter()))
         return out
 
@@ -556,6 +559,7 @@ async def test_what_came_due_during_a_drain_runs_before_the_screen_is_drawn(
     app = LkmonApp(SessionModel(), clock=lambda: CLOCK)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
+        task = asyncio.get_running_loop().create_task(agent())
         order.clear()
         monkeypatch.setattr(LkmonApp, "drain", slow_drain)
         for i in range(0, len(events), 40):  # the session as it comes, in 1.5 s
@@ -563,6 +567,7 @@ async def test_what_came_due_during_a_drain_runs_before_the_screen_is_drawn(
                 app.post_event(ev)
             await asyncio.sleep(0.15)
         await pilot.pause(0.3)
+        task.cancel()
     kinds = [k for k, _ in order]
     drawn = [i for i, k in enumerate(kinds[:-2])
              if k == "drained" and "paint" in kinds[i + 1:i + 3]]
