@@ -131,10 +131,13 @@ class Run:
             raise RuntimeError(f"{self.arm}: the journal has no session start or close")
         return start, end
 
+    def lags_in(self, since: float, until: float) -> list[float]:
+        """Lateness (s) of the main loop's wake-ups between two epoch times (inclusive)."""
+        return [lag for ts, lag in self.main_probe()["lags"] if since <= ts <= until]
+
     def lag_ms(self, since: float, until: float) -> dict[str, float]:
         """Loop-lag p50/p99/max (ms) of the main loop between two epoch times."""
-        lags = [lag for ts, lag in self.main_probe()["lags"] if since <= ts <= until]
-        return lag_stats(lags).to_dict()
+        return lag_stats(self.lags_in(since, until)).to_dict()
 
     def cpu_in(self, since: float, until: float) -> float:
         """Process CPU seconds between two epoch times (from the probe's samples)."""
