@@ -67,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--input",
         nargs="+",
+        action="extend",  # --input a.wav --input b.wav plays both, in order
         metavar="SRC",
-        help="'mic', 'text', or WAV files/folders (default: mic if there is one, else text)",
+        help="'mic', 'text', or WAV files/folders, played in order; may be repeated "
+        "(default: mic if there is one, else text)",
     )
     run.add_argument(
         "--output",

@@ -208,3 +208,15 @@ def test_run_export_and_journal_into_a_folder(tmp_path: Path) -> None:
     assert f"lkmon: snapshot out/{names[1]}" in proc.stdout
     snap = json.loads((tmp_path / "out" / names[1]).read_text())
     assert [t["user_text"] for t in snap["turns"]] == ["hello there"]
+
+
+def test_a_repeated_input_adds_its_recordings_in_order() -> None:
+    """``--input a.wav --input b.wav`` is both recordings, as ``--input a.wav b.wav`` is; before,
+    argparse kept the last ``--input`` alone and the first recording was silently dropped."""
+    from lkmon.cli import build_parser
+
+    parser = build_parser()
+    repeated = parser.parse_args(["run", "--input", "a.wav", "--input", "b.wav", "c.wav"])
+    assert repeated.input == ["a.wav", "b.wav", "c.wav"]
+    assert parser.parse_args(["run", "--input", "a.wav", "b.wav"]).input == ["a.wav", "b.wav"]
+    assert parser.parse_args(["run"]).input is None  # the default (mic, else text) applies
