@@ -8,6 +8,7 @@ screen is drawn the same with the workarounds installed.
 from __future__ import annotations
 
 import gc
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -166,6 +167,18 @@ async def repainted(app: LkmonApp, pilot: object) -> Cells:
     return [cells_of(strip) for strip in app.screen._compositor.render_strips()]
 
 
+async def settled(app: LkmonApp, pilot: object, timeout: float = 20.0) -> None:
+    """Wait until no pane waits for its rate limit (at most 0.5 s) and the frame that drew the
+    last of them is on screen. A fixed pause is not enough: under load (CI's fast lane on 2
+    cores) the drain timer that re-renders a pending pane can fire after it."""
+    deadline = time.monotonic() + timeout
+    await pilot.pause(0.6)  # type: ignore[attr-defined]
+    while app._refresh.pending:
+        assert time.monotonic() < deadline, f"{app._refresh.pending} panes still pending"
+        await pilot.pause(0.1)  # type: ignore[attr-defined]
+    await pilot.pause(0.1)  # type: ignore[attr-defined]  # the paint after the last re-render
+
+
 async def test_partial_updates_draw_what_a_full_repaint_draws() -> None:
     """cropped_renders, quiet_scrollbars and the turn list and transcript growing without a
     layout: the screen that every partial update of a growing session leaves is the one a full
@@ -188,7 +201,7 @@ async def test_partial_updates_draw_what_a_full_repaint_draws() -> None:
         for i in range(0, len(events), 25):
             app.apply_events(events[i:i + 25])
             await pilot.pause()
-        await pilot.pause(0.6)  # the panes' rate limits (at most 0.5 s) end and they draw
+        await settled(app, pilot)
         app._display = display  # type: ignore[method-assign]
         assert updates.count("ChopsUpdate") > 20, updates
         for name in ("#turns-list", "#transcript"):
