@@ -182,7 +182,8 @@ async def settled(app: LkmonApp, pilot: object, timeout: float = 20.0) -> None:
 async def test_partial_updates_draw_what_a_full_repaint_draws() -> None:
     """cropped_renders, quiet_scrollbars and the turn list and transcript growing without a
     layout: the screen that every partial update of a growing session leaves is the one a full
-    repaint draws (both lists scroll), and a two-row update renders only those two rows."""
+    repaint draws (both lists scroll), and a two-row update renders only those two rows, of the
+    status strip alone."""
     events = synthetic_session(30, background=True)
     app = LkmonApp(SessionModel())
     async with app.run_test(size=(120, 40)) as pilot:
@@ -214,6 +215,8 @@ async def test_partial_updates_draw_what_a_full_repaint_draws() -> None:
         status = Region(0, 0, 120, 2)
         rows = [(region, len(lines)) for region, _, lines in compositor._get_renders(status)]
         assert rows and all(r.y >= 0 and r.bottom <= 2 and n == r.height for r, n in rows)
+        # the strip covers the update: the screen and the container behind it draw nothing
+        assert len(rows) == 1, broken("cropped_renders", f"renders {rows} behind the strip")
         theirs = sum(len(lines) for _, _, lines in compat.TEXTUAL_GET_RENDERS(compositor, status))
         assert theirs > 10 * len(rows), broken(
             "cropped_renders", f"renders {theirs} lines for a 2-row update: Textual crops now")

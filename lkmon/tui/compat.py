@@ -214,37 +214,37 @@ def _get_renders(self: Compositor, crop: Region | None = None) -> Iterable[
         yield from TEXTUAL_GET_RENDERS(self, crop)
         return
     dirty = _updating[-1] if _updating else (crop,)
+    drawn: list[Region] = []  # what the widgets in front of this one draw (front to back)
     for widget, (region, clip) in self.visible_widgets.items():
-        x, y, width, height = visible = region.intersection(clip)
-        if not width:
+        visible = region.intersection(clip)
+        if not visible.width:
             continue
-        right, bottom = x + width, y + height
-        first, last = crop.bottom, crop.y
-        for dx, dy, dw, dh in dirty:  # the rows where a dirty region overlaps the widget
-            if dx < right and dx + dw > x and dy < bottom and dy + dh > y:
-                first, last = min(first, max(dy, y)), max(last, min(dy + dh, bottom))
-        first, last = max(first, crop.y), min(last, crop.bottom)
-        if last <= first:
-            continue  # nothing of the widget is drawn in this update
+        first, last, hidden = crop.bottom, crop.y, True
+        for area in dirty:  # the rows where a dirty region (inside the crop) meets the widget
+            part = visible.intersection(area)
+            if part.area:
+                first, last = min(first, part.y), max(last, part.bottom)
+                hidden = hidden and any(front.contains_region(part) for front in drawn)
+        if last <= first or hidden:
+            continue  # nothing of the widget is drawn, or only behind the ones in front
         rows = Region(region.x, first, region.width, last - first)
+        drawn.append(visible.intersection(rows))
         yield rows, clip, widget.render_lines(
-            Region(x - region.x, first - region.y, visible.width, last - first))
+            Region(visible.x - region.x, first - region.y, visible.width, last - first))
 
 
 def cropped_renders() -> bool:
-    """Replace ``Compositor._get_renders`` (process-wide, once) with one that renders, for a
-    partial update, only each widget's rows where a dirty region overlaps it, and skips the
-    widgets that no dirty region overlaps; a full update (no crop) goes to Textual's own.
-    ``Compositor.render_partial_update`` is wrapped to hand it the update's dirty regions.
+    """Replace ``Compositor._get_renders`` (process-wide, once): in a partial update a widget
+    renders only its rows that a dirty region overlaps, and nothing when none does or when
+    widgets in front cover its every dirty part. A full update goes to Textual's own;
+    ``render_partial_update`` is wrapped to hand it the update's dirty regions.
 
-    Checked on Textual 8.2.8: ``render_partial_update`` crops to the box around the dirty
-    regions and ``ChopsUpdate`` writes only their spans, but ``_get_renders`` had every widget
-    overlapping the box render all its visible lines (a 2-row status update rendered all 40
-    rows of the screen), and ``_render_chops`` pairs each strip with the rows of ``region &
-    clip`` from its top. Here a widget yields its rows from the first to the last a dirty
-    region overlaps (its region trimmed to them, so the pairing holds); a dirty cell's front
-    widget overlaps that region, so it is rendered. ``tests/test_tui_compat.py`` checks that
-    the partial updates draw what a full repaint draws.
+    Checked on Textual 8.2.8: every widget overlapping the box around the dirty regions
+    rendered all its visible lines (a 2-row status update: all 40 rows of the screen, and of
+    the containers behind). ``_render_chops`` pairs each strip with the rows of ``region &
+    clip`` from its top (so the region is trimmed to the rows) and fills each chop front to
+    back, a widget's edges being cuts. ``tests/test_tui_compat.py`` checks that the partial
+    updates draw what a full repaint draws.
 
     Returns:
         True when it was installed now, False when it already was.
