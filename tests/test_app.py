@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input
 
-from lkmon.model.events import AudioLevel, LogRecord
+from lkmon.model.events import AudioLevel, LogRecord, SessionStarted
 from lkmon.model.measurements import VadActivity
 from lkmon.model.state import SessionModel
 from lkmon.sources import Capabilities, Emit, SessionSource
@@ -423,6 +423,23 @@ async def test_status_and_vad_redraw_only_the_rows_that_changed() -> None:
         assert status.show_rows(status.build()) == 1  # the meters' row
         await pilot.pause()
         assert "speech 7.5 s" in text_of(vad) and "█████▎" in text_of(status).split("\n")[1]
+
+
+async def test_every_elapsed_time_on_screen_runs_with_the_clock() -> None:
+    """In a live session with no events for a while (the caller silent), the status strip's
+    elapsed time and the usage pane's session duration both follow the clock, once a ``TICK``,
+    and agree; they do not stop at the last event that changed their pane."""
+    now = [T0]
+    model = SessionModel()
+    app = LkmonApp(model, RecordingSource(), clock=lambda: now[0])
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.apply_events([SessionStarted(ts=T0, agent_file="agent.py", models={}, input="text",
+                                         output="null", lkmon_version="test")])
+        await pilot.pause(0.3)
+        now[0] = T0 + 75.0
+        await pilot.pause(1.5)  # a TICK, and the frame after it
+        assert "elapsed 1:15" in text_of(app.status_strip)
+        assert "session 1:15" in text_of(app.usage_pane), text_of(app.usage_pane)
 
 
 async def test_sizes_80x24_switches_panes_with_number_keys() -> None:

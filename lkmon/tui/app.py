@@ -54,8 +54,8 @@ turns of the event loop with a timer between them, so that the agent's own callb
 due during the drain (audio frames, the VAD) run before the screen is drawn: the loop is held
 for the longer of the two, not for both back to back."""
 TICK = 1.0
-"""Seconds between re-renders of the clock-driven panes (elapsed time, the sliding VAD
-window) when nothing else changed them."""
+"""Seconds between re-renders of the clock-driven panes (the status strip's elapsed time, the
+sliding VAD window, the usage pane's session duration) when nothing else changed them."""
 __all__ = ["DRAIN_HZ", "QUIT_TIMEOUT", "LkmonApp"]
 
 
@@ -186,6 +186,7 @@ class LkmonApp(SessionApp):
                     self._ticked_at = now
                     self._refresh_pane(self.status_strip, force=False)
                     self._refresh_pane(self.vad_pane, force=False)
+                    self._refresh_pane(self.usage_pane, force=False)  # its session duration
             self._refresh.flush()
 
     def on_resize(self, event: Resize) -> None:
