@@ -401,12 +401,29 @@ async def test_live_events_are_drained_and_levels_coalesced() -> None:
         assert "careful" in app.log_pane.rendered_text()
 
 
-async def test_status_and_vad_redraw_only_the_rows_that_changed() -> None:
+async def test_status_vad_and_usage_redraw_only_the_rows_that_changed() -> None:
     """A level or a duration update redraws its own row, not the pane (tui/widgets/rows.py),
-    and the screen shows it."""
+    and the screen shows it; the usage pane's tick (its session duration) redraws one row."""
+    now = [T0 + 100.0]
     model = SessionModel()
-    app = LkmonApp(model, RecordingSource(), clock=lambda: T0 + 100.0)
+    app = LkmonApp(model, RecordingSource(), clock=lambda: now[0])
     async with app.run_test(size=(120, 40)) as pilot:
+        model.apply(SessionStarted(ts=T0, agent_file="agent.py", models={}, input="text",
+                                   output="null", lkmon_version="test"))
+        usage = app.usage_pane
+        usage.update_view()
+        await pilot.pause()
+        drawn: list[Region | None] = []
+        refresh = usage.refresh
+        usage.refresh = lambda *regions, **kw: (  # type: ignore[method-assign]
+            drawn.extend(regions or [None]), refresh(*regions, **kw))[1]
+        now[0] += 1.0
+        usage.update_view()
+        row = next(y for y, line in enumerate(usage.rendered_text().split("\n"))
+                   if "session 1:41" in line)
+        assert drawn == [Region(0, row, usage.content_region.width, 1)], drawn
+        await pilot.pause()
+        assert "session 1:41" in text_of(usage) and "No usage reported yet." in text_of(usage)
         for i in range(40):  # 4 s of speech, one VAD event every 0.1 s
             model.vad.apply_activity(VadActivity(ts=T0 + 96 + i * 0.1, event="inference",
                                                  probability=0.9, speaking=True,

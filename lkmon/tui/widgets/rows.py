@@ -1,7 +1,8 @@
 """A pane of a few fixed rows on Textual's Line API: a re-render redraws only the rows that changed.
 
-The status strip and the VAD pane show a handful of lines that change several times a second, most
-often one row at a time (a level meter, the elapsed time, the speech probability, a plot column).
+The status strip, the VAD pane and the usage pane show a handful of lines that change up to
+several times a second, most often one row at a time (a level meter, the elapsed time, the speech
+probability, a plot column, the session duration).
 As a ``Static``, every change converted the whole text to Textual ``Content`` and redrew every row
 (7 ms per VAD update at 120x40, most of a live session's periodic frames). Here each row is a Rich
 ``Text`` rendered to one ``Strip`` only when its text or styles changed, and only those rows are

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.geometry import Size
 
 from lkmon.model.areas import Area
 from lkmon.model.state import SessionModel
 from lkmon.model.vocab import fmt_cost, fmt_count, fmt_duration, fmt_s
 from lkmon.tui.widgets.common import DIM, guarded
+from lkmon.tui.widgets.rows import RowsPane
 
 
 def _cost_text(cost: float | None, local: bool) -> Text:
@@ -31,8 +32,11 @@ RESERVED_ROWS = 8  # STT, LLM and TTS (two rows each), the total, the prices lin
 MAX_ROWS = 10  # lkmon.tcss #usage max-height, without the border
 
 
-class UsagePane(Static):
-    """A row per provider/model with its usage and estimated cost, then the total."""
+class UsagePane(RowsPane):
+    """A row per provider/model with its usage and estimated cost, then the total.
+
+    A ``RowsPane``: the 1 s tick changes only the session duration, so it redraws one row.
+    """
 
     AREAS = frozenset({Area.USAGE, Area.SESSION})
     MIN_INTERVAL = 0.5  # seconds between re-renders: usage comes after every plugin metric
@@ -48,12 +52,18 @@ class UsagePane(Static):
     @guarded("usage.update_view")
     def update_view(self) -> None:
         """Re-render from the model."""
-        text = self.build()
+        lines = list(self.build().split("\n"))
+        self.show_rows(lines)
         # a layout of the screen only when the pane's height changes: it has room for
         # RESERVED_ROWS from the start (lkmon.tcss), and grows to at most MAX_ROWS
-        rows = min(max(text.plain.count("\n") + 1, RESERVED_ROWS), MAX_ROWS)
-        self.update(text, layout=rows != self._rows_shown)
+        rows = min(max(len(lines), RESERVED_ROWS), MAX_ROWS)
+        if rows != self._rows_shown:
+            self.refresh(layout=True)
         self._rows_shown = rows
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """The rows shown (Textual's ``height: auto``; lkmon.tcss bounds it)."""
+        return len(self._keys)
 
     def build(self) -> Text:
         """A block per provider/model (usage, cost), the total and the session duration."""
