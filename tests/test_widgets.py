@@ -40,6 +40,16 @@ def test_bar_segments_add_the_rest_of_e2e() -> None:
     assert "eou" not in typed and "other" not in typed  # no user timings, no e2e
 
 
+def test_vad_plot_draws_each_column_in_eighths_of_a_row() -> None:
+    from lkmon.tui.widgets.common import ACCENT, DIM, GOOD
+
+    top, bottom = plot([None, 0.0, 0.3, 0.5, 1.0], rows=2)  # 16 eighths: 0, 5, 8, 16
+    assert (top.plain, bottom.plain) == ("    █", "·▁▅██")  # no data: a dot; 0: a low bar
+    runs = [(s.start, s.end, str(s.style)) for s in bottom.spans]
+    assert runs == [(0, 1, DIM), (1, 3, ACCENT), (3, 5, GOOD)]  # speech (>= 0.5) in green
+    assert [(s.start, s.end) for s in top.spans] == [(0, 1), (1, 3), (3, 5)]
+
+
 def test_scales_and_ticks() -> None:
     assert friendly_scale(0.2) == 1.0
     assert friendly_scale(1.95) == 2.0

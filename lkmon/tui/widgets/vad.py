@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
-from rich.text import Text
+from rich.text import Span, Text
 
 from lkmon.model.areas import Area
 from lkmon.model.state import SessionModel
@@ -45,28 +46,36 @@ def bin_trace(trace: Iterable[tuple[float, float]], start: float, end: float,
     return bins
 
 
+@lru_cache(maxsize=512)
+def _column(level: int | None, rows: int) -> tuple[str, ...]:
+    """The glyphs of one plot column, top row first: ``level`` is the probability in eighths
+    of a row (``round(p * rows * 8)``), ``None`` for no data. Row ``r`` (0 at the bottom)
+    shows ``level - 8 r`` eighths, clamped to 0..8; an empty bottom cell is a low bar."""
+    if level is None:
+        return (" ",) * (rows - 1) + ("·",)
+    out = []
+    for r in range(rows - 1, -1, -1):
+        cell = max(0, min(8, level - r * 8))
+        out.append("▁" if r == 0 and cell == 0 else _BLOCKS[cell])
+    return tuple(out)
+
+
 def plot(bins: list[float | None], rows: int = PLOT_ROWS) -> list[Text]:
     """Bar plot of probabilities 0..1, ``rows`` high (top row first), speech columns (>= 0.5)
     in green."""
-    out = []
     styles = [DIM if p is None else (GOOD if p >= THRESHOLD else ACCENT) for p in bins]
-    for r in range(rows - 1, -1, -1):
-        text = Text(no_wrap=True)
-        chars = []
-        for p in bins:
-            if p is None:
-                chars.append("·" if r == 0 else " ")
-                continue
-            level = max(0, min(8, int(round(p * rows * 8 - r * 8))))
-            chars.append("▁" if r == 0 and level == 0 else _BLOCKS[level])
-        # one span per run of equal style: a few spans per row instead of one per cell
-        start = 0
-        for i in range(1, len(chars) + 1):
-            if i == len(chars) or styles[i] != styles[start]:
-                text.append("".join(chars[start:i]), style=styles[start])
-                start = i
-        out.append(text)
-    return out
+    # one span per run of equal style, the same runs in every row
+    spans: list[Span] = []
+    start = 0
+    for i in range(1, len(bins) + 1):
+        if i == len(bins) or styles[i] != styles[start]:
+            spans.append(Span(start, i, styles[start]))
+            start = i
+    # round(p * rows * 8 - r * 8) == round(p * rows * 8) - 8 r: half-to-even rounding does
+    # not change under a shift by an even integer
+    columns = [_column(None if p is None else int(round(p * rows * 8)), rows) for p in bins]
+    return [Text("".join(col[r] for col in columns), no_wrap=True, spans=list(spans))
+            for r in range(rows)]
 
 
 class VadPane(RowsPane):
