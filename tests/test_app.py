@@ -401,6 +401,29 @@ async def test_live_events_are_drained_and_levels_coalesced() -> None:
         assert "careful" in app.log_pane.rendered_text()
 
 
+async def test_row_panes_follow_a_change_of_styles() -> None:
+    """The row panes keep their style between renders (``RowsPane``); a new theme still
+    reaches their rows."""
+    app = replay_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+
+        def row_backgrounds() -> set[object]:
+            pane = app.usage_pane
+            width = pane.size.width
+            strips = pane.render_lines(Region(0, 1, width, 1))  # a content row, not the border
+            return {seg.style.bgcolor for seg in strips[0] if seg.style and not seg.control}
+
+        dark = row_backgrounds()
+        assert dark == {app.usage_pane.rich_style.bgcolor}, dark
+        app.theme = "textual-light"
+        await pilot.pause()
+        app.usage_pane.refresh()
+        await pilot.pause()
+        light = row_backgrounds()
+        assert light != dark and light == {app.usage_pane.rich_style.bgcolor}, (dark, light)
+
+
 async def test_status_vad_and_usage_redraw_only_the_rows_that_changed() -> None:
     """A level or a duration update redraws its own row, not the pane (tui/widgets/rows.py),
     and the screen shows it; the usage pane's tick (its session duration) redraws one row."""

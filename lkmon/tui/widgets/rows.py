@@ -33,6 +33,7 @@ class RowsPane(Widget):
         self._texts: list[Text] = []
         self._width = -1
         self._pass: tuple[int, Style] = (0, Style())
+        self._style: Style | None = None  # rich_style, until the styles change
 
     def show_rows(self, rows: Sequence[Text]) -> int:
         """Show ``rows`` (one ``Text`` each, no newline); redraw only the rows whose text or
@@ -76,10 +77,19 @@ class RowsPane(Widget):
         """The plain text of every row, as last shown (for tests and exports)."""
         return "\n".join(text.plain for text in self._texts)
 
+    def notify_style_update(self) -> None:
+        """Textual restyled this widget (a class, a pseudo-class, the theme, or an ancestor's):
+        its style is computed again at the next render."""
+        self._style = None
+        super().notify_style_update()
+
     def render_lines(self, crop: Region) -> list[Strip]:
-        """Render the rows in ``crop``; the width and the widget's style are looked up once
-        per pass, not per row."""
-        self._pass = (self.content_region.width, self.rich_style)
+        """Render the rows in ``crop``; the width is looked up once per pass, and the widget's
+        style (``rich_style``, which walks every ancestor) once per change of styles."""
+        style = self._style
+        if style is None:
+            style = self._style = self.rich_style
+        self._pass = (self.content_region.width, style)
         return super().render_lines(crop)
 
     @guarded("rows.render_line", fallback=lambda self, y: Strip.blank(self.size.width))
