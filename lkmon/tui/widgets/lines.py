@@ -91,7 +91,7 @@ class ItemLines(ScrollView, can_focus=True):
         super().__init__(id=id, classes=classes)
         # id(item) -> (item, key hash, line count); the item is held so that its id is not
         # reused. A key is kept as its hash: an int instead of a tuple of the item's fields,
-        # for every item of the session (~1 MB less over 10,000 turns; docs/benchmarks.md)
+        # for every item of the session (0.21 MB less over 3,000 turns; docs/benchmarks.md)
         self._item_cache: dict[int, tuple[Any, int, int]] = {}
         self._cache_width = 0
         self._items: list[Any] = []
